@@ -1,0 +1,223 @@
+//! The HTTP edge of errors: RFC 9457 `application/problem+json` bodies with a stable
+//! `code` (API.md, "Errors"). Every operation returns `Result<_, ApiError>`, so every
+//! failure a handler can produce is documented in the OpenAPI document, and anything
+//! that fails before a handler (routing, body parsing, a panic) is turned into the same
+//! shape by [`problem_response`].
+
+use poem::http::StatusCode;
+use poem_openapi::{ApiResponse, Object, payload::Json};
+
+use crate::{
+    error::{Error, FieldError},
+    telemetry,
+};
+
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+/// One invalid field.
+#[derive(Debug, Clone, Object)]
+pub struct ProblemField {
+    /// The field, as named in the request body.
+    pub field: String,
+    pub message: String,
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct Problem {
+    /// A URI naming the kind of problem; `about:blank` when the code says it all.
+    #[oai(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: Option<String>,
+    /// Stable, snake_case: what clients switch on.
+    pub code: String,
+    /// For `forbidden`: the permission that was missing.
+    pub permission: Option<String>,
+    /// For `validation_failed`: each invalid field.
+    pub errors: Option<Vec<ProblemField>>,
+    /// The request id (also in the `x-request-id` header), so a report can be matched
+    /// with the server's log.
+    pub request_id: Option<String>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &str, detail: Option<String>) -> Problem {
+        Problem {
+            kind: "about:blank".into(),
+            title: status.canonical_reason().unwrap_or("Error").into(),
+            status: status.as_u16(),
+            detail,
+            code: code.into(),
+            permission: None,
+            errors: None,
+            request_id: telemetry::current_request_id(),
+        }
+    }
+}
+
+/// Every error response of the API.
+#[derive(Debug, ApiResponse)]
+#[oai(bad_request_handler = "bad_request")]
+pub enum ApiError {
+    /// The request is malformed (`bad_request`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Missing, invalid or expired credentials (`unauthenticated`, `token_expired`,
+    /// `invalid_credentials`).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// Authenticated but not allowed (`forbidden` with `permission`,
+    /// `store_access_denied`, `tenant_suspended`).
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// No such resource in this tenant (`not_found`).
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// The request conflicts with the current state (`conflict`, `bootstrap_closed`).
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The body is larger than the server accepts (`payload_too_large`).
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    /// The body is well-formed but invalid (`validation_failed`, with `errors`).
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// Too many attempts (`rate_limited`).
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// A bug; the body carries the request id (`internal`).
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// The database is unavailable or overloaded; retry (`unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>),
+}
+
+/// Body parsing failures of poem-openapi (malformed JSON, wrong types, a missing or
+/// malformed parameter) become 400 problems instead of poem's plain-text answer.
+fn bad_request(error: poem::Error) -> ApiError {
+    ApiError::BadRequest(Json(Problem::new(
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        Some(error.to_string()),
+    )))
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        use StatusCode as S;
+        let problem = |status, code: &str, detail: Option<String>| Json(Problem::new(status, code, detail));
+        let bearer = || "Bearer".to_string();
+        match error {
+            Error::BadRequest(detail) => ApiError::BadRequest(problem(S::BAD_REQUEST, "bad_request", Some(detail))),
+            Error::Unauthenticated => ApiError::Unauthorized(
+                problem(S::UNAUTHORIZED, "unauthenticated", Some("a valid access token is required".into())),
+                bearer(),
+            ),
+            Error::TokenExpired => ApiError::Unauthorized(
+                problem(S::UNAUTHORIZED, "token_expired", Some("the access token has expired".into())),
+                "Bearer error=\"invalid_token\", error_description=\"expired\"".into(),
+            ),
+            Error::InvalidCredentials => ApiError::Unauthorized(
+                problem(S::UNAUTHORIZED, "invalid_credentials", Some("invalid email or password".into())),
+                bearer(),
+            ),
+            Error::Forbidden { permission } => {
+                let mut body = Problem::new(
+                    S::FORBIDDEN,
+                    "forbidden",
+                    Some(format!("this requires the permission {permission}")),
+                );
+                body.permission = Some(permission);
+                ApiError::Forbidden(Json(body))
+            }
+            Error::StoreAccessDenied => ApiError::Forbidden(problem(
+                S::FORBIDDEN,
+                "store_access_denied",
+                Some("the store named by X-Store-ID is not accessible".into()),
+            )),
+            Error::TenantSuspended => ApiError::Forbidden(problem(
+                S::FORBIDDEN,
+                "tenant_suspended",
+                Some("the tenant or the membership is suspended".into()),
+            )),
+            Error::NotFound => ApiError::NotFound(problem(S::NOT_FOUND, "not_found", None)),
+            Error::Validation(fields) => {
+                let mut body = Problem::new(
+                    S::UNPROCESSABLE_ENTITY,
+                    "validation_failed",
+                    Some("the request body is invalid".into()),
+                );
+                body.errors = Some(
+                    fields
+                        .into_iter()
+                        .map(|FieldError { field, message }| ProblemField { field, message })
+                        .collect(),
+                );
+                ApiError::Unprocessable(Json(body))
+            }
+            Error::Conflict(detail) => ApiError::Conflict(problem(S::CONFLICT, "conflict", Some(detail))),
+            Error::RateLimited { retry_after_secs } => ApiError::TooManyRequests(
+                problem(S::TOO_MANY_REQUESTS, "rate_limited", Some("too many attempts".into())),
+                retry_after_secs,
+            ),
+            Error::BootstrapClosed => ApiError::Conflict(problem(
+                S::CONFLICT,
+                "bootstrap_closed",
+                Some("bootstrap is closed once any user exists".into()),
+            )),
+            Error::PayloadTooLarge => {
+                ApiError::PayloadTooLarge(problem(S::PAYLOAD_TOO_LARGE, "payload_too_large", None))
+            }
+            Error::Unavailable(detail) => {
+                tracing::warn!(%detail, "database unavailable");
+                ApiError::Unavailable(problem(
+                    S::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    Some("the service is temporarily unavailable; retry".into()),
+                ))
+            }
+            Error::Internal(error) => {
+                tracing::error!(error = ?error, "internal error");
+                ApiError::Internal(problem(S::INTERNAL_SERVER_ERROR, "internal", None))
+            }
+        }
+    }
+}
+
+/// The problem+json response for an error that reached the edge outside a typed
+/// operation: unknown route, wrong method, a body too large, a panic.
+pub fn problem_response(status: StatusCode, detail: Option<String>) -> poem::Response {
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNAUTHORIZED => "unauthenticated",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::UNPROCESSABLE_ENTITY => "validation_failed",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        status if status.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    // A server error's own message may carry internals: log it, never send it.
+    let detail = if status.is_server_error() { None } else { detail };
+    let body = Problem::new(status, code, detail);
+    let mut response = poem::Response::builder()
+        .status(status)
+        .content_type(CONTENT_TYPE)
+        .body(serde_json::to_vec(&problem_json(&body)).unwrap_or_default());
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert("www-authenticate", poem::http::HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+fn problem_json(problem: &Problem) -> serde_json::Value {
+    poem_openapi::types::ToJSON::to_json(problem).unwrap_or_default()
+}

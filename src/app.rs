@@ -1,0 +1,200 @@
+//! Start-up: find the database (a URL, or the embedded cluster), build the pool,
+//! migrate, check the isolation invariants, bind, serve until a shutdown signal, then
+//! drain. `main` and the test harness both go through [`Application`].
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use anyhow::Context;
+use poem::{
+    Server,
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+};
+
+use crate::{
+    api::{self, AppState},
+    config::Settings,
+    db::{
+        Database, PoolOptions,
+        embedded::{ClusterOptions, EmbeddedCluster},
+        migrate, rls_audit,
+    },
+};
+
+/// How long in-flight requests get to finish after a shutdown signal.
+const GRACE_PERIOD: Duration = Duration::from_secs(30);
+
+/// The database the server uses: the one at `DATABASE_URL`, or the embedded cluster.
+pub struct DatabaseTarget {
+    pub url: String,
+    /// Kept alive for as long as the server runs; stopped when dropped.
+    pub cluster: Option<EmbeddedCluster>,
+}
+
+/// Finds the database: `DATABASE_URL` when given (nothing is managed), else the
+/// embedded cluster under the data directory, with a `rowguard` database in it.
+pub async fn database_target(settings: &Settings) -> anyhow::Result<DatabaseTarget> {
+    if let Some(url) = &settings.database_url {
+        return Ok(DatabaseTarget {
+            url: url.clone(),
+            cluster: None,
+        });
+    }
+    let dir = settings.data_dir.clone();
+    let cluster = tokio::task::spawn_blocking(move || EmbeddedCluster::start(&dir, &ClusterOptions::default()))
+        .await
+        .context("starting the embedded PostgreSQL cluster")?
+        .context("starting the embedded PostgreSQL cluster (set DATABASE_URL to use another server)")?;
+    ensure_database(&cluster.url("postgres"), "rowguard").await?;
+    Ok(DatabaseTarget {
+        url: cluster.url("rowguard"),
+        cluster: Some(cluster),
+    })
+}
+
+/// Creates `name` unless it exists. `name` is a constant of this crate, never input.
+async fn ensure_database(admin_url: &str, name: &'static str) -> anyhow::Result<()> {
+    let (client, connection) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls).await?;
+    let connection = tokio::spawn(connection);
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await?
+        .is_some();
+    if !exists {
+        client
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .with_context(|| format!("creating database {name}"))?;
+    }
+    drop(client);
+    let _ = connection.await;
+    Ok(())
+}
+
+pub fn pool_options(settings: &Settings) -> PoolOptions {
+    PoolOptions {
+        max_size: settings.pool_size,
+        acquire_timeout: settings.pool_timeout(),
+        statement_timeout: settings.statement_timeout(),
+    }
+}
+
+/// Applies migrations and policy files.
+pub async fn migrate(db: &Database) -> anyhow::Result<()> {
+    let mut client = db.admin_connection().await.context("connecting to the database")?;
+    migrate::run(&mut client).await
+}
+
+/// DESIGN.md invariants 2 and 3, checked before serving: the runtime role cannot
+/// bypass row-level security (checked after actually switching to it), and every
+/// tenant-scoped table has RLS enabled, forced and covered by policies.
+pub async fn self_check(db: &Database) -> anyhow::Result<()> {
+    let mut client = db.admin_connection().await?;
+    let report = rls_audit::report(&**client).await?;
+    let mut problems = rls_audit::problems(&report);
+
+    let tx = client.transaction().await?;
+    tx.execute("SELECT set_config('role', $1, true)", &[&rls_audit::RUNTIME_ROLE])
+        .await
+        .context("switching to the runtime role rowguard_api")?;
+    let row = tx
+        .query_one(
+            "SELECT current_user::text, current_setting('is_superuser') = 'on', r.rolbypassrls
+             FROM pg_roles r WHERE r.rolname = current_user",
+            &[],
+        )
+        .await?;
+    tx.rollback().await?;
+    let (user, superuser, bypass): (String, bool, bool) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+    if user != rls_audit::RUNTIME_ROLE {
+        problems.push(format!("switching to {} left the session as {user}", rls_audit::RUNTIME_ROLE));
+    }
+    if superuser || bypass {
+        problems.push(format!("as {user}, row-level security can be bypassed"));
+    }
+
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "refusing to start: tenant isolation is not guaranteed:\n  - {}",
+            problems.join("\n  - ")
+        )
+    }
+}
+
+/// A server bound to its address, its database migrated and checked, not yet serving.
+pub struct Application {
+    db: Database,
+    acceptor: TcpAcceptor,
+    local_addr: SocketAddr,
+    target: DatabaseTarget,
+}
+
+impl Application {
+    pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+        settings.validate().map_err(anyhow::Error::msg)?;
+        let target = database_target(settings).await?;
+        let db = Database::connect(&target.url, &pool_options(settings))?;
+        migrate(&db).await?;
+        self_check(&db).await?;
+        let acceptor = TcpListener::bind(settings.bind.to_string())
+            .into_acceptor()
+            .await
+            .with_context(|| format!("binding {}", settings.bind))?;
+        let local_addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().copied())
+            .context("the listener has no socket address")?;
+        Ok(Application {
+            db,
+            acceptor,
+            local_addr,
+            target,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Serves until `shutdown` resolves, lets in-flight requests finish (up to the
+    /// grace period), waits for their transactions, then stops an embedded cluster.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let state = AppState { db: self.db.clone() };
+        tracing::info!(address = %self.local_addr, "serving");
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(api::routes(state), shutdown, Some(GRACE_PERIOD))
+            .await?;
+        crate::db::close(&self.db, Duration::from_secs(5)).await;
+        if let Some(cluster) = self.target.cluster {
+            let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

@@ -1,0 +1,71 @@
+//! The command line's subcommands: `serve` (default), `migrate`, `policies`.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::{
+    app::{self, Application},
+    config::{Cli, Command, OutputFormat, PoliciesArgs, Settings},
+    db::{Database, rls_audit},
+};
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let application = Application::build(&cli.settings).await?;
+            application.run_until(app::shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            let (db, _target) = connect(&cli.settings).await?;
+            app::migrate(&db).await?;
+            println!("migrations and policy files applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Policies(args) => policies(&cli.settings, &args).await,
+    }
+}
+
+async fn connect(settings: &Settings) -> anyhow::Result<(Database, app::DatabaseTarget)> {
+    let target = app::database_target(settings).await?;
+    let mut options = app::pool_options(settings);
+    options.max_size = 1;
+    let db = Database::connect(&target.url, &options)?;
+    Ok((db, target))
+}
+
+/// `rowguard policies [--check] [--format text|json]`: the DBA's view of the live catalog.
+async fn policies(settings: &Settings, args: &PoliciesArgs) -> anyhow::Result<ExitCode> {
+    let (db, _target) = connect(settings).await?;
+    let mut client = db.admin_connection().await.context("connecting to the database")?;
+    let report = rls_audit::report(&**client).await?;
+    let mut problems = Vec::new();
+    if args.check {
+        problems = rls_audit::problems(&report);
+        problems.extend(rls_audit::drift(&mut client).await?);
+    }
+    match args.format {
+        OutputFormat::Text => {
+            print!("{}", rls_audit::render_text(&report));
+            if args.check {
+                if problems.is_empty() {
+                    println!("\ncheck: ok");
+                } else {
+                    println!("\ncheck: {} problem(s)", problems.len());
+                    for problem in &problems {
+                        println!("  - {problem}");
+                    }
+                }
+            }
+        }
+        OutputFormat::Json => {
+            let mut value = serde_json::to_value(&report)?;
+            if args.check {
+                value["problems"] = serde_json::to_value(&problems)?;
+            }
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+    }
+    Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
