@@ -40,10 +40,12 @@ pub async fn database_target(settings: &Settings) -> anyhow::Result<DatabaseTarg
         });
     }
     let dir = settings.data_dir.clone();
-    let cluster = tokio::task::spawn_blocking(move || EmbeddedCluster::start(&dir, &ClusterOptions::default()))
-        .await
-        .context("starting the embedded PostgreSQL cluster")?
-        .context("starting the embedded PostgreSQL cluster (set DATABASE_URL to use another server)")?;
+    let cluster = tokio::task::spawn_blocking(move || {
+        EmbeddedCluster::start(&dir, &ClusterOptions::default())
+    })
+    .await
+    .context("starting the embedded PostgreSQL cluster")?
+    .context("starting the embedded PostgreSQL cluster (set DATABASE_URL to use another server)")?;
     ensure_database(&cluster.url("postgres"), "rowguard").await?;
     Ok(DatabaseTarget {
         url: cluster.url("rowguard"),
@@ -80,7 +82,10 @@ pub fn pool_options(settings: &Settings) -> PoolOptions {
 
 /// Applies migrations and policy files.
 pub async fn migrate(db: &Database) -> anyhow::Result<()> {
-    let mut client = db.admin_connection().await.context("connecting to the database")?;
+    let mut client = db
+        .admin_connection()
+        .await
+        .context("connecting to the database")?;
     migrate::run(&mut client).await
 }
 
@@ -93,9 +98,12 @@ pub async fn self_check(db: &Database) -> anyhow::Result<()> {
     let mut problems = rls_audit::problems(&report);
 
     let tx = client.transaction().await?;
-    tx.execute("SELECT set_config('role', $1, true)", &[&rls_audit::RUNTIME_ROLE])
-        .await
-        .context("switching to the runtime role rowguard_api")?;
+    tx.execute(
+        "SELECT set_config('role', $1, true)",
+        &[&rls_audit::RUNTIME_ROLE],
+    )
+    .await
+    .context("switching to the runtime role rowguard_api")?;
     let row = tx
         .query_one(
             "SELECT current_user::text, current_setting('is_superuser') = 'on', r.rolbypassrls
@@ -104,9 +112,13 @@ pub async fn self_check(db: &Database) -> anyhow::Result<()> {
         )
         .await?;
     tx.rollback().await?;
-    let (user, superuser, bypass): (String, bool, bool) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+    let (user, superuser, bypass): (String, bool, bool) =
+        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
     if user != rls_audit::RUNTIME_ROLE {
-        problems.push(format!("switching to {} left the session as {user}", rls_audit::RUNTIME_ROLE));
+        problems.push(format!(
+            "switching to {} left the session as {user}",
+            rls_audit::RUNTIME_ROLE
+        ));
     }
     if superuser || bypass {
         problems.push(format!("as {user}, row-level security can be bypassed"));
@@ -165,7 +177,9 @@ impl Application {
     /// Serves until `shutdown` resolves, lets in-flight requests finish (up to the
     /// grace period), waits for their transactions, then stops an embedded cluster.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let state = AppState { db: self.db.clone() };
+        let state = AppState {
+            db: self.db.clone(),
+        };
         tracing::info!(address = %self.local_addr, "serving");
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(api::routes(state), shutdown, Some(GRACE_PERIOD))

@@ -38,7 +38,10 @@ async fn connect(settings: &Settings) -> anyhow::Result<(Database, app::Database
 /// `rowguard policies [--check] [--format text|json]`: the DBA's view of the live catalog.
 async fn policies(settings: &Settings, args: &PoliciesArgs) -> anyhow::Result<ExitCode> {
     let (db, _target) = connect(settings).await?;
-    let mut client = db.admin_connection().await.context("connecting to the database")?;
+    let mut client = db
+        .admin_connection()
+        .await
+        .context("connecting to the database")?;
     let report = rls_audit::report(&**client).await?;
     let mut problems = Vec::new();
     if args.check {
@@ -67,5 +70,9 @@ async fn policies(settings: &Settings, args: &PoliciesArgs) -> anyhow::Result<Ex
             println!("{}", serde_json::to_string_pretty(&value)?);
         }
     }
-    Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

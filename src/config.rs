@@ -6,7 +6,11 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "rowguard", version, about = "The multi-tenant core of a SaaS backend")]
+#[command(
+    name = "rowguard",
+    version,
+    about = "The multi-tenant core of a SaaS backend"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub settings: Settings,
@@ -61,12 +65,22 @@ pub struct Settings {
     pub database_url: Option<String>,
 
     /// Address the HTTP server listens on.
-    #[arg(long, env = "ROWGUARD_BIND", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "ROWGUARD_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub bind: SocketAddr,
 
     /// Secret that signs access tokens (HS256). Required, and at least 32 bytes, in
     /// production; in development a random one is generated per process.
-    #[arg(long, env = "ROWGUARD_JWT_SECRET", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "ROWGUARD_JWT_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
     pub jwt_secret: Option<String>,
 
     /// `production` refuses a missing or weak JWT secret.
@@ -78,11 +92,21 @@ pub struct Settings {
     pub pool_size: usize,
 
     /// How long a request waits for a pooled connection before it gets 503.
-    #[arg(long, env = "ROWGUARD_POOL_TIMEOUT_MS", default_value_t = 5000, global = true)]
+    #[arg(
+        long,
+        env = "ROWGUARD_POOL_TIMEOUT_MS",
+        default_value_t = 5000,
+        global = true
+    )]
     pub pool_timeout_ms: u64,
 
     /// PostgreSQL statement_timeout for the server's connections.
-    #[arg(long, env = "ROWGUARD_STATEMENT_TIMEOUT_MS", default_value_t = 5000, global = true)]
+    #[arg(
+        long,
+        env = "ROWGUARD_STATEMENT_TIMEOUT_MS",
+        default_value_t = 5000,
+        global = true
+    )]
     pub statement_timeout_ms: u64,
 
     /// Log format.
@@ -90,7 +114,12 @@ pub struct Settings {
     pub log_format: LogFormat,
 
     /// Where the embedded PostgreSQL cluster lives when no DATABASE_URL is given.
-    #[arg(long, env = "ROWGUARD_DATA_DIR", default_value = ".rowguard", global = true)]
+    #[arg(
+        long,
+        env = "ROWGUARD_DATA_DIR",
+        default_value = ".rowguard",
+        global = true
+    )]
     pub data_dir: PathBuf,
 }
 
@@ -120,7 +149,11 @@ impl Settings {
         }
         if self.environment == Environment::Production {
             match &self.jwt_secret {
-                None => return Err("ROWGUARD_JWT_SECRET is required when ROWGUARD_ENV=production".into()),
+                None => {
+                    return Err(
+                        "ROWGUARD_JWT_SECRET is required when ROWGUARD_ENV=production".into(),
+                    );
+                }
                 Some(secret) if secret.len() < 32 => {
                     return Err("ROWGUARD_JWT_SECRET must be at least 32 bytes when ROWGUARD_ENV=production".into());
                 }

@@ -84,7 +84,8 @@ impl From<tokio_postgres::Error> for Error {
             }
             return Error::Internal(anyhow::Error::new(error));
         }
-        let io_failure = std::error::Error::source(&error).is_some_and(|source| source.is::<std::io::Error>());
+        let io_failure =
+            std::error::Error::source(&error).is_some_and(|source| source.is::<std::io::Error>());
         if error.is_closed() || io_failure {
             // No server answer at all: the connection broke.
             return Error::Unavailable(error.to_string());
@@ -97,8 +98,24 @@ impl From<PoolError> for Error {
     fn from(error: PoolError) -> Self {
         match error {
             PoolError::Backend(error) => error.into(),
-            PoolError::Timeout(_) => Error::Unavailable("no database connection available in time".into()),
+            PoolError::Timeout(_) => {
+                Error::Unavailable("no database connection available in time".into())
+            }
             other => Error::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl Error {
+    /// The SQLSTATE of the database error behind an internal error, if any: for logs
+    /// and for tests that try an attack and must see *why* it failed.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            Error::Internal(error) => error
+                .downcast_ref::<tokio_postgres::Error>()
+                .and_then(|error| error.code())
+                .map(|code| code.code()),
+            _ => None,
         }
     }
 }

@@ -42,7 +42,9 @@ fn request_id(request: &Request) -> String {
         .filter(|id| {
             !id.is_empty()
                 && id.len() <= 64
-                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         })
         .map(str::to_string)
         .unwrap_or_else(|| Uuid::new_v4().to_string())
@@ -98,7 +100,10 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
 /// Refuses bodies over [`MAX_BODY_BYTES`]: by Content-Length when given, otherwise by
 /// reading at most that much.
 async fn limit_body(request: &mut Request) -> Result<(), Response> {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
         return Ok(());
     }
     let declared = request
@@ -117,7 +122,10 @@ async fn limit_body(request: &mut Request) -> Result<(), Response> {
                     Ok(())
                 }
                 Err(poem::error::ReadBodyError::PayloadTooLarge) => Err(too_large()),
-                Err(error) => Err(problem_response(StatusCode::BAD_REQUEST, Some(error.to_string()))),
+                Err(error) => Err(problem_response(
+                    StatusCode::BAD_REQUEST,
+                    Some(error.to_string()),
+                )),
             }
         }
     }
@@ -126,7 +134,9 @@ async fn limit_body(request: &mut Request) -> Result<(), Response> {
 fn too_large() -> Response {
     problem_response(
         StatusCode::PAYLOAD_TOO_LARGE,
-        Some(format!("request bodies are limited to {MAX_BODY_BYTES} bytes")),
+        Some(format!(
+            "request bodies are limited to {MAX_BODY_BYTES} bytes"
+        )),
     )
 }
 

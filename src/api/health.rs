@@ -30,7 +30,9 @@ impl HealthApi {
     /// The process is alive.
     #[oai(path = "/health", method = "get", operation_id = "health_get")]
     async fn health(&self) -> Json<HealthStatus> {
-        Json(HealthStatus { status: "ok".into() })
+        Json(HealthStatus {
+            status: "ok".into(),
+        })
     }
 
     /// The database answers and its schema is current.
@@ -44,7 +46,9 @@ impl HealthApi {
             )))
         };
         match self.db.migrations_current().await {
-            Ok(true) => DbHealthResponse::Ok(Json(HealthStatus { status: "ok".into() })),
+            Ok(true) => DbHealthResponse::Ok(Json(HealthStatus {
+                status: "ok".into(),
+            })),
             Ok(false) => unavailable("database migrations are not current"),
             Err(error) => {
                 tracing::warn!(%error, "database health check failed");

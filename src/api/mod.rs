@@ -25,7 +25,9 @@ pub struct AppState {
 
 pub fn openapi_service(state: &AppState) -> OpenApiService<health::HealthApi, ()> {
     OpenApiService::new(
-        health::HealthApi { db: state.db.clone() },
+        health::HealthApi {
+            db: state.db.clone(),
+        },
         "rowguard",
         env!("CARGO_PKG_VERSION"),
     )

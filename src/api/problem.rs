@@ -109,20 +109,35 @@ fn bad_request(error: poem::Error) -> ApiError {
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
         use StatusCode as S;
-        let problem = |status, code: &str, detail: Option<String>| Json(Problem::new(status, code, detail));
+        let problem =
+            |status, code: &str, detail: Option<String>| Json(Problem::new(status, code, detail));
         let bearer = || "Bearer".to_string();
         match error {
-            Error::BadRequest(detail) => ApiError::BadRequest(problem(S::BAD_REQUEST, "bad_request", Some(detail))),
+            Error::BadRequest(detail) => {
+                ApiError::BadRequest(problem(S::BAD_REQUEST, "bad_request", Some(detail)))
+            }
             Error::Unauthenticated => ApiError::Unauthorized(
-                problem(S::UNAUTHORIZED, "unauthenticated", Some("a valid access token is required".into())),
+                problem(
+                    S::UNAUTHORIZED,
+                    "unauthenticated",
+                    Some("a valid access token is required".into()),
+                ),
                 bearer(),
             ),
             Error::TokenExpired => ApiError::Unauthorized(
-                problem(S::UNAUTHORIZED, "token_expired", Some("the access token has expired".into())),
+                problem(
+                    S::UNAUTHORIZED,
+                    "token_expired",
+                    Some("the access token has expired".into()),
+                ),
                 "Bearer error=\"invalid_token\", error_description=\"expired\"".into(),
             ),
             Error::InvalidCredentials => ApiError::Unauthorized(
-                problem(S::UNAUTHORIZED, "invalid_credentials", Some("invalid email or password".into())),
+                problem(
+                    S::UNAUTHORIZED,
+                    "invalid_credentials",
+                    Some("invalid email or password".into()),
+                ),
                 bearer(),
             ),
             Error::Forbidden { permission } => {
@@ -159,9 +174,15 @@ impl From<Error> for ApiError {
                 );
                 ApiError::Unprocessable(Json(body))
             }
-            Error::Conflict(detail) => ApiError::Conflict(problem(S::CONFLICT, "conflict", Some(detail))),
+            Error::Conflict(detail) => {
+                ApiError::Conflict(problem(S::CONFLICT, "conflict", Some(detail)))
+            }
             Error::RateLimited { retry_after_secs } => ApiError::TooManyRequests(
-                problem(S::TOO_MANY_REQUESTS, "rate_limited", Some("too many attempts".into())),
+                problem(
+                    S::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    Some("too many attempts".into()),
+                ),
                 retry_after_secs,
             ),
             Error::BootstrapClosed => ApiError::Conflict(problem(
@@ -204,16 +225,21 @@ pub fn problem_response(status: StatusCode, detail: Option<String>) -> poem::Res
         _ => "bad_request",
     };
     // A server error's own message may carry internals: log it, never send it.
-    let detail = if status.is_server_error() { None } else { detail };
+    let detail = if status.is_server_error() {
+        None
+    } else {
+        detail
+    };
     let body = Problem::new(status, code, detail);
     let mut response = poem::Response::builder()
         .status(status)
         .content_type(CONTENT_TYPE)
         .body(serde_json::to_vec(&problem_json(&body)).unwrap_or_default());
     if status == StatusCode::UNAUTHORIZED {
-        response
-            .headers_mut()
-            .insert("www-authenticate", poem::http::HeaderValue::from_static("Bearer"));
+        response.headers_mut().insert(
+            "www-authenticate",
+            poem::http::HeaderValue::from_static("Bearer"),
+        );
     }
     response
 }

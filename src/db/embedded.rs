@@ -21,7 +21,7 @@ use std::{
     },
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    sync::mpsc,
+    sync::{Mutex, mpsc},
     thread,
     time::{Duration, Instant},
 };
@@ -87,7 +87,8 @@ pub struct EmbeddedCluster {
 
 struct Postmaster {
     pid: i32,
-    exited: mpsc::Receiver<()>,
+    /// Receives once the postmaster has exited. In a Mutex so a cluster can be shared.
+    exited: Mutex<mpsc::Receiver<()>>,
 }
 
 /// The system user the cluster runs as when rowguard runs as root.
@@ -120,14 +121,24 @@ impl EmbeddedCluster {
 
         if let Some(port) = running_port(&pgdata) {
             tracing::info!(port, data = %pgdata.display(), "reusing the running embedded PostgreSQL cluster");
-            let cluster = EmbeddedCluster { root, port, password, postmaster: None };
+            let cluster = EmbeddedCluster {
+                root,
+                port,
+                password,
+                postmaster: None,
+            };
             cluster.wait_ready(Duration::from_secs(30))?;
             return Ok(cluster);
         }
 
         let port = free_port()?;
         let postmaster = spawn_postmaster(&bindir, &root, &pgdata, port, options, run_as.as_ref())?;
-        let cluster = EmbeddedCluster { root, port, password, postmaster: Some(postmaster) };
+        let cluster = EmbeddedCluster {
+            root,
+            port,
+            password,
+            postmaster: Some(postmaster),
+        };
         cluster.wait_ready(Duration::from_secs(60))?;
         tracing::info!(port, data = %pgdata.display(), "started the embedded PostgreSQL cluster");
         Ok(cluster)
@@ -153,7 +164,10 @@ impl EmbeddedCluster {
         let started = Instant::now();
         while started.elapsed() < limit {
             if let Some(postmaster) = &self.postmaster
-                && postmaster.exited.try_recv().is_ok()
+                && postmaster
+                    .exited
+                    .lock()
+                    .is_ok_and(|exited| exited.try_recv().is_ok())
             {
                 return Err(EmbeddedError::Command {
                     what: "postgres".into(),
@@ -179,7 +193,9 @@ impl EmbeddedCluster {
             // disconnect clients, checkpoint, exit.
             // SAFETY: kill(2) has no memory-safety preconditions.
             unsafe { libc::kill(postmaster.pid, libc::SIGINT) };
-            let _ = postmaster.exited.recv_timeout(Duration::from_secs(30));
+            if let Ok(exited) = postmaster.exited.lock() {
+                let _ = exited.recv_timeout(Duration::from_secs(30));
+            }
         }
     }
 }
@@ -264,7 +280,11 @@ fn run_as_user() -> Result<Option<RunAs>, EmbeddedError> {
                 && let (Ok(uid), Ok(gid)) = (fields[2].parse(), fields[3].parse())
                 && uid != 0
             {
-                return Ok(Some(RunAs { name: wanted.to_string(), uid, gid }));
+                return Ok(Some(RunAs {
+                    name: wanted.to_string(),
+                    uid,
+                    gid,
+                }));
             }
         }
     }
@@ -331,8 +351,11 @@ fn as_user(command: &mut Command, run_as: Option<&RunAs>) {
 
 fn chown(path: &Path, run_as: Option<&RunAs>) -> Result<(), EmbeddedError> {
     if let Some(user) = run_as {
-        std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))
-            .map_err(io_err(format!("handing {} to user {}", path.display(), user.name)))?;
+        std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid)).map_err(io_err(format!(
+            "handing {} to user {}",
+            path.display(),
+            user.name
+        )))?;
     }
     Ok(())
 }
@@ -364,7 +387,14 @@ fn init_cluster(
     initdb
         .arg("-D")
         .arg(pgdata)
-        .args(["-U", SUPERUSER, "-E", "UTF8", "--locale=C", "--auth=scram-sha-256"])
+        .args([
+            "-U",
+            SUPERUSER,
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--auth=scram-sha-256",
+        ])
         .arg(format!("--pwfile={}", pwfile.display()))
         .current_dir(root);
     as_user(&mut initdb, run_as);
@@ -394,7 +424,10 @@ fn running_port(pgdata: &Path) -> Option<u16> {
 
 fn free_port() -> Result<u16, EmbeddedError> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(io_err("finding a free port"))?;
-    let port = listener.local_addr().map_err(io_err("finding a free port"))?.port();
+    let port = listener
+        .local_addr()
+        .map_err(io_err("finding a free port"))?
+        .port();
     Ok(port)
 }
 
@@ -412,7 +445,9 @@ fn spawn_postmaster(
         .append(true)
         .open(&log_path)
         .map_err(io_err(format!("opening {}", log_path.display())))?;
-    let log_err = log.try_clone().map_err(io_err("duplicating the log handle"))?;
+    let log_err = log
+        .try_clone()
+        .map_err(io_err("duplicating the log handle"))?;
 
     let mut command = Command::new(bindir.join("postgres"));
     command
@@ -421,13 +456,25 @@ fn spawn_postmaster(
         .arg("-p")
         .arg(port.to_string())
         // TCP on loopback only; no Unix socket, whose path length is limited.
-        .args(["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="])
+        .args([
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "unix_socket_directories=",
+        ])
         .current_dir(root)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err);
     if options.throwaway {
-        command.args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
+        command.args([
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ]);
     }
     for (name, value) in &options.settings {
         command.arg("-c").arg(format!("{name}={value}"));
@@ -472,5 +519,8 @@ fn spawn_postmaster(
             detail: "the postmaster thread ended before spawning".into(),
         })?
         .map_err(io_err("starting postgres"))?;
-    Ok(Postmaster { pid, exited: exited_rx })
+    Ok(Postmaster {
+        pid,
+        exited: Mutex::new(exited_rx),
+    })
 }

@@ -60,7 +60,8 @@ async fn migrate_locked(client: &mut Client) -> anyhow::Result<()> {
     }
     let tx = client.transaction().await?;
     // The files' own DROP POLICY IF EXISTS would each log a NOTICE here.
-    tx.batch_execute("SET LOCAL client_min_messages = warning").await?;
+    tx.batch_execute("SET LOCAL client_min_messages = warning")
+        .await?;
     for file in POLICY_FILES {
         apply_policy_file(&tx, file).await?;
     }
@@ -71,7 +72,10 @@ async fn migrate_locked(client: &mut Client) -> anyhow::Result<()> {
 /// Replaces the live policies of the file's table with the file's. Runs inside the
 /// caller's transaction; `rowguard policies --check` uses it in a transaction it rolls
 /// back, to compare the live catalog with the files.
-pub async fn apply_policy_file(client: &impl GenericClient, file: &PolicyFile) -> anyhow::Result<()> {
+pub async fn apply_policy_file(
+    client: &impl GenericClient,
+    file: &PolicyFile,
+) -> anyhow::Result<()> {
     // The server quotes the identifiers (format %I): no name is spliced in here.
     let drops = client
         .query(

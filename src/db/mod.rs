@@ -48,9 +48,9 @@ impl Default for PoolOptions {
 impl Database {
     /// Builds the pool; connections are opened lazily.
     pub fn connect(url: &str, options: &PoolOptions) -> anyhow::Result<Database> {
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|error| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL: {error}"))?;
+        let mut config: tokio_postgres::Config = url.parse().map_err(|error| {
+            anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL: {error}")
+        })?;
         config.application_name("rowguard");
         config.options(format!(
             "-c statement_timeout={}",

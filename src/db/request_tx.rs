@@ -103,8 +103,12 @@ impl Database {
         };
         let access = {
             let client = tx.connection();
-            let params: [&(dyn ToSql + Sync); 4] =
-                [&scope.tenant_id, &scope.user_id, &scope.store_id, &scope.permission];
+            let params: [&(dyn ToSql + Sync); 4] = [
+                &scope.tenant_id,
+                &scope.user_id,
+                &scope.store_id,
+                &scope.permission,
+            ];
             // Polled together, the two requests are written back to back without
             // waiting for BEGIN's answer: one round trip.
             let (begun, row) = tokio::join!(
@@ -130,28 +134,44 @@ impl RequestTx {
         Ok(self.connection().prepare_cached(sql).await?)
     }
 
-    pub async fn query<T>(&self, statement: &T, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error>
+    pub async fn query<T>(
+        &self,
+        statement: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, Error>
     where
         T: ?Sized + ToStatement,
     {
         Ok(self.connection().query(statement, params).await?)
     }
 
-    pub async fn query_opt<T>(&self, statement: &T, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>, Error>
+    pub async fn query_opt<T>(
+        &self,
+        statement: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, Error>
     where
         T: ?Sized + ToStatement,
     {
         Ok(self.connection().query_opt(statement, params).await?)
     }
 
-    pub async fn query_one<T>(&self, statement: &T, params: &[&(dyn ToSql + Sync)]) -> Result<Row, Error>
+    pub async fn query_one<T>(
+        &self,
+        statement: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, Error>
     where
         T: ?Sized + ToStatement,
     {
         Ok(self.connection().query_one(statement, params).await?)
     }
 
-    pub async fn execute<T>(&self, statement: &T, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Error>
+    pub async fn execute<T>(
+        &self,
+        statement: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, Error>
     where
         T: ?Sized + ToStatement,
     {

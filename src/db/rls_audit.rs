@@ -56,7 +56,9 @@ pub struct Report {
 }
 
 /// Every table of the `public` schema with its RLS state and policies.
-pub async fn tables(client: &impl GenericClient) -> Result<Vec<TableReport>, tokio_postgres::Error> {
+pub async fn tables(
+    client: &impl GenericClient,
+) -> Result<Vec<TableReport>, tokio_postgres::Error> {
     let rows = client
         .query(
             "SELECT n.nspname::text, c.relname::text, c.relrowsecurity, c.relforcerowsecurity,
@@ -85,7 +87,10 @@ pub async fn tables(client: &impl GenericClient) -> Result<Vec<TableReport>, tok
     Ok(tables)
 }
 
-async fn policies(client: &impl GenericClient, table: &str) -> Result<Vec<PolicyReport>, tokio_postgres::Error> {
+async fn policies(
+    client: &impl GenericClient,
+    table: &str,
+) -> Result<Vec<PolicyReport>, tokio_postgres::Error> {
     let rows = client
         .query(
             "SELECT policyname::text, cmd, permissive = 'PERMISSIVE', roles::text[], qual, with_check
@@ -109,7 +114,9 @@ async fn policies(client: &impl GenericClient, table: &str) -> Result<Vec<Policy
 }
 
 /// The runtime role's attributes and whatever it owns.
-pub async fn runtime_role(client: &impl GenericClient) -> Result<RoleReport, tokio_postgres::Error> {
+pub async fn runtime_role(
+    client: &impl GenericClient,
+) -> Result<RoleReport, tokio_postgres::Error> {
     let role = client
         .query_opt(
             "SELECT rolsuper, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = $1",
@@ -139,7 +146,10 @@ pub async fn runtime_role(client: &impl GenericClient) -> Result<RoleReport, tok
         superuser: role.try_get(0)?,
         bypass_rls: role.try_get(1)?,
         can_login: role.try_get(2)?,
-        owned_relations: owned.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?,
+        owned_relations: owned
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()?,
     })
 }
 
@@ -152,7 +162,10 @@ pub async fn report(client: &impl GenericClient) -> Result<Report, tokio_postgre
 
 /// Whether a policy applies to the runtime role.
 fn applies_to_runtime_role(policy: &PolicyReport) -> bool {
-    policy.roles.iter().any(|role| role == "public" || role == RUNTIME_ROLE)
+    policy
+        .roles
+        .iter()
+        .any(|role| role == "public" || role == RUNTIME_ROLE)
 }
 
 /// Whether an expression (as PostgreSQL deparses it) constrains the row's tenant to the
@@ -170,13 +183,17 @@ pub fn problems(report: &Report) -> Vec<String> {
         problems.push(format!("role {RUNTIME_ROLE} does not exist"));
     }
     if role.superuser {
-        problems.push(format!("role {RUNTIME_ROLE} is a superuser and bypasses row-level security"));
+        problems.push(format!(
+            "role {RUNTIME_ROLE} is a superuser and bypasses row-level security"
+        ));
     }
     if role.bypass_rls {
         problems.push(format!("role {RUNTIME_ROLE} has BYPASSRLS"));
     }
     if role.can_login {
-        problems.push(format!("role {RUNTIME_ROLE} can log in (it must be NOLOGIN)"));
+        problems.push(format!(
+            "role {RUNTIME_ROLE} can log in (it must be NOLOGIN)"
+        ));
     }
     for relation in &role.owned_relations {
         problems.push(format!(
@@ -204,7 +221,10 @@ pub fn problems(report: &Report) -> Vec<String> {
             .filter(|policy| policy.permissive && applies_to_runtime_role(policy))
             .collect();
         for command in COMMANDS {
-            if !live.iter().any(|policy| policy.command == "ALL" || policy.command == command) {
+            if !live
+                .iter()
+                .any(|policy| policy.command == "ALL" || policy.command == command)
+            {
                 problems.push(format!("table {name}: no policy for {command}"));
             }
         }
@@ -213,14 +233,24 @@ pub fn problems(report: &Report) -> Vec<String> {
             let writes = matches!(policy.command.as_str(), "ALL" | "INSERT" | "UPDATE");
             let using = policy.using.as_deref();
             // For ALL and UPDATE without WITH CHECK, PostgreSQL checks new rows with USING.
-            let with_check = policy.with_check.as_deref().or(if policy.command == "INSERT" { None } else { using });
-            if reads && !using.is_some_and(|expression| constrains_tenant(expression, "tenant_id")) {
+            let with_check = policy
+                .with_check
+                .as_deref()
+                .or(if policy.command == "INSERT" {
+                    None
+                } else {
+                    using
+                });
+            if reads && !using.is_some_and(|expression| constrains_tenant(expression, "tenant_id"))
+            {
                 problems.push(format!(
                     "table {name}: policy {} USING does not constrain tenant_id to app.current_tenant_id()",
                     policy.name
                 ));
             }
-            if writes && !with_check.is_some_and(|expression| constrains_tenant(expression, "tenant_id")) {
+            if writes
+                && !with_check.is_some_and(|expression| constrains_tenant(expression, "tenant_id"))
+            {
                 problems.push(format!(
                     "table {name}: policy {} WITH CHECK does not constrain tenant_id to app.current_tenant_id()",
                     policy.name
@@ -268,9 +298,17 @@ pub async fn drift(client: &mut tokio_postgres::Client) -> anyhow::Result<Vec<St
         if live.rls_enabled != expected.rls_enabled {
             problems.push(format!(
                 "table {name}: row-level security is {} but policies/{}.sql {} it",
-                if live.rls_enabled { "enabled" } else { "disabled" },
+                if live.rls_enabled {
+                    "enabled"
+                } else {
+                    "disabled"
+                },
                 live.table,
-                if expected.rls_enabled { "enables" } else { "does not enable" },
+                if expected.rls_enabled {
+                    "enables"
+                } else {
+                    "does not enable"
+                },
             ));
         }
         if live.rls_forced != expected.rls_forced {
@@ -313,7 +351,11 @@ pub fn render_text(report: &Report) -> String {
                 role.superuser,
                 role.bypass_rls,
                 role.can_login,
-                if role.owned_relations.is_empty() { "nothing".to_string() } else { role.owned_relations.join(", ") }
+                if role.owned_relations.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    role.owned_relations.join(", ")
+                }
             )
         } else {
             "missing".to_string()
@@ -325,10 +367,22 @@ pub fn render_text(report: &Report) -> String {
             "\n{}.{}  rls={} forced={}{}{}",
             table.schema,
             table.table,
-            if table.rls_enabled { "enabled" } else { "DISABLED" },
+            if table.rls_enabled {
+                "enabled"
+            } else {
+                "DISABLED"
+            },
             if table.rls_forced { "yes" } else { "no" },
-            if table.tenant_scoped { "  tenant-scoped" } else { "" },
-            if table.has_policy_file { format!("  file=policies/{}.sql", table.table) } else { String::new() },
+            if table.tenant_scoped {
+                "  tenant-scoped"
+            } else {
+                ""
+            },
+            if table.has_policy_file {
+                format!("  file=policies/{}.sql", table.table)
+            } else {
+                String::new()
+            },
         );
         if table.policies.is_empty() {
             let _ = writeln!(out, "  (no policies)");
@@ -339,7 +393,11 @@ pub fn render_text(report: &Report) -> String {
                 "  policy {}  {}  {}  to {}",
                 policy.name,
                 policy.command,
-                if policy.permissive { "permissive" } else { "restrictive" },
+                if policy.permissive {
+                    "permissive"
+                } else {
+                    "restrictive"
+                },
                 policy.roles.join(", ")
             );
             if let Some(using) = &policy.using {

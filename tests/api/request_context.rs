@@ -1,0 +1,228 @@
+//! The request transaction (`db::request_tx`): what its opening statement answers,
+//! and a pooled connection never carrying one request's context into the next.
+
+use rowguard::db::{Database, Scope};
+use uuid::Uuid;
+
+use crate::{fixtures::*, helpers::TestDb};
+
+async fn visible_product_tenants(db: &Database, scope: &Scope) -> Vec<Uuid> {
+    let (tx, _) = db.begin(scope).await.unwrap();
+    let rows = tx
+        .query("SELECT DISTINCT tenant_id FROM products", &[])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    rows.iter().map(|row| row.get(0)).collect()
+}
+
+async fn backend_pid(db: &Database) -> i32 {
+    let (tx, _) = db.begin(&Scope::anonymous()).await.unwrap();
+    let pid = tx
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    tx.commit().await.unwrap();
+    pid
+}
+
+#[tokio::test]
+async fn the_opening_statement_answers_membership_store_and_permission() {
+    let test_db = TestDb::new().await;
+    seed_two_tenants(&test_db).await;
+    let db = test_db.database(1);
+
+    let (tx, access) = db
+        .begin(
+            &as_alice_of_a()
+                .in_store(Some(STORE_A1))
+                .requiring("products.view"),
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(access.tenant_active && access.member_active && access.store_accessible);
+    assert!(access.permission_granted);
+    assert!(
+        access.permissions.contains(&"audit.view".to_string()),
+        "the Owner holds every permission"
+    );
+
+    // Another tenant's store, named while acting in tenant A.
+    let (tx, access) = db
+        .begin(&as_alice_of_a().in_store(Some(STORE_B1)))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(access.member_active && !access.store_accessible);
+
+    // A member of B claiming tenant A.
+    let (tx, access) = db.begin(&Scope::tenant(TENANT_A, BOB_OF_B)).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(access.tenant_active && !access.member_active);
+    assert!(access.permissions.is_empty());
+}
+
+#[tokio::test]
+async fn store_scoped_roles_grant_their_permissions_only_in_their_store() {
+    let test_db = TestDb::new().await;
+    seed_two_tenants(&test_db).await;
+    let db = test_db.database(1);
+    let sam = Scope::tenant(TENANT_A, SAM_OF_A).requiring("inventory.view");
+
+    let (tx, in_a1) = db
+        .begin(&sam.clone().in_store(Some(STORE_A1)))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(in_a1.store_accessible && in_a1.permission_granted);
+
+    let (tx, in_a2) = db
+        .begin(&sam.clone().in_store(Some(STORE_A2)))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(!in_a2.store_accessible && !in_a2.permission_granted);
+
+    let (tx, no_store) = db.begin(&sam).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        !no_store.permission_granted,
+        "a store role grants nothing tenant-wide"
+    );
+}
+
+#[tokio::test]
+async fn a_suspended_tenant_or_membership_is_reported_inactive() {
+    let test_db = TestDb::new().await;
+    let superuser = seed_two_tenants(&test_db).await;
+    let db = test_db.database(1);
+
+    superuser
+        .execute(
+            "UPDATE tenant_users SET status = 'suspended' WHERE user_id = $1",
+            &[&SAM_OF_A],
+        )
+        .await
+        .unwrap();
+    let (tx, access) = db.begin(&Scope::tenant(TENANT_A, SAM_OF_A)).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(access.tenant_active && !access.member_active);
+
+    superuser
+        .execute(
+            "UPDATE tenants SET status = 'suspended' WHERE id = $1",
+            &[&TENANT_A],
+        )
+        .await
+        .unwrap();
+    let (tx, access) = db.begin(&as_alice_of_a()).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(!access.tenant_active);
+}
+
+#[tokio::test]
+async fn a_pool_of_one_connection_never_shows_one_tenants_context_to_the_next() {
+    let test_db = TestDb::new().await;
+    seed_two_tenants(&test_db).await;
+    let db = test_db.database(1);
+    let first = backend_pid(&db).await;
+
+    for _ in 0..3 {
+        assert_eq!(
+            visible_product_tenants(&db, &as_alice_of_a()).await,
+            vec![TENANT_A]
+        );
+        assert_eq!(
+            visible_product_tenants(&db, &as_bob_of_b()).await,
+            vec![TENANT_B]
+        );
+        assert_eq!(
+            visible_product_tenants(&db, &Scope::anonymous()).await,
+            Vec::<Uuid>::new()
+        );
+    }
+    assert_eq!(
+        backend_pid(&db).await,
+        first,
+        "one connection served every request"
+    );
+}
+
+#[tokio::test]
+async fn a_request_that_failed_mid_transaction_leaks_nothing_to_the_next() {
+    let test_db = TestDb::new().await;
+    seed_two_tenants(&test_db).await;
+    let db = test_db.database(1);
+    let first = backend_pid(&db).await;
+
+    // A's request fails mid-transaction, and is rolled back as handlers do.
+    let (tx, _) = db.begin(&as_alice_of_a()).await.unwrap();
+    tx.execute("SELECT 1 / 0", &[])
+        .await
+        .expect_err("division by zero");
+    tx.rollback().await;
+    assert_eq!(
+        visible_product_tenants(&db, &as_bob_of_b()).await,
+        vec![TENANT_B]
+    );
+    assert_eq!(
+        backend_pid(&db).await,
+        first,
+        "a rolled-back connection is reused"
+    );
+
+    // A's request fails and is abandoned without ROLLBACK (an early return, a panic,
+    // a cancelled future): its connection must not be reused.
+    let (tx, _) = db.begin(&as_alice_of_a()).await.unwrap();
+    tx.execute("SELECT 1 / 0", &[])
+        .await
+        .expect_err("division by zero");
+    drop(tx);
+    assert_eq!(
+        visible_product_tenants(&db, &as_bob_of_b()).await,
+        vec![TENANT_B]
+    );
+    assert_eq!(
+        visible_product_tenants(&db, &Scope::anonymous()).await,
+        Vec::<Uuid>::new()
+    );
+    assert_ne!(
+        backend_pid(&db).await,
+        first,
+        "an abandoned connection was reused"
+    );
+}
+
+#[tokio::test]
+async fn an_abandoned_open_transaction_is_discarded_not_pooled() {
+    let test_db = TestDb::new().await;
+    seed_two_tenants(&test_db).await;
+    let db = test_db.database(1);
+
+    // Open and healthy, but never finished: the next request must not run inside it.
+    let (tx, _) = db.begin(&as_alice_of_a()).await.unwrap();
+    tx.execute("UPDATE products SET name = 'uncommitted'", &[])
+        .await
+        .unwrap();
+    drop(tx);
+
+    assert_eq!(
+        visible_product_tenants(&db, &as_bob_of_b()).await,
+        vec![TENANT_B]
+    );
+    let superuser = test_db.superuser().await;
+    let name: String = superuser
+        .query_one(
+            "SELECT name FROM products WHERE tenant_id = $1",
+            &[&TENANT_A],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        name, "A widget",
+        "the abandoned transaction's write was committed"
+    );
+}
