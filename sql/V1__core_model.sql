@@ -77,11 +77,14 @@ CREATE TABLE users (
 );
 CREATE UNIQUE INDEX users_email_key ON users (email);
 
--- Password hashes sit apart from the profile so that the runtime role can be granted
--- the profile and nothing of the credentials (invariant 6): only SECURITY DEFINER
--- functions read or write this table.
-CREATE TABLE user_credentials (
-    user_id       uuid PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+-- Credentials and tokens live in their own schema, `auth`, on which the runtime role
+-- has no USAGE at all: it can neither read nor write anything there, and only
+-- SECURITY DEFINER functions with a fixed search_path reach it (invariant 6). Password
+-- hashes sit apart from the profile, so the profile can be granted and they cannot.
+CREATE SCHEMA auth;
+
+CREATE TABLE auth.user_credentials (
+    user_id       uuid PRIMARY KEY REFERENCES public.users (id) ON DELETE CASCADE,
     password_hash text NOT NULL,
     updated_at    timestamptz NOT NULL DEFAULT now()
 );
@@ -226,27 +229,14 @@ INSERT INTO permissions (code, description) VALUES
     ('inventory.adjust', 'Adjust a store''s inventory'),
     ('audit.view', 'Read the audit trail');
 
--- Credentials through definer functions only (invariant 6). Login needs exactly this:
--- the user's id, status and hash for one normalized email. The fixed search_path keeps
--- a caller from redirecting the function to tables of its own.
-CREATE FUNCTION app.credentials_for_login(p_email text)
-    RETURNS TABLE (user_id uuid, status text, password_hash text)
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT u.id, u.status, c.password_hash
-    FROM public.users AS u
-    JOIN public.user_credentials AS c ON c.user_id = u.id
-    WHERE u.email = p_email
-$$;
-
 -- The runtime role's rights: data manipulation on what requests touch, nothing else.
--- No TRUNCATE, REFERENCES or TRIGGER, no ownership, nothing on the credentials table.
+-- No TRUNCATE, REFERENCES or TRIGGER, no ownership, nothing in schema auth.
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM rowguard_api;
+REVOKE ALL ON SCHEMA auth FROM PUBLIC;
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA app FROM PUBLIC;
 GRANT USAGE ON SCHEMA public, app TO rowguard_api;
 GRANT EXECUTE ON FUNCTION app.setting_uuid(text), app.current_tenant_id(),
-    app.current_user_id(), app.current_store_id(), app.credentials_for_login(text)
+    app.current_user_id(), app.current_store_id()
     TO rowguard_api;
 GRANT SELECT ON permissions TO rowguard_api;
 GRANT SELECT ON users TO rowguard_api;

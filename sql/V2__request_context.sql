@@ -25,6 +25,7 @@ CREATE FUNCTION app.begin_request(
     RETURNS TABLE (
         tenant_active boolean,
         member_active boolean,
+        member_status text,
         store_accessible boolean,
         permission_granted boolean,
         permissions text[]
@@ -42,11 +43,14 @@ BEGIN
         SELECT 1 FROM public.tenants AS t
         WHERE t.id = p_tenant_id AND t.status = 'active');
 
-    member_active := EXISTS (
-        SELECT 1 FROM public.tenant_users AS tu
-        JOIN public.users AS u ON u.id = tu.user_id
-        WHERE tu.tenant_id = p_tenant_id AND tu.user_id = p_user_id
-          AND tu.status = 'active' AND u.status = 'active');
+    -- 'active', 'suspended', or NULL when the user is not (or no longer) a member.
+    -- A disabled user counts as suspended everywhere.
+    SELECT CASE WHEN u.status = 'active' THEN tu.status ELSE 'suspended' END
+    INTO member_status
+    FROM public.tenant_users AS tu
+    JOIN public.users AS u ON u.id = tu.user_id
+    WHERE tu.tenant_id = p_tenant_id AND tu.user_id = p_user_id;
+    member_active := coalesce(member_status = 'active', false);
 
     -- A store is reachable through a tenant-wide role, a role scoped to that store, or
     -- a store link (invariant 4). No store named: nothing to check.

@@ -18,6 +18,7 @@ use crate::{
         embedded::{ClusterOptions, EmbeddedCluster},
         migrate, rls_audit,
     },
+    identity::Identity,
 };
 
 /// How long in-flight requests get to finish after a shutdown signal.
@@ -137,6 +138,7 @@ pub async fn self_check(db: &Database) -> anyhow::Result<()> {
 /// A server bound to its address, its database migrated and checked, not yet serving.
 pub struct Application {
     db: Database,
+    identity: Identity,
     acceptor: TcpAcceptor,
     local_addr: SocketAddr,
     target: DatabaseTarget,
@@ -158,8 +160,10 @@ impl Application {
             .first()
             .and_then(|addr| addr.as_socket_addr().copied())
             .context("the listener has no socket address")?;
+        let identity = Identity::new(db.clone(), settings, &jwt_secret(settings));
         Ok(Application {
             db,
+            identity,
             acceptor,
             local_addr,
             target,
@@ -179,6 +183,7 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let state = AppState {
             db: self.db.clone(),
+            identity: self.identity.clone(),
         };
         tracing::info!(address = %self.local_addr, "serving");
         Server::new_with_acceptor(self.acceptor)
@@ -190,6 +195,23 @@ impl Application {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The access-token key: the configured secret, or in development a random one (tokens
+/// then do not survive a restart). `Settings::validate` refuses the latter in
+/// production.
+pub fn jwt_secret(settings: &Settings) -> Vec<u8> {
+    match &settings.jwt_secret {
+        Some(secret) => secret.as_bytes().to_vec(),
+        None => {
+            tracing::warn!(
+                "ROWGUARD_JWT_SECRET is not set: using a random key; tokens will not survive a restart"
+            );
+            let mut key = vec![0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+            key
+        }
     }
 }
 

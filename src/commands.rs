@@ -6,8 +6,11 @@ use anyhow::Context;
 
 use crate::{
     app::{self, Application},
-    config::{Cli, Command, OutputFormat, PoliciesArgs, Settings},
+    auth::OpaqueToken,
+    config::{BootstrapArgs, Cli, Command, OutputFormat, PoliciesArgs, Settings},
     db::{Database, rls_audit},
+    error::Error,
+    identity::{Identity, NewAccount},
 };
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -24,6 +27,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Policies(args) => policies(&cli.settings, &args).await,
+        Command::Bootstrap(args) => bootstrap(&cli.settings, &args).await,
+    }
+}
+
+/// `rowguard bootstrap --email ... --tenant ...`: the first user, as the HTTP
+/// bootstrap would create them, without a running server.
+async fn bootstrap(settings: &Settings, args: &BootstrapArgs) -> anyhow::Result<ExitCode> {
+    let (db, _target) = connect(settings).await?;
+    app::migrate(&db).await?;
+    let (password, generated) = match &args.password {
+        Some(password) => (password.clone(), false),
+        None => (OpaqueToken::generate().token, true),
+    };
+    let identity = Identity::new(db, settings, &app::jwt_secret(settings));
+    let account = NewAccount {
+        email: &args.email,
+        password: &password,
+        full_name: &args.full_name,
+        tenant_name: &args.tenant,
+    };
+    match identity.bootstrap(account).await {
+        Ok((user, tenant, _session)) => {
+            println!(
+                "created platform admin {} ({}) in tenant {} ({})",
+                user.email, user.id, tenant.name, tenant.id
+            );
+            if generated {
+                println!("generated password (shown once): {password}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(Error::BootstrapClosed) => {
+            eprintln!("rowguard: bootstrap is closed: a user already exists");
+            Ok(ExitCode::FAILURE)
+        }
+        Err(Error::Validation(fields)) => {
+            for field in fields {
+                eprintln!("rowguard: {}: {}", field.field, field.message);
+            }
+            Ok(ExitCode::FAILURE)
+        }
+        Err(error) => Err(anyhow::anyhow!("bootstrap failed: {error}")),
     }
 }
 

@@ -26,6 +26,23 @@ pub enum Command {
     Migrate,
     /// Report every table's row-level security from the live catalog.
     Policies(PoliciesArgs),
+    /// Create the first user (a platform admin) and their tenant; refused once any
+    /// user exists. The password is read from ROWGUARD_BOOTSTRAP_PASSWORD, or else
+    /// generated and printed once.
+    Bootstrap(BootstrapArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
+    #[arg(long)]
+    pub email: String,
+    /// Name of the first tenant.
+    #[arg(long)]
+    pub tenant: String,
+    #[arg(long, default_value = "Platform Admin")]
+    pub full_name: String,
+    #[arg(long, env = "ROWGUARD_BOOTSTRAP_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -49,6 +66,14 @@ pub enum OutputFormat {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Registration {
+    /// Anyone may register a user and a tenant.
+    Open,
+    /// `POST /api/v1/auth/register` answers 403.
+    Closed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -113,6 +138,86 @@ pub struct Settings {
     #[arg(long, env = "ROWGUARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 
+    /// `open`: anyone may register; `closed`: registration answers 403.
+    #[arg(long, env = "ROWGUARD_REGISTRATION", value_enum, default_value_t = Registration::Open, global = true)]
+    pub registration: Registration,
+
+    /// Issuer (`iss`) of access tokens, checked on every request.
+    #[arg(
+        long,
+        env = "ROWGUARD_JWT_ISSUER",
+        default_value = "rowguard",
+        global = true
+    )]
+    pub jwt_issuer: String,
+
+    /// Audience (`aud`) of access tokens, checked on every request.
+    #[arg(
+        long,
+        env = "ROWGUARD_JWT_AUDIENCE",
+        default_value = "rowguard-api",
+        global = true
+    )]
+    pub jwt_audience: String,
+
+    /// Lifetime of access tokens, in seconds.
+    #[arg(
+        long,
+        env = "ROWGUARD_ACCESS_TOKEN_TTL_SECS",
+        default_value_t = 900,
+        global = true
+    )]
+    pub access_token_ttl_secs: u64,
+
+    /// Lifetime of refresh tokens, in seconds.
+    #[arg(long, env = "ROWGUARD_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 24 * 3600, global = true)]
+    pub refresh_token_ttl_secs: u64,
+
+    /// Failed logins per email within the throttle window before 429.
+    #[arg(
+        long,
+        env = "ROWGUARD_LOGIN_MAX_FAILURES_PER_EMAIL",
+        default_value_t = 10,
+        global = true
+    )]
+    pub login_max_failures_per_email: u32,
+
+    /// Failed logins per client address within the throttle window before 429.
+    #[arg(
+        long,
+        env = "ROWGUARD_LOGIN_MAX_FAILURES_PER_CLIENT",
+        default_value_t = 100,
+        global = true
+    )]
+    pub login_max_failures_per_client: u32,
+
+    /// The login throttle's sliding window, in seconds.
+    #[arg(
+        long,
+        env = "ROWGUARD_LOGIN_THROTTLE_WINDOW_SECS",
+        default_value_t = 900,
+        global = true
+    )]
+    pub login_throttle_window_secs: u32,
+
+    /// Password-reset requests acted on per email per hour (the answer is 202 anyway).
+    #[arg(
+        long,
+        env = "ROWGUARD_FORGOT_PASSWORD_MAX_PER_HOUR",
+        default_value_t = 5,
+        global = true
+    )]
+    pub forgot_password_max_per_hour: u32,
+
+    /// Password hashes computed at once (each takes 19 MiB); 0 means one per CPU.
+    #[arg(
+        long,
+        env = "ROWGUARD_HASH_CONCURRENCY",
+        default_value_t = 0,
+        global = true
+    )]
+    pub hash_concurrency: usize,
+
     /// Where the embedded PostgreSQL cluster lives when no DATABASE_URL is given.
     #[arg(
         long,
@@ -130,6 +235,14 @@ impl Settings {
 
     pub fn statement_timeout(&self) -> Duration {
         Duration::from_millis(self.statement_timeout_ms)
+    }
+
+    pub fn hash_concurrency(&self) -> usize {
+        if self.hash_concurrency > 0 {
+            self.hash_concurrency
+        } else {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        }
     }
 
     /// Settings for a server whose database is given by URL, everything else default.

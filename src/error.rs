@@ -48,6 +48,8 @@ pub enum Error {
     Conflict(String),
     #[error("rate limited, retry after {retry_after_secs}s")]
     RateLimited { retry_after_secs: u64 },
+    #[error("registration is disabled")]
+    RegistrationClosed,
     #[error("bootstrap closed")]
     BootstrapClosed,
     #[error("payload too large")]
@@ -116,6 +118,17 @@ impl Error {
                 .and_then(|error| error.code())
                 .map(|code| code.code()),
             _ => None,
+        }
+    }
+}
+
+impl Error {
+    /// Replaces a unique violation of the named constraint (as mapped by
+    /// `From<tokio_postgres::Error>`) with a more precise error.
+    pub fn on_constraint(self, constraint: &str, replacement: impl FnOnce() -> Error) -> Error {
+        match &self {
+            Error::Conflict(detail) if detail == &format!("violates {constraint}") => replacement(),
+            _ => self,
         }
     }
 }

@@ -15,8 +15,11 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod error;
+pub mod identity;
 pub mod telemetry;

@@ -73,10 +73,17 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
                     Ok(output) => output.into_response(),
                     Err(error) => {
                         let status = error.status();
-                        if status.is_server_error() {
-                            tracing::error!(error = %error, "request failed");
+                        let message = error.to_string();
+                        let response = error.into_response();
+                        if is_problem(&response) {
+                            // An operation's own ApiError: already the right answer.
+                            response
+                        } else {
+                            if status.is_server_error() {
+                                tracing::error!(error = %message, "request failed");
+                            }
+                            problem_response(status, Some(message))
                         }
-                        problem_response(status, Some(error.to_string()))
                     }
                 }
             }
@@ -95,6 +102,14 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         });
         Ok(response)
     }
+}
+
+fn is_problem(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with(super::problem::CONTENT_TYPE))
 }
 
 /// Refuses bodies over [`MAX_BODY_BYTES`]: by Content-Length when given, otherwise by

@@ -69,8 +69,8 @@ pub enum ApiError {
     /// `invalid_credentials`).
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// Authenticated but not allowed (`forbidden` with `permission`,
-    /// `store_access_denied`, `tenant_suspended`).
+    /// Not allowed (`forbidden` with `permission`, `store_access_denied`,
+    /// `tenant_suspended`, `registration_disabled`).
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
     /// No such resource in this tenant (`not_found`).
@@ -185,6 +185,11 @@ impl From<Error> for ApiError {
                 ),
                 retry_after_secs,
             ),
+            Error::RegistrationClosed => ApiError::Forbidden(problem(
+                S::FORBIDDEN,
+                "registration_disabled",
+                Some("registration is disabled on this server".into()),
+            )),
             Error::BootstrapClosed => ApiError::Conflict(problem(
                 S::CONFLICT,
                 "bootstrap_closed",

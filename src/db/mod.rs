@@ -3,6 +3,7 @@
 //! context, and the catalog audit behind `rowguard policies`.
 
 pub mod embedded;
+pub mod identity;
 pub mod migrate;
 pub mod request_tx;
 pub mod rls_audit;

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::Database;
 use crate::error::Error;
 
-const BEGIN_REQUEST: &str = "SELECT tenant_active, member_active, store_accessible, \
+const BEGIN_REQUEST: &str = "SELECT tenant_active, member_active, member_status, store_accessible, \
      permission_granted, permissions FROM app.begin_request($1, $2, $3, $4)";
 
 /// Who is acting, where, and what the operation requires.
@@ -65,6 +65,8 @@ impl Scope {
 pub struct Access {
     pub tenant_active: bool,
     pub member_active: bool,
+    /// `active`, `suspended`, or `None` when the user is not a member of the tenant.
+    pub member_status: Option<String>,
     pub store_accessible: bool,
     pub permission_granted: bool,
     /// The user's effective permissions (in the store, when one was named).
@@ -76,6 +78,7 @@ impl Access {
         Ok(Access {
             tenant_active: row.try_get("tenant_active")?,
             member_active: row.try_get("member_active")?,
+            member_status: row.try_get("member_status")?,
             store_accessible: row.try_get("store_accessible")?,
             permission_granted: row.try_get("permission_granted")?,
             permissions: row.try_get("permissions")?,
@@ -212,6 +215,23 @@ impl Drop for RequestTx {
             // PostgreSQL rolls back the transaction when the session ends.
             tracing::debug!("request transaction dropped unfinished; discarding its connection");
             drop(Object::take(connection));
+        }
+    }
+}
+
+impl RequestTx {
+    /// Ends the transaction by the handler's result: COMMIT on `Ok`, ROLLBACK on `Err`.
+    /// The usual way to finish: `let result = async { ... }.await; tx.finish(result).await`.
+    pub async fn finish<T>(self, result: Result<T, Error>) -> Result<T, Error> {
+        match result {
+            Ok(value) => {
+                self.commit().await?;
+                Ok(value)
+            }
+            Err(error) => {
+                self.rollback().await;
+                Err(error)
+            }
         }
     }
 }

@@ -2,9 +2,10 @@
 //! prints, what `--check` fails on, and what the server checks before it serves
 //! (DESIGN.md invariants 2, 3 and 7).
 //!
-//! A *tenant-scoped* table is any table of the `public` schema with a `tenant_id`
-//! column; it is found from the catalog, never from a list, so a new table is covered
-//! (or reported) the moment it exists.
+//! A *tenant-scoped* table is any table with a `tenant_id` column in a schema the
+//! runtime role can enter (schema `auth`, which holds credentials and tokens, is closed
+//! to it entirely); it is found from the catalog, never from a list, so a new table is
+//! covered (or reported) the moment it exists.
 
 use std::collections::BTreeSet;
 
@@ -66,18 +67,23 @@ pub async fn tables(
                             WHERE a.attrelid = c.oid AND a.attname = 'tenant_id'
                               AND a.attnum > 0 AND NOT a.attisdropped)
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
-             ORDER BY c.relname",
-            &[],
+             WHERE c.relkind IN ('r', 'p')
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+               AND CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)
+                        THEN has_schema_privilege($1, n.oid, 'USAGE') ELSE true END
+             ORDER BY n.nspname, c.relname",
+            &[&RUNTIME_ROLE],
         )
         .await?;
     let mut tables = Vec::with_capacity(rows.len());
     for row in rows {
+        let schema: String = row.try_get(0)?;
         let table: String = row.try_get(1)?;
         tables.push(TableReport {
-            schema: row.try_get(0)?,
-            has_policy_file: POLICY_FILES.iter().any(|file| file.table == table),
-            policies: policies(client, &table).await?,
+            has_policy_file: schema == "public"
+                && POLICY_FILES.iter().any(|file| file.table == table),
+            policies: policies(client, &schema, &table).await?,
+            schema,
             table,
             rls_enabled: row.try_get(2)?,
             rls_forced: row.try_get(3)?,
@@ -89,14 +95,15 @@ pub async fn tables(
 
 async fn policies(
     client: &impl GenericClient,
+    schema: &str,
     table: &str,
 ) -> Result<Vec<PolicyReport>, tokio_postgres::Error> {
     let rows = client
         .query(
             "SELECT policyname::text, cmd, permissive = 'PERMISSIVE', roles::text[], qual, with_check
-             FROM pg_policies WHERE schemaname = 'public' AND tablename = $1
+             FROM pg_policies WHERE schemaname = $1 AND tablename = $2
              ORDER BY policyname",
-            &[&table],
+            &[&schema, &table],
         )
         .await?;
     rows.iter()
@@ -269,7 +276,10 @@ pub async fn drift(client: &mut tokio_postgres::Client) -> anyhow::Result<Vec<St
     let tx = client.transaction().await?;
     let before = tables(&tx).await?;
     for file in POLICY_FILES {
-        if !before.iter().any(|table| table.table == file.table) {
+        if !before
+            .iter()
+            .any(|table| table.schema == "public" && table.table == file.table)
+        {
             problems.push(format!(
                 "policies/{}.sql: table public.{} does not exist",
                 file.table, file.table
@@ -283,7 +293,10 @@ pub async fn drift(client: &mut tokio_postgres::Client) -> anyhow::Result<Vec<St
 
     for live in &before {
         let name = format!("{}.{}", live.schema, live.table);
-        let Some(expected) = after.iter().find(|table| table.table == live.table) else {
+        let Some(expected) = after
+            .iter()
+            .find(|table| table.schema == live.schema && table.table == live.table)
+        else {
             continue;
         };
         if !live.has_policy_file {

@@ -220,7 +220,7 @@ async fn the_runtime_role_cannot_read_credentials_but_the_login_function_answers
     let (tx, _) = db.begin(&Scope::anonymous()).await.unwrap();
     let row = tx
         .query_one(
-            "SELECT user_id, password_hash FROM app.credentials_for_login($1)",
+            "SELECT user_id, password_hash FROM app.login_lookup($1, '127.0.0.1', 900, 10, 100)",
             &[&"alice@a.example"],
         )
         .await
@@ -229,8 +229,8 @@ async fn the_runtime_role_cannot_read_credentials_but_the_login_function_answers
     tx.rollback().await;
 
     for attack in [
-        "SELECT password_hash FROM user_credentials",
-        "UPDATE user_credentials SET password_hash = 'x'",
+        "SELECT password_hash FROM auth.user_credentials",
+        "UPDATE auth.user_credentials SET password_hash = 'x'",
     ] {
         let (tx, _) = db.begin(&as_alice_of_a()).await.unwrap();
         let error = tx.execute(attack, &[]).await.expect_err(attack);
