@@ -326,3 +326,80 @@ pub async fn assert_problem(
     assert_eq!(body["status"], status, "problem status in {body}");
     body
 }
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+impl TestApp {
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post_json_as(
+        &self,
+        token: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Registers `email` with [`PASSWORD`] and a tenant; returns the 201 body.
+    pub async fn register(&self, email: &str, tenant_name: &str) -> serde_json::Value {
+        let response = self
+            .post_json(
+                "/api/v1/auth/register",
+                &serde_json::json!({
+                    "email": email,
+                    "password": PASSWORD,
+                    "full_name": "Test User",
+                    "tenant_name": tenant_name,
+                }),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "registering {email}");
+        response.json().await.unwrap()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/auth/login",
+            &serde_json::json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Logs in and returns the 200 body (the token pair).
+    pub async fn login_ok(&self, email: &str) -> serde_json::Value {
+        let response = self.login(email, PASSWORD).await;
+        assert_eq!(response.status(), 200, "logging in {email}");
+        response.json().await.unwrap()
+    }
+}
+
+/// A field of a JSON body as a string.
+pub fn text(value: &serde_json::Value, field: &str) -> String {
+    value[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {field} in {value}"))
+        .to_string()
+}

@@ -1,0 +1,774 @@
+//! API.md "Auth": registration, bootstrap, login, tokens, password reset.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, TestApp, assert_problem, spawn_app, spawn_app_with, text};
+
+fn register_body(email: &str) -> serde_json::Value {
+    json!({"email": email, "password": PASSWORD, "full_name": "Ada Lovelace", "tenant_name": "Analytical Engines"})
+}
+
+// --- register ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn register_creates_the_user_their_tenant_and_makes_them_owner() {
+    let app = spawn_app().await;
+    let body = app
+        .register("  Ada@Example.COM ", "Analytical Engines")
+        .await;
+    assert_eq!(
+        body["user"]["email"], "ada@example.com",
+        "the email is normalized"
+    );
+    assert_eq!(body["tenant"]["name"], "Analytical Engines");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900);
+    assert!(body["refresh_token"].is_string());
+
+    let me: serde_json::Value = app
+        .get_as(&text(&body, "access_token"), "/api/v1/me")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["tenant"]["id"], body["tenant"]["id"]);
+    assert_eq!(me["roles"][0]["name"], "Owner");
+    assert_eq!(me["roles"][0]["store_id"], serde_json::Value::Null);
+    let permissions = me["permissions"].as_array().unwrap();
+    assert_eq!(
+        permissions.len(),
+        23,
+        "the Owner holds every permission: {permissions:?}"
+    );
+
+    let superuser = app.db.superuser().await;
+    let roles: Vec<String> = superuser
+        .query("SELECT name FROM roles WHERE is_system ORDER BY name", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(roles, ["Admin", "Owner", "Staff", "Store Manager"]);
+}
+
+#[tokio::test]
+async fn register_with_a_registered_email_answers_409_conflict_whatever_its_case() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", "First").await;
+    let response = app
+        .post_json("/api/v1/auth/register", &register_body("ADA@example.com"))
+        .await;
+    assert_problem(response, 409, "conflict").await;
+}
+
+#[tokio::test]
+async fn two_concurrent_registrations_of_one_email_leave_exactly_one_account() {
+    let app = spawn_app().await;
+    let body = register_body("race@example.com");
+    let (first, second) = tokio::join!(
+        app.post_json("/api/v1/auth/register", &body),
+        app.post_json("/api/v1/auth/register", &body)
+    );
+    let mut statuses = [first.status().as_u16(), second.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [201, 409]);
+    let users: i64 = app
+        .db
+        .superuser()
+        .await
+        .query_one(
+            "SELECT count(*) FROM users WHERE email = 'race@example.com'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(users, 1);
+    let tenants: i64 = app
+        .db
+        .superuser()
+        .await
+        .query_one("SELECT count(*) FROM tenants", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tenants, 1, "the failed registration left no tenant behind");
+}
+
+#[tokio::test]
+async fn register_with_invalid_fields_answers_422_naming_each_field() {
+    let app = spawn_app().await;
+    let response = app
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({"email": "not-an-email", "password": "short", "full_name": " ", "tenant_name": "Fine"}),
+        )
+        .await;
+    let body = assert_problem(response, 422, "validation_failed").await;
+    let mut fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    fields.sort();
+    assert_eq!(fields, ["email", "full_name", "password"]);
+}
+
+#[tokio::test]
+async fn register_with_a_password_equal_to_the_email_answers_422() {
+    let app = spawn_app().await;
+    let mut body = register_body("ada@example.com");
+    body["password"] = json!("ADA@example.com");
+    let problem = assert_problem(
+        app.post_json("/api/v1/auth/register", &body).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "password");
+}
+
+#[tokio::test]
+async fn register_with_a_password_over_128_characters_answers_422_without_hashing() {
+    let app = spawn_app().await;
+    let mut body = register_body("ada@example.com");
+    body["password"] = json!("x".repeat(10_000));
+    let started = Instant::now();
+    let response = app.post_json("/api/v1/auth/register", &body).await;
+    assert_problem(response, 422, "validation_failed").await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn register_with_malformed_json_or_wrong_types_answers_400_problem() {
+    let app = spawn_app().await;
+    let response = app
+        .http
+        .post(app.url("/api/v1/auth/register"))
+        .header("content-type", "application/json")
+        .body("{\"email\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 400, "bad_request").await;
+    let response = app
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({"email": 42, "password": [], "full_name": null}),
+        )
+        .await;
+    assert_problem(response, 400, "bad_request").await;
+}
+
+#[tokio::test]
+async fn register_answers_403_when_registration_is_disabled() {
+    let app =
+        spawn_app_with(|settings| settings.registration = rowguard::config::Registration::Closed)
+            .await;
+    let response = app
+        .post_json("/api/v1/auth/register", &register_body("ada@example.com"))
+        .await;
+    assert_problem(response, 403, "registration_disabled").await;
+}
+
+// --- bootstrap -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn bootstrap_creates_a_platform_admin_and_closes_for_good() {
+    let app = spawn_app().await;
+    let response = app
+        .post_json("/api/v1/auth/bootstrap", &register_body("root@example.com"))
+        .await;
+    assert_eq!(response.status(), 201);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["user"]["is_platform_admin"], true);
+    assert!(body["access_token"].is_string());
+
+    let again = app
+        .post_json(
+            "/api/v1/auth/bootstrap",
+            &register_body("other@example.com"),
+        )
+        .await;
+    assert_problem(again, 409, "bootstrap_closed").await;
+}
+
+#[tokio::test]
+async fn bootstrap_is_closed_once_any_user_registered() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", "First").await;
+    let response = app
+        .post_json("/api/v1/auth/bootstrap", &register_body("root@example.com"))
+        .await;
+    assert_problem(response, 409, "bootstrap_closed").await;
+}
+
+#[tokio::test]
+async fn concurrent_bootstraps_create_exactly_one_user() {
+    let app = spawn_app().await;
+    let bodies = ["a@example.com", "b@example.com", "c@example.com"].map(register_body);
+    let (a, b, c) = tokio::join!(
+        app.post_json("/api/v1/auth/bootstrap", &bodies[0]),
+        app.post_json("/api/v1/auth/bootstrap", &bodies[1]),
+        app.post_json("/api/v1/auth/bootstrap", &bodies[2]),
+    );
+    let mut statuses = [
+        a.status().as_u16(),
+        b.status().as_u16(),
+        c.status().as_u16(),
+    ];
+    statuses.sort();
+    assert_eq!(statuses, [201, 409, 409]);
+    let users: i64 = app
+        .db
+        .superuser()
+        .await
+        .query_one("SELECT count(*) FROM users", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(users, 1);
+}
+
+#[tokio::test]
+async fn the_bootstrap_command_creates_the_first_user_once() {
+    let app = spawn_app().await;
+    let run = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_rowguard"))
+            .args([
+                "bootstrap",
+                "--email",
+                "root@example.com",
+                "--tenant",
+                "Platform",
+            ])
+            .env("DATABASE_URL", &app.db.url)
+            .env("ROWGUARD_BOOTSTRAP_PASSWORD", PASSWORD)
+            .env("RUST_LOG", "warn")
+            .output()
+    };
+    let first = run().await.unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(app.login("root@example.com", PASSWORD).await.status(), 200);
+    let second = run().await.unwrap();
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("bootstrap is closed"));
+}
+
+// --- login ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn login_with_the_right_password_returns_a_token_pair_for_the_tenant() {
+    let app = spawn_app().await;
+    let registered = app.register("ada@example.com", "First").await;
+    let body = app.login_ok(" ADA@example.com ").await;
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900);
+    assert_eq!(body["tenant_id"], registered["tenant"]["id"]);
+    assert_eq!(
+        app.get_as(&text(&body, "access_token"), "/api/v1/me")
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn unknown_email_and_wrong_password_get_the_same_401_body() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", "First").await;
+    let wrong = assert_problem(
+        app.login("ada@example.com", "wrong password!").await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    let unknown = assert_problem(
+        app.login("nobody@example.com", PASSWORD).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    let strip = |mut body: serde_json::Value| {
+        body.as_object_mut().unwrap().remove("request_id");
+        body
+    };
+    assert_eq!(strip(wrong), strip(unknown));
+}
+
+#[tokio::test]
+async fn unknown_email_and_wrong_password_take_about_the_same_time() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", "First").await;
+    async fn median(app: &TestApp, email: &str) -> Duration {
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let started = Instant::now();
+            assert_eq!(app.login(email, "wrong password!").await.status(), 401);
+            times.push(started.elapsed());
+        }
+        times.sort();
+        times[2]
+    }
+    let wrong_password = median(&app, "ada@example.com").await;
+    let unknown_email = median(&app, "nobody@example.com").await;
+    let ratio = wrong_password.as_secs_f64() / unknown_email.as_secs_f64();
+    // Both verify one argon2id hash; without the dummy hash the unknown email would
+    // answer in a fraction of the time. A wide band keeps this about the property,
+    // not the machine's noise.
+    assert!(
+        (0.5..2.0).contains(&ratio),
+        "wrong password {wrong_password:?} vs unknown email {unknown_email:?}"
+    );
+}
+
+#[tokio::test]
+async fn login_picks_the_requested_tenant_or_the_one_used_last() {
+    let app = spawn_app().await;
+    let ada = app.register("ada@example.com", "First").await;
+    let other = app.register("grace@example.com", "Second").await;
+    // Make ada a member of the second tenant too.
+    let superuser = app.db.superuser().await;
+    superuser
+        .execute(
+            "INSERT INTO tenant_users (tenant_id, user_id) SELECT $1::text::uuid, $2::text::uuid",
+            &[&text(&other["tenant"], "id"), &text(&ada["user"], "id")],
+        )
+        .await
+        .unwrap();
+    let chosen = app
+        .post_json(
+            "/api/v1/auth/login",
+            &json!({"email": "ada@example.com", "password": PASSWORD, "tenant_id": other["tenant"]["id"]}),
+        )
+        .await;
+    let chosen: serde_json::Value = chosen.json().await.unwrap();
+    assert_eq!(chosen["tenant_id"], other["tenant"]["id"]);
+    // Without tenant_id: the one used last, which is now the second.
+    assert_eq!(
+        app.login_ok("ada@example.com").await["tenant_id"],
+        other["tenant"]["id"]
+    );
+
+    let stranger = app
+        .post_json(
+            "/api/v1/auth/login",
+            &json!({"email": "ada@example.com", "password": PASSWORD, "tenant_id": uuid::Uuid::new_v4()}),
+        )
+        .await;
+    assert_problem(stranger, 404, "not_found").await;
+    let _ = ada;
+}
+
+#[tokio::test]
+async fn login_to_a_suspended_tenant_or_membership_answers_403() {
+    let app = spawn_app().await;
+    let ada = app.register("ada@example.com", "First").await;
+    let superuser = app.db.superuser().await;
+    superuser
+        .batch_execute("UPDATE tenant_users SET status = 'suspended'")
+        .await
+        .unwrap();
+    assert_problem(
+        app.login("ada@example.com", PASSWORD).await,
+        403,
+        "tenant_suspended",
+    )
+    .await;
+    superuser
+        .batch_execute(
+            "UPDATE tenant_users SET status = 'active'; UPDATE tenants SET status = 'suspended'",
+        )
+        .await
+        .unwrap();
+    assert_problem(
+        app.login("ada@example.com", PASSWORD).await,
+        403,
+        "tenant_suspended",
+    )
+    .await;
+    let _ = ada;
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled_per_email_with_retry_after() {
+    let app = spawn_app_with(|settings| settings.login_max_failures_per_email = 3).await;
+    app.register("ada@example.com", "First").await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.login("ada@example.com", "wrong password!")
+                .await
+                .status(),
+            401
+        );
+    }
+    let response = app.login("ada@example.com", PASSWORD).await;
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
+    assert_problem(response, 429, "rate_limited").await;
+    // Another email from the same client is not throttled by this one's failures.
+    app.register("grace@example.com", "Second").await;
+    assert_eq!(app.login("grace@example.com", PASSWORD).await.status(), 200);
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled_per_client_address_across_emails() {
+    let app = spawn_app_with(|settings| settings.login_max_failures_per_client = 4).await;
+    app.register("ada@example.com", "First").await;
+    for n in 0..4 {
+        assert_eq!(
+            app.login(&format!("nobody{n}@example.com"), "wrong password!")
+                .await
+                .status(),
+            401
+        );
+    }
+    assert_problem(
+        app.login("ada@example.com", PASSWORD).await,
+        429,
+        "rate_limited",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_throttle_is_shared_by_every_server_on_the_database() {
+    let app = spawn_app_with(|settings| settings.login_max_failures_per_email = 2).await;
+    app.register("ada@example.com", "First").await;
+    let mut settings = crate::helpers::test_settings(&app.db.url);
+    settings.login_max_failures_per_email = 2;
+    let second = rowguard::app::Application::build(&settings).await.unwrap();
+    let second_url = format!("http://{}/api/v1/auth/login", second.local_addr());
+    tokio::spawn(second.run_until(std::future::pending()));
+
+    assert_eq!(
+        app.login("ada@example.com", "wrong password!")
+            .await
+            .status(),
+        401
+    );
+    let response = app
+        .http
+        .post(&second_url)
+        .json(&json!({"email": "ada@example.com", "password": "wrong password!"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(app.login("ada@example.com", PASSWORD).await.status(), 429);
+}
+
+// --- refresh, logout, switch ----------------------------------------------------------
+
+#[tokio::test]
+async fn refresh_rotates_the_pair_and_the_old_refresh_token_stops_working() {
+    let app = spawn_app().await;
+    let first = app.register("ada@example.com", "First").await;
+    let response = app
+        .post_json(
+            "/api/v1/auth/refresh",
+            &json!({"refresh_token": first["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let second: serde_json::Value = response.json().await.unwrap();
+    assert_ne!(second["refresh_token"], first["refresh_token"]);
+    assert_eq!(second["tenant_id"], first["tenant"]["id"]);
+    assert_eq!(
+        app.get_as(&text(&second, "access_token"), "/api/v1/me")
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_token_used_twice_revokes_its_whole_family() {
+    let app = spawn_app().await;
+    let first = app.register("ada@example.com", "First").await;
+    let rotated: serde_json::Value = app
+        .post_json(
+            "/api/v1/auth/refresh",
+            &json!({"refresh_token": first["refresh_token"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    // The stolen first token is presented again: refused, and the family is revoked...
+    let reuse = app
+        .post_json(
+            "/api/v1/auth/refresh",
+            &json!({"refresh_token": first["refresh_token"]}),
+        )
+        .await;
+    assert_problem(reuse, 401, "unauthenticated").await;
+    // ...so the legitimate holder's newer token is refused too.
+    let newer = app
+        .post_json(
+            "/api/v1/auth/refresh",
+            &json!({"refresh_token": rotated["refresh_token"]}),
+        )
+        .await;
+    assert_problem(newer, 401, "unauthenticated").await;
+    // Another session of the same user is untouched.
+    let other = app.login_ok("ada@example.com").await;
+    let other = app
+        .post_json(
+            "/api/v1/auth/refresh",
+            &json!({"refresh_token": other["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(other.status(), 200);
+}
+
+#[tokio::test]
+async fn a_garbage_refresh_token_answers_401() {
+    let app = spawn_app().await;
+    for token in ["", "nonsense", &"A".repeat(43)] {
+        let response = app
+            .post_json("/api/v1/auth/refresh", &json!({"refresh_token": token}))
+            .await;
+        assert_problem(response, 401, "unauthenticated").await;
+    }
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_of_the_refresh_token() {
+    let app = spawn_app().await;
+    let session = app.register("ada@example.com", "First").await;
+    let response = app
+        .post_json(
+            "/api/v1/auth/logout",
+            &json!({"refresh_token": session["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    let refresh = app
+        .post_json(
+            "/api/v1/auth/refresh",
+            &json!({"refresh_token": session["refresh_token"]}),
+        )
+        .await;
+    assert_problem(refresh, 401, "unauthenticated").await;
+}
+
+#[tokio::test]
+async fn switch_tenant_issues_a_pair_for_another_membership_and_404_for_a_stranger() {
+    let app = spawn_app().await;
+    let ada = app.register("ada@example.com", "First").await;
+    let grace = app.register("grace@example.com", "Second").await;
+    let token = text(&ada, "access_token");
+
+    let stranger = app
+        .post_json_as(
+            &token,
+            "/api/v1/auth/switch-tenant",
+            &json!({"tenant_id": grace["tenant"]["id"]}),
+        )
+        .await;
+    assert_problem(stranger, 404, "not_found").await;
+
+    app.db
+        .superuser()
+        .await
+        .execute(
+            "INSERT INTO tenant_users (tenant_id, user_id) SELECT $1::text::uuid, $2::text::uuid",
+            &[&text(&grace["tenant"], "id"), &text(&ada["user"], "id")],
+        )
+        .await
+        .unwrap();
+    let switched = app
+        .post_json_as(
+            &token,
+            "/api/v1/auth/switch-tenant",
+            &json!({"tenant_id": grace["tenant"]["id"]}),
+        )
+        .await;
+    assert_eq!(switched.status(), 200);
+    let switched: serde_json::Value = switched.json().await.unwrap();
+    assert_eq!(switched["tenant_id"], grace["tenant"]["id"]);
+    let me: serde_json::Value = app
+        .get_as(&text(&switched, "access_token"), "/api/v1/me")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["tenant"]["id"], grace["tenant"]["id"]);
+    assert_eq!(
+        me["roles"],
+        json!([]),
+        "ada holds no role in the second tenant"
+    );
+}
+
+// --- password reset --------------------------------------------------------------------
+
+async fn outbox_token(app: &TestApp, email: &str) -> Option<String> {
+    app.db
+        .superuser()
+        .await
+        .query_opt(
+            "SELECT payload->>'token' FROM notification_outbox
+             WHERE recipient = $1 AND template = 'password_reset' ORDER BY created_at DESC LIMIT 1",
+            &[&email],
+        )
+        .await
+        .unwrap()
+        .map(|row| row.get(0))
+}
+
+#[tokio::test]
+async fn forgot_password_answers_202_always_and_queues_a_token_only_for_a_known_email() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", "First").await;
+    for email in ["ada@example.com", "nobody@example.com", "not an email"] {
+        let response = app
+            .post_json("/api/v1/auth/forgot-password", &json!({"email": email}))
+            .await;
+        assert_eq!(response.status(), 202, "{email}");
+    }
+    assert!(outbox_token(&app, "ada@example.com").await.is_some());
+    assert!(outbox_token(&app, "nobody@example.com").await.is_none());
+}
+
+#[tokio::test]
+async fn forgot_password_acts_on_at_most_five_requests_per_email_per_hour() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", "First").await;
+    for _ in 0..7 {
+        let response = app
+            .post_json(
+                "/api/v1/auth/forgot-password",
+                &json!({"email": "ada@example.com"}),
+            )
+            .await;
+        assert_eq!(response.status(), 202);
+    }
+    let queued: i64 = app
+        .db
+        .superuser()
+        .await
+        .query_one(
+            "SELECT count(*) FROM notification_outbox WHERE recipient = 'ada@example.com'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(queued, 5);
+}
+
+#[tokio::test]
+async fn reset_password_sets_the_password_once_and_ends_every_session() {
+    let app = spawn_app().await;
+    let session = app.register("ada@example.com", "First").await;
+    app.post_json(
+        "/api/v1/auth/forgot-password",
+        &json!({"email": "ada@example.com"}),
+    )
+    .await;
+    let token = outbox_token(&app, "ada@example.com").await.unwrap();
+
+    let reset = json!({"token": token, "new_password": "a brand new passphrase"});
+    assert_eq!(
+        app.post_json("/api/v1/auth/reset-password", &reset)
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        app.login("ada@example.com", "a brand new passphrase")
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(app.login("ada@example.com", PASSWORD).await.status(), 401);
+    let refresh = app
+        .post_json(
+            "/api/v1/auth/refresh",
+            &json!({"refresh_token": session["refresh_token"]}),
+        )
+        .await;
+    assert_problem(refresh, 401, "unauthenticated").await;
+
+    let again = app
+        .post_json(
+            "/api/v1/auth/reset-password",
+            &json!({"token": token, "new_password": "yet another passphrase"}),
+        )
+        .await;
+    assert_problem(again, 401, "unauthenticated").await;
+}
+
+#[tokio::test]
+async fn an_expired_or_malformed_reset_token_is_refused() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", "First").await;
+    app.post_json(
+        "/api/v1/auth/forgot-password",
+        &json!({"email": "ada@example.com"}),
+    )
+    .await;
+    let token = outbox_token(&app, "ada@example.com").await.unwrap();
+    app.db
+        .superuser()
+        .await
+        .batch_execute(
+            "UPDATE auth.password_reset_tokens SET expires_at = now() - interval '1 second'",
+        )
+        .await
+        .unwrap();
+    let expired = app
+        .post_json(
+            "/api/v1/auth/reset-password",
+            &json!({"token": token, "new_password": "a brand new passphrase"}),
+        )
+        .await;
+    assert_problem(expired, 401, "unauthenticated").await;
+    let malformed = app
+        .post_json(
+            "/api/v1/auth/reset-password",
+            &json!({"token": "short", "new_password": "a brand new passphrase"}),
+        )
+        .await;
+    assert_problem(malformed, 400, "bad_request").await;
+}
+
+#[tokio::test]
+async fn reset_password_with_a_weak_password_answers_422_and_keeps_the_token() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", "First").await;
+    app.post_json(
+        "/api/v1/auth/forgot-password",
+        &json!({"email": "ada@example.com"}),
+    )
+    .await;
+    let token = outbox_token(&app, "ada@example.com").await.unwrap();
+    let weak = app
+        .post_json(
+            "/api/v1/auth/reset-password",
+            &json!({"token": token, "new_password": "ada@example.com"}),
+        )
+        .await;
+    assert_problem(weak, 422, "validation_failed").await;
+    let good = app
+        .post_json(
+            "/api/v1/auth/reset-password",
+            &json!({"token": token, "new_password": "a brand new passphrase"}),
+        )
+        .await;
+    assert_eq!(good.status(), 204);
+}
