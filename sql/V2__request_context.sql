@@ -28,6 +28,7 @@ CREATE FUNCTION app.begin_request(
         member_status text,
         store_accessible boolean,
         permission_granted boolean,
+        permission_in_some_store boolean,
         permissions text[]
     )
     LANGUAGE plpgsql VOLATILE
@@ -79,6 +80,12 @@ BEGIN
     END IF;
     permissions := v_permissions;
     permission_granted := p_permission IS NULL OR p_permission = ANY (v_permissions);
+    -- For lists a store-scoped user may see part of (their stores): the permission
+    -- held tenant-wide or in at least one store.
+    permission_in_some_store := permission_granted OR (member_active AND tenant_active AND EXISTS (
+        SELECT 1 FROM public.user_roles AS ur
+        JOIN public.role_permissions AS rp ON rp.tenant_id = ur.tenant_id AND rp.role_id = ur.role_id
+        WHERE ur.tenant_id = p_tenant_id AND ur.user_id = p_user_id AND rp.permission_code = p_permission));
 
     PERFORM pg_catalog.set_config('role', 'rowguard_api', true);
     RETURN NEXT;

@@ -22,7 +22,7 @@ use super::Database;
 use crate::error::Error;
 
 const BEGIN_REQUEST: &str = "SELECT tenant_active, member_active, member_status, store_accessible, \
-     permission_granted, permissions FROM app.begin_request($1, $2, $3, $4)";
+     permission_granted, permission_in_some_store, permissions FROM app.begin_request($1, $2, $3, $4)";
 
 /// Who is acting, where, and what the operation requires.
 #[derive(Debug, Clone, Default)]
@@ -69,6 +69,8 @@ pub struct Access {
     pub member_status: Option<String>,
     pub store_accessible: bool,
     pub permission_granted: bool,
+    /// The permission is held tenant-wide or through a role in at least one store.
+    pub permission_in_some_store: bool,
     /// The user's effective permissions (in the store, when one was named).
     pub permissions: Vec<String>,
 }
@@ -81,6 +83,7 @@ impl Access {
             member_status: row.try_get("member_status")?,
             store_accessible: row.try_get("store_accessible")?,
             permission_granted: row.try_get("permission_granted")?,
+            permission_in_some_store: row.try_get("permission_in_some_store")?,
             permissions: row.try_get("permissions")?,
         })
     }
