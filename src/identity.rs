@@ -10,7 +10,10 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use crate::{
-    auth::{AccessClaims, OpaqueToken, PasswordHasher, TokenIssuer, access::authorize},
+    auth::{
+        AccessClaims, OpaqueToken, PasswordHasher, TokenIssuer,
+        access::{Operation, authorize},
+    },
     config::{Registration, Settings},
     db::{
         Database, RequestTx, Scope,
@@ -405,10 +408,11 @@ impl Identity {
     pub async fn change_password(
         &self,
         claims: &AccessClaims,
+        operation: &Operation,
         current: &str,
         new_password: &str,
     ) -> Result<(), Error> {
-        let (tx, _) = authorize(&self.db, claims, None, None).await?;
+        let (tx, _) = authorize(&self.db, claims, None, operation).await?;
         let found = async {
             let user = sql::user(&tx, claims.sub).await?;
             let hash = sql::current_password_hash(&tx).await?;
@@ -435,13 +439,18 @@ impl Identity {
             .hash(password.expect("validated").expose())
             .await?;
 
-        let (tx, _) = authorize(&self.db, claims, None, None).await?;
+        let (tx, _) = authorize(&self.db, claims, None, operation).await?;
         let changed = sql::set_current_password(&tx, &new_hash, claims.sid).await;
         tx.finish(changed).await
     }
 
-    pub async fn me(&self, claims: &AccessClaims, store_id: Option<Uuid>) -> Result<Me, Error> {
-        let (tx, access) = authorize(&self.db, claims, store_id, None).await?;
+    pub async fn me(
+        &self,
+        claims: &AccessClaims,
+        operation: &Operation,
+        store_id: Option<Uuid>,
+    ) -> Result<Me, Error> {
+        let (tx, access) = authorize(&self.db, claims, store_id, operation).await?;
         let me = async {
             Ok(Me {
                 user: sql::user(&tx, claims.sub).await?,
@@ -458,12 +467,13 @@ impl Identity {
     pub async fn update_me(
         &self,
         claims: &AccessClaims,
+        operation: &Operation,
         full_name: &str,
     ) -> Result<UserRow, Error> {
         let mut fields = Fields::new();
         let name = fields.check("full_name", Name::parse(full_name));
         fields.finish()?;
-        let (tx, _) = authorize(&self.db, claims, None, None).await?;
+        let (tx, _) = authorize(&self.db, claims, None, operation).await?;
         let user = sql::update_full_name(&tx, claims.sub, name.expect("validated").as_str()).await;
         tx.finish(user).await
     }
@@ -482,4 +492,106 @@ fn choose_tenant(memberships: &[Membership], requested: Option<Uuid>) -> Result<
         return Err(Error::TenantSuspended);
     }
     Ok(membership.tenant_id)
+}
+
+impl Identity {
+    /// Accepts an invitation (see `POST /api/v1/auth/accept-invitation`).
+    pub async fn accept_invitation(
+        &self,
+        token: &str,
+        password: Option<&str>,
+        full_name: Option<&str>,
+    ) -> Result<Session, Error> {
+        use crate::db::{audit, tenancy};
+
+        if !OpaqueToken::looks_valid(token) {
+            return Err(Error::Unauthenticated);
+        }
+        let (tx, _) = self.db.begin(&Scope::anonymous()).await?;
+        let found = async {
+            let Some(invitation) =
+                tenancy::invitation_for_token(&tx, &OpaqueToken::hash_of(token)).await?
+            else {
+                return Ok(None);
+            };
+            let existing = tenancy::user_for_invitation(&tx, &invitation.email).await?;
+            Ok(Some((invitation, existing)))
+        }
+        .await;
+        let (invitation, existing) = tx.finish(found).await?.ok_or(Error::Unauthenticated)?;
+        if invitation.status != "pending" {
+            return Err(Error::Unauthenticated);
+        }
+
+        // Who accepts: an existing user proves it with their own password; a new one
+        // chooses a password and gives their name.
+        let email = Email::parse(&invitation.email).ok();
+        let (user_id, new_user) = match existing {
+            Some(user) => {
+                let verified = self
+                    .hasher
+                    .verify(password.unwrap_or_default(), user.password_hash.as_deref())
+                    .await?;
+                if !verified || user.status != "active" {
+                    return Err(Error::InvalidCredentials);
+                }
+                (user.user_id, None)
+            }
+            None => {
+                let mut fields = Fields::new();
+                let password = match password {
+                    Some(password) => {
+                        fields.check("password", Password::parse(password, email.as_ref()))
+                    }
+                    None => {
+                        fields.fail("password", "is required for a new account");
+                        None
+                    }
+                };
+                let name = match full_name {
+                    Some(name) => fields.check("full_name", Name::parse(name)),
+                    None => {
+                        fields.fail("full_name", "is required for a new account");
+                        None
+                    }
+                };
+                fields.finish()?;
+                let hash = self
+                    .hasher
+                    .hash(password.expect("validated").expose())
+                    .await?;
+                (Uuid::new_v4(), Some((name.expect("validated"), hash)))
+            }
+        };
+
+        let (tx, _) = self
+            .db
+            .begin(&Scope::tenant(invitation.tenant_id, user_id))
+            .await?;
+        let session = async {
+            if let Some((name, hash)) = &new_user {
+                sql::create_user(&tx, user_id, &invitation.email, name.as_str(), hash).await?;
+            }
+            // Only one acceptance wins, even when two race with the same token.
+            if !tenancy::mark_invitation_accepted(&tx, invitation.invitation_id).await? {
+                return Err(Error::Unauthenticated);
+            }
+            tenancy::add_member_with_status(&tx, user_id).await?;
+            sql::assign_role(&tx, invitation.tenant_id, user_id, invitation.role_id, invitation.store_id).await?;
+            audit::record(
+                &tx,
+                audit::Event {
+                    action: "invitation.accepted",
+                    target_type: "invitation",
+                    target_id: Some(invitation.invitation_id),
+                    store_id: invitation.store_id,
+                    details: serde_json::json!({"after": {"user_id": user_id, "new_user": new_user.is_some()}}),
+                },
+            )
+            .await?;
+            self.start_session(&tx, user_id, invitation.tenant_id).await
+        }
+        .await;
+        tx.finish(session).await
+    }
 }

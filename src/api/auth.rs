@@ -10,7 +10,32 @@ use super::{
     problem::ApiError,
     security::BearerAuth,
 };
-use crate::identity::{Identity, NewAccount, Session};
+use crate::{
+    auth::access::Operation,
+    identity::{Identity, NewAccount, Session},
+};
+
+// What each operation requires (see `auth::access`): one line per route below.
+const AUTH_BOOTSTRAP: Operation = Operation::public("auth_bootstrap");
+const AUTH_REGISTER: Operation = Operation::public("auth_register");
+const AUTH_LOGIN: Operation = Operation::public("auth_login");
+const AUTH_REFRESH: Operation = Operation::public("auth_refresh");
+const AUTH_LOGOUT: Operation = Operation::public("auth_logout");
+/// Any authenticated user; membership of the target tenant is checked by the flow.
+const AUTH_SWITCH_TENANT: Operation = Operation::member("auth_switch_tenant");
+const AUTH_FORGOT_PASSWORD: Operation = Operation::public("auth_forgot_password");
+const AUTH_RESET_PASSWORD: Operation = Operation::public("auth_reset_password");
+
+pub const OPERATIONS: &[Operation] = &[
+    AUTH_BOOTSTRAP,
+    AUTH_REGISTER,
+    AUTH_LOGIN,
+    AUTH_REFRESH,
+    AUTH_LOGOUT,
+    AUTH_SWITCH_TENANT,
+    AUTH_FORGOT_PASSWORD,
+    AUTH_RESET_PASSWORD,
+];
 
 pub struct AuthApi {
     pub identity: Identity,

@@ -3,7 +3,13 @@
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use super::{Tag, problem::Problem};
-use crate::db::Database;
+use crate::{auth::access::Operation, db::Database};
+
+// What each operation requires (see `auth::access`).
+pub const OPERATIONS: &[Operation] = &[
+    Operation::public("health_get"),
+    Operation::public("health_db"),
+];
 
 pub struct HealthApi {
     pub db: Database,

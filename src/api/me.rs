@@ -5,6 +5,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, param::Header, payload::Json};
 use uuid::Uuid;
 
 use super::{Tag, problem::ApiError, security::BearerAuth};
+use crate::auth::access::Operation;
 use crate::{
     db::identity::{TenantRow, UserRow},
     identity::Identity,
@@ -113,6 +114,13 @@ pub enum PasswordChanged {
     NoContent,
 }
 
+/// What each operation requires (see `auth::access`).
+const ME_GET: Operation = Operation::member("me_get");
+const ME_UPDATE: Operation = Operation::member("me_update");
+const ME_CHANGE_PASSWORD: Operation = Operation::member("me_change_password");
+
+pub const OPERATIONS: &[Operation] = &[ME_GET, ME_UPDATE, ME_CHANGE_PASSWORD];
+
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Me")]
 impl MeApi {
     /// The caller: profile, current tenant, memberships, roles, effective permissions.
@@ -124,7 +132,7 @@ impl MeApi {
         #[oai(name = "X-Store-ID")]
         store_id: Header<Option<Uuid>>,
     ) -> Result<MeResponse, ApiError> {
-        let me = self.identity.me(&auth.0, store_id.0).await?;
+        let me = self.identity.me(&auth.0, &ME_GET, store_id.0).await?;
         Ok(MeResponse::Ok(Json(MeDto {
             user: me.user.into(),
             tenant: me.tenant.into(),
@@ -161,7 +169,10 @@ impl MeApi {
         auth: BearerAuth,
         body: Json<UpdateMeRequest>,
     ) -> Result<UserResponse, ApiError> {
-        let user = self.identity.update_me(&auth.0, &body.full_name).await?;
+        let user = self
+            .identity
+            .update_me(&auth.0, &ME_UPDATE, &body.full_name)
+            .await?;
         Ok(UserResponse::Ok(Json(user.into())))
     }
 
@@ -177,7 +188,12 @@ impl MeApi {
         body: Json<ChangePasswordRequest>,
     ) -> Result<PasswordChanged, ApiError> {
         self.identity
-            .change_password(&auth.0, &body.current_password, &body.new_password)
+            .change_password(
+                &auth.0,
+                &ME_CHANGE_PASSWORD,
+                &body.current_password,
+                &body.new_password,
+            )
             .await?;
         Ok(PasswordChanged::NoContent)
     }

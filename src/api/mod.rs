@@ -2,17 +2,24 @@
 //! the spec (`/openapi.json`) and Swagger UI (`/docs`). Handlers parse and answer HTTP
 //! only; the SQL lives in `db/` and the services they call.
 
+pub mod audit;
 pub mod auth;
+pub mod common;
 pub mod edge;
 pub mod health;
+pub mod invitations;
 pub mod me;
 pub mod problem;
+pub mod products;
+pub mod rbac;
 pub mod security;
+pub mod stores;
+pub mod tenants;
 
 use poem::{Endpoint, EndpointExt, Route, middleware::CatchPanic};
 use poem_openapi::{OpenApiService, Tags};
 
-use crate::{db::Database, identity::Identity};
+use crate::{auth::access::Operation, db::Database, identity::Identity};
 
 #[derive(Tags)]
 pub enum Tag {
@@ -22,6 +29,16 @@ pub enum Tag {
     Auth,
     /// The caller.
     Me,
+    /// The current tenant, its members and invitations.
+    Tenancy,
+    /// A tenant's stores.
+    Stores,
+    /// Permissions and roles.
+    Rbac,
+    /// The reference feature module: products and store inventory.
+    Products,
+    /// Who changed what.
+    Audit,
 }
 
 /// Everything the handlers need; cloned into each `XxxApi`.
@@ -31,37 +48,106 @@ pub struct AppState {
     pub identity: Identity,
 }
 
-type Apis = (health::HealthApi, auth::AuthApi, me::MeApi);
+type Apis = (
+    health::HealthApi,
+    auth::AuthApi,
+    me::MeApi,
+    tenants::TenantsApi,
+    invitations::InvitationsApi,
+    stores::StoresApi,
+    rbac::RbacApi,
+    products::ProductsApi,
+    audit::AuditApi,
+);
 
 pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
+    let db = || state.db.clone();
     OpenApiService::new(
         (
-            health::HealthApi {
-                db: state.db.clone(),
-            },
+            health::HealthApi { db: db() },
             auth::AuthApi {
                 identity: state.identity.clone(),
             },
             me::MeApi {
                 identity: state.identity.clone(),
             },
+            tenants::TenantsApi { db: db() },
+            invitations::InvitationsApi {
+                identity: state.identity.clone(),
+            },
+            stores::StoresApi { db: db() },
+            rbac::RbacApi { db: db() },
+            products::ProductsApi { db: db() },
+            audit::AuditApi { db: db() },
         ),
         "rowguard",
         env!("CARGO_PKG_VERSION"),
     )
     .description(
         "The multi-tenant, multi-store core of a SaaS backend: identity, tenancy, \
-         role-based access control, with PostgreSQL row-level security as the tenant filter.",
+         role-based access control, with PostgreSQL row-level security as the tenant filter. \
+         Each operation's required permission is in its `x-permission` extension.",
     )
+}
+
+/// Every operation's declaration (see `auth::access`), from each resource's module.
+pub fn operations() -> Vec<Operation> {
+    [
+        health::OPERATIONS,
+        auth::OPERATIONS,
+        me::OPERATIONS,
+        tenants::OPERATIONS,
+        invitations::OPERATIONS,
+        stores::OPERATIONS,
+        rbac::OPERATIONS,
+        products::OPERATIONS,
+        audit::OPERATIONS,
+    ]
+    .concat()
+}
+
+/// The OpenAPI document, with each operation's required permission added as the
+/// `x-permission` extension, so generated clients and the console can show it.
+pub fn spec_json(service: &OpenApiService<Apis, ()>) -> String {
+    let declared = operations();
+    let mut spec: serde_json::Value = match serde_json::from_str(&service.spec()) {
+        Ok(spec) => spec,
+        Err(_) => return service.spec(),
+    };
+    if let Some(paths) = spec.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        for item in paths.values_mut().filter_map(|i| i.as_object_mut()) {
+            for operation in item.values_mut().filter_map(|o| o.as_object_mut()) {
+                let id = operation
+                    .get("operationId")
+                    .and_then(|i| i.as_str())
+                    .unwrap_or_default();
+                if let Some(permission) = declared
+                    .iter()
+                    .find(|d| d.id == id)
+                    .and_then(Operation::permission_code)
+                {
+                    operation.insert("x-permission".into(), permission.into());
+                }
+            }
+        }
+    }
+    serde_json::to_string_pretty(&spec).unwrap_or_else(|_| service.spec())
 }
 
 /// The whole HTTP application.
 pub fn routes(state: AppState) -> impl Endpoint {
     let service = openapi_service(&state);
-    let spec = service.spec_endpoint();
+    let spec = spec_json(&service);
     let docs = service.swagger_ui();
     Route::new()
-        .at("/openapi.json", spec)
+        .at(
+            "/openapi.json",
+            poem::endpoint::make_sync(move |_| {
+                poem::Response::builder()
+                    .content_type("application/json; charset=utf-8")
+                    .body(spec.clone())
+            }),
+        )
         .nest("/docs", docs)
         .nest("/", service)
         .data(state.identity.tokens.clone())

@@ -1,9 +1,13 @@
-//! Authorization of a request, in the round trip that opens its transaction: the
-//! verified token says who and in which tenant; `app.begin_request` says whether that
-//! still holds (tenant active, membership active), whether the store named by
-//! `X-Store-ID` is reachable, and whether the operation's permission is held. A
-//! removed or suspended member is refused on their next request, not when their token
-//! expires.
+//! Authorization of a request, in the round trip that opens its transaction.
+//!
+//! Every operation declares what it requires as an [`Operation`] constant, one line
+//! next to its route (`const STORES_LIST: Operation = Operation::permission(...)`).
+//! The verified token says who and in which tenant; `app.begin_request` then says, in
+//! the same statement that sets the context, whether that still holds (tenant active,
+//! membership active), whether the store named by `X-Store-ID` is reachable, and
+//! whether the declared permission is held. A removed or suspended member is refused
+//! on their next request, not when their token expires. The declarations are also
+//! published in the OpenAPI document as `x-permission` (see `api::operations`).
 
 use uuid::Uuid;
 
@@ -13,21 +17,81 @@ use crate::{
     error::Error,
 };
 
-/// Opens the request transaction for an authenticated caller, or refuses.
+/// What an operation requires of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requires {
+    /// No credentials (login, registration, health).
+    Public,
+    /// Any active member of the token's tenant (the caller's own profile).
+    Member,
+    /// This permission, tenant-wide or through a role in the store of `X-Store-ID`.
+    Permission(&'static str),
+    /// This permission tenant-wide or in at least one store: lists that a store-scoped
+    /// user sees part of.
+    PermissionInSomeStore(&'static str),
+}
+
+/// An operation's declaration: its `operationId` and what it requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operation {
+    pub id: &'static str,
+    pub requires: Requires,
+}
+
+impl Operation {
+    pub const fn public(id: &'static str) -> Operation {
+        Operation {
+            id,
+            requires: Requires::Public,
+        }
+    }
+
+    pub const fn member(id: &'static str) -> Operation {
+        Operation {
+            id,
+            requires: Requires::Member,
+        }
+    }
+
+    pub const fn permission(id: &'static str, permission: &'static str) -> Operation {
+        Operation {
+            id,
+            requires: Requires::Permission(permission),
+        }
+    }
+
+    pub const fn permission_in_some_store(id: &'static str, permission: &'static str) -> Operation {
+        Operation {
+            id,
+            requires: Requires::PermissionInSomeStore(permission),
+        }
+    }
+
+    /// The permission code, if the operation requires one.
+    pub fn permission_code(&self) -> Option<&'static str> {
+        match self.requires {
+            Requires::Permission(code) | Requires::PermissionInSomeStore(code) => Some(code),
+            Requires::Public | Requires::Member => None,
+        }
+    }
+}
+
+/// Opens the request transaction for an authenticated caller of `operation`, or
+/// refuses with the matching error.
 pub async fn authorize(
     db: &Database,
     claims: &AccessClaims,
     store_id: Option<Uuid>,
-    permission: Option<&'static str>,
+    operation: &Operation,
 ) -> Result<(RequestTx, Access), Error> {
     let scope = Scope {
         tenant_id: Some(claims.tid),
         user_id: Some(claims.sub),
         store_id,
-        permission,
+        permission: operation.permission_code(),
     };
     let (tx, access) = db.begin(&scope).await?;
-    match refusal(&access, store_id, permission) {
+    match refusal(&access, store_id, operation) {
         None => Ok((tx, access)),
         Some(error) => {
             tx.rollback().await;
@@ -36,11 +100,7 @@ pub async fn authorize(
     }
 }
 
-fn refusal(
-    access: &Access,
-    store_id: Option<Uuid>,
-    permission: Option<&'static str>,
-) -> Option<Error> {
+fn refusal(access: &Access, store_id: Option<Uuid>, operation: &Operation) -> Option<Error> {
     match access.member_status.as_deref() {
         // Removed from the tenant (or the tenant is gone): the token no longer holds.
         None => return Some(Error::Unauthenticated),
@@ -50,8 +110,13 @@ fn refusal(
     if store_id.is_some() && !access.store_accessible {
         return Some(Error::StoreAccessDenied);
     }
-    match permission {
-        Some(permission) if !access.permission_granted => Some(Error::Forbidden {
+    let granted = match operation.requires {
+        Requires::Public | Requires::Member => true,
+        Requires::Permission(_) => access.permission_granted,
+        Requires::PermissionInSomeStore(_) => access.permission_in_some_store,
+    };
+    match operation.permission_code() {
+        Some(permission) if !granted => Some(Error::Forbidden {
             permission: permission.to_string(),
         }),
         _ => None,

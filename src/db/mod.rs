@@ -2,11 +2,16 @@
 //! migrations and policy files, the request transaction that carries the tenant
 //! context, and the catalog audit behind `rowguard policies`.
 
+pub mod audit;
 pub mod embedded;
 pub mod identity;
 pub mod migrate;
+pub mod page;
+pub mod products;
+pub mod rbac;
 pub mod request_tx;
 pub mod rls_audit;
+pub mod tenancy;
 
 use std::time::Duration;
 
