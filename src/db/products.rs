@@ -177,26 +177,37 @@ pub async fn adjust(
     delta: i64,
     reason: &str,
 ) -> Result<AdjustmentRow, Error> {
-    let stock = tx
-        .prepare(
+    let below_zero = || Error::Conflict("the stock would go below zero".into());
+    // Stock in: create the row or add to it. Stock out: only from a row that has it
+    // (a proposed row with a negative quantity fails its CHECK before ON CONFLICT).
+    let statement = if delta > 0 {
+        tx.prepare(
             "INSERT INTO inventory (tenant_id, store_id, product_id, quantity)
              VALUES (app.current_tenant_id(), app.current_store_id(), $1, $2)
              ON CONFLICT (tenant_id, store_id, product_id)
              DO UPDATE SET quantity = inventory.quantity + EXCLUDED.quantity, updated_at = now()
              RETURNING quantity",
         )
-        .await?;
-    let quantity: i64 = tx
-        .query_one(&stock, &[&product_id, &delta])
+        .await?
+    } else {
+        tx.prepare(
+            "UPDATE inventory SET quantity = quantity + $2, updated_at = now()
+             WHERE product_id = $1
+             RETURNING quantity",
+        )
+        .await?
+    };
+    let row = tx
+        .query_opt(&statement, &[&product_id, &delta])
         .await
         .map_err(|error| {
             if error.sqlstate() == Some("23514") {
-                Error::Conflict("the stock would go below zero".into())
+                below_zero()
             } else {
                 error
             }
-        })?
-        .try_get(0)?;
+        })?;
+    let quantity: i64 = row.ok_or_else(below_zero)?.try_get(0)?;
     let ledger = tx
         .prepare(
             "INSERT INTO inventory_adjustments (tenant_id, store_id, product_id, delta, reason, actor_user_id)

@@ -403,3 +403,142 @@ pub fn text(value: &serde_json::Value, field: &str) -> String {
         .unwrap_or_else(|| panic!("no string {field} in {value}"))
         .to_string()
 }
+
+/// A tenant made through the API: its Owner's session.
+pub struct Tenant {
+    pub id: String,
+    pub owner_id: String,
+    pub token: String,
+}
+
+impl TestApp {
+    /// Any request, with optional bearer token, body and `X-Store-ID`.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+        store: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if let Some(store) = store {
+            request = request.header("X-Store-ID", store);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// Registers an Owner and their tenant.
+    pub async fn tenant(&self, email: &str, name: &str) -> Tenant {
+        let session = self.register(email, name).await;
+        Tenant {
+            id: text(&session["tenant"], "id"),
+            owner_id: text(&session["user"], "id"),
+            token: text(&session, "access_token"),
+        }
+    }
+
+    /// The id of the tenant's role named `name`.
+    pub async fn role_id(&self, token: &str, name: &str) -> String {
+        let roles: serde_json::Value = self
+            .get_as(token, "/api/v1/roles?limit=100")
+            .await
+            .json()
+            .await
+            .unwrap();
+        roles["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|role| role["name"] == name)
+            .map(|role| text(role, "id"))
+            .unwrap_or_else(|| panic!("no role {name} in {roles}"))
+    }
+
+    /// The newest token the outbox holds for `email` with `template`.
+    pub async fn outbox_token(&self, email: &str, template: &str) -> String {
+        self.db
+            .superuser()
+            .await
+            .query_one(
+                "SELECT payload->>'token' FROM notification_outbox
+                 WHERE recipient = $1 AND template = $2 ORDER BY created_at DESC LIMIT 1",
+                &[&email, &template],
+            )
+            .await
+            .unwrap_or_else(|_| panic!("no {template} for {email} in the outbox"))
+            .get(0)
+    }
+
+    /// Invites `email` with the role named `role` (in `store`, if given) and accepts
+    /// as a new user with [`PASSWORD`]; returns (user id, access token).
+    pub async fn member(
+        &self,
+        owner_token: &str,
+        email: &str,
+        role: &str,
+        store: Option<&str>,
+    ) -> (String, String) {
+        let role_id = self.role_id(owner_token, role).await;
+        let response = self
+            .post_json_as(
+                owner_token,
+                "/api/v1/invitations",
+                &serde_json::json!({"email": email, "role_id": role_id, "store_id": store}),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            201,
+            "inviting {email}: {:?}",
+            response.text().await
+        );
+        let token = self.outbox_token(email, "invitation").await;
+        let accepted = self
+            .post_json(
+                "/api/v1/auth/accept-invitation",
+                &serde_json::json!({"token": token, "password": PASSWORD, "full_name": "Invited Member"}),
+            )
+            .await;
+        assert_eq!(accepted.status(), 200, "accepting for {email}");
+        let accepted: serde_json::Value = accepted.json().await.unwrap();
+        let access_token = text(&accepted, "access_token");
+        let me: serde_json::Value = self
+            .get_as(&access_token, "/api/v1/me")
+            .await
+            .json()
+            .await
+            .unwrap();
+        (text(&me["user"], "id"), access_token)
+    }
+
+    /// Creates a store; returns its id.
+    pub async fn store(&self, token: &str, name: &str) -> String {
+        let response = self
+            .post_json_as(token, "/api/v1/stores", &serde_json::json!({"name": name}))
+            .await;
+        assert_eq!(response.status(), 201, "creating store {name}");
+        let store: serde_json::Value = response.json().await.unwrap();
+        text(&store, "id")
+    }
+
+    /// Creates a product; returns its id.
+    pub async fn product(&self, token: &str, sku: &str) -> String {
+        let response = self
+            .post_json_as(
+                token,
+                "/api/v1/products",
+                &serde_json::json!({"sku": sku, "name": sku, "price_cents": 100}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "creating product {sku}");
+        let product: serde_json::Value = response.json().await.unwrap();
+        text(&product, "id")
+    }
+}

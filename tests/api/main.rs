@@ -2,12 +2,18 @@
 //! no DATABASE_URL is given), one link step.
 
 mod auth;
+mod cross_tenant;
 mod fixtures;
 mod health;
 mod helpers;
 mod invariants;
 mod isolation;
 mod me;
+mod operations;
 mod policies;
+mod products;
+mod rbac;
 mod request_context;
+mod stores;
+mod tenancy;
 mod tokens;

@@ -1,0 +1,193 @@
+//! Every operation of the served OpenAPI document that takes an id, tried with tenant
+//! B's token on tenant A's ids: 404 every time, and A's data unchanged. A new by-id
+//! operation fails this test until it is added to the table below.
+
+use std::collections::HashMap;
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{TestApp, assert_problem, spawn_app, text};
+
+/// Everything of tenant A, as the superuser sees it, in a stable order.
+async fn snapshot(app: &TestApp, tenant: &str) -> serde_json::Value {
+    let superuser = app.db.superuser().await;
+    let tables: Vec<String> = superuser
+        .query(
+            "SELECT c.relname::text FROM pg_class c
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id'
+             WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r' ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut all = serde_json::Map::new();
+    for table in tables {
+        let rows: serde_json::Value = superuser
+            .query_one(
+                &format!(
+                    "SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)::text), '[]')
+                     FROM public.{table} t WHERE tenant_id = $1::text::uuid"
+                ),
+                &[&tenant],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        all.insert(table, rows);
+    }
+    let tenant_row: serde_json::Value = superuser
+        .query_one(
+            "SELECT to_jsonb(t) FROM tenants t WHERE id = $1::text::uuid",
+            &[&tenant],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    all.insert("tenants".into(), tenant_row);
+    serde_json::Value::Object(all)
+}
+
+#[tokio::test]
+async fn another_tenants_ids_are_not_found_by_any_operation_and_change_nothing() {
+    let app = spawn_app().await;
+    let a = app.tenant("owner@a.example", "Tenant A").await;
+    let b = app.tenant("owner@b.example", "Tenant B").await;
+
+    // One of everything in tenant A.
+    let store = app.store(&a.token, "A store").await;
+    let product = app.product(&a.token, "A-1").await;
+    let (member, _) = app
+        .member(&a.token, "member@a.example", "Staff", Some(&store))
+        .await;
+    let assignments: serde_json::Value = app
+        .get_as(&a.token, &format!("/api/v1/users/{member}/roles"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let assignment = text(&assignments["items"][0], "id");
+    let role: serde_json::Value = app
+        .post_json_as(
+            &a.token,
+            "/api/v1/roles",
+            &json!({"name": "A role", "permissions": ["products.view"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let role = text(&role, "id");
+    let staff_role = app.role_id(&a.token, "Staff").await;
+    let invitation: serde_json::Value = app
+        .post_json_as(
+            &a.token,
+            "/api/v1/invitations",
+            &json!({"email": "pending@a.example", "role_id": staff_role}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let invitation = text(&invitation, "id");
+    app.send(
+        Method::PUT,
+        &format!("/api/v1/stores/{store}/users/{member}"),
+        Some(&a.token),
+        None,
+        None,
+    )
+    .await;
+    let b_role = app.role_id(&b.token, "Staff").await;
+
+    // The ids each by-id path takes, from tenant A.
+    let ids: HashMap<&str, Vec<(&str, &str)>> = HashMap::from([
+        ("/api/v1/users/{id}", vec![("id", member.as_str())]),
+        ("/api/v1/users/{id}/roles", vec![("id", member.as_str())]),
+        (
+            "/api/v1/users/{id}/roles/{assignment_id}",
+            vec![
+                ("id", member.as_str()),
+                ("assignment_id", assignment.as_str()),
+            ],
+        ),
+        ("/api/v1/stores/{id}", vec![("id", store.as_str())]),
+        ("/api/v1/stores/{id}/users", vec![("id", store.as_str())]),
+        (
+            "/api/v1/stores/{id}/users/{user_id}",
+            vec![("id", store.as_str()), ("user_id", member.as_str())],
+        ),
+        ("/api/v1/roles/{id}", vec![("id", role.as_str())]),
+        (
+            "/api/v1/roles/{id}/permissions",
+            vec![("id", role.as_str())],
+        ),
+        ("/api/v1/products/{id}", vec![("id", product.as_str())]),
+        (
+            "/api/v1/invitations/{id}",
+            vec![("id", invitation.as_str())],
+        ),
+    ]);
+    // Valid bodies, so that a 404 cannot come from validation failing first.
+    let body = |method: &str, template: &str| -> Option<serde_json::Value> {
+        match (method, template) {
+            ("patch", "/api/v1/users/{id}") => Some(json!({"status": "suspended"})),
+            ("post", "/api/v1/users/{id}/roles") => Some(json!({"role_id": b_role})),
+            ("patch", "/api/v1/stores/{id}") => Some(json!({"name": "Hijacked"})),
+            ("patch", "/api/v1/roles/{id}") => Some(json!({"name": "Hijacked"})),
+            ("put", "/api/v1/roles/{id}/permissions") => {
+                Some(json!({"permissions": ["products.view"]}))
+            }
+            ("patch", "/api/v1/products/{id}") => Some(json!({"name": "Hijacked"})),
+            _ => None,
+        }
+    };
+
+    let before = snapshot(&app, &a.id).await;
+    let spec: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+    let mut tried = 0;
+    for (template, item) in spec["paths"].as_object().unwrap() {
+        if !template.contains('{') {
+            continue;
+        }
+        let params = ids.get(template.as_str()).unwrap_or_else(|| {
+            panic!("{template} takes an id but is not covered by this test: add it to the table")
+        });
+        let mut path = template.clone();
+        for (name, value) in params {
+            path = path.replace(&format!("{{{name}}}"), value);
+        }
+        assert!(
+            !path.contains('{'),
+            "{template}: a parameter is missing from the table"
+        );
+        for method in item.as_object().unwrap().keys() {
+            let http_method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let response = app
+                .send(
+                    http_method,
+                    &path,
+                    Some(&b.token),
+                    body(method, template).as_ref(),
+                    None,
+                )
+                .await;
+            let status = response.status().as_u16();
+            assert_eq!(
+                status, 404,
+                "{method} {template} with tenant B's token on A's ids answered {status}"
+            );
+            assert_problem(response, 404, "not_found").await;
+            tried += 1;
+        }
+    }
+    assert!(tried >= 20, "only {tried} by-id operations were tried");
+    assert_eq!(
+        snapshot(&app, &a.id).await,
+        before,
+        "tenant A's data changed"
+    );
+}

@@ -1,0 +1,616 @@
+//! API.md "Tenants" and "Users": the current tenant, members, invitations, and the
+//! guards that keep a tenant an Owner.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, assert_problem, spawn_app, text};
+
+#[tokio::test]
+async fn the_current_tenant_can_be_read_and_renamed() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let tenant: serde_json::Value = app
+        .get_as(&acme.token, "/api/v1/tenants/current")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tenant["name"], "Acme");
+    let renamed = app
+        .send(
+            Method::PATCH,
+            "/api/v1/tenants/current",
+            Some(&acme.token),
+            Some(&json!({"name": "Acme Corp"})),
+            None,
+        )
+        .await;
+    assert_eq!(renamed.status(), 200);
+    let renamed: serde_json::Value = renamed.json().await.unwrap();
+    assert_eq!(renamed["name"], "Acme Corp");
+    let blank = app
+        .send(
+            Method::PATCH,
+            "/api/v1/tenants/current",
+            Some(&acme.token),
+            Some(&json!({"name": "  "})),
+            None,
+        )
+        .await;
+    assert_problem(blank, 422, "validation_failed").await;
+}
+
+#[tokio::test]
+async fn an_operation_without_its_permission_answers_403_naming_it() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let (_, staff) = app
+        .member(&acme.token, "staff@acme.example", "Staff", None)
+        .await;
+    let body = assert_problem(app.get_as(&staff, "/api/v1/users").await, 403, "forbidden").await;
+    assert_eq!(body["permission"], "users.view");
+    let body = assert_problem(
+        app.send(
+            Method::PATCH,
+            "/api/v1/tenants/current",
+            Some(&staff),
+            Some(&json!({"name": "Mine"})),
+            None,
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(body["permission"], "tenants.edit");
+}
+
+#[tokio::test]
+async fn members_are_listed_a_page_at_a_time() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    for n in 0..3 {
+        app.member(&acme.token, &format!("m{n}@acme.example"), "Staff", None)
+            .await;
+    }
+    let first: serde_json::Value = app
+        .get_as(&acme.token, "/api/v1/users?limit=3")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["items"].as_array().unwrap().len(), 3);
+    let cursor = text(&first, "next_cursor");
+    let second: serde_json::Value = app
+        .get_as(
+            &acme.token,
+            &format!("/api/v1/users?limit=3&cursor={cursor}"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert_eq!(second["next_cursor"], serde_json::Value::Null);
+    let all: Vec<serde_json::Value> = [
+        first["items"].as_array().unwrap().clone(),
+        second["items"].as_array().unwrap().clone(),
+    ]
+    .concat();
+    let mut emails: Vec<&str> = all.iter().map(|m| m["email"].as_str().unwrap()).collect();
+    emails.sort();
+    assert_eq!(
+        emails,
+        [
+            "m0@acme.example",
+            "m1@acme.example",
+            "m2@acme.example",
+            "owner@acme.example"
+        ]
+    );
+
+    assert_problem(
+        app.get_as(&acme.token, "/api/v1/users?limit=0").await,
+        400,
+        "bad_request",
+    )
+    .await;
+    assert_problem(
+        app.get_as(&acme.token, "/api/v1/users?limit=101").await,
+        400,
+        "bad_request",
+    )
+    .await;
+    assert_problem(
+        app.get_as(&acme.token, "/api/v1/users?cursor=bogus").await,
+        400,
+        "bad_request",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_suspended_member_is_locked_out_until_reactivated() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let (staff_id, staff) = app
+        .member(&acme.token, "staff@acme.example", "Staff", None)
+        .await;
+    assert_eq!(app.get_as(&staff, "/api/v1/me").await.status(), 200);
+    let path = format!("/api/v1/users/{staff_id}");
+    let suspended = app
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&acme.token),
+            Some(&json!({"status": "suspended"})),
+            None,
+        )
+        .await;
+    assert_eq!(suspended.status(), 200);
+    assert_problem(
+        app.get_as(&staff, "/api/v1/me").await,
+        403,
+        "tenant_suspended",
+    )
+    .await;
+    app.send(
+        Method::PATCH,
+        &path,
+        Some(&acme.token),
+        Some(&json!({"status": "active"})),
+        None,
+    )
+    .await;
+    assert_eq!(app.get_as(&staff, "/api/v1/me").await.status(), 200);
+    let bad = app
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&acme.token),
+            Some(&json!({"status": "banned"})),
+            None,
+        )
+        .await;
+    assert_problem(bad, 422, "validation_failed").await;
+}
+
+#[tokio::test]
+async fn a_removed_member_with_a_valid_token_is_refused_on_the_next_request() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let (staff_id, staff) = app
+        .member(&acme.token, "staff@acme.example", "Staff", None)
+        .await;
+    assert_eq!(app.get_as(&staff, "/api/v1/me").await.status(), 200);
+    let removed = app
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/users/{staff_id}"),
+            Some(&acme.token),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(removed.status(), 204);
+    assert_problem(
+        app.get_as(&staff, "/api/v1/me").await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+    let again = app
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/users/{staff_id}"),
+            Some(&acme.token),
+            None,
+            None,
+        )
+        .await;
+    assert_problem(again, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn the_last_owner_cannot_be_suspended_removed_or_demoted() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let path = format!("/api/v1/users/{}", acme.owner_id);
+    let suspend = app
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&acme.token),
+            Some(&json!({"status": "suspended"})),
+            None,
+        )
+        .await;
+    assert_problem(suspend, 409, "conflict").await;
+    assert_problem(
+        app.send(Method::DELETE, &path, Some(&acme.token), None, None)
+            .await,
+        409,
+        "conflict",
+    )
+    .await;
+    let roles: serde_json::Value = app
+        .get_as(&acme.token, &format!("{path}/roles"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let assignment = text(&roles["items"][0], "id");
+    let demote = app
+        .send(
+            Method::DELETE,
+            &format!("{path}/roles/{assignment}"),
+            Some(&acme.token),
+            None,
+            None,
+        )
+        .await;
+    assert_problem(demote, 409, "conflict").await;
+    assert_eq!(
+        app.get_as(&acme.token, "/api/v1/users").await.status(),
+        200,
+        "the Owner is untouched"
+    );
+}
+
+#[tokio::test]
+async fn of_two_concurrent_demotions_of_the_last_two_owners_one_fails() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let (second_id, second) = app
+        .member(&acme.token, "second@acme.example", "Owner", None)
+        .await;
+    let assignment_of = |user: String| {
+        let app = &app;
+        let token = acme.token.clone();
+        async move {
+            let roles: serde_json::Value = app
+                .get_as(&token, &format!("/api/v1/users/{user}/roles"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            text(&roles["items"][0], "id")
+        }
+    };
+    let first_assignment = assignment_of(acme.owner_id.clone()).await;
+    let second_assignment = assignment_of(second_id.clone()).await;
+    // Each Owner demotes the other, at the same time.
+    let demote_second = format!("/api/v1/users/{second_id}/roles/{second_assignment}");
+    let demote_first = format!("/api/v1/users/{}/roles/{first_assignment}", acme.owner_id);
+    let (a, b) = tokio::join!(
+        app.send(
+            Method::DELETE,
+            &demote_second,
+            Some(&acme.token),
+            None,
+            None
+        ),
+        app.send(Method::DELETE, &demote_first, Some(&second), None, None),
+    );
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort();
+    assert!(
+        statuses == [204, 409] || statuses == [204, 403],
+        "{statuses:?}"
+    );
+    let owners: i64 = app
+        .db
+        .superuser()
+        .await
+        .query_one(
+            "SELECT count(*) FROM user_roles ur JOIN roles r ON r.tenant_id = ur.tenant_id AND r.id = ur.role_id
+             WHERE r.name = 'Owner'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(owners, 1, "exactly one Owner remains");
+}
+
+#[tokio::test]
+async fn an_invitation_sends_its_token_through_the_outbox_and_creates_the_member_on_acceptance() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let staff_role = app.role_id(&acme.token, "Staff").await;
+    let response = app
+        .post_json_as(
+            &acme.token,
+            "/api/v1/invitations",
+            &json!({"email": " New@Acme.example ", "role_id": staff_role}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let invitation: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(invitation["email"], "new@acme.example");
+    assert_eq!(invitation["role_id"], staff_role.as_str());
+    assert!(invitation["expires_at"].is_string());
+    assert!(
+        invitation.get("token").is_none(),
+        "the token is never in the response"
+    );
+
+    let token = app.outbox_token("new@acme.example", "invitation").await;
+    let incomplete = app
+        .post_json("/api/v1/auth/accept-invitation", &json!({"token": token}))
+        .await;
+    assert_problem(incomplete, 422, "validation_failed").await;
+    let accepted = app
+        .post_json(
+            "/api/v1/auth/accept-invitation",
+            &json!({"token": token, "password": PASSWORD, "full_name": "New Person"}),
+        )
+        .await;
+    assert_eq!(accepted.status(), 200);
+    let accepted: serde_json::Value = accepted.json().await.unwrap();
+    assert_eq!(accepted["tenant_id"], acme.id.as_str());
+    let me: serde_json::Value = app
+        .get_as(&text(&accepted, "access_token"), "/api/v1/me")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["roles"][0]["name"], "Staff");
+    assert_eq!(app.login("new@acme.example", PASSWORD).await.status(), 200);
+
+    let reused = app
+        .post_json(
+            "/api/v1/auth/accept-invitation",
+            &json!({"token": token, "password": PASSWORD, "full_name": "X"}),
+        )
+        .await;
+    assert_problem(reused, 401, "unauthenticated").await;
+    let listed: serde_json::Value = app
+        .get_as(&acme.token, "/api/v1/invitations")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"][0]["status"], "accepted");
+}
+
+#[tokio::test]
+async fn an_existing_user_accepts_with_their_own_password_and_is_linked() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    app.register("grace@other.example", "Grace's tenant").await;
+    let staff_role = app.role_id(&acme.token, "Staff").await;
+    app.post_json_as(
+        &acme.token,
+        "/api/v1/invitations",
+        &json!({"email": "grace@other.example", "role_id": staff_role}),
+    )
+    .await;
+    let token = app.outbox_token("grace@other.example", "invitation").await;
+    let wrong = app
+        .post_json(
+            "/api/v1/auth/accept-invitation",
+            &json!({"token": token, "password": "not her password"}),
+        )
+        .await;
+    assert_problem(wrong, 401, "invalid_credentials").await;
+    let accepted = app
+        .post_json(
+            "/api/v1/auth/accept-invitation",
+            &json!({"token": token, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(accepted.status(), 200);
+    let accepted: serde_json::Value = accepted.json().await.unwrap();
+    assert_eq!(accepted["tenant_id"], acme.id.as_str());
+    let me: serde_json::Value = app
+        .get_as(&text(&accepted, "access_token"), "/api/v1/me")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["memberships"].as_array().unwrap().len(), 2, "{me}");
+}
+
+#[tokio::test]
+async fn inviting_a_member_or_an_already_invited_email_answers_409() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let staff_role = app.role_id(&acme.token, "Staff").await;
+    let member = app
+        .post_json_as(
+            &acme.token,
+            "/api/v1/invitations",
+            &json!({"email": "owner@acme.example", "role_id": staff_role}),
+        )
+        .await;
+    assert_problem(member, 409, "conflict").await;
+    let body = json!({"email": "new@acme.example", "role_id": staff_role});
+    assert_eq!(
+        app.post_json_as(&acme.token, "/api/v1/invitations", &body)
+            .await
+            .status(),
+        201
+    );
+    assert_problem(
+        app.post_json_as(&acme.token, "/api/v1/invitations", &body)
+            .await,
+        409,
+        "conflict",
+    )
+    .await;
+    let bad = app
+        .post_json_as(
+            &acme.token,
+            "/api/v1/invitations",
+            &json!({"email": "nope", "role_id": staff_role}),
+        )
+        .await;
+    assert_problem(bad, 422, "validation_failed").await;
+    let no_role = app
+        .post_json_as(
+            &acme.token,
+            "/api/v1/invitations",
+            &json!({"email": "x@acme.example", "role_id": uuid::Uuid::new_v4()}),
+        )
+        .await;
+    assert_problem(no_role, 422, "validation_failed").await;
+}
+
+#[tokio::test]
+async fn a_revoked_or_expired_invitation_cannot_be_accepted() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let staff_role = app.role_id(&acme.token, "Staff").await;
+    let created: serde_json::Value = app
+        .post_json_as(
+            &acme.token,
+            "/api/v1/invitations",
+            &json!({"email": "late@acme.example", "role_id": staff_role}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = app.outbox_token("late@acme.example", "invitation").await;
+    let path = format!("/api/v1/invitations/{}", text(&created, "id"));
+    assert_eq!(
+        app.send(Method::DELETE, &path, Some(&acme.token), None, None)
+            .await
+            .status(),
+        204
+    );
+    let accept = json!({"token": token, "password": PASSWORD, "full_name": "Late"});
+    assert_problem(
+        app.post_json("/api/v1/auth/accept-invitation", &accept)
+            .await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+
+    app.post_json_as(
+        &acme.token,
+        "/api/v1/invitations",
+        &json!({"email": "later@acme.example", "role_id": staff_role}),
+    )
+    .await;
+    let token = app.outbox_token("later@acme.example", "invitation").await;
+    app.db
+        .superuser()
+        .await
+        .batch_execute("UPDATE invitations SET expires_at = now() - interval '1 second'")
+        .await
+        .unwrap();
+    let accept = json!({"token": token, "password": PASSWORD, "full_name": "Later"});
+    assert_problem(
+        app.post_json("/api/v1/auth/accept-invitation", &accept)
+            .await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+    let garbage = json!({"token": "garbage", "password": PASSWORD, "full_name": "X"});
+    assert_problem(
+        app.post_json("/api/v1/auth/accept-invitation", &garbage)
+            .await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn nobody_invites_with_a_role_holding_permissions_they_lack() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let (_, admin) = app
+        .member(&acme.token, "admin@acme.example", "Admin", None)
+        .await;
+    let owner_role = app.role_id(&acme.token, "Owner").await;
+    let response = app
+        .post_json_as(
+            &admin,
+            "/api/v1/invitations",
+            &json!({"email": "coup@acme.example", "role_id": owner_role}),
+        )
+        .await;
+    let body = assert_problem(response, 403, "forbidden").await;
+    assert_eq!(body["permission"], "tenants.edit");
+}
+
+#[tokio::test]
+async fn every_write_appends_an_audit_event_in_the_same_transaction() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let store = app.store(&acme.token, "Main street").await;
+    let (member_id, _) = app
+        .member(&acme.token, "staff@acme.example", "Staff", Some(&store))
+        .await;
+    app.send(
+        Method::PATCH,
+        &format!("/api/v1/users/{member_id}"),
+        Some(&acme.token),
+        Some(&json!({"status": "suspended"})),
+        None,
+    )
+    .await;
+    let events: serde_json::Value = app
+        .get_as(&acme.token, "/api/v1/audit-events")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "member.updated",
+            "invitation.accepted",
+            "invitation.created",
+            "store.created"
+        ],
+        "newest first"
+    );
+    let suspended = &events["items"][0];
+    assert_eq!(suspended["actor_user_id"], acme.owner_id.as_str());
+    assert_eq!(suspended["target_id"], member_id.as_str());
+    assert_eq!(suspended["details"]["before"]["status"], "active");
+    assert_eq!(suspended["details"]["after"]["status"], "suspended");
+
+    // A write that fails leaves no event behind.
+    let failed = app
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/users/{}", acme.owner_id),
+            Some(&acme.token),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(failed.status(), 409);
+    let after: serde_json::Value = app
+        .get_as(&acme.token, "/api/v1/audit-events")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["items"].as_array().unwrap().len(), 4);
+
+    let (_, staff) = app
+        .member(&acme.token, "other@acme.example", "Staff", None)
+        .await;
+    let body = assert_problem(
+        app.get_as(&staff, "/api/v1/audit-events").await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(body["permission"], "audit.view");
+}
