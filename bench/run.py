@@ -1,0 +1,352 @@
+"""The rowguard benchmark: seeds a database through the real HTTP API, drives a
+release build with wrk at fixed concurrency, runs pgbench on the same SQL as the
+list-stores request for the ceiling, measures the cost of row-level security and the
+growth from 10 to 10,000 tenants, and samples the server's RSS. Prints one table per
+part. Run it through bench/run.sh, which builds and checks the tools."""
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://root@127.0.0.1:5432/postgres")
+BIND = "127.0.0.1:18080"
+BASE = f"http://{BIND}"
+PASSWORD = "benchmark passphrase 1"
+SECRET = "benchmark-secret-benchmark-secret-0123456789"
+
+
+def db_url(name):
+    base, _, rest = ADMIN_URL.partition("://")
+    authority = rest.split("/", 1)[0]
+    return f"{base}://{authority}/{name}"
+
+
+def psql(url, sql):
+    out = subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql],
+                         check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def fresh_database(name):
+    psql(ADMIN_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    psql(ADMIN_URL, f"CREATE DATABASE {name}")
+    return db_url(name)
+
+
+def call(method, path, body=None, token=None, store=None, expect=(200, 201, 202, 204)):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(BASE + path, data=data, method=method)
+    request.add_header("content-type", "application/json")
+    if token:
+        request.add_header("authorization", f"Bearer {token}")
+    if store:
+        request.add_header("x-store-id", store)
+    try:
+        with urllib.request.urlopen(request) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    if status not in expect:
+        raise RuntimeError(f"{method} {path}: {status} {raw[:300]!r}")
+    return json.loads(raw) if raw else None
+
+
+class Server:
+    """A release build of rowguard on its own database."""
+
+    def __init__(self, url, pool_size):
+        env = dict(os.environ, DATABASE_URL=url, ROWGUARD_BIND=BIND, ROWGUARD_JWT_SECRET=SECRET,
+                   ROWGUARD_POOL_SIZE=str(pool_size), RUST_LOG="warn",
+                   # The storm would otherwise trip the per-client throttle of failures;
+                   # successful logins are never throttled, but keep the bench honest.
+                   ROWGUARD_LOGIN_MAX_FAILURES_PER_CLIENT="1000000")
+        self.process = subprocess.Popen([os.path.join(ROOT, "target/release/rowguard"), "serve"], env=env)
+        for _ in range(200):
+            try:
+                call("GET", "/health")
+                return
+            except (urllib.error.URLError, ConnectionError, RuntimeError):
+                time.sleep(0.1)
+        raise RuntimeError("the server did not start")
+
+    def rss_kib(self):
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=60)
+
+
+class RssSampler:
+    """Peak RSS of the server while a load runs (sampled every 20 ms)."""
+
+    def __init__(self, server):
+        self.server, self.peak, self.running = server, 0, True
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while self.running:
+            self.peak = max(self.peak, self.server.rss_kib())
+            time.sleep(0.02)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self.running = False
+        self.thread.join()
+
+
+WRK_SCRIPT = """
+local method, path, body, token, store = %s
+local counter = 0
+request = function()
+  local headers = {["Authorization"] = token and ("Bearer " .. token) or nil,
+                   ["Content-Type"] = "application/json", ["X-Store-ID"] = store}
+  local b = body
+  if b and b:find("{n}", 1, true) then
+    counter = counter + 1
+    b = b:gsub("{n}", tostring(math.random(1, 1000000000)) .. "-" .. counter)
+  end
+  return wrk.format(method, path, headers, b)
+end
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout + summary.errors.status
+  io.write(string.format("RESULT %%f %%f %%f %%d %%d\\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, errors, summary.requests))
+end
+"""
+
+
+def lua_literal(value):
+    return "nil" if value is None else json.dumps(value)
+
+
+def wrk(method, path, connections, seconds, token=None, body=None, store=None):
+    """Runs wrk; returns (requests/s, p50 ms, p99 ms, errors, requests)."""
+    script = WRK_SCRIPT % ", ".join(lua_literal(v) for v in (method, path, json.dumps(body) if body else None, token, store))
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
+        file.write(script)
+    threads = min(2, connections)
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
+                          "--timeout", "10s", "-s", file.name, BASE + path],
+                         capture_output=True, text=True, check=True).stdout
+    os.unlink(file.name)
+    match = re.search(r"RESULT (\S+) (\S+) (\S+) (\d+) (\d+)", out)
+    rps, p50, p99, errors, requests = match.groups()
+    return float(rps), float(p50), float(p99), int(errors), int(requests)
+
+
+def row(cells):
+    print("| " + " | ".join(str(c) for c in cells) + " |")
+
+
+def table(header):
+    row(header)
+    row(["---"] * len(header))
+
+
+def seed(tenants, stores_per_tenant, products_per_tenant):
+    """Tenants with stores, products, stock and members, through the HTTP API."""
+    seeded = []
+    for t in range(tenants):
+        owner = call("POST", "/api/v1/auth/register", {
+            "email": f"owner{t}@bench.example", "password": PASSWORD,
+            "full_name": f"Owner {t}", "tenant_name": f"Tenant {t}"})
+        token = owner["access_token"]
+        stores = [call("POST", "/api/v1/stores", {"name": f"Store {s}", "code": f"S{s}"}, token)["id"]
+                  for s in range(stores_per_tenant)]
+        products = [call("POST", "/api/v1/products", {"sku": f"P-{p}", "name": f"Product {p}", "price_cents": 100 + p},
+                         token)["id"] for p in range(products_per_tenant)]
+        for product in products[:50]:
+            call("POST", "/api/v1/inventory/adjustments", {"product_id": product, "delta": 100, "reason": "opening"},
+                 token, store=stores[0])
+        staff = next(r["id"] for r in call("GET", "/api/v1/roles", token=token)["items"] if r["name"] == "Staff")
+        for m in range(3):
+            call("POST", "/api/v1/invitations", {"email": f"member{m}.t{t}@bench.example", "role_id": staff}, token)
+        seeded.append({"token": token, "user": owner["user"]["id"], "tenant": owner["tenant"]["id"],
+                       "email": f"owner{t}@bench.example", "stores": stores})
+    return seeded
+
+
+def bulk_tenants(url, count, stores_per_tenant, products_per_tenant, offset):
+    """More tenants, straight in SQL (registering 10,000 through the API would spend
+    its time hashing passwords): same tables, same shape as the API makes."""
+    psql(url, f"""
+        INSERT INTO tenants (id, name)
+        SELECT ('10000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid, 'Bulk ' || n
+        FROM generate_series({offset}, {offset + count - 1}) AS n;
+        INSERT INTO stores (tenant_id, name, code)
+        SELECT t.id, 'Store ' || s, 'S' || s FROM tenants t, generate_series(1, {stores_per_tenant}) AS s
+        WHERE t.name LIKE 'Bulk %' AND t.id >= ('10000000-0000-4000-8000-' || lpad('{offset}', 12, '0'))::uuid;
+        INSERT INTO products (tenant_id, sku, name, price_cents)
+        SELECT t.id, 'P-' || p, 'Product ' || p, 100 + p FROM tenants t, generate_series(1, {products_per_tenant}) AS p
+        WHERE t.name LIKE 'Bulk %' AND t.id >= ('10000000-0000-4000-8000-' || lpad('{offset}', 12, '0'))::uuid;
+        ANALYZE;
+    """)
+
+
+def list_endpoints(main, seconds, connections):
+    return [
+        ("GET /api/v1/stores?limit=20", "GET", "/api/v1/stores?limit=20", None, None),
+        ("GET /api/v1/products?limit=20", "GET", "/api/v1/products?limit=20", None, None),
+        ("GET /api/v1/inventory (X-Store-ID)", "GET", "/api/v1/inventory?limit=20", None, main["stores"][0]),
+    ]
+
+
+def pgbench(url, script, connections, seconds):
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as file:
+        file.write(script)
+    out = subprocess.run(["pgbench", "-n", "-M", "prepared", "-c", str(connections), "-j", "2",
+                          "-T", str(seconds), "-f", file.name, url],
+                         capture_output=True, text=True, check=True).stdout
+    os.unlink(file.name)
+    tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out).group(1))
+    latency = float(re.search(r"latency average = ([\d.]+) ms", out).group(1))
+    return tps, latency
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10, help="duration of each load")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--only", choices=["endpoints", "login", "rls", "growth"], action="append")
+    args = parser.parse_args()
+    parts = set(args.only or ["endpoints", "login", "rls", "growth"])
+    c, s = args.connections, args.seconds
+
+    url = fresh_database("rowguard_bench")
+    server = Server(url, pool_size=c)
+    try:
+        print(f"seeding 10 tenants through the API ...", file=sys.stderr)
+        tenants = seed(10, stores_per_tenant=25, products_per_tenant=100)
+        main_tenant = tenants[0]
+        token = main_tenant["token"]
+        time.sleep(1)
+        idle = server.rss_kib()
+        print(f"\nserver RSS idle after seeding: {idle / 1024:.1f} MiB\n")
+
+        if "endpoints" in parts:
+            print(f"## Endpoints ({c} connections, {s} s each, 10 tenants)\n")
+            table(["endpoint", "concurrency", "requests/s", "p50 ms", "p99 ms", "errors", "peak RSS MiB"])
+            loads = list_endpoints(main_tenant, s, c) + [
+                ("POST /api/v1/products", "POST", "/api/v1/products",
+                 {"sku": "N-{n}", "name": "New product", "price_cents": 100}, None),
+                ("GET /api/v1/me", "GET", "/api/v1/me", None, None),
+            ]
+            results = {}
+            for name, method, path, body, store in loads:
+                with RssSampler(server) as rss:
+                    rps, p50, p99, errors, _ = wrk(method, path, c, s, token, body, store)
+                results[name] = (rps, p50, p99)
+                row([name, c, f"{rps:.0f}", f"{p50:.2f}", f"{p99:.2f}", errors, f"{rss.peak / 1024:.1f}"])
+            with RssSampler(server) as rss:
+                rps, p50, p99, errors, _ = wrk("POST", "/api/v1/auth/login", c, s, None,
+                                               {"email": main_tenant["email"], "password": PASSWORD})
+            row(["POST /api/v1/auth/login", c, f"{rps:.0f}", f"{p50:.2f}", f"{p99:.2f}", errors, f"{rss.peak / 1024:.1f}"])
+
+            # The ceiling: the list-stores transaction, as the server sends it, in pgbench.
+            ceiling = f"""
+BEGIN;
+SELECT tenant_active, member_active, member_status, store_accessible, permission_granted, permission_in_some_store, permissions
+  FROM app.begin_request('{main_tenant["tenant"]}', '{main_tenant["user"]}', NULL, 'stores.view');
+SELECT s.id, s.name, s.code, s.address, s.status, s.created_at FROM stores s
+ WHERE (NULL::timestamptz IS NULL OR (s.created_at, s.id) > (NULL, NULL))
+   AND (EXISTS (SELECT 1 FROM user_roles ur WHERE ur.user_id = app.current_user_id() AND ur.store_id IS NULL)
+        OR EXISTS (SELECT 1 FROM user_roles ur WHERE ur.user_id = app.current_user_id() AND ur.store_id = s.id)
+        OR EXISTS (SELECT 1 FROM store_users su WHERE su.user_id = app.current_user_id() AND su.store_id = s.id))
+ ORDER BY s.created_at, s.id LIMIT 21;
+COMMIT;
+"""
+            tps, latency = pgbench(url, ceiling, c, s)
+            api = results["GET /api/v1/stores?limit=20"][0]
+            print(f"\n## Ceiling\n")
+            table(["what", "concurrency", "per second", "ratio API / pgbench"])
+            row(["pgbench -M prepared, the list-stores transaction", c, f"{tps:.0f} tps", ""])
+            row(["GET /api/v1/stores?limit=20", c, f"{api:.0f} req/s", f"{api / tps:.2f}"])
+
+        if "login" in parts:
+            print(f"\n## Login storm (64 connections for {s} s) and /health beside it\n")
+            _, _, health_p99_idle, _, _ = wrk("GET", "/health", 4, s)
+            storm_result = {}
+
+            def storm():
+                storm_result["r"] = wrk("POST", "/api/v1/auth/login", 64, s, None,
+                                        {"email": main_tenant["email"], "password": PASSWORD})
+
+            with RssSampler(server) as rss:
+                thread = threading.Thread(target=storm)
+                thread.start()
+                time.sleep(0.5)
+                _, _, health_p99_storm, health_errors, _ = wrk("GET", "/health", 4, max(1, s - 1))
+                thread.join()
+            rps, p50, p99, errors, _ = storm_result["r"]
+            table(["measure", "value"])
+            row(["logins/s (argon2id m=19 MiB t=2 p=1)", f"{rps:.1f}"])
+            row(["login p50 / p99 ms", f"{p50:.0f} / {p99:.0f}"])
+            row(["login errors", errors])
+            row(["GET /health p99 unloaded, ms", f"{health_p99_idle:.2f}"])
+            row(["GET /health p99 during the storm, ms", f"{health_p99_storm:.2f}"])
+            row(["peak RSS during the storm, MiB", f"{rss.peak / 1024:.1f}"])
+
+        if "growth" in parts:
+            print(f"\n## Growth: list p50 with 10 and with 10,000 tenants ({c} connections)\n")
+            before = {name: wrk(m, p, c, s, token, b, st)[1] for name, m, p, b, st in list_endpoints(main_tenant, s, c)}
+            print("adding 9,990 tenants in SQL ...", file=sys.stderr)
+            bulk_tenants(url, 9990, stores_per_tenant=10, products_per_tenant=100, offset=1)
+            after = {name: wrk(m, p, c, s, token, b, st)[1] for name, m, p, b, st in list_endpoints(main_tenant, s, c)}
+            table(["endpoint", "p50 ms, 10 tenants", "p50 ms, 10,000 tenants", "ratio"])
+            for name in before:
+                row([name, f"{before[name]:.2f}", f"{after[name]:.2f}", f"{after[name] / before[name]:.2f}"])
+    finally:
+        server.stop()
+
+    if "rls" in parts:
+        print("\n## Cost of row-level security: 1,000,000 products over 1,000 tenants\n")
+        rls_url = fresh_database("rowguard_bench_rls")
+        subprocess.run([os.path.join(ROOT, "target/release/rowguard"), "migrate"], check=True,
+                       env=dict(os.environ, DATABASE_URL=rls_url, RUST_LOG="warn"), stdout=subprocess.DEVNULL)
+        bulk_tenants(rls_url, 1000, stores_per_tenant=1, products_per_tenant=1000, offset=1)
+        tenant = "('10000000-0000-4000-8000-' || lpad(:t::text, 12, '0'))"
+        with_rls = f"""\\set t random(1, 1000)
+BEGIN;
+SELECT set_config('app.tenant_id', {tenant}, true);
+SELECT set_config('role', 'rowguard_api', true);
+SELECT id, sku, name, price_cents, created_at, updated_at FROM products ORDER BY created_at, id LIMIT 21;
+COMMIT;
+"""
+        # The same transaction without row-level security (the superuser bypasses it),
+        # filtering explicitly instead.
+        explicit = f"""\\set t random(1, 1000)
+BEGIN;
+SELECT set_config('app.tenant_id', {tenant}, true);
+SELECT set_config('role', current_user, true);
+SELECT id, sku, name, price_cents, created_at, updated_at FROM products WHERE tenant_id = {tenant}::uuid ORDER BY created_at, id LIMIT 21;
+COMMIT;
+"""
+        rls_tps, rls_latency = pgbench(rls_url, with_rls, 8, s)
+        plain_tps, plain_latency = pgbench(rls_url, explicit, 8, s)
+        table(["query", "tps (8 clients)", "latency ms", "ratio to explicit"])
+        row(["RLS, no WHERE", f"{rls_tps:.0f}", f"{rls_latency:.3f}", f"{rls_latency / plain_latency:.2f}"])
+        row(["explicit WHERE tenant_id, RLS bypassed", f"{plain_tps:.0f}", f"{plain_latency:.3f}", "1.00"])
+        psql(ADMIN_URL, "DROP DATABASE IF EXISTS rowguard_bench_rls WITH (FORCE)")
+    psql(ADMIN_URL, "DROP DATABASE IF EXISTS rowguard_bench WITH (FORCE)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The benchmark of the README: release build, local PostgreSQL, wrk and pgbench.
+#   bench/run.sh                 everything (about 6 minutes)
+#   bench/run.sh --only login    the login storm alone (see --help)
+# BENCH_DATABASE_URL names the PostgreSQL server (default: the local one, as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v wrk >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get install -y wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
+    else
+        echo "bench: wrk is needed (Debian: apt-get install wrk)" >&2
+        exit 1
+    fi
+fi
+command -v pgbench >/dev/null || { echo "bench: pgbench is needed (PostgreSQL client)" >&2; exit 1; }
+cargo build --release --quiet
+exec python3 bench/run.py "$@"
