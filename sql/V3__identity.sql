@@ -177,14 +177,6 @@ AS $$
     DELETE FROM auth.attempts WHERE created_at < now() - interval '1 day' AND random() < 0.01;
 $$;
 
--- A successful login clears the email's failures (the client's stay counted).
-CREATE FUNCTION app.clear_login_failures(p_email text) RETURNS void
-    LANGUAGE sql VOLATILE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-AS $$
-    DELETE FROM auth.attempts WHERE kind = 'login_email' AND subject = p_email;
-$$;
-
 -- The current user's memberships, across tenants (tenant_users shows only the current
 -- tenant's rows to the runtime role). Used by login, tenant switch and /me.
 CREATE FUNCTION app.current_user_memberships()
@@ -197,6 +189,44 @@ AS $$
     FROM public.tenant_users AS tu JOIN public.tenants AS t ON t.id = tu.tenant_id
     WHERE tu.user_id = app.current_user_id()
     ORDER BY tu.last_used_at DESC NULLS LAST, tu.created_at, t.id
+$$;
+
+-- The rest of a login, once the password is verified, in one statement: clear the
+-- email's failures (the client address's stay counted), pick the tenant (the requested one, else the one used last, else
+-- the first joined), and start a session there. outcome: ok | not_member (the
+-- requested tenant) | no_membership | suspended (tenant or membership).
+CREATE FUNCTION app.complete_login(
+    p_email text, p_requested_tenant uuid, p_family_id uuid, p_token_hash bytea, p_expires_at timestamptz)
+    RETURNS TABLE (outcome text, tenant_id uuid)
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_user uuid := app.current_user_id();
+    v_tenant uuid;
+    v_tenant_status text;
+    v_member_status text;
+BEGIN
+    DELETE FROM auth.attempts AS a WHERE a.kind = 'login_email' AND a.subject = p_email;
+    SELECT tu.tenant_id, t.status, tu.status INTO v_tenant, v_tenant_status, v_member_status
+    FROM public.tenant_users AS tu JOIN public.tenants AS t ON t.id = tu.tenant_id
+    WHERE tu.user_id = v_user AND (p_requested_tenant IS NULL OR tu.tenant_id = p_requested_tenant)
+    ORDER BY tu.last_used_at DESC NULLS LAST, tu.created_at, t.id
+    LIMIT 1;
+    tenant_id := v_tenant;
+    IF v_tenant IS NULL THEN
+        outcome := CASE WHEN p_requested_tenant IS NULL THEN 'no_membership' ELSE 'not_member' END;
+    ELSIF v_tenant_status <> 'active' OR v_member_status <> 'active' THEN
+        outcome := 'suspended';
+    ELSE
+        INSERT INTO auth.refresh_tokens (family_id, user_id, tenant_id, token_hash, expires_at)
+        VALUES (p_family_id, v_user, v_tenant, p_token_hash, p_expires_at);
+        UPDATE public.tenant_users AS tu SET last_used_at = now()
+        WHERE tu.tenant_id = v_tenant AND tu.user_id = v_user;
+        outcome := 'ok';
+    END IF;
+    RETURN NEXT;
+END
 $$;
 
 -- Sessions --------------------------------------------------------------------------
@@ -370,7 +400,7 @@ REVOKE EXECUTE ON FUNCTION
     app.create_system_roles(),
     app.login_lookup(text, text, integer, integer, integer),
     app.record_login_failure(text, text),
-    app.clear_login_failures(text),
+    app.complete_login(text, uuid, uuid, bytea, timestamptz),
     app.current_user_memberships(),
     app.issue_refresh_token(uuid, bytea, timestamptz),
     app.rotate_refresh_token(bytea, bytea, timestamptz),
@@ -387,7 +417,7 @@ GRANT EXECUTE ON FUNCTION
     app.create_system_roles(),
     app.login_lookup(text, text, integer, integer, integer),
     app.record_login_failure(text, text),
-    app.clear_login_failures(text),
+    app.complete_login(text, uuid, uuid, bytea, timestamptz),
     app.current_user_memberships(),
     app.issue_refresh_token(uuid, bytea, timestamptz),
     app.rotate_refresh_token(bytea, bytea, timestamptz),

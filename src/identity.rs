@@ -265,23 +265,31 @@ impl Identity {
             }
         };
 
-        // Authenticated: from here the user is the context.
+        // Authenticated: from here the user is the context, and the rest of the login
+        // is one statement.
         let user_scope = Scope {
             user_id: Some(user_id),
             ..Scope::anonymous()
         };
+        let family = Uuid::new_v4();
+        let refresh = OpaqueToken::generate();
         let (tx, _) = self.db.begin(&user_scope).await?;
-        let chosen = async {
-            sql::clear_login_failures(&tx, &key).await?;
-            let memberships = sql::memberships(&tx).await?;
-            choose_tenant(&memberships, tenant_id)
-        }
+        let completed = sql::complete_login(
+            &tx,
+            &key,
+            tenant_id,
+            family,
+            &refresh.hash,
+            self.refresh_expiry(),
+        )
         .await;
-        let tenant_id = tx.finish(chosen).await?;
-
-        let (tx, _) = self.db.begin(&Scope::tenant(tenant_id, user_id)).await?;
-        let session = self.start_session(&tx, user_id, tenant_id).await;
-        tx.finish(session).await
+        match tx.finish(completed).await? {
+            (outcome, Some(tenant_id)) if outcome == "ok" => {
+                self.session(user_id, tenant_id, family, refresh.token)
+            }
+            (outcome, _) if outcome == "not_member" => Err(Error::NotFound),
+            _ => Err(Error::TenantSuspended),
+        }
     }
 
     /// Rotates a refresh token. A token presented twice revokes its whole family: the
@@ -477,21 +485,6 @@ impl Identity {
         let user = sql::update_full_name(&tx, claims.sub, name.expect("validated").as_str()).await;
         tx.finish(user).await
     }
-}
-
-/// The requested tenant, else the one used last (or joined first).
-fn choose_tenant(memberships: &[Membership], requested: Option<Uuid>) -> Result<Uuid, Error> {
-    let membership = match requested {
-        Some(tenant_id) => memberships
-            .iter()
-            .find(|m| m.tenant_id == tenant_id)
-            .ok_or(Error::NotFound)?,
-        None => memberships.first().ok_or(Error::TenantSuspended)?,
-    };
-    if membership.tenant_status != "active" || membership.member_status != "active" {
-        return Err(Error::TenantSuspended);
-    }
-    Ok(membership.tenant_id)
 }
 
 impl Identity {

@@ -208,10 +208,32 @@ pub async fn record_login_failure(tx: &RequestTx, email: &str, client: &str) -> 
     Ok(())
 }
 
-pub async fn clear_login_failures(tx: &RequestTx, email: &str) -> Result<(), Error> {
-    let statement = tx.prepare("SELECT app.clear_login_failures($1)").await?;
-    tx.execute(&statement, &[&email]).await?;
-    Ok(())
+/// Clears the email's failures, picks the tenant and starts a session for the
+/// context's (authenticated) user; returns the outcome and the tenant.
+pub async fn complete_login(
+    tx: &RequestTx,
+    email: &str,
+    requested_tenant: Option<Uuid>,
+    family_id: Uuid,
+    token_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> Result<(String, Option<Uuid>), Error> {
+    let statement = tx
+        .prepare("SELECT outcome, tenant_id FROM app.complete_login($1, $2, $3, $4, $5)")
+        .await?;
+    let row = tx
+        .query_one(
+            &statement,
+            &[
+                &email,
+                &requested_tenant,
+                &family_id,
+                &token_hash,
+                &expires_at,
+            ],
+        )
+        .await?;
+    Ok((row.try_get("outcome")?, row.try_get("tenant_id")?))
 }
 
 /// The context user's memberships, most recently used first.
