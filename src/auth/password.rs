@@ -104,14 +104,17 @@ fn memory_for<'a>(blocks: &'a mut Vec<Block>, params: &Params) -> &'a mut [Block
     &mut blocks[..needed]
 }
 
-/// Hashing yields the CPU to everything else: on Linux a thread's nice value is its
-/// own, so raising it here lets the async workers (every other request) run first
-/// while logins still use whatever CPU is left.
+/// Hashing yields the CPU to everything else: the hashing threads run under Linux's
+/// SCHED_IDLE policy, so any other runnable thread (the async workers serving every
+/// other request, PostgreSQL) preempts them at once, while logins still use all the
+/// CPU that is left. Elsewhere, or if the policy is refused, they keep the default.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: setpriority on the calling thread's id has no memory-safety concerns.
+    // SAFETY: sched_setscheduler on the calling thread (id 0) with a valid parameter
+    // struct has no memory-safety concerns.
     unsafe {
-        let _ = libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
+        let param = libc::sched_param { sched_priority: 0 };
+        let _ = libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
     }
 }
 
