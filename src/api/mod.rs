@@ -139,7 +139,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
     let service = openapi_service(&state);
     let spec = spec_json(&service);
     let docs = service.swagger_ui();
-    Route::new()
+    let routes = Route::new()
         .at(
             "/openapi.json",
             poem::endpoint::make_sync(move |_| {
@@ -150,7 +150,14 @@ pub fn routes(state: AppState) -> impl Endpoint {
         )
         .nest("/docs", docs)
         .nest("/", service)
-        .data(state.identity.tokens.clone())
+        .data(state.identity.tokens.clone());
+    edge_stack(routes)
+}
+
+/// What every endpoint is wrapped in: panics caught (a 500 problem), then the edge
+/// (request id, access log, body limit, problem+json for every error).
+pub fn edge_stack(endpoint: impl Endpoint) -> impl Endpoint {
+    endpoint
         .with(CatchPanic::new().with_handler(edge::panic_response))
         .with(edge::Edge)
 }

@@ -58,12 +58,12 @@ pub async fn list(tx: &RequestTx, page: &Page) -> Result<Vec<EventRow>, Error> {
         .prepare(
             "SELECT id, actor_user_id, action, target_type, target_id, store_id, details, created_at
              FROM audit_events
-             WHERE $1::timestamptz IS NULL OR (created_at, id) < ($1, $2)
+             WHERE (created_at, id) < ($1, $2)
              ORDER BY created_at DESC, id DESC
              LIMIT $3",
         )
         .await?;
-    let (after_time, after_id) = page.after();
+    let (after_time, after_id) = page.before();
     tx.query(&statement, &[&after_time, &after_id, &page.fetch()])
         .await?
         .iter()

@@ -75,6 +75,8 @@ pub struct ClusterOptions {
     pub throwaway: bool,
     /// Extra `-c name=value` server settings.
     pub settings: Vec<(String, String)>,
+    /// Listen on this port (a restart keeps its address); default: a free one.
+    pub port: Option<u16>,
 }
 
 /// A running private cluster.
@@ -131,7 +133,10 @@ impl EmbeddedCluster {
             return Ok(cluster);
         }
 
-        let port = free_port()?;
+        let port = match options.port {
+            Some(port) => port,
+            None => free_port()?,
+        };
         let postmaster = spawn_postmaster(&bindir, &root, &pgdata, port, options, run_as.as_ref())?;
         let cluster = EmbeddedCluster {
             root,

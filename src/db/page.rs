@@ -40,12 +40,21 @@ impl Page {
         self.limit + 1
     }
 
-    /// The keyset bound as two nullable query parameters.
-    pub fn after(&self) -> (Option<DateTime<Utc>>, Option<Uuid>) {
-        match self.after {
-            Some((time, id)) => (Some(time), Some(id)),
-            None => (None, None),
-        }
+    /// The keyset bound for ascending lists: `WHERE (created_at, id) > ($1, $2)`. The
+    /// first page starts before any row (1970), so there is one statement, with no
+    /// `$1 IS NULL OR ...` that a generic plan could not turn into an index range.
+    pub fn after(&self) -> (DateTime<Utc>, Uuid) {
+        self.after.unwrap_or((DateTime::UNIX_EPOCH, Uuid::nil()))
+    }
+
+    /// The keyset bound for descending lists: `WHERE (created_at, id) < ($1, $2)`; the
+    /// first page starts after any row (year 9999).
+    pub fn before(&self) -> (DateTime<Utc>, Uuid) {
+        self.after.unwrap_or_else(|| {
+            let end =
+                DateTime::from_timestamp(253_402_300_799, 0).expect("9999-12-31 is a valid time");
+            (end, Uuid::max())
+        })
     }
 
     /// Cuts `rows` to the page and makes the next cursor from the last row kept.

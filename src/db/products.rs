@@ -42,7 +42,7 @@ pub async fn list(tx: &RequestTx, page: &Page) -> Result<Vec<ProductRow>, Error>
     let statement = tx
         .prepare(
             "SELECT id, sku, name, price_cents, created_at, updated_at FROM products
-             WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2)
+             WHERE (created_at, id) > ($1, $2)
              ORDER BY created_at, id LIMIT $3",
         )
         .await?;
@@ -136,7 +136,7 @@ pub async fn inventory(
         .prepare(
             "SELECT i.product_id, p.sku, p.name, i.quantity, i.updated_at, p.created_at
              FROM inventory i JOIN products p ON p.tenant_id = i.tenant_id AND p.id = i.product_id
-             WHERE $1::timestamptz IS NULL OR (p.created_at, p.id) > ($1, $2)
+             WHERE (p.created_at, p.id) > ($1, $2)
              ORDER BY p.created_at, p.id LIMIT $3",
         )
         .await?;

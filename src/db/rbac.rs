@@ -89,7 +89,7 @@ pub async fn list_roles(tx: &RequestTx, page: &Page) -> Result<Vec<RoleRow>, Err
     let statement = tx
         .prepare(concat!(
             role_select!(),
-            "WHERE $1::timestamptz IS NULL OR (r.created_at, r.id) > ($1, $2)
+            "WHERE (r.created_at, r.id) > ($1, $2)
              ORDER BY r.created_at, r.id LIMIT $3"
         ))
         .await?;

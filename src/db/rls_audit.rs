@@ -37,6 +37,9 @@ pub struct TableReport {
     pub rls_enabled: bool,
     pub rls_forced: bool,
     pub tenant_scoped: bool,
+    /// Has a `store_id` column: covered like a tenant-scoped table even without
+    /// `tenant_id`.
+    pub has_store_id: bool,
     pub has_policy_file: bool,
     pub policies: Vec<PolicyReport>,
 }
@@ -54,6 +57,24 @@ pub struct RoleReport {
 pub struct Report {
     pub runtime_role: RoleReport,
     pub tables: Vec<TableReport>,
+    /// SECURITY DEFINER functions outside the system schemas, and whether each fixes
+    /// its search_path.
+    pub definer_functions: Vec<DefinerFunction>,
+    /// Views the runtime role could read, and whether each runs with the caller's
+    /// rights (security_invoker), so that the policies of its tables apply.
+    pub views: Vec<ViewReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DefinerFunction {
+    pub name: String,
+    pub fixed_search_path: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ViewReport {
+    pub name: String,
+    pub security_invoker: bool,
 }
 
 /// Every table of the `public` schema with its RLS state and policies.
@@ -65,6 +86,9 @@ pub async fn tables(
             "SELECT n.nspname::text, c.relname::text, c.relrowsecurity, c.relforcerowsecurity,
                     EXISTS (SELECT 1 FROM pg_attribute a
                             WHERE a.attrelid = c.oid AND a.attname = 'tenant_id'
+                              AND a.attnum > 0 AND NOT a.attisdropped),
+                    EXISTS (SELECT 1 FROM pg_attribute a
+                            WHERE a.attrelid = c.oid AND a.attname = 'store_id'
                               AND a.attnum > 0 AND NOT a.attisdropped)
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE c.relkind IN ('r', 'p')
@@ -88,6 +112,7 @@ pub async fn tables(
             rls_enabled: row.try_get(2)?,
             rls_forced: row.try_get(3)?,
             tenant_scoped: row.try_get(4)?,
+            has_store_id: row.try_get(5)?,
         });
     }
     Ok(tables)
@@ -161,10 +186,67 @@ pub async fn runtime_role(
 }
 
 pub async fn report(client: &impl GenericClient) -> Result<Report, tokio_postgres::Error> {
+    let definer_functions = client
+        .query(
+            "SELECT p.oid::regprocedure::text,
+                    EXISTS (SELECT 1 FROM unnest(coalesce(p.proconfig, '{}')) AS c WHERE c LIKE 'search_path=%')
+             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+             WHERE p.prosecdef AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+               AND n.nspname NOT LIKE 'pg\\_%'
+             ORDER BY 1",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(DefinerFunction {
+                name: row.try_get(0)?,
+                fixed_search_path: row.try_get(1)?,
+            })
+        })
+        .collect::<Result<_, tokio_postgres::Error>>()?;
+    let views = client
+        .query(
+            "SELECT format('%I.%I', n.nspname, c.relname),
+                    coalesce((SELECT option_value::bool FROM pg_options_to_table(c.reloptions)
+                              WHERE option_name = 'security_invoker'), false)
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind IN ('v', 'm')
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+               AND CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)
+                        THEN has_schema_privilege($1, n.oid, 'USAGE') ELSE true END
+             ORDER BY 1",
+            &[&RUNTIME_ROLE],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(ViewReport {
+                name: row.try_get(0)?,
+                security_invoker: row.try_get(1)?,
+            })
+        })
+        .collect::<Result<_, tokio_postgres::Error>>()?;
     Ok(Report {
         runtime_role: runtime_role(client).await?,
         tables: tables(client).await?,
+        definer_functions,
+        views,
     })
+}
+
+/// Whether an expression (as PostgreSQL deparses it) admits every row: `true`, or a
+/// disjunction with `true` in it.
+fn always_true(expression: &str) -> bool {
+    let normalized: String = expression
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '(' && *c != ')')
+        .collect();
+    let normalized = normalized.to_lowercase();
+    normalized == "true"
+        || normalized.starts_with("trueor")
+        || normalized.ends_with("ortrue")
+        || normalized.contains("ortrueor")
 }
 
 /// Whether a policy applies to the runtime role.
@@ -175,10 +257,10 @@ fn applies_to_runtime_role(policy: &PolicyReport) -> bool {
         .any(|role| role == "public" || role == RUNTIME_ROLE)
 }
 
-/// Whether an expression (as PostgreSQL deparses it) constrains the row's tenant to the
-/// request context.
-fn constrains_tenant(expression: &str, key_column: &str) -> bool {
-    expression.contains(key_column) && expression.contains("app.current_tenant_id()")
+/// Whether an expression (as PostgreSQL deparses it) constrains the row's key column to
+/// the request context, and cannot be satisfied regardless of it.
+fn constrains(expression: &str, key_column: &str, function: &str) -> bool {
+    expression.contains(key_column) && expression.contains(function) && !always_true(expression)
 }
 
 /// The problems of the live catalog: invariants 2 and 3, and coverage of the files.
@@ -208,10 +290,39 @@ pub fn problems(report: &Report) -> Vec<String> {
         ));
     }
 
+    for function in &report.definer_functions {
+        if !function.fixed_search_path {
+            problems.push(format!(
+                "function {}: SECURITY DEFINER without a fixed search_path (a caller could redirect it)",
+                function.name
+            ));
+        }
+    }
+    for view in &report.views {
+        if !view.security_invoker {
+            problems.push(format!(
+                "view {}: not security_invoker, so it reads its tables with its owner's rights, past their policies",
+                view.name
+            ));
+        }
+    }
+
     for table in &report.tables {
         let name = format!("{}.{}", table.schema, table.table);
-        if !(table.tenant_scoped || table.has_policy_file) {
+        if !(table.tenant_scoped || table.has_store_id || table.has_policy_file) {
             continue;
+        }
+        for policy in &table.policies {
+            for (clause, expression) in
+                [("USING", &policy.using), ("WITH CHECK", &policy.with_check)]
+            {
+                if policy.permissive && expression.as_deref().is_some_and(always_true) {
+                    problems.push(format!(
+                        "table {name}: policy {} {clause} is always true",
+                        policy.name
+                    ));
+                }
+            }
         }
         if !table.rls_enabled {
             problems.push(format!("table {name}: row-level security is not enabled"));
@@ -219,9 +330,16 @@ pub fn problems(report: &Report) -> Vec<String> {
         if !table.rls_forced {
             problems.push(format!("table {name}: row-level security is not forced"));
         }
-        if !table.tenant_scoped {
+        if !(table.tenant_scoped || table.has_store_id) {
             continue;
         }
+        // The column the policies must constrain: tenant_id, or store_id for a table
+        // scoped by store alone.
+        let (key, function) = if table.tenant_scoped {
+            ("tenant_id", "app.current_tenant_id()")
+        } else {
+            ("store_id", "app.current_store_id()")
+        };
         let live: Vec<&PolicyReport> = table
             .policies
             .iter()
@@ -248,18 +366,16 @@ pub fn problems(report: &Report) -> Vec<String> {
                 } else {
                     using
                 });
-            if reads && !using.is_some_and(|expression| constrains_tenant(expression, "tenant_id"))
-            {
+            if reads && !using.is_some_and(|expression| constrains(expression, key, function)) {
                 problems.push(format!(
-                    "table {name}: policy {} USING does not constrain tenant_id to app.current_tenant_id()",
+                    "table {name}: policy {} USING does not constrain {key} to {function}",
                     policy.name
                 ));
             }
-            if writes
-                && !with_check.is_some_and(|expression| constrains_tenant(expression, "tenant_id"))
+            if writes && !with_check.is_some_and(|expression| constrains(expression, key, function))
             {
                 problems.push(format!(
-                    "table {name}: policy {} WITH CHECK does not constrain tenant_id to app.current_tenant_id()",
+                    "table {name}: policy {} WITH CHECK does not constrain {key} to {function}",
                     policy.name
                 ));
             }
@@ -374,6 +490,30 @@ pub fn render_text(report: &Report) -> String {
             "missing".to_string()
         }
     );
+    for function in &report.definer_functions {
+        let _ = writeln!(
+            out,
+            "security definer {}: search_path {}",
+            function.name,
+            if function.fixed_search_path {
+                "fixed"
+            } else {
+                "NOT FIXED"
+            }
+        );
+    }
+    for view in &report.views {
+        let _ = writeln!(
+            out,
+            "view {}: {}",
+            view.name,
+            if view.security_invoker {
+                "security_invoker"
+            } else {
+                "runs as its OWNER"
+            }
+        );
+    }
     for table in &report.tables {
         let _ = writeln!(
             out,

@@ -55,7 +55,7 @@ pub async fn list_members(tx: &RequestTx, page: &Page) -> Result<Vec<MemberRow>,
         .prepare(
             "SELECT tu.user_id, u.email, u.full_name, tu.status, tu.created_at AS joined_at
              FROM tenant_users tu JOIN users u ON u.id = tu.user_id
-             WHERE $1::timestamptz IS NULL OR (tu.created_at, tu.user_id) > ($1, $2)
+             WHERE (tu.created_at, tu.user_id) > ($1, $2)
              ORDER BY tu.created_at, tu.user_id
              LIMIT $3",
         )
@@ -228,7 +228,7 @@ pub async fn list_invitations(tx: &RequestTx, page: &Page) -> Result<Vec<Invitat
             "SELECT id, email, role_id, store_id, created_at, expires_at, ",
             invitation_status!(),
             " AS status FROM invitations
-             WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2)
+             WHERE (created_at, id) > ($1, $2)
              ORDER BY created_at, id
              LIMIT $3"
         ))
@@ -365,7 +365,7 @@ pub async fn list_visible_stores(tx: &RequestTx, page: &Page) -> Result<Vec<Stor
         .prepare(
             "SELECT s.id, s.name, s.code, s.address, s.status, s.created_at
              FROM stores s
-             WHERE ($1::timestamptz IS NULL OR (s.created_at, s.id) > ($1, $2))
+             WHERE (s.created_at, s.id) > ($1, $2)
                AND (EXISTS (SELECT 1 FROM user_roles ur
                             WHERE ur.user_id = app.current_user_id() AND ur.store_id IS NULL)
                     OR EXISTS (SELECT 1 FROM user_roles ur

@@ -57,6 +57,7 @@ fn set_up_cluster() -> Cluster {
             let options = ClusterOptions {
                 throwaway: true,
                 settings: vec![("max_connections".into(), "300".into())],
+                port: None,
             };
             let embedded = EmbeddedCluster::start(&root, &options).unwrap_or_else(|error| {
                 panic!("cannot start a throwaway PostgreSQL cluster: {error}")
@@ -170,6 +171,8 @@ pub async fn connect(url: &str) -> Client {
 pub struct TestDb {
     pub name: String,
     pub url: String,
+    /// Dropped with the test (false for a database the test manages itself).
+    owned: bool,
 }
 
 impl TestDb {
@@ -189,7 +192,20 @@ impl TestDb {
             .await
             .unwrap_or_else(|error| panic!("cannot create the test database {name}: {error}"));
         let url = with_database(&cluster.admin_url, &name);
-        TestDb { name, url }
+        TestDb {
+            name,
+            url,
+            owned: true,
+        }
+    }
+
+    /// A database the test manages itself (on a cluster of its own).
+    pub fn detached(url: String) -> TestDb {
+        TestDb {
+            name: String::new(),
+            url,
+            owned: false,
+        }
     }
 
     /// A superuser connection to this test's database: for fixtures and for looking
@@ -210,6 +226,9 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         let admin_url = cluster().admin_url.clone();
         let name = self.name.clone();
         // Drop runs inside the test's runtime, which cannot be blocked on: use a thread.
@@ -234,6 +253,8 @@ pub struct TestApp {
     pub address: SocketAddr,
     pub http: reqwest::Client,
     pub db: TestDb,
+    /// The server's own pool, to look at its state.
+    pub database: Database,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -258,6 +279,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .await
         .expect("the server starts");
     let address = application.local_addr();
+    let database = application.database().clone();
     let (shutdown, stop) = oneshot::channel::<()>();
     let server = tokio::spawn(application.run_until(async {
         let _ = stop.await;
@@ -269,12 +291,25 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
             .build()
             .unwrap(),
         db,
+        database,
         shutdown: Some(shutdown),
         server: Some(server),
     }
 }
 
 impl TestApp {
+    /// A client for a server the test runs itself.
+    pub fn attach(address: SocketAddr, db: TestDb) -> TestApp {
+        TestApp {
+            address,
+            http: reqwest::Client::new(),
+            database: Database::connect(&db.url, &PoolOptions::default()).unwrap(),
+            db,
+            shutdown: None,
+            server: None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.address, path)
     }

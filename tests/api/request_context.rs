@@ -226,3 +226,65 @@ async fn an_abandoned_open_transaction_is_discarded_not_pooled() {
         "the abandoned transaction's write was committed"
     );
 }
+
+#[tokio::test]
+async fn a_thousand_alternating_requests_of_two_tenants_on_one_connection_never_cross() {
+    let test_db = TestDb::new().await;
+    seed_two_tenants(&test_db).await;
+    let db = test_db.database(1);
+    let (mut ok, mut failed, mut abandoned, mut cancelled) = (0, 0, 0, 0);
+    for n in 0..1000 {
+        let (scope, own) = if n % 2 == 0 {
+            (as_alice_of_a(), TENANT_A)
+        } else {
+            (as_bob_of_b(), TENANT_B)
+        };
+        let (tx, _) = db.begin(&scope).await.unwrap();
+        let rows = tx
+            .query("SELECT DISTINCT tenant_id FROM products", &[])
+            .await
+            .unwrap();
+        let seen: Vec<Uuid> = rows.iter().map(|row| row.get(0)).collect();
+        assert_eq!(seen, vec![own], "request {n} saw {seen:?}");
+        let setting: String = tx
+            .query_one("SELECT current_setting('app.tenant_id')", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(setting, own.to_string(), "request {n}");
+        match n % 10 {
+            // Fails mid-transaction and is rolled back, as handlers do.
+            3 => {
+                tx.execute("SELECT 1 / 0", &[])
+                    .await
+                    .expect_err("division by zero");
+                tx.rollback().await;
+                failed += 1;
+            }
+            // Fails and is abandoned without ROLLBACK (an early return, a panic).
+            5 => {
+                tx.execute("SELECT 1 / 0", &[])
+                    .await
+                    .expect_err("division by zero");
+                drop(tx);
+                abandoned += 1;
+            }
+            // Cancelled while a statement runs (a client that went away).
+            7 => {
+                let slow = tx.execute("SELECT pg_sleep(1)", &[]);
+                assert!(
+                    tokio::time::timeout(std::time::Duration::from_millis(2), slow)
+                        .await
+                        .is_err()
+                );
+                drop(tx);
+                cancelled += 1;
+            }
+            _ => {
+                tx.commit().await.unwrap();
+                ok += 1;
+            }
+        }
+    }
+    assert_eq!((ok, failed, abandoned, cancelled), (700, 100, 100, 100));
+}
