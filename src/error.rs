@@ -74,6 +74,14 @@ impl From<tokio_postgres::Error> for Error {
                     None => "already exists".into(),
                 });
             }
+            // Values PostgreSQL cannot store (a NUL character, a number out of range,
+            // text too long for its column): the client's input, not a bug.
+            if matches!(
+                code.code(),
+                "22021" | "22P05" | "22001" | "22003" | "22007" | "22008" | "22P02"
+            ) {
+                return Error::BadRequest(format!("a value cannot be stored: {}", db.message()));
+            }
             // statement_timeout and cancellations: the database was too slow.
             if *code == SqlState::QUERY_CANCELED
                 || *code == SqlState::ADMIN_SHUTDOWN

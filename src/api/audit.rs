@@ -22,11 +22,14 @@ pub const OPERATIONS: &[Operation] = &[AUDIT_EVENTS_LIST];
 #[derive(Object)]
 pub struct AuditEventDto {
     pub id: Uuid,
+    #[oai(nullable)]
     pub actor_user_id: Option<Uuid>,
     /// What happened, e.g. `role.assigned`, `store.created`.
     pub action: String,
     pub target_type: String,
+    #[oai(nullable)]
     pub target_id: Option<Uuid>,
+    #[oai(nullable)]
     pub store_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     /// A before/after summary of the change.
@@ -36,6 +39,7 @@ pub struct AuditEventDto {
 #[derive(Object)]
 pub struct AuditEventList {
     pub items: Vec<AuditEventDto>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 

@@ -68,6 +68,7 @@ pub struct LoginRequest {
     pub email: String,
     pub password: String,
     /// The tenant to act in; default: the one used last.
+    #[oai(nullable)]
     pub tenant_id: Option<Uuid>,
 }
 

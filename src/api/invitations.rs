@@ -53,6 +53,7 @@ pub struct CreateInvitationRequest {
     /// The role the invitee gets; the caller must hold all its permissions.
     pub role_id: Uuid,
     /// Give the role in this store only.
+    #[oai(nullable)]
     pub store_id: Option<Uuid>,
 }
 
@@ -61,6 +62,7 @@ pub struct InvitationDto {
     pub id: Uuid,
     pub email: String,
     pub role_id: Uuid,
+    #[oai(nullable)]
     pub store_id: Option<Uuid>,
     pub expires_at: DateTime<Utc>,
     /// `pending`, `accepted`, `revoked` or `expired`.
@@ -85,6 +87,7 @@ impl From<InvitationRow> for InvitationDto {
 #[derive(Object)]
 pub struct InvitationList {
     pub items: Vec<InvitationDto>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -93,8 +96,10 @@ pub struct AcceptInvitationRequest {
     /// The token from the invitation message.
     pub token: String,
     /// A new user's password; an existing user's own password.
+    #[oai(nullable)]
     pub password: Option<String>,
     /// Required when the email has no account yet.
+    #[oai(nullable)]
     pub full_name: Option<String>,
 }
 

@@ -71,6 +71,7 @@ pub struct RoleAssignmentDto {
     pub role_id: Uuid,
     pub name: String,
     /// `null` for a tenant-wide assignment.
+    #[oai(nullable)]
     pub store_id: Option<Uuid>,
 }
 

@@ -31,15 +31,19 @@ pub struct Problem {
     pub kind: String,
     pub title: String,
     pub status: u16,
+    #[oai(nullable)]
     pub detail: Option<String>,
     /// Stable, snake_case: what clients switch on.
     pub code: String,
     /// For `forbidden`: the permission that was missing.
+    #[oai(nullable)]
     pub permission: Option<String>,
     /// For `validation_failed`: each invalid field.
+    #[oai(nullable)]
     pub errors: Option<Vec<ProblemField>>,
     /// The request id (also in the `x-request-id` header), so a report can be matched
     /// with the server's log.
+    #[oai(nullable)]
     pub request_id: Option<String>,
 }
 
@@ -82,6 +86,9 @@ pub enum ApiError {
     /// The body is larger than the server accepts (`payload_too_large`).
     #[oai(status = 413, content_type = "application/problem+json")]
     PayloadTooLarge(Json<Problem>),
+    /// The body is not JSON, or has no `Content-Type` (`unsupported_media_type`).
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>),
     /// The body is well-formed but invalid (`validation_failed`, with `errors`).
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
@@ -221,6 +228,7 @@ pub fn problem_response(status: StatusCode, detail: Option<String>) -> poem::Res
         StatusCode::NOT_FOUND => "not_found",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         StatusCode::UNAUTHORIZED => "unauthenticated",
         StatusCode::FORBIDDEN => "forbidden",
         StatusCode::UNPROCESSABLE_ENTITY => "validation_failed",

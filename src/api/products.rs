@@ -77,6 +77,7 @@ impl From<ProductRow> for ProductDto {
 #[derive(Object)]
 pub struct ProductList {
     pub items: Vec<ProductDto>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -91,8 +92,11 @@ pub struct CreateProductRequest {
 
 #[derive(Object)]
 pub struct UpdateProductRequest {
+    #[oai(nullable)]
     pub sku: Option<String>,
+    #[oai(nullable)]
     pub name: Option<String>,
+    #[oai(nullable)]
     pub price_cents: Option<i64>,
 }
 
@@ -108,6 +112,7 @@ pub struct StockDto {
 #[derive(Object)]
 pub struct StockList {
     pub items: Vec<StockDto>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 

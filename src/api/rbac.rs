@@ -60,6 +60,7 @@ pub struct PermissionDto {
 pub struct RoleDto {
     pub id: Uuid,
     pub name: String,
+    #[oai(nullable)]
     pub description: Option<String>,
     /// Owner, Admin, Store Manager and Staff are created with every tenant.
     pub is_system: bool,
@@ -83,12 +84,14 @@ impl From<RoleRow> for RoleDto {
 #[derive(Object)]
 pub struct RoleList {
     pub items: Vec<RoleDto>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
 #[derive(Object)]
 pub struct CreateRoleRequest {
     pub name: String,
+    #[oai(nullable)]
     pub description: Option<String>,
     /// Permission codes; each must be one the caller holds.
     pub permissions: Vec<String>,
@@ -96,9 +99,12 @@ pub struct CreateRoleRequest {
 
 #[derive(Object)]
 pub struct UpdateRoleRequest {
+    #[oai(nullable)]
     pub name: Option<String>,
+    #[oai(nullable)]
     pub description: Option<String>,
     /// Replaces the role's permissions when given.
+    #[oai(nullable)]
     pub permissions: Option<Vec<String>>,
 }
 

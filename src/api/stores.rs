@@ -54,7 +54,9 @@ pub const OPERATIONS: &[Operation] = &[
 pub struct StoreDto {
     pub id: Uuid,
     pub name: String,
+    #[oai(nullable)]
     pub code: Option<String>,
+    #[oai(nullable)]
     pub address: Option<String>,
     /// `active` or `archived`.
     pub status: String,
@@ -77,6 +79,7 @@ impl From<StoreRow> for StoreDto {
 #[derive(Object)]
 pub struct StoreList {
     pub items: Vec<StoreDto>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -84,16 +87,22 @@ pub struct StoreList {
 pub struct CreateStoreRequest {
     pub name: String,
     /// Short code, unique in the tenant.
+    #[oai(nullable)]
     pub code: Option<String>,
+    #[oai(nullable)]
     pub address: Option<String>,
 }
 
 #[derive(Object)]
 pub struct UpdateStoreRequest {
+    #[oai(nullable)]
     pub name: Option<String>,
+    #[oai(nullable)]
     pub code: Option<String>,
+    #[oai(nullable)]
     pub address: Option<String>,
     /// `active` or `archived`.
+    #[oai(nullable)]
     pub status: Option<String>,
 }
 

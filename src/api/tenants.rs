@@ -83,6 +83,7 @@ impl From<MemberRow> for MemberDto {
 #[derive(Object)]
 pub struct MemberList {
     pub items: Vec<MemberDto>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -96,6 +97,7 @@ pub struct UpdateMemberRequest {
 pub struct AssignRoleRequest {
     pub role_id: Uuid,
     /// Assign in this store only; omit for tenant-wide.
+    #[oai(nullable)]
     pub store_id: Option<Uuid>,
 }
 
@@ -104,6 +106,7 @@ pub struct AssignmentDto {
     pub id: Uuid,
     pub role_id: Uuid,
     pub role_name: String,
+    #[oai(nullable)]
     pub store_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }
