@@ -459,12 +459,20 @@ impl Identity {
         store_id: Option<Uuid>,
     ) -> Result<Me, Error> {
         let (tx, access) = authorize(&self.db, claims, store_id, operation).await?;
+        // Four independent reads, polled together: tokio-postgres pipelines them into
+        // one round trip.
         let me = async {
+            let (user, tenant, memberships, roles) = tokio::try_join!(
+                sql::user(&tx, claims.sub),
+                sql::tenant(&tx, claims.tid),
+                sql::memberships(&tx),
+                sql::role_assignments(&tx, claims.sub),
+            )?;
             Ok(Me {
-                user: sql::user(&tx, claims.sub).await?,
-                tenant: sql::tenant(&tx, claims.tid).await?,
-                memberships: sql::memberships(&tx).await?,
-                roles: sql::role_assignments(&tx, claims.sub).await?,
+                user,
+                tenant,
+                memberships,
+                roles,
                 permissions: access.permissions.clone(),
             })
         }

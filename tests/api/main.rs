@@ -15,6 +15,7 @@ mod policies;
 mod products;
 mod rbac;
 mod request_context;
+mod round_trips;
 mod stores;
 mod tenancy;
 mod tokens;

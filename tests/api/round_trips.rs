@@ -1,0 +1,129 @@
+//! How many round trips a request costs PostgreSQL, counted on the wire: a proxy
+//! between the server and PostgreSQL counts each time the conversation turns from
+//! PostgreSQL answering to the server sending again. Pipelined messages (BEGIN and the
+//! context statement) are one turn, since the server does not wait in between.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicU8, AtomicUsize, Ordering},
+};
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+
+use crate::helpers::{TestApp, TestDb, test_settings};
+
+const FROM_CLIENT: u8 = 1;
+const FROM_SERVER: u8 = 2;
+
+/// Counts client-to-server turns across every connection through it.
+struct TurnCounter {
+    turns: Arc<AtomicUsize>,
+    address: std::net::SocketAddr,
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    direction: u8,
+    last: Arc<AtomicU8>,
+    turns: Arc<AtomicUsize>,
+) {
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => read,
+        };
+        if direction == FROM_CLIENT && last.swap(FROM_CLIENT, Ordering::SeqCst) != FROM_CLIENT {
+            turns.fetch_add(1, Ordering::SeqCst);
+        } else if direction == FROM_SERVER {
+            last.store(FROM_SERVER, Ordering::SeqCst);
+        }
+        if to.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn proxy(upstream: std::net::SocketAddr) -> TurnCounter {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let turns = Arc::new(AtomicUsize::new(0));
+    let counted = turns.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = TcpStream::connect(upstream).await.unwrap();
+            let (client_read, client_write) = client.into_split();
+            let (server_read, server_write) = server.into_split();
+            let last = Arc::new(AtomicU8::new(FROM_SERVER));
+            tokio::spawn(pump(
+                client_read,
+                server_write,
+                FROM_CLIENT,
+                last.clone(),
+                counted.clone(),
+            ));
+            tokio::spawn(pump(
+                server_read,
+                client_write,
+                FROM_SERVER,
+                last,
+                counted.clone(),
+            ));
+        }
+    });
+    TurnCounter { turns, address }
+}
+
+/// The same URL with host and port replaced.
+fn through(url: &str, address: std::net::SocketAddr) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (authority, path) = rest.split_once('/').unwrap();
+    let credentials = authority
+        .rsplit_once('@')
+        .map(|(c, _)| format!("{c}@"))
+        .unwrap_or_default();
+    format!("{scheme}://{credentials}{address}/{path}")
+}
+
+#[tokio::test]
+async fn a_request_costs_three_round_trips_once_its_statements_are_prepared() {
+    let db = TestDb::new().await;
+    let config: tokio_postgres::Config = db.url.parse().unwrap();
+    let host = match &config.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(host) => host.clone(),
+        #[allow(unreachable_patterns)]
+        _ => panic!("the test database is reached over TCP"),
+    };
+    let upstream = tokio::net::lookup_host((host.as_str(), config.get_ports()[0]))
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let counter = proxy(upstream).await;
+
+    let mut settings = test_settings(&through(&db.url, counter.address));
+    settings.pool_size = 1;
+    let application = rowguard::app::Application::build(&settings).await.unwrap();
+    let address = application.local_addr();
+    let server = tokio::spawn(application.run_until(std::future::pending()));
+    let app = TestApp::attach(address, TestDb::detached(db.url.clone()));
+
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    for path in [
+        "/api/v1/products?limit=20",
+        "/api/v1/stores?limit=20",
+        "/api/v1/me",
+    ] {
+        // The first request on the connection prepares its statements.
+        assert_eq!(app.get_as(&acme.token, path).await.status(), 200);
+        let before = counter.turns.load(Ordering::SeqCst);
+        assert_eq!(app.get_as(&acme.token, path).await.status(), 200);
+        let turns = counter.turns.load(Ordering::SeqCst) - before;
+        assert_eq!(turns, 3, "GET {path} took {turns} round trips");
+    }
+    server.abort();
+}
