@@ -317,13 +317,14 @@ impl ProductsApi {
         let page = page(limit.0, cursor.0)?;
         let (tx, _) = authorize(&self.db, &auth.0, Some(store_id), &INVENTORY_LIST).await?;
         let rows = products::inventory(&tx, &page).await;
-        let (rows, next_cursor) = page.finish(tx.finish(rows).await?, |(s, created_at)| {
-            (*created_at, s.product_id)
+        // The list is in product id order; the cursor's time part is unused here.
+        let (rows, next_cursor) = page.finish(tx.finish(rows).await?, |s| {
+            (chrono::DateTime::UNIX_EPOCH, s.product_id)
         });
         Ok(StockListResponse::Ok(Json(StockList {
             items: rows
                 .into_iter()
-                .map(|(s, _)| StockDto {
+                .map(|s| StockDto {
                     product_id: s.product_id,
                     sku: s.sku,
                     name: s.name,

@@ -127,34 +127,29 @@ pub struct StockRow {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The context store's stock, by product.
-pub async fn inventory(
-    tx: &RequestTx,
-    page: &Page,
-) -> Result<Vec<(StockRow, DateTime<Utc>)>, Error> {
+/// The context store's stock, by product id: the order of inventory's primary key, so
+/// a page is a range scan of the store's own rows whatever the size of the catalog.
+pub async fn inventory(tx: &RequestTx, page: &Page) -> Result<Vec<StockRow>, Error> {
     let statement = tx
         .prepare(
-            "SELECT i.product_id, p.sku, p.name, i.quantity, i.updated_at, p.created_at
+            "SELECT i.product_id, p.sku, p.name, i.quantity, i.updated_at
              FROM inventory i JOIN products p ON p.tenant_id = i.tenant_id AND p.id = i.product_id
-             WHERE (p.created_at, p.id) > ($1, $2)
-             ORDER BY p.created_at, p.id LIMIT $3",
+             WHERE i.product_id > $1
+             ORDER BY i.product_id LIMIT $2",
         )
         .await?;
-    let (after_time, after_id) = page.after();
-    tx.query(&statement, &[&after_time, &after_id, &page.fetch()])
+    let (_, after_product) = page.after();
+    tx.query(&statement, &[&after_product, &page.fetch()])
         .await?
         .iter()
         .map(|row| {
-            Ok((
-                StockRow {
-                    product_id: row.try_get("product_id")?,
-                    sku: row.try_get("sku")?,
-                    name: row.try_get("name")?,
-                    quantity: row.try_get("quantity")?,
-                    updated_at: row.try_get("updated_at")?,
-                },
-                row.try_get("created_at")?,
-            ))
+            Ok(StockRow {
+                product_id: row.try_get("product_id")?,
+                sku: row.try_get("sku")?,
+                name: row.try_get("name")?,
+                quantity: row.try_get("quantity")?,
+                updated_at: row.try_get("updated_at")?,
+            })
         })
         .collect()
 }
