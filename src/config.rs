@@ -209,7 +209,8 @@ pub struct Settings {
     )]
     pub forgot_password_max_per_hour: u32,
 
-    /// Password hashes computed at once (each takes 19 MiB); 0 means one per CPU.
+    /// Password hashes computed at once (each takes 19 MiB); 0 means one per CPU but
+    /// one, so that a login storm always leaves a core to everything else.
     #[arg(
         long,
         env = "ROWGUARD_HASH_CONCURRENCY",
@@ -241,7 +242,7 @@ impl Settings {
         if self.hash_concurrency > 0 {
             self.hash_concurrency
         } else {
-            std::thread::available_parallelism().map_or(2, |n| n.get())
+            std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
         }
     }
 

@@ -529,3 +529,29 @@ fn spawn_postmaster(
         exited: Mutex::new(exited_rx),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_the_cluster_user_cannot_enter_is_named() {
+        let base = std::env::temp_dir().join(format!("rowguard-reach-{}", std::process::id()));
+        let closed = base.join("closed");
+        fs::create_dir_all(closed.join("data")).unwrap();
+        fs::set_permissions(&closed, fs::Permissions::from_mode(0o700)).unwrap();
+        // A user that owns nothing here (and is not the one running the test).
+        let stranger = RunAs {
+            name: "stranger".into(),
+            uid: 4_000_000_001,
+            gid: 4_000_000_001,
+        };
+        let error = check_reachable(&closed.join("data"), &stranger).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains(&closed.display().to_string()), "{message}");
+        assert!(message.contains("mode 700"), "{message}");
+        fs::set_permissions(&closed, fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(check_reachable(&closed.join("data"), &stranger).is_ok());
+        let _ = fs::remove_dir_all(&base);
+    }
+}
