@@ -41,6 +41,7 @@ CREATE TABLE auth.password_reset_tokens (
 -- Failed logins and reset requests, counted over a sliding window. Kept in the
 -- database so that every server process shares the count.
 CREATE TABLE auth.attempts (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     kind       text NOT NULL CHECK (kind IN ('login_email', 'login_client', 'forgot_email')),
     subject    text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
@@ -134,10 +135,14 @@ $$;
 
 -- One call answers login's first question: is this email or client throttled, and if
 -- not, whose hash to verify. retry_after_secs > 0 means throttled (and nothing else is
--- answered).
+-- answered). Otherwise the attempt is recorded as a failure *before* the password is
+-- verified, under a per-email and per-client lock, so that parallel guesses cannot all
+-- read a count below the limit; a successful login takes it back (app.complete_login,
+-- with client_attempt_id).
 CREATE FUNCTION app.login_lookup(
     p_email text, p_client text, p_window_secs integer, p_max_per_email integer, p_max_per_client integer)
-    RETURNS TABLE (retry_after_secs integer, user_id uuid, user_status text, password_hash text)
+    RETURNS TABLE (retry_after_secs integer, user_id uuid, user_status text, password_hash text,
+                   client_attempt_id bigint)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -145,8 +150,11 @@ DECLARE
     v_since timestamptz := now() - make_interval(secs => p_window_secs);
     v_oldest timestamptz;
 BEGIN
-    -- Throttled until the oldest failure counted leaves the window (failures are not
-    -- recorded while throttled, so a count never exceeds its limit by more than one).
+    -- Email first, then client: every caller takes them in this order, so no deadlock.
+    PERFORM pg_advisory_xact_lock(hashtextextended('rowguard.login.email:' || p_email, 0));
+    PERFORM pg_advisory_xact_lock(hashtextextended('rowguard.login.client:' || p_client, 0));
+    -- Throttled until the oldest attempt counted leaves the window (attempts are not
+    -- recorded while throttled, so a count never exceeds its limit).
     SELECT least(
         (SELECT min(a.created_at) FROM auth.attempts AS a
          WHERE a.kind = 'login_email' AND a.subject = p_email AND a.created_at > v_since
@@ -161,20 +169,18 @@ BEGIN
         RETURN;
     END IF;
     retry_after_secs := 0;
+    INSERT INTO auth.attempts (kind, subject) VALUES ('login_email', p_email);
+    INSERT INTO auth.attempts (kind, subject) VALUES ('login_client', p_client)
+    RETURNING id INTO client_attempt_id;
+    -- Forget what no window can count any more (now and then, not on every call).
+    IF random() < 0.01 THEN
+        DELETE FROM auth.attempts AS a WHERE a.created_at < now() - interval '1 day';
+    END IF;
     SELECT u.id, u.status, c.password_hash INTO user_id, user_status, password_hash
     FROM public.users AS u JOIN auth.user_credentials AS c ON c.user_id = u.id
     WHERE u.email = p_email;
     RETURN NEXT;
 END
-$$;
-
-CREATE FUNCTION app.record_login_failure(p_email text, p_client text) RETURNS void
-    LANGUAGE sql VOLATILE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-AS $$
-    INSERT INTO auth.attempts (kind, subject) VALUES ('login_email', p_email), ('login_client', p_client);
-    -- Forget what no window can count any more (now and then, not on every call).
-    DELETE FROM auth.attempts WHERE created_at < now() - interval '1 day' AND random() < 0.01;
 $$;
 
 -- The current user's memberships, across tenants (tenant_users shows only the current
@@ -192,11 +198,12 @@ AS $$
 $$;
 
 -- The rest of a login, once the password is verified, in one statement: clear the
--- email's failures (the client address's stay counted), pick the tenant (the requested one, else the one used last, else
+-- email's failures and this attempt of the client address, pick the tenant (the requested one, else the one used last, else
 -- the first joined), and start a session there. outcome: ok | not_member (the
 -- requested tenant) | no_membership | suspended (tenant or membership).
 CREATE FUNCTION app.complete_login(
-    p_email text, p_requested_tenant uuid, p_family_id uuid, p_token_hash bytea, p_expires_at timestamptz)
+    p_email text, p_client_attempt_id bigint, p_requested_tenant uuid, p_family_id uuid,
+    p_token_hash bytea, p_expires_at timestamptz)
     RETURNS TABLE (outcome text, tenant_id uuid)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -207,7 +214,8 @@ DECLARE
     v_tenant_status text;
     v_member_status text;
 BEGIN
-    DELETE FROM auth.attempts AS a WHERE a.kind = 'login_email' AND a.subject = p_email;
+    DELETE FROM auth.attempts AS a
+    WHERE (a.kind = 'login_email' AND a.subject = p_email) OR a.id = p_client_attempt_id;
     SELECT tu.tenant_id, t.status, tu.status INTO v_tenant, v_tenant_status, v_member_status
     FROM public.tenant_users AS tu JOIN public.tenants AS t ON t.id = tu.tenant_id
     WHERE tu.user_id = v_user AND (p_requested_tenant IS NULL OR tu.tenant_id = p_requested_tenant)
@@ -306,6 +314,29 @@ AS $$
       AND family_id = (SELECT r.family_id FROM auth.refresh_tokens AS r WHERE r.token_hash = p_token_hash);
 $$;
 
+-- Whether a session (refresh-token family) of the context user is still alive: not
+-- logged out, not revoked by a reset, a password change or a reuse, not expired.
+-- Switching tenants starts a new session only from a live one.
+CREATE FUNCTION app.session_active(p_family_id uuid) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM auth.refresh_tokens AS r
+        WHERE r.family_id = p_family_id AND r.user_id = app.current_user_id()
+          AND r.revoked_at IS NULL AND r.used_at IS NULL AND r.expires_at > now())
+$$;
+
+-- A member removed from the context tenant loses their sessions there, so that a
+-- later re-invitation does not bring an old refresh token back to life.
+CREATE FUNCTION app.revoke_member_sessions(p_user_id uuid) RETURNS void
+    LANGUAGE sql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE auth.refresh_tokens SET revoked_at = now()
+    WHERE tenant_id = app.current_tenant_id() AND user_id = p_user_id AND revoked_at IS NULL;
+$$;
+
 -- Passwords -------------------------------------------------------------------------
 
 CREATE FUNCTION app.current_user_password_hash() RETURNS text
@@ -325,6 +356,8 @@ AS $$
     UPDATE auth.refresh_tokens SET revoked_at = now()
     WHERE user_id = app.current_user_id() AND revoked_at IS NULL
       AND family_id IS DISTINCT FROM p_keep_family_id;
+    UPDATE auth.password_reset_tokens SET used_at = now()
+    WHERE user_id = app.current_user_id() AND used_at IS NULL;
 $$;
 
 -- Forgot-password: at most p_max_per_hour requests per email are acted on; unknown
@@ -340,6 +373,8 @@ DECLARE
     v_recent integer;
     v_user uuid;
 BEGIN
+    -- Count and record under a per-email lock: parallel requests take turns.
+    PERFORM pg_advisory_xact_lock(hashtextextended('rowguard.forgot:' || p_email, 0));
     SELECT count(*) INTO v_recent FROM auth.attempts AS a
     WHERE a.kind = 'forgot_email' AND a.subject = p_email AND a.created_at > now() - interval '1 hour';
     INSERT INTO auth.attempts (kind, subject) VALUES ('forgot_email', p_email);
@@ -385,7 +420,8 @@ BEGIN
     ELSIF v.expires_at <= now() THEN
         RETURN 'expired';
     END IF;
-    UPDATE auth.password_reset_tokens SET used_at = now() WHERE id = v.id;
+    -- Every outstanding reset token of the user ends with this one.
+    UPDATE auth.password_reset_tokens AS t SET used_at = now() WHERE t.user_id = v.user_id AND t.used_at IS NULL;
     UPDATE auth.user_credentials SET password_hash = p_password_hash, updated_at = now()
     WHERE user_id = v.user_id;
     UPDATE auth.refresh_tokens SET revoked_at = now() WHERE user_id = v.user_id AND revoked_at IS NULL;
@@ -399,12 +435,13 @@ REVOKE EXECUTE ON FUNCTION
     app.bootstrap_user(uuid, text, text, text),
     app.create_system_roles(),
     app.login_lookup(text, text, integer, integer, integer),
-    app.record_login_failure(text, text),
-    app.complete_login(text, uuid, uuid, bytea, timestamptz),
+    app.complete_login(text, bigint, uuid, uuid, bytea, timestamptz),
     app.current_user_memberships(),
     app.issue_refresh_token(uuid, bytea, timestamptz),
     app.rotate_refresh_token(bytea, bytea, timestamptz),
     app.revoke_refresh_family(bytea),
+    app.session_active(uuid),
+    app.revoke_member_sessions(uuid),
     app.current_user_password_hash(),
     app.set_current_user_password(text, uuid),
     app.request_password_reset(text, text, bytea, timestamptz, integer),
@@ -416,12 +453,13 @@ GRANT EXECUTE ON FUNCTION
     app.bootstrap_user(uuid, text, text, text),
     app.create_system_roles(),
     app.login_lookup(text, text, integer, integer, integer),
-    app.record_login_failure(text, text),
-    app.complete_login(text, uuid, uuid, bytea, timestamptz),
+    app.complete_login(text, bigint, uuid, uuid, bytea, timestamptz),
     app.current_user_memberships(),
     app.issue_refresh_token(uuid, bytea, timestamptz),
     app.rotate_refresh_token(bytea, bytea, timestamptz),
     app.revoke_refresh_family(bytea),
+    app.session_active(uuid),
+    app.revoke_member_sessions(uuid),
     app.current_user_password_hash(),
     app.set_current_user_password(text, uuid),
     app.request_password_reset(text, text, bytea, timestamptz, integer),

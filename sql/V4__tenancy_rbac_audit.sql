@@ -14,7 +14,8 @@ CREATE TABLE invitations (
     accepted_at timestamptz,
     revoked_at  timestamptz,
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, role_id) REFERENCES roles (tenant_id, id) ON DELETE CASCADE,
+    -- A role with pending invitations cannot be deleted (409), like an assigned one.
+    FOREIGN KEY (tenant_id, role_id) REFERENCES roles (tenant_id, id) ON DELETE NO ACTION,
     FOREIGN KEY (tenant_id, store_id) REFERENCES stores (tenant_id, id) ON DELETE CASCADE
 );
 CREATE INDEX invitations_email_idx ON invitations (tenant_id, email);

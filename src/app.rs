@@ -98,6 +98,24 @@ pub async fn self_check(db: &Database) -> anyhow::Result<()> {
     let report = rls_audit::report(&**client).await?;
     let mut problems = rls_audit::problems(&report);
 
+    // The SECURITY DEFINER functions (credentials, sessions) run as the login role that
+    // owns the tables, and answer before any tenant context exists: under FORCED row-level
+    // security they would see nothing unless that role bypasses it.
+    let login_role = client
+        .query_one(
+            "SELECT current_user::text, rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user",
+            &[],
+        )
+        .await?;
+    let (login_name, login_bypasses): (String, bool) =
+        (login_role.try_get(0)?, login_role.try_get(1)?);
+    if !login_bypasses {
+        problems.push(format!(
+            "the login role {login_name} owns the tables and their SECURITY DEFINER functions, which must see \
+             every tenant's credentials and sessions: give it BYPASSRLS (ALTER ROLE {login_name} BYPASSRLS)"
+        ));
+    }
+
     let tx = client.transaction().await?;
     tx.execute(
         "SELECT set_config('role', $1, true)",

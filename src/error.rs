@@ -74,6 +74,17 @@ impl From<tokio_postgres::Error> for Error {
                     None => "already exists".into(),
                 });
             }
+            // A row referenced by the request went away under it (deleted by a
+            // concurrent request between the check and the write).
+            if *code == SqlState::FOREIGN_KEY_VIOLATION {
+                return Error::Conflict("a row this request refers to no longer exists".into());
+            }
+            // Lost a race with another transaction: the client may retry.
+            if *code == SqlState::T_R_DEADLOCK_DETECTED
+                || *code == SqlState::T_R_SERIALIZATION_FAILURE
+            {
+                return Error::Unavailable(db.message().to_string());
+            }
             // Values PostgreSQL cannot store (a NUL character, a number out of range,
             // text too long for its column): the client's input, not a bug.
             if matches!(

@@ -251,18 +251,15 @@ impl Identity {
             });
         }
 
+        // The attempt is already recorded as a failure (login_lookup); a success takes
+        // it back below.
         let verified = self
             .hasher
             .verify(password, lookup.password_hash.as_deref())
             .await?;
         let user_id = match (verified, lookup.user_id, lookup.user_status.as_deref()) {
             (true, Some(user_id), Some("active")) => user_id,
-            _ => {
-                let (tx, _) = self.db.begin(&Scope::anonymous()).await?;
-                let recorded = sql::record_login_failure(&tx, &key, client).await;
-                tx.finish(recorded).await?;
-                return Err(Error::InvalidCredentials);
-            }
+            _ => return Err(Error::InvalidCredentials),
         };
 
         // Authenticated: from here the user is the context, and the rest of the login
@@ -277,6 +274,7 @@ impl Identity {
         let completed = sql::complete_login(
             &tx,
             &key,
+            lookup.client_attempt_id,
             tenant_id,
             family,
             &refresh.hash,
@@ -348,6 +346,11 @@ impl Identity {
     ) -> Result<Session, Error> {
         let (tx, access) = self.db.begin(&Scope::tenant(tenant_id, claims.sub)).await?;
         let session = async {
+            // Only a live session may start another: not one ended by logout, a
+            // password reset or change, or a reused refresh token.
+            if !sql::session_active(&tx, claims.sid).await? {
+                return Err(Error::Unauthenticated);
+            }
             match access.member_status.as_deref() {
                 None => Err(Error::NotFound),
                 Some("active") if access.tenant_active => {

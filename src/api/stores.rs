@@ -13,7 +13,7 @@ use super::{
     tenants::MemberDto,
 };
 use crate::{
-    auth::access::{Operation, authorize},
+    auth::access::{Operation, authorize, authorize_for_store},
     db::{
         Database,
         audit::{self, Event},
@@ -248,7 +248,7 @@ impl StoresApi {
             fields.fail("status", "must be active or archived");
         }
         fields.finish()?;
-        let (tx, _) = authorize(&self.db, &auth.0, None, &STORES_UPDATE).await?;
+        let (tx, _) = authorize_for_store(&self.db, &auth.0, id.0, &STORES_UPDATE).await?;
         let result = async {
             let before = tenancy::store(&tx, id.0).await?;
             let store = tenancy::update_store(
@@ -287,7 +287,7 @@ impl StoresApi {
         operation_id = "stores_delete"
     )]
     async fn delete(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<Deleted, ApiError> {
-        let (tx, _) = authorize(&self.db, &auth.0, None, &STORES_DELETE).await?;
+        let (tx, _) = authorize_for_store(&self.db, &auth.0, id.0, &STORES_DELETE).await?;
         let result = async {
             let store = tenancy::delete_store(&tx, id.0).await?;
             audit::record(
@@ -318,7 +318,7 @@ impl StoresApi {
         auth: BearerAuth,
         id: Path<Uuid>,
     ) -> Result<StoreMembersResponse, ApiError> {
-        let (tx, _) = authorize(&self.db, &auth.0, None, &STORE_USERS_LIST).await?;
+        let (tx, _) = authorize_for_store(&self.db, &auth.0, id.0, &STORE_USERS_LIST).await?;
         let result = async {
             tenancy::store(&tx, id.0).await?;
             tenancy::store_members(&tx, id.0).await
@@ -342,7 +342,7 @@ impl StoresApi {
         id: Path<Uuid>,
         user_id: Path<Uuid>,
     ) -> Result<Deleted, ApiError> {
-        let (tx, _) = authorize(&self.db, &auth.0, None, &STORE_USERS_PUT).await?;
+        let (tx, _) = authorize_for_store(&self.db, &auth.0, id.0, &STORE_USERS_PUT).await?;
         let result = async {
             tenancy::store(&tx, id.0).await?;
             tenancy::member(&tx, user_id.0).await?;
@@ -378,7 +378,7 @@ impl StoresApi {
         id: Path<Uuid>,
         user_id: Path<Uuid>,
     ) -> Result<Deleted, ApiError> {
-        let (tx, _) = authorize(&self.db, &auth.0, None, &STORE_USERS_DELETE).await?;
+        let (tx, _) = authorize_for_store(&self.db, &auth.0, id.0, &STORE_USERS_DELETE).await?;
         let result = async {
             tenancy::unlink_store_user(&tx, id.0, user_id.0).await?;
             audit::record(

@@ -255,10 +255,13 @@ impl TenantsApi {
         if !matches!(body.status.as_str(), "active" | "suspended") {
             return Err(invalid("status", "must be active or suspended").into());
         }
-        let (tx, _) = authorize(&self.db, &auth.0, None, &USERS_UPDATE).await?;
+        let (tx, access) = authorize(&self.db, &auth.0, None, &USERS_UPDATE).await?;
         let result = async {
             rbac::lock_owners(&tx).await?;
             let before = tenancy::member(&tx, id.0).await?;
+            // Suspending someone takes their permissions away: only someone who holds
+            // them all may (an Admin cannot suspend an Owner).
+            ensure_holds(&access, &rbac::permissions_of(&tx, id.0).await?)?;
             tenancy::set_member_status(&tx, id.0, &body.status).await?;
             ensure_an_owner_remains(&tx).await?;
             audit::record(
@@ -283,11 +286,14 @@ impl TenantsApi {
     /// be removed (409).
     #[oai(path = "/users/:id", method = "delete", operation_id = "users_delete")]
     async fn delete_user(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<Deleted, ApiError> {
-        let (tx, _) = authorize(&self.db, &auth.0, None, &USERS_DELETE).await?;
+        let (tx, access) = authorize(&self.db, &auth.0, None, &USERS_DELETE).await?;
         let result = async {
             rbac::lock_owners(&tx).await?;
             let before = tenancy::member(&tx, id.0).await?;
+            // As for suspension: an Admin cannot remove an Owner.
+            ensure_holds(&access, &rbac::permissions_of(&tx, id.0).await?)?;
             tenancy::remove_member(&tx, id.0).await?;
+            identity::revoke_member_sessions(&tx, id.0).await?;
             ensure_an_owner_remains(&tx).await?;
             audit::record(
                 &tx,

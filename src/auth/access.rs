@@ -100,6 +100,46 @@ pub async fn authorize(
     }
 }
 
+/// For operations on a store named in the path (`/stores/{id}/...`): a permission held
+/// tenant-wide suffices, as for any operation; otherwise the grants of roles scoped to
+/// that very store count (a Store Manager manages their own store). A store the caller
+/// cannot reach is not found, like any resource of another tenant.
+pub async fn authorize_for_store(
+    db: &Database,
+    claims: &AccessClaims,
+    store_id: Uuid,
+    operation: &Operation,
+) -> Result<(RequestTx, Access), Error> {
+    let tenant_wide = authorize(db, claims, None, operation).await;
+    match tenant_wide {
+        Err(Error::Forbidden { .. }) => {}
+        other => return other,
+    }
+    // Held in no tenant-wide role: try the store's own (one more round trip, only for
+    // store-scoped users).
+    let scope = Scope {
+        tenant_id: Some(claims.tid),
+        user_id: Some(claims.sub),
+        store_id: Some(store_id),
+        permission: operation.permission_code(),
+    };
+    let (tx, access) = db.begin(&scope).await?;
+    let refused = match refusal(&access, None, operation) {
+        // Membership and tenant problems first, then a store out of reach (not found,
+        // whatever the permission), then the permission itself.
+        Some(error @ (Error::Unauthenticated | Error::TenantSuspended)) => Some(error),
+        _ if !access.store_accessible => Some(Error::NotFound),
+        other => other,
+    };
+    match refused {
+        None => Ok((tx, access)),
+        Some(error) => {
+            tx.rollback().await;
+            Err(error)
+        }
+    }
+}
+
 fn refusal(access: &Access, store_id: Option<Uuid>, operation: &Operation) -> Option<Error> {
     match access.member_status.as_deref() {
         // Removed from the tenant (or the tenant is gone): the token no longer holds.

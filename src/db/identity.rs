@@ -75,6 +75,8 @@ pub struct LoginLookup {
     pub user_id: Option<Uuid>,
     pub user_status: Option<String>,
     pub password_hash: Option<String>,
+    /// The attempt recorded for the client address, taken back if the login succeeds.
+    pub client_attempt_id: Option<i64>,
 }
 
 /// The outcome of presenting a refresh token.
@@ -176,7 +178,7 @@ pub async fn login_lookup(
 ) -> Result<LoginLookup, Error> {
     let statement = tx
         .prepare(
-            "SELECT retry_after_secs, user_id, user_status, password_hash
+            "SELECT retry_after_secs, user_id, user_status, password_hash, client_attempt_id
              FROM app.login_lookup($1, $2, $3, $4, $5)",
         )
         .await?;
@@ -197,35 +199,30 @@ pub async fn login_lookup(
         user_id: row.try_get("user_id")?,
         user_status: row.try_get("user_status")?,
         password_hash: row.try_get("password_hash")?,
+        client_attempt_id: row.try_get("client_attempt_id")?,
     })
 }
 
-pub async fn record_login_failure(tx: &RequestTx, email: &str, client: &str) -> Result<(), Error> {
-    let statement = tx
-        .prepare("SELECT app.record_login_failure($1, $2)")
-        .await?;
-    tx.execute(&statement, &[&email, &client]).await?;
-    Ok(())
-}
-
-/// Clears the email's failures, picks the tenant and starts a session for the
+/// Takes back the login's recorded attempt (and the email's failures), picks the tenant and starts a session for the
 /// context's (authenticated) user; returns the outcome and the tenant.
 pub async fn complete_login(
     tx: &RequestTx,
     email: &str,
+    client_attempt_id: Option<i64>,
     requested_tenant: Option<Uuid>,
     family_id: Uuid,
     token_hash: &[u8],
     expires_at: DateTime<Utc>,
 ) -> Result<(String, Option<Uuid>), Error> {
     let statement = tx
-        .prepare("SELECT outcome, tenant_id FROM app.complete_login($1, $2, $3, $4, $5)")
+        .prepare("SELECT outcome, tenant_id FROM app.complete_login($1, $2, $3, $4, $5, $6)")
         .await?;
     let row = tx
         .query_one(
             &statement,
             &[
                 &email,
+                &client_attempt_id,
                 &requested_tenant,
                 &family_id,
                 &token_hash,
@@ -288,6 +285,19 @@ pub async fn rotate_refresh_token(
         tenant_id: row.try_get("tenant_id")?,
         family_id: row.try_get("family_id")?,
     })
+}
+
+/// Whether the context user's session (refresh-token family) is still alive.
+pub async fn session_active(tx: &RequestTx, family_id: Uuid) -> Result<bool, Error> {
+    let statement = tx.prepare("SELECT app.session_active($1)").await?;
+    Ok(tx.query_one(&statement, &[&family_id]).await?.try_get(0)?)
+}
+
+/// Ends every session of `user_id` in the context tenant.
+pub async fn revoke_member_sessions(tx: &RequestTx, user_id: Uuid) -> Result<(), Error> {
+    let statement = tx.prepare("SELECT app.revoke_member_sessions($1)").await?;
+    tx.execute(&statement, &[&user_id]).await?;
+    Ok(())
 }
 
 pub async fn revoke_refresh_family(tx: &RequestTx, token_hash: &[u8]) -> Result<(), Error> {

@@ -171,21 +171,49 @@ pub async fn set_role_permissions(tx: &RequestTx, id: Uuid, codes: &[String]) ->
     Ok(())
 }
 
-/// Deletes a role that nobody holds; `Conflict` while it is assigned or invited to.
+/// Deletes a role that nobody holds and no pending invitation names; `Conflict`
+/// otherwise. Invitations already accepted, revoked or expired go with the role.
 pub async fn delete_role(tx: &RequestTx, id: Uuid) -> Result<(), Error> {
+    let finished = tx
+        .prepare(
+            "DELETE FROM invitations WHERE role_id = $1
+               AND (accepted_at IS NOT NULL OR revoked_at IS NOT NULL OR expires_at <= now())",
+        )
+        .await?;
+    tx.execute(&finished, &[&id]).await?;
     let statement = tx.prepare("DELETE FROM roles WHERE id = $1").await?;
-    let deleted = tx.execute(&statement, &[&id]).await.map_err(|error| {
-        if error.sqlstate() == Some("23503") {
-            Error::Conflict("the role is still assigned".into())
-        } else {
-            error
-        }
-    })?;
+    let deleted = tx
+        .execute(&statement, &[&id])
+        .await
+        .map_err(|error| match error {
+            Error::Conflict(_) => {
+                Error::Conflict("the role is still assigned or has pending invitations".into())
+            }
+            other => other,
+        })?;
     if deleted == 0 {
         Err(Error::NotFound)
     } else {
         Ok(())
     }
+}
+
+/// Every permission the member holds through any assignment, tenant-wide or in a
+/// store: what someone must hold themselves to suspend or remove them.
+pub async fn permissions_of(tx: &RequestTx, user_id: Uuid) -> Result<Vec<String>, Error> {
+    let statement = tx
+        .prepare(
+            "SELECT DISTINCT rp.permission_code
+             FROM user_roles ur
+             JOIN role_permissions rp ON rp.tenant_id = ur.tenant_id AND rp.role_id = ur.role_id
+             WHERE ur.user_id = $1 ORDER BY 1",
+        )
+        .await?;
+    tx.query(&statement, &[&user_id])
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
 }
 
 #[derive(Debug, Clone)]

@@ -358,23 +358,30 @@ impl StoreRow {
     }
 }
 
-/// The stores the context's user may see: all of the tenant's when they hold a
-/// tenant-wide role, otherwise those they are linked to or hold a role in.
+/// Whether the context's user may see store `s`: every store of the tenant with a
+/// tenant-wide role, otherwise those they are linked to or hold a role in (a macro, so
+/// that the statements using it stay literals).
+macro_rules! store_visible {
+    () => {
+        " AND (EXISTS (SELECT 1 FROM user_roles ur
+                       WHERE ur.user_id = app.current_user_id() AND ur.store_id IS NULL)
+               OR EXISTS (SELECT 1 FROM user_roles ur
+                          WHERE ur.user_id = app.current_user_id() AND ur.store_id = s.id)
+               OR EXISTS (SELECT 1 FROM store_users su
+                          WHERE su.user_id = app.current_user_id() AND su.store_id = s.id)) "
+    };
+}
+
+/// The stores the context's user may see (see `store_visible!`).
 pub async fn list_visible_stores(tx: &RequestTx, page: &Page) -> Result<Vec<StoreRow>, Error> {
     let statement = tx
-        .prepare(
+        .prepare(concat!(
             "SELECT s.id, s.name, s.code, s.address, s.status, s.created_at
              FROM stores s
-             WHERE (s.created_at, s.id) > ($1, $2)
-               AND (EXISTS (SELECT 1 FROM user_roles ur
-                            WHERE ur.user_id = app.current_user_id() AND ur.store_id IS NULL)
-                    OR EXISTS (SELECT 1 FROM user_roles ur
-                               WHERE ur.user_id = app.current_user_id() AND ur.store_id = s.id)
-                    OR EXISTS (SELECT 1 FROM store_users su
-                               WHERE su.user_id = app.current_user_id() AND su.store_id = s.id))
-             ORDER BY s.created_at, s.id
-             LIMIT $3",
-        )
+             WHERE (s.created_at, s.id) > ($1, $2)",
+            store_visible!(),
+            "ORDER BY s.created_at, s.id LIMIT $3"
+        ))
         .await?;
     let (after_time, after_id) = page.after();
     tx.query(&statement, &[&after_time, &after_id, &page.fetch()])
@@ -387,17 +394,12 @@ pub async fn list_visible_stores(tx: &RequestTx, page: &Page) -> Result<Vec<Stor
 /// One store, if the context's user may see it (see [`list_visible_stores`]).
 pub async fn visible_store(tx: &RequestTx, id: Uuid) -> Result<StoreRow, Error> {
     let statement = tx
-        .prepare(
+        .prepare(concat!(
             "SELECT s.id, s.name, s.code, s.address, s.status, s.created_at
              FROM stores s
-             WHERE s.id = $1
-               AND (EXISTS (SELECT 1 FROM user_roles ur
-                            WHERE ur.user_id = app.current_user_id() AND ur.store_id IS NULL)
-                    OR EXISTS (SELECT 1 FROM user_roles ur
-                               WHERE ur.user_id = app.current_user_id() AND ur.store_id = s.id)
-                    OR EXISTS (SELECT 1 FROM store_users su
-                               WHERE su.user_id = app.current_user_id() AND su.store_id = s.id))",
-        )
+             WHERE s.id = $1",
+            store_visible!()
+        ))
         .await?;
     StoreRow::from_row(
         &tx.query_opt(&statement, &[&id])

@@ -772,3 +772,90 @@ async fn reset_password_with_a_weak_password_answers_422_and_keeps_the_token() {
         .await;
     assert_eq!(good.status(), 204);
 }
+
+#[tokio::test]
+async fn parallel_wrong_passwords_cannot_outrun_the_throttle() {
+    let app = spawn_app_with(|settings| settings.login_max_failures_per_email = 3).await;
+    app.register("ada@example.com", "First").await;
+    let attempts: Vec<_> = (0..10)
+        .map(|_| app.login("ada@example.com", "wrong password!"))
+        .collect();
+    let statuses: Vec<u16> = futures_util::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|response| response.status().as_u16())
+        .collect();
+    let verified = statuses.iter().filter(|&&status| status == 401).count();
+    assert_eq!(
+        verified, 3,
+        "only the limit's worth of guesses reach the password check: {statuses:?}"
+    );
+    assert_eq!(statuses.iter().filter(|&&status| status == 429).count(), 7);
+}
+
+#[tokio::test]
+async fn successful_logins_do_not_count_against_the_client_address() {
+    let app = spawn_app_with(|settings| settings.login_max_failures_per_client = 3).await;
+    app.register("ada@example.com", "First").await;
+    for _ in 0..6 {
+        assert_eq!(app.login("ada@example.com", PASSWORD).await.status(), 200);
+    }
+}
+
+#[tokio::test]
+async fn switching_tenant_from_an_ended_session_answers_401() {
+    let app = spawn_app().await;
+    let ada = app.register("ada@example.com", "First").await;
+    let token = text(&ada, "access_token");
+    let own_tenant = json!({"tenant_id": ada["tenant"]["id"]});
+    assert_eq!(
+        app.post_json_as(&token, "/api/v1/auth/switch-tenant", &own_tenant)
+            .await
+            .status(),
+        200
+    );
+    // Logged out (or reset, or revoked): the still-valid access token cannot mint a
+    // fresh session.
+    app.post_json(
+        "/api/v1/auth/logout",
+        &json!({"refresh_token": ada["refresh_token"]}),
+    )
+    .await;
+    let response = app
+        .post_json_as(&token, "/api/v1/auth/switch-tenant", &own_tenant)
+        .await;
+    assert_problem(response, 401, "unauthenticated").await;
+}
+
+#[tokio::test]
+async fn using_one_reset_token_ends_the_others() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", "First").await;
+    app.post_json(
+        "/api/v1/auth/forgot-password",
+        &json!({"email": "ada@example.com"}),
+    )
+    .await;
+    let first = outbox_token(&app, "ada@example.com").await.unwrap();
+    app.post_json(
+        "/api/v1/auth/forgot-password",
+        &json!({"email": "ada@example.com"}),
+    )
+    .await;
+    let second = outbox_token(&app, "ada@example.com").await.unwrap();
+    assert_ne!(first, second);
+    let reset = json!({"token": second, "new_password": "a brand new passphrase"});
+    assert_eq!(
+        app.post_json("/api/v1/auth/reset-password", &reset)
+            .await
+            .status(),
+        204
+    );
+    let stale = json!({"token": first, "new_password": "the attacker's passphrase"});
+    assert_problem(
+        app.post_json("/api/v1/auth/reset-password", &stale).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+}

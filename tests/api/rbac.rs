@@ -280,3 +280,47 @@ async fn a_role_still_assigned_cannot_be_deleted() {
         .await;
     assert_problem(response, 409, "conflict").await;
 }
+
+#[tokio::test]
+async fn a_role_named_by_a_pending_invitation_cannot_be_deleted() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let role: serde_json::Value = app
+        .post_json_as(
+            &acme.token,
+            "/api/v1/roles",
+            &json!({"name": "Temp", "permissions": ["products.view"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let role = text(&role, "id");
+    let invitation: serde_json::Value = app
+        .post_json_as(
+            &acme.token,
+            "/api/v1/invitations",
+            &json!({"email": "new@acme.example", "role_id": role}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/api/v1/roles/{role}");
+    assert_problem(
+        app.send(Method::DELETE, &path, Some(&acme.token), None, None)
+            .await,
+        409,
+        "conflict",
+    )
+    .await;
+    let revoke = format!("/api/v1/invitations/{}", text(&invitation, "id"));
+    app.send(Method::DELETE, &revoke, Some(&acme.token), None, None)
+        .await;
+    assert_eq!(
+        app.send(Method::DELETE, &path, Some(&acme.token), None, None)
+            .await
+            .status(),
+        204
+    );
+}

@@ -239,3 +239,71 @@ async fn a_store_of_another_tenant_in_x_store_id_answers_403_store_access_denied
         .await;
     assert_problem(response, 403, "store_access_denied").await;
 }
+
+#[tokio::test]
+async fn a_store_manager_manages_their_own_store_and_no_other() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let north = app.store(&acme.token, "North").await;
+    let south = app.store(&acme.token, "South").await;
+    let (_, manager) = app
+        .member(
+            &acme.token,
+            "manager@acme.example",
+            "Store Manager",
+            Some(&north),
+        )
+        .await;
+    let rename = json!({"name": "North (renovated)"});
+    let own = app
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/stores/{north}"),
+            Some(&manager),
+            Some(&rename),
+            None,
+        )
+        .await;
+    assert_eq!(own.status(), 200);
+    let users = app
+        .get_as(&manager, &format!("/api/v1/stores/{north}/users"))
+        .await;
+    assert_eq!(users.status(), 200);
+    let other = app
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/stores/{south}"),
+            Some(&manager),
+            Some(&rename),
+            None,
+        )
+        .await;
+    assert_problem(other, 404, "not_found").await;
+    // The Owner can still reach an archived store to bring it back.
+    let archive = json!({"status": "archived"});
+    assert_eq!(
+        app.send(
+            Method::PATCH,
+            &format!("/api/v1/stores/{south}"),
+            Some(&acme.token),
+            Some(&archive),
+            None
+        )
+        .await
+        .status(),
+        200
+    );
+    let revive = json!({"status": "active"});
+    assert_eq!(
+        app.send(
+            Method::PATCH,
+            &format!("/api/v1/stores/{south}"),
+            Some(&acme.token),
+            Some(&revive),
+            None
+        )
+        .await
+        .status(),
+        200
+    );
+}

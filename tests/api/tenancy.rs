@@ -614,3 +614,94 @@ async fn every_write_appends_an_audit_event_in_the_same_transaction() {
     .await;
     assert_eq!(body["permission"], "audit.view");
 }
+
+#[tokio::test]
+async fn an_admin_cannot_suspend_or_remove_an_owner() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let (second_owner, _) = app
+        .member(&acme.token, "second@acme.example", "Owner", None)
+        .await;
+    let (staff, _) = app
+        .member(&acme.token, "staff@acme.example", "Staff", None)
+        .await;
+    let (_, admin) = app
+        .member(&acme.token, "admin@acme.example", "Admin", None)
+        .await;
+    let path = format!("/api/v1/users/{second_owner}");
+    let suspend = app
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&admin),
+            Some(&json!({"status": "suspended"})),
+            None,
+        )
+        .await;
+    assert_eq!(
+        assert_problem(suspend, 403, "forbidden").await["permission"],
+        "tenants.edit"
+    );
+    let remove = app
+        .send(Method::DELETE, &path, Some(&admin), None, None)
+        .await;
+    assert_eq!(
+        assert_problem(remove, 403, "forbidden").await["permission"],
+        "tenants.edit"
+    );
+    // Whom the Admin outranks, the Admin may remove.
+    let staff_path = format!("/api/v1/users/{staff}");
+    assert_eq!(
+        app.send(Method::DELETE, &staff_path, Some(&admin), None, None)
+            .await
+            .status(),
+        204
+    );
+}
+
+#[tokio::test]
+async fn a_removed_member_keeps_no_session_when_invited_back() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    app.member(&acme.token, "staff@acme.example", "Staff", None)
+        .await;
+    let old = app.login_ok("staff@acme.example").await;
+    let me: serde_json::Value = app
+        .get_as(&text(&old, "access_token"), "/api/v1/me")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let staff_id = text(&me["user"], "id");
+    app.send(
+        Method::DELETE,
+        &format!("/api/v1/users/{staff_id}"),
+        Some(&acme.token),
+        None,
+        None,
+    )
+    .await;
+
+    let staff_role = app.role_id(&acme.token, "Staff").await;
+    app.post_json_as(
+        &acme.token,
+        "/api/v1/invitations",
+        &json!({"email": "staff@acme.example", "role_id": staff_role}),
+    )
+    .await;
+    let token = app.outbox_token("staff@acme.example", "invitation").await;
+    let accepted = app
+        .post_json(
+            "/api/v1/auth/accept-invitation",
+            &json!({"token": token, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(accepted.status(), 200);
+    let stale = app
+        .post_json(
+            "/api/v1/auth/refresh",
+            &json!({"refresh_token": old["refresh_token"]}),
+        )
+        .await;
+    assert_problem(stale, 401, "unauthenticated").await;
+}
