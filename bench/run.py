@@ -126,9 +126,12 @@ request = function()
   local headers = {["Authorization"] = token and ("Bearer " .. token) or nil,
                    ["Content-Type"] = "application/json", ["X-Store-ID"] = store}
   local b = body
+  counter = counter + 1
   if b and b:find("{n}", 1, true) then
-    counter = counter + 1
     b = b:gsub("{n}", salt .. "-" .. counter)
+  end
+  if b and b:find("{k}", 1, true) then
+    b = b:gsub("{k}", tostring((counter + tonumber(salt)) %% 64))
   end
   return wrk.format(method, path, headers, b)
 end
@@ -272,6 +275,12 @@ def main():
         tenants = seed(10, stores_per_tenant=25, products_per_tenant=100)
         main_tenant = tenants[0]
         token = main_tenant["token"]
+        # 64 accounts to log in as: the throttle counts a login in flight as an attempt
+        # until it succeeds, so one account cannot have more than 10 logins in flight.
+        for k in range(64):
+            call("POST", "/api/v1/auth/register", {
+                "email": f"storm{k}@bench.example", "password": PASSWORD,
+                "full_name": f"Storm {k}", "tenant_name": f"Storm {k}"})
         psql(url, "ANALYZE")
         # Warm up: every pooled connection prepares its statements once.
         for name, method, path, body, store in list_endpoints(main_tenant, s, c):
@@ -297,7 +306,7 @@ def main():
                 row([name, c, f"{rps:.0f}", f"{p50:.2f}", f"{p99:.2f}", errors, f"{rss.peak / 1024:.1f}"])
             with RssSampler(server) as rss:
                 rps, p50, p99, errors, _ = wrk("POST", "/api/v1/auth/login", c, s, None,
-                                               {"email": main_tenant["email"], "password": PASSWORD})
+                                               {"email": "storm{k}@bench.example", "password": PASSWORD})
             row(["POST /api/v1/auth/login", c, f"{rps:.0f}", f"{p50:.2f}", f"{p99:.2f}", errors, f"{rss.peak / 1024:.1f}"])
 
             # The ceiling: the list-stores transaction, as the server sends it, in pgbench.
@@ -321,13 +330,13 @@ COMMIT;
             row(["GET /api/v1/stores?limit=20", c, f"{api:.0f} req/s", f"{api / tps:.2f}"])
 
         if "login" in parts:
-            print(f"\n## Login storm (64 connections for {s} s) and /health beside it\n")
+            print(f"\n## Login storm (64 connections, 64 accounts, {s} s) and /health beside it\n")
             health_p50_idle, health_p99_idle = probe_health(s)
             storm_result = {}
 
             def storm():
                 storm_result["r"] = wrk("POST", "/api/v1/auth/login", 64, s, None,
-                                        {"email": main_tenant["email"], "password": PASSWORD})
+                                        {"email": "storm{k}@bench.example", "password": PASSWORD})
 
             with RssSampler(server) as rss:
                 thread = threading.Thread(target=storm)
