@@ -42,7 +42,7 @@ pub struct TenantRow {
 }
 
 impl TenantRow {
-    fn from_row(row: &Row) -> Result<TenantRow, Error> {
+    pub(crate) fn from_row(row: &Row) -> Result<TenantRow, Error> {
         Ok(TenantRow {
             id: row.try_get("id")?,
             name: row.try_get("name")?,

@@ -19,12 +19,7 @@ pub async fn rename_tenant(tx: &RequestTx, id: Uuid, name: &str) -> Result<Tenan
         .query_opt(&statement, &[&id, &name])
         .await?
         .ok_or(Error::NotFound)?;
-    Ok(TenantRow {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        status: row.try_get("status")?,
-        created_at: row.try_get("created_at")?,
-    })
+    TenantRow::from_row(&row)
 }
 
 // --- members ----------------------------------------------------------------------------
