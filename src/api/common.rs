@@ -1,7 +1,7 @@
 //! Pieces shared by the resource APIs: the store header, pagination parameters, the
 //! permission guard for grants, and small response types.
 
-use poem_openapi::{ApiResponse, Object};
+use poem_openapi::ApiResponse;
 use uuid::Uuid;
 
 use crate::{
@@ -43,9 +43,4 @@ pub enum Deleted {
     /// Done.
     #[oai(status = 204)]
     NoContent,
-}
-
-#[derive(Object)]
-pub struct PermissionList {
-    pub permissions: Vec<String>,
 }
