@@ -198,6 +198,17 @@ async fn adjusting_another_tenants_product_is_refused() {
     let globex = app.tenant("owner@globex.example", "Globex").await;
     let store = app.store(&acme.token, "North").await;
     let theirs = app.product(&globex.token, "G-1").await;
+    let ours = app.product(&acme.token, "A-1").await;
+    let own = app
+        .send(
+            Method::POST,
+            "/api/v1/inventory/adjustments",
+            Some(&acme.token),
+            Some(&json!({"product_id": ours, "delta": 1, "reason": "delivery"})),
+            Some(&store),
+        )
+        .await;
+    assert_eq!(own.status(), 201, "adjusting its own product works");
     let response = app
         .send(
             Method::POST,

@@ -528,6 +528,19 @@ async fn nobody_invites_with_a_role_holding_permissions_they_lack() {
     let (_, admin) = app
         .member(&acme.token, "admin@acme.example", "Admin", None)
         .await;
+    let staff_role = app.role_id(&acme.token, "Staff").await;
+    let allowed = app
+        .post_json_as(
+            &admin,
+            "/api/v1/invitations",
+            &json!({"email": "clerk@acme.example", "role_id": staff_role}),
+        )
+        .await;
+    assert_eq!(
+        allowed.status(),
+        201,
+        "the Admin may invite with a role it outranks"
+    );
     let owner_role = app.role_id(&acme.token, "Owner").await;
     let response = app
         .post_json_as(
