@@ -64,12 +64,14 @@ def call(method, path, body=None, token=None, store=None, expect=(200, 201, 202,
 class Server:
     """A release build of rowguard on its own database."""
 
-    def __init__(self, url, pool_size):
+    def __init__(self, url, pool_size=None):
         env = dict(os.environ, DATABASE_URL=url, ROWGUARD_BIND=BIND, ROWGUARD_JWT_SECRET=SECRET,
-                   ROWGUARD_POOL_SIZE=str(pool_size), RUST_LOG="warn",
+                   RUST_LOG="warn",
                    # The storm would otherwise trip the per-client throttle of failures;
                    # successful logins are never throttled, but keep the bench honest.
                    ROWGUARD_LOGIN_MAX_FAILURES_PER_CLIENT="1000000")
+        if pool_size:
+            env["ROWGUARD_POOL_SIZE"] = str(pool_size)
         self.process = subprocess.Popen([os.path.join(ROOT, "target/release/rowguard"), "serve"], env=env)
         for _ in range(200):
             try:
@@ -242,13 +244,25 @@ def list_endpoints(main, seconds, connections):
     ]
 
 
-def pgbench(url, script, connections, seconds, statement=None):
+def opening_statement():
+    """The server's opening statement (src/db/begin_request.sql) as one pgbench line,
+    with pgbench variables for its parameters: -M prepared sends them as parameters
+    of a prepared statement, as the server does. pgbench cannot pass a NULL, so the
+    store parameter is the literal NULL (the server sends NULL for a list of stores)."""
+    with open(os.path.join(ROOT, "src/db/begin_request.sql")) as file:
+        lines = [line.split("--", 1)[0].strip() for line in file]
+    sql = " ".join(line for line in lines if line)
+    return sql.replace("$1", ":tenant").replace("$2", ":user").replace("$3", "NULL").replace("$4", ":permission")
+
+
+def pgbench(url, script, connections, seconds, statement=None, variables=None):
     """tps and average latency (ms) of the whole transaction, or with `statement` (a
     substring of one line of the script) that statement's own average latency."""
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as file:
         file.write(script)
+    defines = [f"-D{name}={value}" for name, value in (variables or {}).items()]
     out = subprocess.run(["pgbench", "-n", "-r", "-M", "prepared", "-c", str(connections), "-j", "2",
-                          "-T", str(seconds), "-f", file.name, url],
+                          "-T", str(seconds), *defines, "-f", file.name, url],
                          capture_output=True, text=True, check=True).stdout
     os.unlink(file.name)
     tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out).group(1))
@@ -263,13 +277,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10, help="duration of each load")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--pool-size", type=int, help="the server's ROWGUARD_POOL_SIZE (default: its own default)")
     parser.add_argument("--only", choices=["endpoints", "login", "rls", "growth"], action="append")
     args = parser.parse_args()
     parts = set(args.only or ["endpoints", "login", "rls", "growth"])
     c, s = args.connections, args.seconds
 
     url = fresh_database("rowguard_bench")
-    server = Server(url, pool_size=c)
+    server = Server(url, pool_size=args.pool_size)
     try:
         print(f"seeding 10 tenants through the API ...", file=sys.stderr)
         tenants = seed(10, stores_per_tenant=25, products_per_tenant=100)
@@ -312,8 +327,7 @@ def main():
             # The ceiling: the list-stores transaction, as the server sends it, in pgbench.
             ceiling = f"""
 BEGIN;
-SELECT tenant_active, member_active, member_status, store_accessible, permission_granted, permission_in_some_store, permissions
-  FROM app.begin_request('{main_tenant["tenant"]}', '{main_tenant["user"]}', NULL, 'stores.view');
+{opening_statement()};
 SELECT s.id, s.name, s.code, s.address, s.status, s.created_at FROM stores s
  WHERE (s.created_at, s.id) > ('1970-01-01T00:00:00Z', '00000000-0000-0000-0000-000000000000')
    AND (EXISTS (SELECT 1 FROM user_roles ur WHERE ur.user_id = app.current_user_id() AND ur.store_id IS NULL)
@@ -322,7 +336,8 @@ SELECT s.id, s.name, s.code, s.address, s.status, s.created_at FROM stores s
  ORDER BY s.created_at, s.id LIMIT 21;
 COMMIT;
 """
-            tps, latency = pgbench(url, ceiling, c, s)
+            tps, latency = pgbench(url, ceiling, c, s, variables={
+                "tenant": main_tenant["tenant"], "user": main_tenant["user"], "permission": "stores.view"})
             api = results["GET /api/v1/stores?limit=20"][0]
             print(f"\n## Ceiling\n")
             table(["what", "concurrency", "per second", "ratio API / pgbench"])

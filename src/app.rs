@@ -75,7 +75,7 @@ async fn ensure_database(admin_url: &str, name: &'static str) -> anyhow::Result<
 
 pub fn pool_options(settings: &Settings) -> PoolOptions {
     PoolOptions {
-        max_size: settings.pool_size,
+        max_size: settings.pool_size(),
         acquire_timeout: settings.pool_timeout(),
         statement_timeout: settings.statement_timeout(),
     }

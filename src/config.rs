@@ -112,8 +112,12 @@ pub struct Settings {
     #[arg(long = "env", env = "ROWGUARD_ENV", value_enum, default_value_t = Environment::Development, global = true)]
     pub environment: Environment,
 
-    /// Maximum number of pooled database connections.
-    #[arg(long, env = "ROWGUARD_POOL_SIZE", default_value_t = 16, global = true)]
+    /// Maximum number of pooled database connections; 0 means two per CPU (at least
+    /// 4). PostgreSQL does the most work with about two active backends per core:
+    /// more only queue in its scheduler instead of in the pool (see the README,
+    /// "Performance"). Size it to the database server's cores when that is another
+    /// machine.
+    #[arg(long, env = "ROWGUARD_POOL_SIZE", default_value_t = 0, global = true)]
     pub pool_size: usize,
 
     /// How long a request waits for a pooled connection before it gets 503.
@@ -238,6 +242,14 @@ impl Settings {
         Duration::from_millis(self.statement_timeout_ms)
     }
 
+    pub fn pool_size(&self) -> usize {
+        if self.pool_size > 0 {
+            self.pool_size
+        } else {
+            std::thread::available_parallelism().map_or(4, |n| (2 * n.get()).max(4))
+        }
+    }
+
     pub fn hash_concurrency(&self) -> usize {
         if self.hash_concurrency > 0 {
             self.hash_concurrency
@@ -258,9 +270,6 @@ impl Settings {
 
     /// Checks what clap cannot: combinations and strength.
     pub fn validate(&self) -> Result<(), String> {
-        if self.pool_size == 0 {
-            return Err("ROWGUARD_POOL_SIZE must be at least 1".into());
-        }
         if self.environment == Environment::Production {
             match &self.jwt_secret {
                 None => {

@@ -2,10 +2,11 @@
 //!
 //! Every operation declares what it requires as an [`Operation`] constant, one line
 //! next to its route (`const STORES_LIST: Operation = Operation::permission(...)`).
-//! The verified token says who and in which tenant; `app.begin_request` then says, in
-//! the same statement that sets the context, whether that still holds (tenant active,
-//! membership active), whether the store named by `X-Store-ID` is reachable, and
-//! whether the declared permission is held. A removed or suspended member is refused
+//! The verified token says who and in which tenant; the opening statement
+//! (`src/db/begin_request.sql`) then says, in the same statement that sets the
+//! context, whether that still holds (tenant active, membership active), whether the
+//! store named by `X-Store-ID` is reachable, and whether the declared permission is
+//! held. A removed or suspended member is refused
 //! on their next request, not when their token expires. The declarations are also
 //! published in the OpenAPI document as `x-permission` (see `api::operations`).
 

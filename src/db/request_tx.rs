@@ -1,12 +1,12 @@
 //! The request transaction: the one place where a request's tenant context is set.
 //!
 //! [`Database::begin`] takes a pooled connection and sends, in one round trip,
-//! `BEGIN` pipelined with `SELECT * FROM app.begin_request(...)` (see
-//! `sql/V2__request_context.sql`): that statement sets `app.tenant_id`, `app.user_id`
-//! and `app.store_id` transaction-locally, answers whether the tenant, the membership,
-//! the store and the permission check out, and switches the transaction to the
-//! runtime role `rowguard_api`. Everything the handler runs afterwards is filtered by
-//! row-level security.
+//! `BEGIN` pipelined with the opening statement (`src/db/begin_request.sql`, read it
+//! there): that statement answers whether the tenant, the membership, the store and
+//! the permission check out, sets `app.tenant_id`, `app.user_id` and `app.store_id`
+//! transaction-locally, and switches the transaction to the runtime role
+//! `rowguard_api`. Everything the handler runs afterwards is filtered by row-level
+//! security.
 //!
 //! The context dies with the transaction, and a connection goes back to the pool only
 //! after COMMIT or ROLLBACK: a [`RequestTx`] dropped without either (an early return,
@@ -21,8 +21,9 @@ use uuid::Uuid;
 use super::Database;
 use crate::error::Error;
 
-const BEGIN_REQUEST: &str = "SELECT tenant_active, member_active, member_status, store_accessible, \
-     permission_granted, permission_in_some_store, permissions FROM app.begin_request($1, $2, $3, $4)";
+/// The opening statement: sets the context, answers the access questions, switches
+/// the role. Kept as SQL a DBA reads as such.
+pub const BEGIN_REQUEST: &str = include_str!("begin_request.sql");
 
 /// Who is acting, where, and what the operation requires.
 #[derive(Debug, Clone, Default)]

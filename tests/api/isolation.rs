@@ -223,7 +223,7 @@ async fn an_empty_or_missing_tenant_setting_shows_nothing_and_raises_no_cast_err
     let db = test_db.database(1);
     for table in tenant_scoped_tables(&superuser).await {
         let name = quoted(&superuser, &table).await;
-        // Missing: no begin_request context at all, on a fresh transaction.
+        // Missing: no opening statement, so no context at all, on a fresh transaction.
         // Empty: what a setting reads as after an earlier transaction set it locally.
         for value in [None, Some("")] {
             let (tx, _) = db.begin(&Scope::anonymous()).await.unwrap();
