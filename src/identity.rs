@@ -476,7 +476,9 @@ impl Identity {
                 tenant,
                 memberships,
                 roles,
-                permissions: access.permissions.clone(),
+                permissions: access.permissions.clone().ok_or_else(|| {
+                    anyhow::anyhow!("the operation does not declare reading_held_permissions()")
+                })?,
             })
         }
         .await;

@@ -35,7 +35,8 @@ pub struct InvitationsApi {
 }
 
 // What each operation requires (see `auth::access`): one line per route below.
-const INVITATIONS_CREATE: Operation = Operation::permission("invitations_create", "users.invite");
+const INVITATIONS_CREATE: Operation =
+    Operation::permission("invitations_create", "users.invite").reading_held_permissions();
 const INVITATIONS_LIST: Operation = Operation::permission("invitations_list", "users.invite");
 const INVITATIONS_DELETE: Operation = Operation::permission("invitations_delete", "users.invite");
 const AUTH_ACCEPT_INVITATION: Operation = Operation::public("auth_accept_invitation");

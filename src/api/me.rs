@@ -116,7 +116,7 @@ pub enum PasswordChanged {
 }
 
 /// What each operation requires (see `auth::access`).
-const ME_GET: Operation = Operation::member("me_get");
+const ME_GET: Operation = Operation::member("me_get").reading_held_permissions();
 const ME_UPDATE: Operation = Operation::member("me_update");
 const ME_CHANGE_PASSWORD: Operation = Operation::member("me_change_password");
 

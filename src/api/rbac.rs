@@ -33,12 +33,14 @@ pub struct RbacApi {
 // What each operation requires (see `auth::access`): one line per route below.
 const PERMISSIONS_LIST: Operation = Operation::member("permissions_list");
 const ROLES_LIST: Operation = Operation::permission("roles_list", "roles.view");
-const ROLES_CREATE: Operation = Operation::permission("roles_create", "roles.create");
+const ROLES_CREATE: Operation =
+    Operation::permission("roles_create", "roles.create").reading_held_permissions();
 const ROLES_GET: Operation = Operation::permission("roles_get", "roles.view");
-const ROLES_UPDATE: Operation = Operation::permission("roles_update", "roles.edit");
+const ROLES_UPDATE: Operation =
+    Operation::permission("roles_update", "roles.edit").reading_held_permissions();
 const ROLES_DELETE: Operation = Operation::permission("roles_delete", "roles.delete");
 const ROLES_SET_PERMISSIONS: Operation =
-    Operation::permission("roles_set_permissions", "roles.edit");
+    Operation::permission("roles_set_permissions", "roles.edit").reading_held_permissions();
 
 pub const OPERATIONS: &[Operation] = &[
     PERMISSIONS_LIST,

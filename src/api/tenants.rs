@@ -35,11 +35,15 @@ const TENANTS_UPDATE_CURRENT: Operation =
     Operation::permission("tenants_update_current", "tenants.edit");
 const USERS_LIST: Operation = Operation::permission("users_list", "users.view");
 const USERS_GET: Operation = Operation::permission("users_get", "users.view");
-const USERS_UPDATE: Operation = Operation::permission("users_update", "users.edit");
-const USERS_DELETE: Operation = Operation::permission("users_delete", "users.remove");
+const USERS_UPDATE: Operation =
+    Operation::permission("users_update", "users.edit").reading_held_permissions();
+const USERS_DELETE: Operation =
+    Operation::permission("users_delete", "users.remove").reading_held_permissions();
 const USER_ROLES_LIST: Operation = Operation::permission("user_roles_list", "roles.assign");
-const USER_ROLES_CREATE: Operation = Operation::permission("user_roles_create", "roles.assign");
-const USER_ROLES_DELETE: Operation = Operation::permission("user_roles_delete", "roles.assign");
+const USER_ROLES_CREATE: Operation =
+    Operation::permission("user_roles_create", "roles.assign").reading_held_permissions();
+const USER_ROLES_DELETE: Operation =
+    Operation::permission("user_roles_delete", "roles.assign").reading_held_permissions();
 
 pub const OPERATIONS: &[Operation] = &[
     TENANTS_GET_CURRENT,

@@ -37,6 +37,9 @@ pub enum Requires {
 pub struct Operation {
     pub id: &'static str,
     pub requires: Requires,
+    /// The handler reads the caller's effective permissions (to check that what it
+    /// grants is held, or to show them): the opening statement lists them only then.
+    pub reads_held_permissions: bool,
 }
 
 impl Operation {
@@ -44,6 +47,7 @@ impl Operation {
         Operation {
             id,
             requires: Requires::Public,
+            reads_held_permissions: false,
         }
     }
 
@@ -51,6 +55,7 @@ impl Operation {
         Operation {
             id,
             requires: Requires::Member,
+            reads_held_permissions: false,
         }
     }
 
@@ -58,6 +63,7 @@ impl Operation {
         Operation {
             id,
             requires: Requires::Permission(permission),
+            reads_held_permissions: false,
         }
     }
 
@@ -65,6 +71,15 @@ impl Operation {
         Operation {
             id,
             requires: Requires::PermissionInSomeStore(permission),
+            reads_held_permissions: false,
+        }
+    }
+
+    /// See [`Operation::reads_held_permissions`].
+    pub const fn reading_held_permissions(self) -> Operation {
+        Operation {
+            reads_held_permissions: true,
+            ..self
         }
     }
 
@@ -90,6 +105,7 @@ pub async fn authorize(
         user_id: Some(claims.sub),
         store_id,
         permission: operation.permission_code(),
+        with_permissions: operation.reads_held_permissions,
     };
     let (tx, access) = db.begin(&scope).await?;
     match refusal(&access, store_id, operation) {
@@ -123,6 +139,7 @@ pub async fn authorize_for_store(
         user_id: Some(claims.sub),
         store_id: Some(store_id),
         permission: operation.permission_code(),
+        with_permissions: operation.reads_held_permissions,
     };
     let (tx, access) = db.begin(&scope).await?;
     let refused = match refusal(&access, None, operation) {

@@ -1,13 +1,14 @@
 -- The opening statement of every request transaction (DESIGN.md, "Shape"), sent by
 -- src/db/request_tx.rs right after BEGIN, pipelined with it, as a statement prepared
 -- once per connection. Parameters: $1 tenant, $2 user, $3 store (X-Store-ID), $4 the
--- permission the operation declares; any may be NULL.
+-- permission the operation declares (any of the four may be NULL), $5 whether to list
+-- the user's effective permissions (only the operations that read them ask).
 --
 -- One round trip both sets the context and answers every question the request needs
 -- answered before any handler SQL runs:
 --   * is the tenant active, is the user an active member, can the user reach the store
 --     named by X-Store-ID, does the user hold the permission the operation declares;
---   * the user's effective permissions (in that store, when one is named);
+--   * when asked, the user's effective permissions (in that store, when one is named);
 --   * the context: app.tenant_id, app.user_id, app.store_id, set transaction-locally
 --     (set_config(..., true)), so COMMIT or ROLLBACK clears them and a pooled
 --     connection carries nothing to the next request (invariant 1);
@@ -35,14 +36,25 @@ SELECT
               false) AS store_accessible,
     $4::text IS NULL
         OR coalesce(tenant.active AND membership.status = 'active'
-                    AND $4::text = ANY (roles.permissions), false) AS permission_granted,
+                    AND roles.granted, false) AS permission_granted,
     -- For lists a store-scoped user sees part of (their stores): the permission held
     -- tenant-wide or in at least one store.
     $4::text IS NULL
         OR coalesce(tenant.active AND membership.status = 'active'
                     AND roles.in_some_store, false) AS permission_in_some_store,
-    CASE WHEN tenant.active AND membership.status = 'active'
-         THEN roles.permissions ELSE '{}' END AS permissions,
+    -- Effective permissions: tenant-wide roles, plus those scoped to the store. NULL
+    -- unless asked ($5): collecting and sorting them is work most requests need not do.
+    CASE WHEN NOT $5::boolean THEN NULL
+         WHEN tenant.active AND membership.status = 'active'
+         THEN (SELECT coalesce(pg_catalog.array_agg(DISTINCT rp.permission_code
+                                                    ORDER BY rp.permission_code), '{}')
+               FROM public.user_roles AS ur
+               JOIN public.role_permissions AS rp
+                 ON rp.tenant_id = ur.tenant_id AND rp.role_id = ur.role_id
+               WHERE ur.tenant_id = $1 AND ur.user_id = $2
+                 AND (ur.store_id IS NULL OR ur.store_id = $3))
+         ELSE '{}'
+    END AS permissions,
     -- The context, then the role: a target list is evaluated in order, once for the
     -- single row this statement returns.
     pg_catalog.set_config('app.tenant_id', coalesce($1::uuid::text, ''), true) AS context_tenant_id,
@@ -57,11 +69,10 @@ LEFT JOIN LATERAL (
     FROM public.tenant_users AS tu JOIN public.users AS u ON u.id = tu.user_id
     WHERE tu.tenant_id = $1 AND tu.user_id = $2) AS membership ON true
 CROSS JOIN LATERAL (
-    -- Effective permissions: tenant-wide roles, plus those scoped to the store.
-    SELECT coalesce(pg_catalog.array_agg(DISTINCT rp.permission_code ORDER BY rp.permission_code)
-                        FILTER (WHERE rp.permission_code IS NOT NULL
-                                  AND (ur.store_id IS NULL OR ur.store_id = $3)),
-                    '{}') AS permissions,
+    -- The declared permission, held tenant-wide or in the store; held in any store.
+    SELECT coalesce(pg_catalog.bool_or(rp.permission_code = $4
+                                       AND (ur.store_id IS NULL OR ur.store_id = $3)),
+                    false) AS granted,
            coalesce(pg_catalog.bool_or(rp.permission_code = $4), false) AS in_some_store,
            coalesce(pg_catalog.bool_or(ur.store_id IS NULL OR ur.store_id = $3), false) AS reach_store
     FROM public.user_roles AS ur

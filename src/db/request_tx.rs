@@ -34,6 +34,8 @@ pub struct Scope {
     /// The permission the operation declares; `None` for operations open to any
     /// active member (or to anyone, for public ones).
     pub permission: Option<&'static str>,
+    /// Whether to list the user's effective permissions in [`Access::permissions`].
+    pub with_permissions: bool,
 }
 
 impl Scope {
@@ -59,6 +61,11 @@ impl Scope {
         self.permission = Some(permission);
         self
     }
+
+    pub fn with_permissions(mut self) -> Self {
+        self.with_permissions = true;
+        self
+    }
 }
 
 /// What the opening statement found out about the scope.
@@ -72,8 +79,9 @@ pub struct Access {
     pub permission_granted: bool,
     /// The permission is held tenant-wide or through a role in at least one store.
     pub permission_in_some_store: bool,
-    /// The user's effective permissions (in the store, when one was named).
-    pub permissions: Vec<String>,
+    /// The user's effective permissions (in the store, when one was named); `None`
+    /// unless the scope asked for them (`Scope::with_permissions`).
+    pub permissions: Option<Vec<String>>,
 }
 
 impl Access {
@@ -110,11 +118,12 @@ impl Database {
         };
         let access = {
             let client = tx.connection();
-            let params: [&(dyn ToSql + Sync); 4] = [
+            let params: [&(dyn ToSql + Sync); 5] = [
                 &scope.tenant_id,
                 &scope.user_id,
                 &scope.store_id,
                 &scope.permission,
+                &scope.with_permissions,
             ];
             // Polled together, the two requests are written back to back without
             // waiting for BEGIN's answer: one round trip.

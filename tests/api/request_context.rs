@@ -37,7 +37,8 @@ async fn the_opening_statement_answers_membership_store_and_permission() {
         .begin(
             &as_alice_of_a()
                 .in_store(Some(STORE_A1))
-                .requiring("products.view"),
+                .requiring("products.view")
+                .with_permissions(),
         )
         .await
         .unwrap();
@@ -45,7 +46,10 @@ async fn the_opening_statement_answers_membership_store_and_permission() {
     assert!(access.tenant_active && access.member_active && access.store_accessible);
     assert!(access.permission_granted);
     assert!(
-        access.permissions.contains(&"audit.view".to_string()),
+        access
+            .permissions
+            .unwrap()
+            .contains(&"audit.view".to_string()),
         "the Owner holds every permission"
     );
 
@@ -58,10 +62,46 @@ async fn the_opening_statement_answers_membership_store_and_permission() {
     assert!(access.member_active && !access.store_accessible);
 
     // A member of B claiming tenant A.
-    let (tx, access) = db.begin(&Scope::tenant(TENANT_A, BOB_OF_B)).await.unwrap();
+    let (tx, access) = db
+        .begin(&Scope::tenant(TENANT_A, BOB_OF_B).with_permissions())
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     assert!(access.tenant_active && !access.member_active);
-    assert!(access.permissions.is_empty());
+    assert_eq!(access.permissions, Some(vec![]));
+}
+
+#[tokio::test]
+async fn the_opening_statement_lists_permissions_only_when_asked() {
+    let test_db = TestDb::new().await;
+    seed_two_tenants(&test_db).await;
+    let db = test_db.database(1);
+
+    let asked = as_alice_of_a().requiring("audit.view").with_permissions();
+    let (tx, access) = db.begin(&asked).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(access.permission_granted);
+    assert!(
+        access
+            .permissions
+            .unwrap()
+            .contains(&"audit.view".to_string())
+    );
+
+    // Not asked: the permission is still checked, the list is not made.
+    let (tx, access) = db
+        .begin(&as_alice_of_a().requiring("audit.view"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(access.permission_granted);
+    assert_eq!(access.permissions, None);
+    let (tx, access) = db
+        .begin(&as_bob_of_b().requiring("no.such_permission"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(access.member_active && !access.permission_granted);
 }
 
 #[tokio::test]
