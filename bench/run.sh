@@ -14,5 +14,5 @@ if ! command -v wrk >/dev/null; then
     fi
 fi
 command -v pgbench >/dev/null || { echo "bench: pgbench is needed (PostgreSQL client)" >&2; exit 1; }
-cargo build --release --quiet
+cargo build --release --quiet --bin rowguard --example hash_time
 exec python3 bench/run.py "$@"

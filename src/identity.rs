@@ -476,9 +476,7 @@ impl Identity {
                 tenant,
                 memberships,
                 roles,
-                permissions: access.permissions.clone().ok_or_else(|| {
-                    anyhow::anyhow!("the operation does not declare reading_held_permissions()")
-                })?,
+                permissions: access.held_permissions()?.to_vec(),
             })
         }
         .await;

@@ -17,10 +17,7 @@ pub fn page(limit: Option<i64>, cursor: Option<String>) -> Result<Page, Error> {
 /// "Nobody grants a permission they do not hold": every code in `granted` must be
 /// among the caller's effective permissions; otherwise 403 naming the first missing.
 pub fn ensure_holds(access: &Access, granted: &[String]) -> Result<(), Error> {
-    // Fails closed (500) if the operation did not ask for the caller's permissions.
-    let held = access.permissions.as_deref().ok_or_else(|| {
-        anyhow::anyhow!("the operation does not declare reading_held_permissions()")
-    })?;
+    let held = access.held_permissions()?;
     match granted.iter().find(|code| !held.contains(code)) {
         Some(missing) => Err(Error::Forbidden {
             permission: missing.clone(),

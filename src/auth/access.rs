@@ -6,9 +6,9 @@
 //! (`src/db/begin_request.sql`) then says, in the same statement that sets the
 //! context, whether that still holds (tenant active, membership active), whether the
 //! store named by `X-Store-ID` is reachable, and whether the declared permission is
-//! held. A removed or suspended member is refused
-//! on their next request, not when their token expires. The declarations are also
-//! published in the OpenAPI document as `x-permission` (see `api::operations`).
+//! held. A removed or suspended member is refused on their next request, not when
+//! their token expires. The declarations are also published in the OpenAPI document
+//! as `x-permission` (see `api::operations`).
 
 use uuid::Uuid;
 

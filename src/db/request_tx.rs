@@ -23,7 +23,7 @@ use crate::error::Error;
 
 /// The opening statement: sets the context, answers the access questions, switches
 /// the role. Kept as SQL a DBA reads as such.
-pub const BEGIN_REQUEST: &str = include_str!("begin_request.sql");
+const BEGIN_REQUEST: &str = include_str!("begin_request.sql");
 
 /// Who is acting, where, and what the operation requires.
 #[derive(Debug, Clone, Default)]
@@ -85,6 +85,16 @@ pub struct Access {
 }
 
 impl Access {
+    /// The caller's effective permissions; an internal error (a 500: fail closed) if
+    /// the operation did not declare `reading_held_permissions()`.
+    pub fn held_permissions(&self) -> Result<&[String], Error> {
+        self.permissions.as_deref().ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!(
+                "the operation reads held permissions without declaring reading_held_permissions()"
+            ))
+        })
+    }
+
     fn from_row(row: &Row) -> Result<Access, Error> {
         Ok(Access {
             tenant_active: row.try_get("tenant_active")?,
