@@ -17,12 +17,14 @@
 --
 -- It reads the membership tables as the server's login role (which bypasses RLS), and
 -- switching the role inside the statement cannot change that: PostgreSQL checks a
--- statement's privileges and applies row security when it starts, not row by row.
--- Hence the parameters, not the settings, in every condition below.
+-- statement's privileges when it starts and plans its row security with it, not row by
+-- row. The conditions use the parameters, not the settings, so they do not depend on
+-- when the settings are assigned: the order of the set_config calls below matters to
+-- nothing, and if any of them fails the whole transaction fails.
 --
 -- One plain statement rather than a PL/pgSQL function: the function's own statements
--- and its set-returning call cost a quarter of the request's database time (measured
--- with pgbench, see the README, "Performance").
+-- and its set-returning call made the opening transaction about a fifth slower
+-- (pgbench, see the README, "Performance").
 SELECT
     tenant.active AS tenant_active,
     coalesce(membership.status = 'active', false) AS member_active,
@@ -55,8 +57,8 @@ SELECT
                  AND (ur.store_id IS NULL OR ur.store_id = $3))
          ELSE '{}'
     END AS permissions,
-    -- The context, then the role: a target list is evaluated in order, once for the
-    -- single row this statement returns.
+    -- The context and the role, assigned once: this statement always returns exactly
+    -- one row (one tenant row, at most one membership, aggregates without GROUP BY).
     pg_catalog.set_config('app.tenant_id', coalesce($1::uuid::text, ''), true) AS context_tenant_id,
     pg_catalog.set_config('app.user_id', coalesce($2::uuid::text, ''), true) AS context_user_id,
     pg_catalog.set_config('app.store_id', coalesce($3::uuid::text, ''), true) AS context_store_id,
