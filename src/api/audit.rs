@@ -67,8 +67,8 @@ impl AuditApi {
     ) -> Result<AuditEventListResponse, ApiError> {
         let page = page(limit.0, cursor.0)?;
         let (tx, _) = authorize(&self.db, &auth.0, None, &AUDIT_EVENTS_LIST).await?;
-        let rows = audit::list(&tx, &page).await;
-        let (rows, next_cursor) = page.finish(tx.finish(rows).await?, |e| (e.created_at, e.id));
+        let rows = audit::list(tx, &page).await?;
+        let (rows, next_cursor) = page.finish(rows, |e| (e.created_at, e.id));
         Ok(AuditEventListResponse::Ok(Json(AuditEventList {
             items: rows
                 .into_iter()

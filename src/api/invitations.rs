@@ -212,8 +212,8 @@ impl InvitationsApi {
     ) -> Result<InvitationListResponse, ApiError> {
         let page = page(limit.0, cursor.0)?;
         let (tx, _) = authorize(&self.identity.db, &auth.0, None, &INVITATIONS_LIST).await?;
-        let rows = tenancy::list_invitations(&tx, &page).await;
-        let (rows, next_cursor) = page.finish(tx.finish(rows).await?, |i| (i.created_at, i.id));
+        let rows = tenancy::list_invitations(tx, &page).await?;
+        let (rows, next_cursor) = page.finish(rows, |i| (i.created_at, i.id));
         Ok(InvitationListResponse::Ok(Json(InvitationList {
             items: rows.into_iter().map(Into::into).collect(),
             next_cursor,

@@ -210,8 +210,8 @@ impl ProductsApi {
     ) -> Result<ProductListResponse, ApiError> {
         let page = page(limit.0, cursor.0)?;
         let (tx, _) = authorize(&self.db, &auth.0, None, &PRODUCTS_LIST).await?;
-        let rows = products::list(&tx, &page).await;
-        let (rows, next_cursor) = page.finish(tx.finish(rows).await?, |p| (p.created_at, p.id));
+        let rows = products::list(tx, &page).await?;
+        let (rows, next_cursor) = page.finish(rows, |p| (p.created_at, p.id));
         Ok(ProductListResponse::Ok(Json(ProductList {
             items: rows.into_iter().map(Into::into).collect(),
             next_cursor,
@@ -316,11 +316,10 @@ impl ProductsApi {
         let store_id = require_store(store_id.0)?;
         let page = page(limit.0, cursor.0)?;
         let (tx, _) = authorize(&self.db, &auth.0, Some(store_id), &INVENTORY_LIST).await?;
-        let rows = products::inventory(&tx, &page).await;
+        let rows = products::inventory(tx, &page).await?;
         // The list is in product id order; the cursor's time part is unused here.
-        let (rows, next_cursor) = page.finish(tx.finish(rows).await?, |s| {
-            (chrono::DateTime::UNIX_EPOCH, s.product_id)
-        });
+        let (rows, next_cursor) =
+            page.finish(rows, |s| (chrono::DateTime::UNIX_EPOCH, s.product_id));
         Ok(StockListResponse::Ok(Json(StockList {
             items: rows
                 .into_iter()

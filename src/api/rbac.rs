@@ -210,8 +210,8 @@ impl RbacApi {
     ) -> Result<RoleListResponse, ApiError> {
         let page = page(limit.0, cursor.0)?;
         let (tx, _) = authorize(&self.db, &auth.0, None, &ROLES_LIST).await?;
-        let rows = rbac::list_roles(&tx, &page).await;
-        let (rows, next_cursor) = page.finish(tx.finish(rows).await?, |r| (r.created_at, r.id));
+        let rows = rbac::list_roles(tx, &page).await?;
+        let (rows, next_cursor) = page.finish(rows, |r| (r.created_at, r.id));
         Ok(RoleListResponse::Ok(Json(RoleList {
             items: rows.into_iter().map(Into::into).collect(),
             next_cursor,

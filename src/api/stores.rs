@@ -176,8 +176,8 @@ impl StoresApi {
     ) -> Result<StoreListResponse, ApiError> {
         let page = page(limit.0, cursor.0)?;
         let (tx, _) = authorize(&self.db, &auth.0, None, &STORES_LIST).await?;
-        let rows = tenancy::list_visible_stores(&tx, &page).await;
-        let (rows, next_cursor) = page.finish(tx.finish(rows).await?, |s| (s.created_at, s.id));
+        let rows = tenancy::list_visible_stores(tx, &page).await?;
+        let (rows, next_cursor) = page.finish(rows, |s| (s.created_at, s.id));
         Ok(StoreListResponse::Ok(Json(StoreList {
             items: rows.into_iter().map(Into::into).collect(),
             next_cursor,

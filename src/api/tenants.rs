@@ -231,8 +231,8 @@ impl TenantsApi {
     ) -> Result<MemberListResponse, ApiError> {
         let page = page(limit.0, cursor.0)?;
         let (tx, _) = authorize(&self.db, &auth.0, None, &USERS_LIST).await?;
-        let rows = tenancy::list_members(&tx, &page).await;
-        let (rows, next_cursor) = page.finish(tx.finish(rows).await?, |m| (m.joined_at, m.user_id));
+        let rows = tenancy::list_members(tx, &page).await?;
+        let (rows, next_cursor) = page.finish(rows, |m| (m.joined_at, m.user_id));
         Ok(MemberListResponse::Ok(Json(MemberList {
             items: rows.into_iter().map(Into::into).collect(),
             next_cursor,

@@ -53,7 +53,7 @@ pub struct EventRow {
 }
 
 /// Newest first.
-pub async fn list(tx: &RequestTx, page: &Page) -> Result<Vec<EventRow>, Error> {
+pub async fn list(tx: RequestTx, page: &Page) -> Result<Vec<EventRow>, Error> {
     let statement = tx
         .prepare(
             "SELECT id, actor_user_id, action, target_type, target_id, store_id, details, created_at
@@ -64,7 +64,7 @@ pub async fn list(tx: &RequestTx, page: &Page) -> Result<Vec<EventRow>, Error> {
         )
         .await?;
     let (after_time, after_id) = page.before();
-    tx.query(&statement, &[&after_time, &after_id, &page.fetch()])
+    tx.query_and_commit(&statement, &[&after_time, &after_id, &page.fetch()])
         .await?
         .iter()
         .map(|row| {

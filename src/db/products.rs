@@ -38,7 +38,7 @@ fn sku_taken() -> Error {
     Error::Conflict("a product with that sku exists".into())
 }
 
-pub async fn list(tx: &RequestTx, page: &Page) -> Result<Vec<ProductRow>, Error> {
+pub async fn list(tx: RequestTx, page: &Page) -> Result<Vec<ProductRow>, Error> {
     let statement = tx
         .prepare(
             "SELECT id, sku, name, price_cents, created_at, updated_at FROM products
@@ -47,7 +47,7 @@ pub async fn list(tx: &RequestTx, page: &Page) -> Result<Vec<ProductRow>, Error>
         )
         .await?;
     let (after_time, after_id) = page.after();
-    tx.query(&statement, &[&after_time, &after_id, &page.fetch()])
+    tx.query_and_commit(&statement, &[&after_time, &after_id, &page.fetch()])
         .await?
         .iter()
         .map(ProductRow::from_row)
@@ -129,7 +129,7 @@ pub struct StockRow {
 
 /// The context store's stock, by product id: the order of inventory's primary key, so
 /// a page is a range scan of the store's own rows whatever the size of the catalog.
-pub async fn inventory(tx: &RequestTx, page: &Page) -> Result<Vec<StockRow>, Error> {
+pub async fn inventory(tx: RequestTx, page: &Page) -> Result<Vec<StockRow>, Error> {
     let statement = tx
         .prepare(
             "SELECT i.product_id, p.sku, p.name, i.quantity, i.updated_at
@@ -139,7 +139,7 @@ pub async fn inventory(tx: &RequestTx, page: &Page) -> Result<Vec<StockRow>, Err
         )
         .await?;
     let (_, after_product) = page.after();
-    tx.query(&statement, &[&after_product, &page.fetch()])
+    tx.query_and_commit(&statement, &[&after_product, &page.fetch()])
         .await?
         .iter()
         .map(|row| {

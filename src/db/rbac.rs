@@ -85,7 +85,7 @@ macro_rules! role_select {
     };
 }
 
-pub async fn list_roles(tx: &RequestTx, page: &Page) -> Result<Vec<RoleRow>, Error> {
+pub async fn list_roles(tx: RequestTx, page: &Page) -> Result<Vec<RoleRow>, Error> {
     let statement = tx
         .prepare(concat!(
             role_select!(),
@@ -94,7 +94,7 @@ pub async fn list_roles(tx: &RequestTx, page: &Page) -> Result<Vec<RoleRow>, Err
         ))
         .await?;
     let (after_time, after_id) = page.after();
-    tx.query(&statement, &[&after_time, &after_id, &page.fetch()])
+    tx.query_and_commit(&statement, &[&after_time, &after_id, &page.fetch()])
         .await?
         .iter()
         .map(RoleRow::from_row)

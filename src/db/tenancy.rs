@@ -45,7 +45,7 @@ impl MemberRow {
     }
 }
 
-pub async fn list_members(tx: &RequestTx, page: &Page) -> Result<Vec<MemberRow>, Error> {
+pub async fn list_members(tx: RequestTx, page: &Page) -> Result<Vec<MemberRow>, Error> {
     let statement = tx
         .prepare(
             "SELECT tu.user_id, u.email, u.full_name, tu.status, tu.created_at AS joined_at
@@ -56,7 +56,7 @@ pub async fn list_members(tx: &RequestTx, page: &Page) -> Result<Vec<MemberRow>,
         )
         .await?;
     let (after_time, after_id) = page.after();
-    tx.query(&statement, &[&after_time, &after_id, &page.fetch()])
+    tx.query_and_commit(&statement, &[&after_time, &after_id, &page.fetch()])
         .await?
         .iter()
         .map(MemberRow::from_row)
@@ -217,7 +217,7 @@ pub async fn enqueue_notification(
     Ok(())
 }
 
-pub async fn list_invitations(tx: &RequestTx, page: &Page) -> Result<Vec<InvitationRow>, Error> {
+pub async fn list_invitations(tx: RequestTx, page: &Page) -> Result<Vec<InvitationRow>, Error> {
     let statement = tx
         .prepare(concat!(
             "SELECT id, email, role_id, store_id, created_at, expires_at, ",
@@ -229,7 +229,7 @@ pub async fn list_invitations(tx: &RequestTx, page: &Page) -> Result<Vec<Invitat
         ))
         .await?;
     let (after_time, after_id) = page.after();
-    tx.query(&statement, &[&after_time, &after_id, &page.fetch()])
+    tx.query_and_commit(&statement, &[&after_time, &after_id, &page.fetch()])
         .await?
         .iter()
         .map(InvitationRow::from_row)
@@ -368,7 +368,7 @@ macro_rules! store_visible {
 }
 
 /// The stores the context's user may see (see `store_visible!`).
-pub async fn list_visible_stores(tx: &RequestTx, page: &Page) -> Result<Vec<StoreRow>, Error> {
+pub async fn list_visible_stores(tx: RequestTx, page: &Page) -> Result<Vec<StoreRow>, Error> {
     let statement = tx
         .prepare(concat!(
             "SELECT s.id, s.name, s.code, s.address, s.status, s.created_at
@@ -379,7 +379,7 @@ pub async fn list_visible_stores(tx: &RequestTx, page: &Page) -> Result<Vec<Stor
         ))
         .await?;
     let (after_time, after_id) = page.after();
-    tx.query(&statement, &[&after_time, &after_id, &page.fetch()])
+    tx.query_and_commit(&statement, &[&after_time, &after_id, &page.fetch()])
         .await?
         .iter()
         .map(StoreRow::from_row)

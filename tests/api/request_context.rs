@@ -236,6 +236,93 @@ async fn a_request_that_failed_mid_transaction_leaks_nothing_to_the_next() {
 }
 
 #[tokio::test]
+async fn a_last_statement_sent_with_its_commit_commits_and_leaves_the_connection_clean() {
+    let test_db = TestDb::new().await;
+    seed_two_tenants(&test_db).await;
+    let db = test_db.database(1);
+    let first = backend_pid(&db).await;
+
+    let (tx, _) = db.begin(&as_alice_of_a()).await.unwrap();
+    let statement = tx
+        .prepare(
+            "INSERT INTO products (tenant_id, sku, name, price_cents)
+             VALUES (app.current_tenant_id(), 'COMMITTED-1', 'Committed', 1) RETURNING tenant_id",
+        )
+        .await
+        .unwrap();
+    let rows = tx.query_and_commit(&statement, &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, Uuid>(0), TENANT_A);
+
+    // Committed: the row is there for A's next request; the connection carries no
+    // context and is reused.
+    let (tx, _) = db.begin(&as_alice_of_a()).await.unwrap();
+    let found = tx
+        .query("SELECT 1 FROM products WHERE sku = 'COMMITTED-1'", &[])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        visible_product_tenants(&db, &as_bob_of_b()).await,
+        vec![TENANT_B]
+    );
+    assert_eq!(
+        visible_product_tenants(&db, &Scope::anonymous()).await,
+        Vec::<Uuid>::new()
+    );
+    assert_eq!(
+        backend_pid(&db).await,
+        first,
+        "a committed connection is reused"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_last_statement_sent_with_its_commit_is_rolled_back_and_leaks_nothing() {
+    let test_db = TestDb::new().await;
+    seed_two_tenants(&test_db).await;
+    let db = test_db.database(1);
+    let first = backend_pid(&db).await;
+
+    // The legitimate case first: the same statement succeeds with a valid divisor.
+    let (tx, _) = db.begin(&as_alice_of_a()).await.unwrap();
+    let statement = tx.prepare("SELECT 10 / $1::int").await.unwrap();
+    let rows = tx.query_and_commit(&statement, &[&2i32]).await.unwrap();
+    assert_eq!(rows[0].get::<_, i32>(0), 5);
+
+    let (tx, _) = db.begin(&as_alice_of_a()).await.unwrap();
+    let statement = tx
+        .prepare(
+            "WITH written AS (INSERT INTO products (tenant_id, sku, name, price_cents)
+                              VALUES (app.current_tenant_id(), 'ROLLED-BACK-1', 'Rolled back', 1))
+             SELECT 10 / $1::int",
+        )
+        .await
+        .unwrap();
+    tx.query_and_commit(&statement, &[&0i32])
+        .await
+        .expect_err("division by zero");
+
+    // PostgreSQL answered the COMMIT of the failed transaction by rolling it back.
+    let (tx, _) = db.begin(&as_alice_of_a()).await.unwrap();
+    let found = tx
+        .query("SELECT 1 FROM products WHERE sku = 'ROLLED-BACK-1'", &[])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(found.is_empty());
+    assert_eq!(
+        visible_product_tenants(&db, &as_bob_of_b()).await,
+        vec![TENANT_B]
+    );
+    assert_eq!(
+        backend_pid(&db).await,
+        first,
+        "the rolled-back connection is reused, clean"
+    );
+}
+
+#[tokio::test]
 async fn an_abandoned_open_transaction_is_discarded_not_pooled() {
     let test_db = TestDb::new().await;
     seed_two_tenants(&test_db).await;
