@@ -136,8 +136,10 @@ impl Database {
                 &scope.with_permissions,
             ];
             // Polled together, the two requests are written back to back without
-            // waiting for BEGIN's answer: one round trip.
+            // waiting for BEGIN's answer: one round trip. `biased`: polled in this order,
+            // so BEGIN is queued first (each request is queued on its first poll).
             let (begun, row) = tokio::join!(
+                biased;
                 client.batch_execute("BEGIN"),
                 client.query_one(&statement, &params)
             );
@@ -218,9 +220,10 @@ impl RequestTx {
     ) -> Result<Vec<Row>, Error> {
         let (rows, committed) = {
             let client = self.connection();
-            // Polled in this order, the statement is written before the COMMIT, and both
-            // before either answer is awaited (as BEGIN and the opening statement).
+            // `biased`: polled in this order, so the statement is queued before the
+            // COMMIT (each on its first poll), and both before either answer is awaited.
             tokio::join!(
+                biased;
                 client.query(statement, params),
                 client.batch_execute("COMMIT")
             )

@@ -253,15 +253,19 @@ async fn a_last_statement_sent_with_its_commit_commits_and_leaves_the_connection
     let rows = tx.query_and_commit(&statement, &[]).await.unwrap();
     assert_eq!(rows[0].get::<_, Uuid>(0), TENANT_A);
 
-    // Committed: the row is there for A's next request; the connection carries no
+    // Committed: another session sees the row; the pooled connection carries no
     // context and is reused.
-    let (tx, _) = db.begin(&as_alice_of_a()).await.unwrap();
-    let found = tx
-        .query("SELECT 1 FROM products WHERE sku = 'COMMITTED-1'", &[])
+    let found = test_db
+        .superuser()
+        .await
+        .query(
+            "SELECT tenant_id FROM products WHERE sku = 'COMMITTED-1'",
+            &[],
+        )
         .await
         .unwrap();
-    tx.commit().await.unwrap();
     assert_eq!(found.len(), 1);
+    assert_eq!(found[0].get::<_, Uuid>(0), TENANT_A);
     assert_eq!(
         visible_product_tenants(&db, &as_bob_of_b()).await,
         vec![TENANT_B]
@@ -290,26 +294,28 @@ async fn a_failed_last_statement_sent_with_its_commit_is_rolled_back_and_leaks_n
     let rows = tx.query_and_commit(&statement, &[&2i32]).await.unwrap();
     assert_eq!(rows[0].get::<_, i32>(0), 5);
 
+    // The transaction writes, then its last statement fails.
     let (tx, _) = db.begin(&as_alice_of_a()).await.unwrap();
-    let statement = tx
-        .prepare(
-            "WITH written AS (INSERT INTO products (tenant_id, sku, name, price_cents)
-                              VALUES (app.current_tenant_id(), 'ROLLED-BACK-1', 'Rolled back', 1))
-             SELECT 10 / $1::int",
-        )
-        .await
-        .unwrap();
+    tx.execute(
+        "INSERT INTO products (tenant_id, sku, name, price_cents)
+         VALUES (app.current_tenant_id(), 'ROLLED-BACK-1', 'Rolled back', 1)",
+        &[],
+    )
+    .await
+    .unwrap();
+    let statement = tx.prepare("SELECT 10 / $1::int").await.unwrap();
     tx.query_and_commit(&statement, &[&0i32])
         .await
         .expect_err("division by zero");
 
-    // PostgreSQL answered the COMMIT of the failed transaction by rolling it back.
-    let (tx, _) = db.begin(&as_alice_of_a()).await.unwrap();
-    let found = tx
+    // PostgreSQL answered the COMMIT of the failed transaction by rolling it back:
+    // another session sees no row.
+    let found = test_db
+        .superuser()
+        .await
         .query("SELECT 1 FROM products WHERE sku = 'ROLLED-BACK-1'", &[])
         .await
         .unwrap();
-    tx.commit().await.unwrap();
     assert!(found.is_empty());
     assert_eq!(
         visible_product_tenants(&db, &as_bob_of_b()).await,
