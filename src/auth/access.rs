@@ -100,14 +100,7 @@ pub async fn authorize(
     store_id: Option<Uuid>,
     operation: &Operation,
 ) -> Result<(RequestTx, Access), Error> {
-    let scope = Scope {
-        tenant_id: Some(claims.tid),
-        user_id: Some(claims.sub),
-        store_id,
-        permission: operation.permission_code(),
-        with_permissions: operation.reads_held_permissions,
-    };
-    let (tx, access) = db.begin(&scope).await?;
+    let (tx, access) = db.begin(&scope(claims, store_id, operation)).await?;
     match refusal(&access, store_id, operation) {
         None => Ok((tx, access)),
         Some(error) => {
@@ -134,14 +127,7 @@ pub async fn authorize_for_store(
     }
     // Held in no tenant-wide role: try the store's own (one more round trip, only for
     // store-scoped users).
-    let scope = Scope {
-        tenant_id: Some(claims.tid),
-        user_id: Some(claims.sub),
-        store_id: Some(store_id),
-        permission: operation.permission_code(),
-        with_permissions: operation.reads_held_permissions,
-    };
-    let (tx, access) = db.begin(&scope).await?;
+    let (tx, access) = db.begin(&scope(claims, Some(store_id), operation)).await?;
     let refused = match refusal(&access, None, operation) {
         // Membership and tenant problems first, then a store out of reach (not found,
         // whatever the permission), then the permission itself.
@@ -155,6 +141,17 @@ pub async fn authorize_for_store(
             tx.rollback().await;
             Err(error)
         }
+    }
+}
+
+/// The token's user in the token's tenant, asking what `operation` requires.
+fn scope(claims: &AccessClaims, store_id: Option<Uuid>, operation: &Operation) -> Scope {
+    Scope {
+        tenant_id: Some(claims.tid),
+        user_id: Some(claims.sub),
+        store_id,
+        permission: operation.permission_code(),
+        with_permissions: operation.reads_held_permissions,
     }
 }
 

@@ -27,6 +27,19 @@ async fn backend_pid(db: &Database) -> i32 {
     pid
 }
 
+/// What the next requests on the connection see: each tenant its own rows, and no
+/// context nothing.
+async fn assert_no_context_left(db: &Database) {
+    assert_eq!(
+        visible_product_tenants(db, &as_bob_of_b()).await,
+        vec![TENANT_B]
+    );
+    assert_eq!(
+        visible_product_tenants(db, &Scope::anonymous()).await,
+        Vec::<Uuid>::new()
+    );
+}
+
 #[tokio::test]
 async fn the_opening_statement_answers_membership_store_and_permission() {
     let test_db = TestDb::new().await;
@@ -220,14 +233,7 @@ async fn a_request_that_failed_mid_transaction_leaks_nothing_to_the_next() {
         .await
         .expect_err("division by zero");
     drop(tx);
-    assert_eq!(
-        visible_product_tenants(&db, &as_bob_of_b()).await,
-        vec![TENANT_B]
-    );
-    assert_eq!(
-        visible_product_tenants(&db, &Scope::anonymous()).await,
-        Vec::<Uuid>::new()
-    );
+    assert_no_context_left(&db).await;
     assert_ne!(
         backend_pid(&db).await,
         first,
@@ -266,14 +272,7 @@ async fn a_last_statement_sent_with_its_commit_commits_and_leaves_the_connection
         .unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].get::<_, Uuid>(0), TENANT_A);
-    assert_eq!(
-        visible_product_tenants(&db, &as_bob_of_b()).await,
-        vec![TENANT_B]
-    );
-    assert_eq!(
-        visible_product_tenants(&db, &Scope::anonymous()).await,
-        Vec::<Uuid>::new()
-    );
+    assert_no_context_left(&db).await;
     assert_eq!(
         backend_pid(&db).await,
         first,
@@ -317,10 +316,7 @@ async fn a_failed_last_statement_sent_with_its_commit_is_rolled_back_and_leaks_n
         .await
         .unwrap();
     assert!(found.is_empty());
-    assert_eq!(
-        visible_product_tenants(&db, &as_bob_of_b()).await,
-        vec![TENANT_B]
-    );
+    assert_no_context_left(&db).await;
     assert_eq!(
         backend_pid(&db).await,
         first,
