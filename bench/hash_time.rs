@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use rowguard::auth::PasswordHasher;
+use rowguard::platform::auth::PasswordHasher;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

@@ -245,12 +245,12 @@ def list_endpoints(main, seconds, connections):
 
 
 def opening_statement():
-    """The server's opening statement (src/db/begin_request.sql) as one pgbench line,
+    """The server's opening statement (src/platform/db/begin_request.sql) as one pgbench line,
     with pgbench variables for its parameters: -M prepared sends them as parameters
     of a prepared statement, as the server does. pgbench cannot pass a NULL, so the
     store parameter is the literal NULL (the server sends NULL for a list of stores),
     and the list of permissions is not asked for, as the server does not for lists."""
-    with open(os.path.join(ROOT, "src/db/begin_request.sql")) as file:
+    with open(os.path.join(ROOT, "src/platform/db/begin_request.sql")) as file:
         lines = [line.split("--", 1)[0].strip() for line in file]
     sql = " ".join(line for line in lines if line)
     return sql.replace("$1", ":tenant").replace("$2", ":user").replace("$3", "NULL").replace("$4", ":permission").replace("$5", "false")

@@ -11,14 +11,13 @@ use poem::{
 };
 
 use crate::{
-    api::{self, AppState},
     config::Settings,
-    db::{
+    modules::{self, AppState, identity::service::Identity},
+    platform::db::{
         Database, PoolOptions,
         embedded::{ClusterOptions, EmbeddedCluster},
         migrate, rls_audit,
     },
-    identity::Identity,
 };
 
 /// How long in-flight requests get to finish after a shutdown signal.
@@ -205,9 +204,9 @@ impl Application {
         };
         tracing::info!(address = %self.local_addr, "serving");
         Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(api::routes(state), shutdown, Some(GRACE_PERIOD))
+            .run_with_graceful_shutdown(modules::routes(state), shutdown, Some(GRACE_PERIOD))
             .await?;
-        crate::db::close(&self.db, Duration::from_secs(5)).await;
+        crate::platform::db::close(&self.db, Duration::from_secs(5)).await;
         if let Some(cluster) = self.target.cluster {
             let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
         }

@@ -6,11 +6,13 @@ use anyhow::Context;
 
 use crate::{
     app::{self, Application},
-    auth::OpaqueToken,
     config::{BootstrapArgs, Cli, Command, OutputFormat, PoliciesArgs, Settings},
-    db::{Database, rls_audit},
     error::Error,
-    identity::{Identity, NewAccount},
+    modules::identity::service::{Identity, NewAccount},
+    platform::{
+        auth::OpaqueToken,
+        db::{Database, rls_audit},
+    },
 };
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {

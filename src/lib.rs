@@ -13,13 +13,10 @@
 //! the runtime role could bypass row-level security or a tenant-scoped table is not
 //! covered (`db::rls_audit`, also behind `rowguard policies --check`).
 
-pub mod api;
 pub mod app;
-pub mod auth;
 pub mod commands;
 pub mod config;
-pub mod db;
-pub mod domain;
 pub mod error;
-pub mod identity;
+pub mod modules;
+pub mod platform;
 pub mod telemetry;

@@ -10,12 +10,12 @@ use std::{
 };
 
 use poem::{EndpointExt, handler, test::TestClient, web::Data};
-use rowguard::{
-    api::edge_stack,
+use rowguard::platform::{
     db::{
         Scope,
         embedded::{ClusterOptions, EmbeddedCluster},
     },
+    http::edge_stack,
 };
 use tokio_postgres::Client;
 
@@ -239,7 +239,7 @@ async fn a_restarted_postgresql_is_used_again_within_seconds() {
 
 #[handler]
 async fn panics_mid_transaction(
-    db: Data<&rowguard::db::Database>,
+    db: Data<&rowguard::platform::db::Database>,
     backend: Data<&Arc<AtomicI32>>,
 ) -> String {
     let (tx, _) = db.begin(&Scope::anonymous()).await.unwrap();

@@ -1,6 +1,6 @@
 //! The two-tenant fixture (`tests/fixtures/two_tenants.sql`) and its ids.
 
-use rowguard::db::Scope;
+use rowguard::platform::db::Scope;
 use tokio_postgres::Client;
 use uuid::Uuid;
 

@@ -17,7 +17,7 @@ use std::{
 use rowguard::{
     app::{self, Application},
     config::Settings,
-    db::{
+    platform::db::{
         Database, PoolOptions,
         embedded::{ClusterOptions, EmbeddedCluster},
     },

@@ -1,7 +1,7 @@
 //! DESIGN.md invariants 1, 2, 5 and 6, each tried as an attack after the legitimate
 //! access is shown to work.
 
-use rowguard::db::{Scope, rls_audit};
+use rowguard::platform::db::{Scope, rls_audit};
 
 use crate::{fixtures::*, helpers::TestDb};
 

@@ -2,7 +2,7 @@
 //! real request transaction: every tenant-scoped table, found from the catalog.
 //! Each test first shows the legitimate access working, then tries the attack.
 
-use rowguard::db::Scope;
+use rowguard::platform::db::Scope;
 
 use crate::{fixtures::*, helpers::TestDb};
 
@@ -17,7 +17,7 @@ async fn runtime_role_may(superuser: &tokio_postgres::Client, table: &str, comma
         .get(0)
 }
 
-async fn count_in(db: &rowguard::db::Database, scope: &Scope, sql: &str) -> i64 {
+async fn count_in(db: &rowguard::platform::db::Database, scope: &Scope, sql: &str) -> i64 {
     let (tx, _) = db.begin(scope).await.unwrap();
     let count: i64 = tx.query_one(sql, &[]).await.unwrap().get(0);
     tx.commit().await.unwrap();

@@ -1,7 +1,7 @@
 //! Every operation declares what it requires, one line next to its route, and the
 //! OpenAPI document carries it (`x-permission`).
 
-use rowguard::auth::access::Requires;
+use rowguard::platform::auth::access::Requires;
 
 use crate::helpers::spawn_app;
 
@@ -9,7 +9,7 @@ use crate::helpers::spawn_app;
 async fn every_operation_is_declared_public_member_or_with_a_permission() {
     let app = spawn_app().await;
     let spec: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
-    let declared = rowguard::api::operations();
+    let declared = rowguard::modules::operations();
     let mut seen = Vec::new();
     for (path, item) in spec["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
@@ -48,7 +48,7 @@ async fn every_operation_is_declared_public_member_or_with_a_permission() {
 async fn every_declared_permission_is_in_the_catalog() {
     let app = spawn_app().await;
     let superuser = app.db.superuser().await;
-    for declaration in rowguard::api::operations() {
+    for declaration in rowguard::modules::operations() {
         if let Some(code) = declaration.permission_code() {
             let known: bool = superuser
                 .query_one(

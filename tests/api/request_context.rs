@@ -1,7 +1,7 @@
 //! The request transaction (`db::request_tx`): what its opening statement answers,
 //! and a pooled connection never carrying one request's context into the next.
 
-use rowguard::db::{Database, Scope};
+use rowguard::platform::db::{Database, Scope};
 use uuid::Uuid;
 
 use crate::{fixtures::*, helpers::TestDb};

@@ -1,0 +1,284 @@
+//! `/api/v1/auth/*`: registration, bootstrap, login, tokens, password reset.
+
+use poem::web::RemoteAddr;
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use uuid::Uuid;
+
+use super::me::{TenantDto, UserDto};
+use crate::{
+    modules::{
+        Tag,
+        identity::service::{Identity, NewAccount, Session},
+    },
+    platform::{
+        auth::access::Operation,
+        http::{problem::ApiError, security::BearerAuth},
+    },
+};
+
+// What each operation requires (see `auth::access`): one line per route below.
+const AUTH_BOOTSTRAP: Operation = Operation::public("auth_bootstrap");
+const AUTH_REGISTER: Operation = Operation::public("auth_register");
+const AUTH_LOGIN: Operation = Operation::public("auth_login");
+const AUTH_REFRESH: Operation = Operation::public("auth_refresh");
+const AUTH_LOGOUT: Operation = Operation::public("auth_logout");
+/// Any authenticated user; membership of the target tenant is checked by the flow.
+const AUTH_SWITCH_TENANT: Operation = Operation::member("auth_switch_tenant");
+const AUTH_FORGOT_PASSWORD: Operation = Operation::public("auth_forgot_password");
+const AUTH_RESET_PASSWORD: Operation = Operation::public("auth_reset_password");
+
+pub const OPERATIONS: &[Operation] = &[
+    AUTH_BOOTSTRAP,
+    AUTH_REGISTER,
+    AUTH_LOGIN,
+    AUTH_REFRESH,
+    AUTH_LOGOUT,
+    AUTH_SWITCH_TENANT,
+    AUTH_FORGOT_PASSWORD,
+    AUTH_RESET_PASSWORD,
+];
+
+pub struct AuthApi {
+    pub identity: Identity,
+}
+
+#[derive(Object)]
+pub struct RegisterRequest {
+    pub email: String,
+    /// 8 to 128 characters, not the email.
+    pub password: String,
+    pub full_name: String,
+    /// The name of the user's first tenant.
+    pub tenant_name: String,
+}
+
+#[derive(Object)]
+pub struct AccountCreated {
+    pub user: UserDto,
+    pub tenant: TenantDto,
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+#[derive(Object)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+    /// The tenant to act in; default: the one used last.
+    #[oai(nullable)]
+    pub tenant_id: Option<Uuid>,
+}
+
+#[derive(Object)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub tenant_id: Uuid,
+}
+
+impl From<Session> for TokenPair {
+    fn from(session: Session) -> Self {
+        TokenPair {
+            access_token: session.access_token,
+            refresh_token: session.refresh_token,
+            token_type: "Bearer".into(),
+            expires_in: session.expires_in,
+            tenant_id: session.tenant_id,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Object)]
+pub struct SwitchTenantRequest {
+    pub tenant_id: Uuid,
+}
+
+#[derive(Object)]
+pub struct ForgotPasswordRequest {
+    pub email: String,
+}
+
+#[derive(Object)]
+pub struct ResetPasswordRequest {
+    /// The token from the password-reset message.
+    pub token: String,
+    pub new_password: String,
+}
+
+#[derive(ApiResponse)]
+pub enum Created {
+    /// The user, their tenant, and a session.
+    #[oai(status = 201)]
+    Created(Json<AccountCreated>),
+}
+
+#[derive(ApiResponse)]
+pub enum Tokens {
+    /// A new token pair.
+    #[oai(status = 200)]
+    Ok(Json<TokenPair>),
+}
+
+#[derive(ApiResponse)]
+pub enum NoContent {
+    /// Done.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+#[derive(ApiResponse)]
+pub enum Accepted {
+    /// Accepted; if the email has an account, a reset token is on its way.
+    #[oai(status = 202)]
+    Accepted,
+}
+
+fn created(
+    user: crate::modules::identity::db::UserRow,
+    tenant: crate::modules::identity::db::TenantRow,
+    session: Session,
+) -> Created {
+    Created::Created(Json(AccountCreated {
+        user: user.into(),
+        tenant: tenant.into(),
+        access_token: session.access_token,
+        refresh_token: session.refresh_token,
+        token_type: "Bearer".into(),
+        expires_in: session.expires_in,
+    }))
+}
+
+/// The client address the login throttle counts.
+fn client_address(remote: &RemoteAddr) -> String {
+    remote
+        .as_socket_addr()
+        .map(|addr| addr.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[OpenApi(prefix_path = "/api/v1/auth", tag = "Tag::Auth")]
+impl AuthApi {
+    /// Create the first user (a platform admin) and their tenant. Closed for good once
+    /// any user exists.
+    #[oai(path = "/bootstrap", method = "post", operation_id = "auth_bootstrap")]
+    async fn bootstrap(&self, body: Json<RegisterRequest>) -> Result<Created, ApiError> {
+        let (user, tenant, session) = self.identity.bootstrap(account(&body)).await?;
+        Ok(created(user, tenant, session))
+    }
+
+    /// Register a user and their first tenant; the user becomes its Owner.
+    #[oai(path = "/register", method = "post", operation_id = "auth_register")]
+    async fn register(&self, body: Json<RegisterRequest>) -> Result<Created, ApiError> {
+        let (user, tenant, session) = self.identity.register(account(&body)).await?;
+        Ok(created(user, tenant, session))
+    }
+
+    /// Exchange email and password for a token pair. Failed attempts are throttled per
+    /// email and per client address.
+    #[oai(path = "/login", method = "post", operation_id = "auth_login")]
+    async fn login(
+        &self,
+        remote: &RemoteAddr,
+        body: Json<LoginRequest>,
+    ) -> Result<Tokens, ApiError> {
+        let session = self
+            .identity
+            .login(
+                &body.email,
+                &body.password,
+                body.tenant_id,
+                &client_address(remote),
+            )
+            .await?;
+        Ok(Tokens::Ok(Json(session.into())))
+    }
+
+    /// Rotate a refresh token: the old one stops working. Presenting a used refresh
+    /// token again revokes its whole session.
+    #[oai(path = "/refresh", method = "post", operation_id = "auth_refresh")]
+    async fn refresh(&self, body: Json<RefreshRequest>) -> Result<Tokens, ApiError> {
+        Ok(Tokens::Ok(Json(
+            self.identity.refresh(&body.refresh_token).await?.into(),
+        )))
+    }
+
+    /// End the session of a refresh token.
+    #[oai(path = "/logout", method = "post", operation_id = "auth_logout")]
+    async fn logout(&self, body: Json<RefreshRequest>) -> Result<NoContent, ApiError> {
+        self.identity.logout(&body.refresh_token).await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// A token pair for another tenant the caller is a member of.
+    #[oai(
+        path = "/switch-tenant",
+        method = "post",
+        operation_id = "auth_switch_tenant"
+    )]
+    async fn switch_tenant(
+        &self,
+        auth: BearerAuth,
+        body: Json<SwitchTenantRequest>,
+    ) -> Result<Tokens, ApiError> {
+        Ok(Tokens::Ok(Json(
+            self.identity
+                .switch_tenant(&auth.0, body.tenant_id)
+                .await?
+                .into(),
+        )))
+    }
+
+    /// Ask for a password-reset token, sent to the email if it has an account. Always
+    /// 202, whether or not it does.
+    #[oai(
+        path = "/forgot-password",
+        method = "post",
+        operation_id = "auth_forgot_password"
+    )]
+    async fn forgot_password(
+        &self,
+        body: Json<ForgotPasswordRequest>,
+    ) -> Result<Accepted, ApiError> {
+        self.identity.forgot_password(&body.email).await?;
+        Ok(Accepted::Accepted)
+    }
+
+    /// Set a new password with a reset token (single use, valid for an hour). Every
+    /// session of the user ends.
+    #[oai(
+        path = "/reset-password",
+        method = "post",
+        operation_id = "auth_reset_password"
+    )]
+    async fn reset_password(
+        &self,
+        body: Json<ResetPasswordRequest>,
+    ) -> Result<NoContent, ApiError> {
+        self.identity
+            .reset_password(&body.token, &body.new_password)
+            .await?;
+        Ok(NoContent::NoContent)
+    }
+}
+
+fn account(body: &RegisterRequest) -> NewAccount<'_> {
+    NewAccount {
+        email: &body.email,
+        password: &body.password,
+        full_name: &body.full_name,
+        tenant_name: &body.tenant_name,
+    }
+}

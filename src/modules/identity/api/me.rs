@@ -1,0 +1,208 @@
+//! `/api/v1/me`: the caller, their tenant, memberships, roles and permissions.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Header, payload::Json};
+use uuid::Uuid;
+
+use crate::{
+    modules::{
+        Tag,
+        identity::{
+            db::{TenantRow, UserRow},
+            service::Identity,
+        },
+    },
+    platform::{
+        auth::access::Operation,
+        http::{problem::ApiError, security::BearerAuth},
+    },
+};
+
+pub struct MeApi {
+    pub identity: Identity,
+}
+
+#[derive(Object)]
+pub struct UserDto {
+    pub id: Uuid,
+    pub email: String,
+    pub full_name: String,
+    pub is_platform_admin: bool,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<UserRow> for UserDto {
+    fn from(row: UserRow) -> Self {
+        UserDto {
+            id: row.id,
+            email: row.email,
+            full_name: row.full_name,
+            is_platform_admin: row.is_platform_admin,
+            status: row.status,
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct TenantDto {
+    pub id: Uuid,
+    pub name: String,
+    /// `active` or `suspended`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<TenantRow> for TenantDto {
+    fn from(row: TenantRow) -> Self {
+        TenantDto {
+            id: row.id,
+            name: row.name,
+            status: row.status,
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct MembershipDto {
+    pub tenant_id: Uuid,
+    pub tenant_name: String,
+    /// The membership's status (`suspended` also when the tenant is).
+    pub status: String,
+}
+
+#[derive(Object)]
+pub struct RoleAssignmentDto {
+    pub role_id: Uuid,
+    pub name: String,
+    /// `null` for a tenant-wide assignment.
+    #[oai(nullable)]
+    pub store_id: Option<Uuid>,
+}
+
+#[derive(Object)]
+pub struct MeDto {
+    pub user: UserDto,
+    pub tenant: TenantDto,
+    pub memberships: Vec<MembershipDto>,
+    pub roles: Vec<RoleAssignmentDto>,
+    /// Effective permission codes (in the store of `X-Store-ID`, when given).
+    pub permissions: Vec<String>,
+}
+
+#[derive(Object)]
+pub struct UpdateMeRequest {
+    pub full_name: String,
+}
+
+#[derive(Object)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[derive(ApiResponse)]
+pub enum MeResponse {
+    #[oai(status = 200)]
+    Ok(Json<MeDto>),
+}
+
+#[derive(ApiResponse)]
+pub enum UserResponse {
+    #[oai(status = 200)]
+    Ok(Json<UserDto>),
+}
+
+#[derive(ApiResponse)]
+pub enum PasswordChanged {
+    /// Changed; every other session of the user has ended.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+/// What each operation requires (see `auth::access`).
+const ME_GET: Operation = Operation::member("me_get").reading_held_permissions();
+const ME_UPDATE: Operation = Operation::member("me_update");
+const ME_CHANGE_PASSWORD: Operation = Operation::member("me_change_password");
+
+pub const OPERATIONS: &[Operation] = &[ME_GET, ME_UPDATE, ME_CHANGE_PASSWORD];
+
+#[OpenApi(prefix_path = "/api/v1", tag = "Tag::Me")]
+impl MeApi {
+    /// The caller: profile, current tenant, memberships, roles, effective permissions.
+    #[oai(path = "/me", method = "get", operation_id = "me_get")]
+    async fn get(
+        &self,
+        auth: BearerAuth,
+        /// Show the permissions effective in this store.
+        #[oai(name = "X-Store-ID")]
+        store_id: Header<Option<Uuid>>,
+    ) -> Result<MeResponse, ApiError> {
+        let me = self.identity.me(&auth.0, &ME_GET, store_id.0).await?;
+        Ok(MeResponse::Ok(Json(MeDto {
+            user: me.user.into(),
+            tenant: me.tenant.into(),
+            memberships: me
+                .memberships
+                .into_iter()
+                .map(|m| MembershipDto {
+                    tenant_id: m.tenant_id,
+                    tenant_name: m.tenant_name,
+                    status: if m.tenant_status == "active" {
+                        m.member_status
+                    } else {
+                        "suspended".into()
+                    },
+                })
+                .collect(),
+            roles: me
+                .roles
+                .into_iter()
+                .map(|r| RoleAssignmentDto {
+                    role_id: r.role_id,
+                    name: r.name,
+                    store_id: r.store_id,
+                })
+                .collect(),
+            permissions: me.permissions,
+        })))
+    }
+
+    /// Change the caller's profile.
+    #[oai(path = "/me", method = "patch", operation_id = "me_update")]
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        body: Json<UpdateMeRequest>,
+    ) -> Result<UserResponse, ApiError> {
+        let user = self
+            .identity
+            .update_me(&auth.0, &ME_UPDATE, &body.full_name)
+            .await?;
+        Ok(UserResponse::Ok(Json(user.into())))
+    }
+
+    /// Change the caller's password (the current one is required).
+    #[oai(
+        path = "/me/password",
+        method = "post",
+        operation_id = "me_change_password"
+    )]
+    async fn change_password(
+        &self,
+        auth: BearerAuth,
+        body: Json<ChangePasswordRequest>,
+    ) -> Result<PasswordChanged, ApiError> {
+        self.identity
+            .change_password(
+                &auth.0,
+                &ME_CHANGE_PASSWORD,
+                &body.current_password,
+                &body.new_password,
+            )
+            .await?;
+        Ok(PasswordChanged::NoContent)
+    }
+}

@@ -1,0 +1,430 @@
+//! The SQL of identity: users, tenants at registration, sessions, passwords. Every
+//! function runs inside the caller's request transaction (`RequestTx`), never commits,
+//! and lists its columns. Anything touching credentials or tokens goes through the
+//! SECURITY DEFINER functions of `sql/V3__identity.sql`.
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::platform::db::RequestTx;
+
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: Uuid,
+    pub email: String,
+    pub full_name: String,
+    pub is_platform_admin: bool,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl UserRow {
+    fn from_row(row: &Row) -> Result<UserRow, Error> {
+        Ok(UserRow {
+            id: row.try_get("id")?,
+            email: row.try_get("email")?,
+            full_name: row.try_get("full_name")?,
+            is_platform_admin: row.try_get("is_platform_admin")?,
+            status: row.try_get("status")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TenantRow {
+    pub id: Uuid,
+    pub name: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TenantRow {
+    pub(crate) fn from_row(row: &Row) -> Result<TenantRow, Error> {
+        Ok(TenantRow {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            status: row.try_get("status")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Membership {
+    pub tenant_id: Uuid,
+    pub tenant_name: String,
+    pub tenant_status: String,
+    pub member_status: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct RoleAssignmentRow {
+    pub id: Uuid,
+    pub role_id: Uuid,
+    pub name: String,
+    pub store_id: Option<Uuid>,
+}
+
+/// What login learns before verifying the password.
+#[derive(Debug)]
+pub struct LoginLookup {
+    pub retry_after_secs: i32,
+    pub user_id: Option<Uuid>,
+    pub user_status: Option<String>,
+    pub password_hash: Option<String>,
+    /// The attempt recorded for the client address, taken back if the login succeeds.
+    pub client_attempt_id: Option<i64>,
+}
+
+/// The outcome of presenting a refresh token.
+#[derive(Debug)]
+pub struct Rotation {
+    /// ok | invalid | expired | reused | revoked | removed | suspended
+    pub outcome: String,
+    pub user_id: Option<Uuid>,
+    pub tenant_id: Option<Uuid>,
+    pub family_id: Option<Uuid>,
+}
+
+pub async fn create_user(
+    tx: &RequestTx,
+    id: Uuid,
+    email: &str,
+    full_name: &str,
+    password_hash: &str,
+) -> Result<(), Error> {
+    let statement = tx.prepare("SELECT app.create_user($1, $2, $3, $4)").await?;
+    tx.execute(&statement, &[&id, &email, &full_name, &password_hash])
+        .await
+        .map(|_| ())
+        .map_err(|error| {
+            error.on_constraint("users_email_key", || {
+                Error::Conflict("the email is already registered".into())
+            })
+        })
+}
+
+/// `false` when bootstrap is closed (some user exists).
+pub async fn bootstrap_user(
+    tx: &RequestTx,
+    id: Uuid,
+    email: &str,
+    full_name: &str,
+    password_hash: &str,
+) -> Result<bool, Error> {
+    let statement = tx
+        .prepare("SELECT app.bootstrap_user($1, $2, $3, $4)")
+        .await?;
+    Ok(tx
+        .query_one(&statement, &[&id, &email, &full_name, &password_hash])
+        .await?
+        .try_get(0)?)
+}
+
+/// Inserts the tenant whose id is the transaction's context (the tenants policy
+/// admits no other).
+pub async fn create_tenant(tx: &RequestTx, id: Uuid, name: &str) -> Result<TenantRow, Error> {
+    let statement = tx
+        .prepare(
+            "INSERT INTO tenants (id, name) VALUES ($1, $2) RETURNING id, name, status, created_at",
+        )
+        .await?;
+    TenantRow::from_row(&tx.query_one(&statement, &[&id, &name]).await?)
+}
+
+pub async fn add_member(tx: &RequestTx, tenant_id: Uuid, user_id: Uuid) -> Result<(), Error> {
+    let statement = tx
+        .prepare(
+            "INSERT INTO tenant_users (tenant_id, user_id, last_used_at) VALUES ($1, $2, now())",
+        )
+        .await?;
+    tx.execute(&statement, &[&tenant_id, &user_id]).await?;
+    Ok(())
+}
+
+/// Creates Owner, Admin, Store Manager and Staff in the context's tenant; returns the
+/// Owner role's id.
+pub async fn create_system_roles(tx: &RequestTx) -> Result<Uuid, Error> {
+    let statement = tx.prepare("SELECT app.create_system_roles()").await?;
+    Ok(tx.query_one(&statement, &[]).await?.try_get(0)?)
+}
+
+pub async fn assign_role(
+    tx: &RequestTx,
+    tenant_id: Uuid,
+    user_id: Uuid,
+    role_id: Uuid,
+    store_id: Option<Uuid>,
+) -> Result<Uuid, Error> {
+    let statement = tx
+        .prepare("INSERT INTO user_roles (tenant_id, user_id, role_id, store_id) VALUES ($1, $2, $3, $4) RETURNING id")
+        .await?;
+    Ok(tx
+        .query_one(&statement, &[&tenant_id, &user_id, &role_id, &store_id])
+        .await?
+        .try_get(0)?)
+}
+
+pub async fn login_lookup(
+    tx: &RequestTx,
+    email: &str,
+    client: &str,
+    window_secs: i32,
+    max_per_email: i32,
+    max_per_client: i32,
+) -> Result<LoginLookup, Error> {
+    let statement = tx
+        .prepare(
+            "SELECT retry_after_secs, user_id, user_status, password_hash, client_attempt_id
+             FROM app.login_lookup($1, $2, $3, $4, $5)",
+        )
+        .await?;
+    let row = tx
+        .query_one(
+            &statement,
+            &[
+                &email,
+                &client,
+                &window_secs,
+                &max_per_email,
+                &max_per_client,
+            ],
+        )
+        .await?;
+    Ok(LoginLookup {
+        retry_after_secs: row.try_get("retry_after_secs")?,
+        user_id: row.try_get("user_id")?,
+        user_status: row.try_get("user_status")?,
+        password_hash: row.try_get("password_hash")?,
+        client_attempt_id: row.try_get("client_attempt_id")?,
+    })
+}
+
+/// Takes back the login's recorded attempt (and the email's failures), picks the tenant and starts a session for the
+/// context's (authenticated) user; returns the outcome and the tenant.
+pub async fn complete_login(
+    tx: &RequestTx,
+    email: &str,
+    client_attempt_id: Option<i64>,
+    requested_tenant: Option<Uuid>,
+    family_id: Uuid,
+    token_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> Result<(String, Option<Uuid>), Error> {
+    let statement = tx
+        .prepare("SELECT outcome, tenant_id FROM app.complete_login($1, $2, $3, $4, $5, $6)")
+        .await?;
+    let row = tx
+        .query_one(
+            &statement,
+            &[
+                &email,
+                &client_attempt_id,
+                &requested_tenant,
+                &family_id,
+                &token_hash,
+                &expires_at,
+            ],
+        )
+        .await?;
+    Ok((row.try_get("outcome")?, row.try_get("tenant_id")?))
+}
+
+/// The context user's memberships, most recently used first.
+pub async fn memberships(tx: &RequestTx) -> Result<Vec<Membership>, Error> {
+    let statement = tx
+        .prepare("SELECT tenant_id, tenant_name, tenant_status, member_status FROM app.current_user_memberships()")
+        .await?;
+    tx.query(&statement, &[])
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(Membership {
+                tenant_id: row.try_get("tenant_id")?,
+                tenant_name: row.try_get("tenant_name")?,
+                tenant_status: row.try_get("tenant_status")?,
+                member_status: row.try_get("member_status")?,
+            })
+        })
+        .collect()
+}
+
+/// Stores a refresh token for the context's user and tenant.
+pub async fn issue_refresh_token(
+    tx: &RequestTx,
+    family_id: Uuid,
+    token_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> Result<(), Error> {
+    let statement = tx
+        .prepare("SELECT app.issue_refresh_token($1, $2, $3)")
+        .await?;
+    tx.execute(&statement, &[&family_id, &token_hash, &expires_at])
+        .await?;
+    Ok(())
+}
+
+pub async fn rotate_refresh_token(
+    tx: &RequestTx,
+    token_hash: &[u8],
+    new_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> Result<Rotation, Error> {
+    let statement = tx
+        .prepare("SELECT outcome, user_id, tenant_id, family_id FROM app.rotate_refresh_token($1, $2, $3)")
+        .await?;
+    let row = tx
+        .query_one(&statement, &[&token_hash, &new_hash, &expires_at])
+        .await?;
+    Ok(Rotation {
+        outcome: row.try_get("outcome")?,
+        user_id: row.try_get("user_id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        family_id: row.try_get("family_id")?,
+    })
+}
+
+/// Whether the context user's session (refresh-token family) is still alive.
+pub async fn session_active(tx: &RequestTx, family_id: Uuid) -> Result<bool, Error> {
+    let statement = tx.prepare("SELECT app.session_active($1)").await?;
+    Ok(tx.query_one(&statement, &[&family_id]).await?.try_get(0)?)
+}
+
+/// Ends every session of `user_id` in the context tenant.
+pub async fn revoke_member_sessions(tx: &RequestTx, user_id: Uuid) -> Result<(), Error> {
+    let statement = tx.prepare("SELECT app.revoke_member_sessions($1)").await?;
+    tx.execute(&statement, &[&user_id]).await?;
+    Ok(())
+}
+
+pub async fn revoke_refresh_family(tx: &RequestTx, token_hash: &[u8]) -> Result<(), Error> {
+    let statement = tx.prepare("SELECT app.revoke_refresh_family($1)").await?;
+    tx.execute(&statement, &[&token_hash]).await?;
+    Ok(())
+}
+
+pub async fn current_password_hash(tx: &RequestTx) -> Result<Option<String>, Error> {
+    let statement = tx
+        .prepare("SELECT app.current_user_password_hash()")
+        .await?;
+    Ok(tx.query_one(&statement, &[]).await?.try_get(0)?)
+}
+
+pub async fn set_current_password(
+    tx: &RequestTx,
+    password_hash: &str,
+    keep_family_id: Uuid,
+) -> Result<(), Error> {
+    let statement = tx
+        .prepare("SELECT app.set_current_user_password($1, $2)")
+        .await?;
+    tx.execute(&statement, &[&password_hash, &keep_family_id])
+        .await?;
+    Ok(())
+}
+
+pub async fn request_password_reset(
+    tx: &RequestTx,
+    email: &str,
+    token: &str,
+    token_hash: &[u8],
+    expires_at: DateTime<Utc>,
+    max_per_hour: i32,
+) -> Result<(), Error> {
+    let statement = tx
+        .prepare("SELECT app.request_password_reset($1, $2, $3, $4, $5)")
+        .await?;
+    tx.execute(
+        &statement,
+        &[&email, &token, &token_hash, &expires_at, &max_per_hour],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn password_reset_email(
+    tx: &RequestTx,
+    token_hash: &[u8],
+) -> Result<Option<String>, Error> {
+    let statement = tx.prepare("SELECT app.password_reset_email($1)").await?;
+    Ok(tx.query_one(&statement, &[&token_hash]).await?.try_get(0)?)
+}
+
+/// ok | invalid | used | expired
+pub async fn reset_password(
+    tx: &RequestTx,
+    token_hash: &[u8],
+    password_hash: &str,
+) -> Result<String, Error> {
+    let statement = tx.prepare("SELECT app.reset_password($1, $2)").await?;
+    Ok(tx
+        .query_one(&statement, &[&token_hash, &password_hash])
+        .await?
+        .try_get(0)?)
+}
+
+pub async fn user(tx: &RequestTx, id: Uuid) -> Result<UserRow, Error> {
+    let statement = tx
+        .prepare("SELECT id, email, full_name, is_platform_admin, status, created_at FROM users WHERE id = $1")
+        .await?;
+    let row = tx
+        .query_opt(&statement, &[&id])
+        .await?
+        .ok_or(Error::NotFound)?;
+    UserRow::from_row(&row)
+}
+
+pub async fn update_full_name(tx: &RequestTx, id: Uuid, full_name: &str) -> Result<UserRow, Error> {
+    let statement = tx
+        .prepare(
+            "UPDATE users SET full_name = $2, updated_at = now() WHERE id = $1
+             RETURNING id, email, full_name, is_platform_admin, status, created_at",
+        )
+        .await?;
+    let row = tx
+        .query_opt(&statement, &[&id, &full_name])
+        .await?
+        .ok_or(Error::NotFound)?;
+    UserRow::from_row(&row)
+}
+
+pub async fn tenant(tx: &RequestTx, id: Uuid) -> Result<TenantRow, Error> {
+    let statement = tx
+        .prepare("SELECT id, name, status, created_at FROM tenants WHERE id = $1")
+        .await?;
+    let row = tx
+        .query_opt(&statement, &[&id])
+        .await?
+        .ok_or(Error::NotFound)?;
+    TenantRow::from_row(&row)
+}
+
+/// The user's role assignments in the context's tenant.
+pub async fn role_assignments(
+    tx: &RequestTx,
+    user_id: Uuid,
+) -> Result<Vec<RoleAssignmentRow>, Error> {
+    let statement = tx
+        .prepare(
+            "SELECT ur.id, ur.role_id, r.name, ur.store_id
+             FROM user_roles ur JOIN roles r ON r.tenant_id = ur.tenant_id AND r.id = ur.role_id
+             WHERE ur.user_id = $1
+             ORDER BY r.name, ur.store_id NULLS FIRST",
+        )
+        .await?;
+    tx.query(&statement, &[&user_id])
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(RoleAssignmentRow {
+                id: row.try_get("id")?,
+                role_id: row.try_get("role_id")?,
+                name: row.try_get("name")?,
+                store_id: row.try_get("store_id")?,
+            })
+        })
+        .collect()
+}

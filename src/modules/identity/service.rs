@@ -1,0 +1,601 @@
+//! The identity flows of API.md ("Auth" and "Me"): registration, bootstrap, login,
+//! refresh-token rotation, logout, tenant switch, password reset and change. Each flow
+//! validates its input into domain types, hashes off the async workers, and does its
+//! database work in request transactions through `db::identity`. A database connection
+//! is never held while a password is hashed.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::db::{self as sql, Membership, TenantRow, UserRow};
+use crate::{
+    config::{Registration, Settings},
+    error::Error,
+    platform::{
+        auth::{
+            AccessClaims, OpaqueToken, PasswordHasher, TokenIssuer,
+            access::{Operation, authorize},
+        },
+        db::{Database, RequestTx, Scope},
+        domain::{Email, Fields, Name, Password},
+    },
+};
+
+/// Reset tokens expire after an hour (API.md).
+const RESET_TOKEN_TTL: Duration = Duration::from_secs(3600);
+
+/// Limits taken from the settings.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub registration: Registration,
+    pub login_window_secs: i32,
+    pub login_max_per_email: i32,
+    pub login_max_per_client: i32,
+    pub forgot_max_per_hour: i32,
+}
+
+impl Limits {
+    pub fn from_settings(settings: &Settings) -> Limits {
+        let clamp = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+        Limits {
+            registration: settings.registration,
+            login_window_secs: clamp(settings.login_throttle_window_secs),
+            login_max_per_email: clamp(settings.login_max_failures_per_email),
+            login_max_per_client: clamp(settings.login_max_failures_per_client),
+            forgot_max_per_hour: clamp(settings.forgot_password_max_per_hour),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Identity {
+    pub db: Database,
+    pub hasher: PasswordHasher,
+    pub tokens: Arc<TokenIssuer>,
+    pub limits: Limits,
+}
+
+/// A signed-in session: the token pair handed to the client.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user_id: Uuid,
+    pub tenant_id: Uuid,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: u64,
+}
+
+/// What registration and bootstrap ask for.
+pub struct NewAccount<'a> {
+    pub email: &'a str,
+    pub password: &'a str,
+    pub full_name: &'a str,
+    pub tenant_name: &'a str,
+}
+
+struct ParsedAccount {
+    email: Email,
+    password: Password,
+    full_name: Name,
+    tenant_name: Name,
+}
+
+impl NewAccount<'_> {
+    fn parse(&self) -> Result<ParsedAccount, Error> {
+        let mut fields = Fields::new();
+        let email = fields.check("email", Email::parse(self.email));
+        let password = fields.check("password", Password::parse(self.password, email.as_ref()));
+        let full_name = fields.check("full_name", Name::parse(self.full_name));
+        let tenant_name = fields.check("tenant_name", Name::parse(self.tenant_name));
+        fields.finish()?;
+        match (email, password, full_name, tenant_name) {
+            (Some(email), Some(password), Some(full_name), Some(tenant_name)) => {
+                Ok(ParsedAccount {
+                    email,
+                    password,
+                    full_name,
+                    tenant_name,
+                })
+            }
+            _ => unreachable!("Fields::finish fails when any field failed"),
+        }
+    }
+}
+
+/// What /me shows.
+pub struct Me {
+    pub user: UserRow,
+    pub tenant: TenantRow,
+    pub memberships: Vec<Membership>,
+    pub roles: Vec<sql::RoleAssignmentRow>,
+    pub permissions: Vec<String>,
+}
+
+impl Identity {
+    pub fn new(db: Database, settings: &Settings, jwt_secret: &[u8]) -> Identity {
+        Identity {
+            db,
+            hasher: PasswordHasher::new(settings.hash_concurrency()),
+            tokens: Arc::new(TokenIssuer::new(
+                jwt_secret,
+                &settings.jwt_issuer,
+                &settings.jwt_audience,
+                Duration::from_secs(settings.access_token_ttl_secs),
+                Duration::from_secs(settings.refresh_token_ttl_secs),
+            )),
+            limits: Limits::from_settings(settings),
+        }
+    }
+
+    fn refresh_expiry(&self) -> chrono::DateTime<Utc> {
+        Utc::now() + self.tokens.refresh_ttl
+    }
+
+    /// Starts a session (a new refresh-token family) for the context's user and
+    /// tenant, inside `tx`.
+    async fn start_session(
+        &self,
+        tx: &RequestTx,
+        user_id: Uuid,
+        tenant_id: Uuid,
+    ) -> Result<Session, Error> {
+        let family = Uuid::new_v4();
+        let refresh = OpaqueToken::generate();
+        sql::issue_refresh_token(tx, family, &refresh.hash, self.refresh_expiry()).await?;
+        self.session(user_id, tenant_id, family, refresh.token)
+    }
+
+    fn session(
+        &self,
+        user_id: Uuid,
+        tenant_id: Uuid,
+        family: Uuid,
+        refresh_token: String,
+    ) -> Result<Session, Error> {
+        Ok(Session {
+            user_id,
+            tenant_id,
+            access_token: self.tokens.issue(user_id, tenant_id, family)?,
+            refresh_token,
+            expires_in: self.tokens.access_ttl.as_secs(),
+        })
+    }
+
+    /// A user, their first tenant with its system roles, the user as its Owner, and a
+    /// session; all in one transaction. `bootstrap` makes the user a platform admin and
+    /// is refused once any user exists.
+    async fn create_account(
+        &self,
+        account: NewAccount<'_>,
+        bootstrap: bool,
+    ) -> Result<(UserRow, TenantRow, Session), Error> {
+        let account = account.parse()?;
+        let password_hash = self.hasher.hash(account.password.expose()).await?;
+        let (user_id, tenant_id) = (Uuid::new_v4(), Uuid::new_v4());
+        // The new tenant's id is the context, so the tenant-scoped inserts below pass
+        // the same policies as any request.
+        let (tx, _) = self.db.begin(&Scope::tenant(tenant_id, user_id)).await?;
+        let result = async {
+            let (email, name) = (account.email.as_str(), account.full_name.as_str());
+            if bootstrap {
+                if !sql::bootstrap_user(&tx, user_id, email, name, &password_hash).await? {
+                    return Err(Error::BootstrapClosed);
+                }
+            } else {
+                sql::create_user(&tx, user_id, email, name, &password_hash).await?;
+            }
+            let tenant = sql::create_tenant(&tx, tenant_id, account.tenant_name.as_str()).await?;
+            sql::add_member(&tx, tenant_id, user_id).await?;
+            let owner = sql::create_system_roles(&tx).await?;
+            sql::assign_role(&tx, tenant_id, user_id, owner, None).await?;
+            let session = self.start_session(&tx, user_id, tenant_id).await?;
+            let user = sql::user(&tx, user_id).await?;
+            Ok((user, tenant, session))
+        }
+        .await;
+        tx.finish(result).await
+    }
+
+    pub async fn register(
+        &self,
+        account: NewAccount<'_>,
+    ) -> Result<(UserRow, TenantRow, Session), Error> {
+        if self.limits.registration == Registration::Closed {
+            return Err(Error::RegistrationClosed);
+        }
+        self.create_account(account, false).await
+    }
+
+    pub async fn bootstrap(
+        &self,
+        account: NewAccount<'_>,
+    ) -> Result<(UserRow, TenantRow, Session), Error> {
+        self.create_account(account, true).await
+    }
+
+    /// Unknown email and wrong password fail alike: same error, one verification each.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        tenant_id: Option<Uuid>,
+        client: &str,
+    ) -> Result<Session, Error> {
+        // A string that is not an email cannot have an account, but still costs a
+        // verification, so it cannot be told apart by time either.
+        // The throttle counts per normalized email, or per raw input when it is not one.
+        let key = match Email::parse(email) {
+            Ok(email) => email.as_str().to_string(),
+            Err(_) => email.trim().to_lowercase().chars().take(254).collect(),
+        };
+
+        let (tx, _) = self.db.begin(&Scope::anonymous()).await?;
+        let lookup = async {
+            sql::login_lookup(
+                &tx,
+                &key,
+                client,
+                self.limits.login_window_secs,
+                self.limits.login_max_per_email,
+                self.limits.login_max_per_client,
+            )
+            .await
+        }
+        .await;
+        let lookup = tx.finish(lookup).await?;
+        if lookup.retry_after_secs > 0 {
+            return Err(Error::RateLimited {
+                retry_after_secs: lookup.retry_after_secs as u64,
+            });
+        }
+
+        // The attempt is already recorded as a failure (login_lookup); a success takes
+        // it back below.
+        let verified = self
+            .hasher
+            .verify(password, lookup.password_hash.as_deref())
+            .await?;
+        let user_id = match (verified, lookup.user_id, lookup.user_status.as_deref()) {
+            (true, Some(user_id), Some("active")) => user_id,
+            _ => return Err(Error::InvalidCredentials),
+        };
+
+        // Authenticated: from here the user is the context, and the rest of the login
+        // is one statement.
+        let user_scope = Scope {
+            user_id: Some(user_id),
+            ..Scope::anonymous()
+        };
+        let family = Uuid::new_v4();
+        let refresh = OpaqueToken::generate();
+        let (tx, _) = self.db.begin(&user_scope).await?;
+        let completed = sql::complete_login(
+            &tx,
+            &key,
+            lookup.client_attempt_id,
+            tenant_id,
+            family,
+            &refresh.hash,
+            self.refresh_expiry(),
+        )
+        .await;
+        match tx.finish(completed).await? {
+            (outcome, Some(tenant_id)) if outcome == "ok" => {
+                self.session(user_id, tenant_id, family, refresh.token)
+            }
+            (outcome, _) if outcome == "not_member" => Err(Error::NotFound),
+            _ => Err(Error::TenantSuspended),
+        }
+    }
+
+    /// Rotates a refresh token. A token presented twice revokes its whole family: the
+    /// revocation is committed even though the answer is 401.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Session, Error> {
+        if !OpaqueToken::looks_valid(refresh_token) {
+            return Err(Error::Unauthenticated);
+        }
+        let next = OpaqueToken::generate();
+        let (tx, _) = self.db.begin(&Scope::anonymous()).await?;
+        let rotation = async {
+            sql::rotate_refresh_token(
+                &tx,
+                &OpaqueToken::hash_of(refresh_token),
+                &next.hash,
+                self.refresh_expiry(),
+            )
+            .await
+        }
+        .await;
+        let rotation = tx.finish(rotation).await?;
+        match (
+            rotation.outcome.as_str(),
+            rotation.user_id,
+            rotation.tenant_id,
+            rotation.family_id,
+        ) {
+            ("ok", Some(user), Some(tenant), Some(family)) => {
+                self.session(user, tenant, family, next.token)
+            }
+            ("suspended", ..) => Err(Error::TenantSuspended),
+            (outcome, ..) => {
+                if outcome == "reused" {
+                    tracing::warn!(family = ?rotation.family_id, "refresh token reused; its family is revoked");
+                }
+                Err(Error::Unauthenticated)
+            }
+        }
+    }
+
+    /// Ends the session of the refresh token. Unknown tokens are ignored.
+    pub async fn logout(&self, refresh_token: &str) -> Result<(), Error> {
+        if !OpaqueToken::looks_valid(refresh_token) {
+            return Ok(());
+        }
+        let (tx, _) = self.db.begin(&Scope::anonymous()).await?;
+        let revoked = sql::revoke_refresh_family(&tx, &OpaqueToken::hash_of(refresh_token)).await;
+        tx.finish(revoked).await
+    }
+
+    /// A new session in another tenant the user is a member of.
+    pub async fn switch_tenant(
+        &self,
+        claims: &AccessClaims,
+        tenant_id: Uuid,
+    ) -> Result<Session, Error> {
+        let (tx, access) = self.db.begin(&Scope::tenant(tenant_id, claims.sub)).await?;
+        let session = async {
+            // Only a live session may start another: not one ended by logout, a
+            // password reset or change, or a reused refresh token.
+            if !sql::session_active(&tx, claims.sid).await? {
+                return Err(Error::Unauthenticated);
+            }
+            match access.member_status.as_deref() {
+                None => Err(Error::NotFound),
+                Some("active") if access.tenant_active => {
+                    self.start_session(&tx, claims.sub, tenant_id).await
+                }
+                Some(_) => Err(Error::TenantSuspended),
+            }
+        }
+        .await;
+        tx.finish(session).await
+    }
+
+    /// Always succeeds (the caller answers 202 whatever happened); the token travels
+    /// through the notification outbox.
+    pub async fn forgot_password(&self, email: &str) -> Result<(), Error> {
+        let Ok(email) = Email::parse(email) else {
+            return Ok(());
+        };
+        let token = OpaqueToken::generate();
+        let expires_at = Utc::now() + RESET_TOKEN_TTL;
+        let (tx, _) = self.db.begin(&Scope::anonymous()).await?;
+        let requested = sql::request_password_reset(
+            &tx,
+            email.as_str(),
+            &token.token,
+            &token.hash,
+            expires_at,
+            self.limits.forgot_max_per_hour,
+        )
+        .await;
+        tx.finish(requested).await
+    }
+
+    /// Uses a reset token once; every session of the user ends.
+    pub async fn reset_password(&self, token: &str, new_password: &str) -> Result<(), Error> {
+        if !OpaqueToken::looks_valid(token) {
+            return Err(Error::BadRequest("the reset token is malformed".into()));
+        }
+        let token_hash = OpaqueToken::hash_of(token);
+        let (tx, _) = self.db.begin(&Scope::anonymous()).await?;
+        let email = sql::password_reset_email(&tx, &token_hash).await;
+        let email = tx.finish(email).await?.ok_or(Error::Unauthenticated)?;
+        let email = Email::parse(&email).ok();
+
+        let mut fields = Fields::new();
+        let password = fields.check(
+            "new_password",
+            Password::parse(new_password, email.as_ref()),
+        );
+        fields.finish()?;
+        let password_hash = self
+            .hasher
+            .hash(password.expect("validated").expose())
+            .await?;
+
+        let (tx, _) = self.db.begin(&Scope::anonymous()).await?;
+        let outcome = sql::reset_password(&tx, &token_hash, &password_hash).await;
+        match tx.finish(outcome).await?.as_str() {
+            "ok" => Ok(()),
+            _ => Err(Error::Unauthenticated),
+        }
+    }
+
+    /// Changes the caller's password after checking the current one; every other
+    /// session of the user ends.
+    pub async fn change_password(
+        &self,
+        claims: &AccessClaims,
+        operation: &Operation,
+        current: &str,
+        new_password: &str,
+    ) -> Result<(), Error> {
+        let (tx, _) = authorize(&self.db, claims, None, operation).await?;
+        let found = async {
+            let user = sql::user(&tx, claims.sub).await?;
+            let hash = sql::current_password_hash(&tx).await?;
+            Ok((user, hash))
+        }
+        .await;
+        let (user, current_hash) = tx.finish(found).await?;
+
+        let email = Email::parse(&user.email).ok();
+        let mut fields = Fields::new();
+        let password = fields.check(
+            "new_password",
+            Password::parse(new_password, email.as_ref()),
+        );
+        fields.finish()?;
+        if !self.hasher.verify(current, current_hash.as_deref()).await? {
+            return Err(Error::Validation(vec![crate::error::FieldError::new(
+                "current_password",
+                "is not the current password",
+            )]));
+        }
+        let new_hash = self
+            .hasher
+            .hash(password.expect("validated").expose())
+            .await?;
+
+        let (tx, _) = authorize(&self.db, claims, None, operation).await?;
+        let changed = sql::set_current_password(&tx, &new_hash, claims.sid).await;
+        tx.finish(changed).await
+    }
+
+    pub async fn me(
+        &self,
+        claims: &AccessClaims,
+        operation: &Operation,
+        store_id: Option<Uuid>,
+    ) -> Result<Me, Error> {
+        let (tx, access) = authorize(&self.db, claims, store_id, operation).await?;
+        // Four independent reads, polled together: tokio-postgres pipelines them into
+        // one round trip.
+        let me = async {
+            let (user, tenant, memberships, roles) = tokio::try_join!(
+                sql::user(&tx, claims.sub),
+                sql::tenant(&tx, claims.tid),
+                sql::memberships(&tx),
+                sql::role_assignments(&tx, claims.sub),
+            )?;
+            Ok(Me {
+                user,
+                tenant,
+                memberships,
+                roles,
+                permissions: access.held_permissions()?.to_vec(),
+            })
+        }
+        .await;
+        tx.finish(me).await
+    }
+
+    pub async fn update_me(
+        &self,
+        claims: &AccessClaims,
+        operation: &Operation,
+        full_name: &str,
+    ) -> Result<UserRow, Error> {
+        let mut fields = Fields::new();
+        let name = fields.check("full_name", Name::parse(full_name));
+        fields.finish()?;
+        let (tx, _) = authorize(&self.db, claims, None, operation).await?;
+        let user = sql::update_full_name(&tx, claims.sub, name.expect("validated").as_str()).await;
+        tx.finish(user).await
+    }
+}
+
+impl Identity {
+    /// Accepts an invitation (see `POST /api/v1/auth/accept-invitation`).
+    pub async fn accept_invitation(
+        &self,
+        token: &str,
+        password: Option<&str>,
+        full_name: Option<&str>,
+    ) -> Result<Session, Error> {
+        use crate::modules::{audit::db as audit, tenancy::db as tenancy};
+
+        if !OpaqueToken::looks_valid(token) {
+            return Err(Error::Unauthenticated);
+        }
+        let (tx, _) = self.db.begin(&Scope::anonymous()).await?;
+        let found = async {
+            let Some(invitation) =
+                tenancy::invitation_for_token(&tx, &OpaqueToken::hash_of(token)).await?
+            else {
+                return Ok(None);
+            };
+            let existing = tenancy::user_for_invitation(&tx, &invitation.email).await?;
+            Ok(Some((invitation, existing)))
+        }
+        .await;
+        let (invitation, existing) = tx.finish(found).await?.ok_or(Error::Unauthenticated)?;
+        if invitation.status != "pending" {
+            return Err(Error::Unauthenticated);
+        }
+
+        // Who accepts: an existing user proves it with their own password; a new one
+        // chooses a password and gives their name.
+        let email = Email::parse(&invitation.email).ok();
+        let (user_id, new_user) = match existing {
+            Some(user) => {
+                let verified = self
+                    .hasher
+                    .verify(password.unwrap_or_default(), user.password_hash.as_deref())
+                    .await?;
+                if !verified || user.status != "active" {
+                    return Err(Error::InvalidCredentials);
+                }
+                (user.user_id, None)
+            }
+            None => {
+                let mut fields = Fields::new();
+                let password = match password {
+                    Some(password) => {
+                        fields.check("password", Password::parse(password, email.as_ref()))
+                    }
+                    None => {
+                        fields.fail("password", "is required for a new account");
+                        None
+                    }
+                };
+                let name = match full_name {
+                    Some(name) => fields.check("full_name", Name::parse(name)),
+                    None => {
+                        fields.fail("full_name", "is required for a new account");
+                        None
+                    }
+                };
+                fields.finish()?;
+                let hash = self
+                    .hasher
+                    .hash(password.expect("validated").expose())
+                    .await?;
+                (Uuid::new_v4(), Some((name.expect("validated"), hash)))
+            }
+        };
+
+        let (tx, _) = self
+            .db
+            .begin(&Scope::tenant(invitation.tenant_id, user_id))
+            .await?;
+        let session = async {
+            if let Some((name, hash)) = &new_user {
+                sql::create_user(&tx, user_id, &invitation.email, name.as_str(), hash).await?;
+            }
+            // Only one acceptance wins, even when two race with the same token.
+            if !tenancy::mark_invitation_accepted(&tx, invitation.invitation_id).await? {
+                return Err(Error::Unauthenticated);
+            }
+            tenancy::add_member_with_status(&tx, user_id).await?;
+            sql::assign_role(&tx, invitation.tenant_id, user_id, invitation.role_id, invitation.store_id).await?;
+            audit::record(
+                &tx,
+                audit::Event {
+                    action: "invitation.accepted",
+                    target_type: "invitation",
+                    target_id: Some(invitation.invitation_id),
+                    store_id: invitation.store_id,
+                    details: serde_json::json!({"after": {"user_id": user_id, "new_user": new_user.is_some()}}),
+                },
+            )
+            .await?;
+            self.start_session(&tx, user_id, invitation.tenant_id).await
+        }
+        .await;
+        tx.finish(session).await
+    }
+}

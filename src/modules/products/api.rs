@@ -1,0 +1,375 @@
+//! The reference feature module: `/api/v1/products` (tenant-scoped) and
+//! `/api/v1/inventory` (store-scoped, `X-Store-ID` required).
+//!
+//! This is how a module is written: declare each operation's permission next to its
+//! route, open the request transaction with `authorize`, call the module's SQL
+//! (`db::products`), finish. There is no tenant or store filter anywhere in the
+//! module: the policies in `policies/` are the filter.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi, param::Header, param::Path, param::Query, payload::Json,
+};
+use uuid::Uuid;
+
+use super::db::{self as products, AdjustmentRow, ProductRow};
+use crate::{
+    error::Error,
+    modules::Tag,
+    platform::{
+        auth::access::{Operation, authorize},
+        db::Database,
+        domain::{Fields, Name},
+        http::{
+            common::{Deleted, invalid, page, require_store},
+            problem::ApiError,
+            security::BearerAuth,
+        },
+    },
+};
+
+pub struct ProductsApi {
+    pub db: Database,
+}
+
+// What each operation requires (see `auth::access`): one line per route below.
+const PRODUCTS_LIST: Operation = Operation::permission("products_list", "products.view");
+const PRODUCTS_CREATE: Operation = Operation::permission("products_create", "products.create");
+const PRODUCTS_GET: Operation = Operation::permission("products_get", "products.view");
+const PRODUCTS_UPDATE: Operation = Operation::permission("products_update", "products.edit");
+const PRODUCTS_DELETE: Operation = Operation::permission("products_delete", "products.delete");
+const INVENTORY_LIST: Operation = Operation::permission("inventory_list", "inventory.view");
+const INVENTORY_ADJUST: Operation = Operation::permission("inventory_adjust", "inventory.adjust");
+
+pub const OPERATIONS: &[Operation] = &[
+    PRODUCTS_LIST,
+    PRODUCTS_CREATE,
+    PRODUCTS_GET,
+    PRODUCTS_UPDATE,
+    PRODUCTS_DELETE,
+    INVENTORY_LIST,
+    INVENTORY_ADJUST,
+];
+
+#[derive(Object)]
+pub struct ProductDto {
+    pub id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub price_cents: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ProductRow> for ProductDto {
+    fn from(row: ProductRow) -> Self {
+        ProductDto {
+            id: row.id,
+            sku: row.sku,
+            name: row.name,
+            price_cents: row.price_cents,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct ProductList {
+    pub items: Vec<ProductDto>,
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Object)]
+pub struct CreateProductRequest {
+    /// Unique in the tenant: 1 to 64 characters, no spaces.
+    pub sku: String,
+    pub name: String,
+    /// Zero or more.
+    pub price_cents: i64,
+}
+
+#[derive(Object)]
+pub struct UpdateProductRequest {
+    #[oai(nullable)]
+    pub sku: Option<String>,
+    #[oai(nullable)]
+    pub name: Option<String>,
+    #[oai(nullable)]
+    pub price_cents: Option<i64>,
+}
+
+#[derive(Object)]
+pub struct StockDto {
+    pub product_id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub quantity: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Object)]
+pub struct StockList {
+    pub items: Vec<StockDto>,
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Object)]
+pub struct AdjustmentRequest {
+    pub product_id: Uuid,
+    /// Non-zero; negative takes stock out.
+    pub delta: i64,
+    pub reason: String,
+}
+
+#[derive(Object)]
+pub struct AdjustmentDto {
+    pub id: Uuid,
+    pub product_id: Uuid,
+    pub delta: i64,
+    pub reason: String,
+    /// The store's stock of the product after the adjustment.
+    pub quantity: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<AdjustmentRow> for AdjustmentDto {
+    fn from(row: AdjustmentRow) -> Self {
+        AdjustmentDto {
+            id: row.id,
+            product_id: row.product_id,
+            delta: row.delta,
+            reason: row.reason,
+            quantity: row.quantity,
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum ProductListResponse {
+    #[oai(status = 200)]
+    Ok(Json<ProductList>),
+}
+
+#[derive(ApiResponse)]
+pub enum ProductResponse {
+    #[oai(status = 200)]
+    Ok(Json<ProductDto>),
+}
+
+#[derive(ApiResponse)]
+pub enum ProductCreated {
+    #[oai(status = 201)]
+    Created(Json<ProductDto>),
+}
+
+#[derive(ApiResponse)]
+pub enum StockListResponse {
+    #[oai(status = 200)]
+    Ok(Json<StockList>),
+}
+
+#[derive(ApiResponse)]
+pub enum AdjustmentCreated {
+    #[oai(status = 201)]
+    Created(Json<AdjustmentDto>),
+}
+
+fn parse_sku(sku: &str) -> Result<String, String> {
+    let sku = sku.trim();
+    if sku.is_empty()
+        || sku.chars().count() > 64
+        || sku.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err("must be 1 to 64 characters without spaces".into());
+    }
+    Ok(sku.to_string())
+}
+
+fn parse_price(price_cents: i64) -> Result<i64, String> {
+    if price_cents < 0 {
+        return Err("must be zero or more".into());
+    }
+    Ok(price_cents)
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "Tag::Products")]
+impl ProductsApi {
+    /// The tenant's products.
+    #[oai(path = "/products", method = "get", operation_id = "products_list")]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        /// 1 to 100, default 50.
+        limit: Query<Option<i64>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<ProductListResponse, ApiError> {
+        let page = page(limit.0, cursor.0)?;
+        let (tx, _) = authorize(&self.db, &auth.0, None, &PRODUCTS_LIST).await?;
+        let rows = products::list(tx, &page).await?;
+        let (rows, next_cursor) = page.finish(rows, |p| (p.created_at, p.id));
+        Ok(ProductListResponse::Ok(Json(ProductList {
+            items: rows.into_iter().map(Into::into).collect(),
+            next_cursor,
+        })))
+    }
+
+    /// Create a product.
+    #[oai(path = "/products", method = "post", operation_id = "products_create")]
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        body: Json<CreateProductRequest>,
+    ) -> Result<ProductCreated, ApiError> {
+        let mut fields = Fields::new();
+        let sku = fields.check("sku", parse_sku(&body.sku));
+        let name = fields.check("name", Name::parse(&body.name));
+        let price = fields.check("price_cents", parse_price(body.price_cents));
+        fields.finish()?;
+        let (sku, name, price) = (
+            sku.expect("validated"),
+            name.expect("validated"),
+            price.expect("validated"),
+        );
+        let (tx, _) = authorize(&self.db, &auth.0, None, &PRODUCTS_CREATE).await?;
+        let product = products::create(&tx, &sku, name.as_str(), price).await;
+        Ok(ProductCreated::Created(Json(
+            tx.finish(product).await?.into(),
+        )))
+    }
+
+    /// One product.
+    #[oai(path = "/products/:id", method = "get", operation_id = "products_get")]
+    async fn get(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<ProductResponse, ApiError> {
+        let (tx, _) = authorize(&self.db, &auth.0, None, &PRODUCTS_GET).await?;
+        let product = products::get(&tx, id.0).await;
+        Ok(ProductResponse::Ok(Json(tx.finish(product).await?.into())))
+    }
+
+    /// Change a product; omitted fields stay as they are.
+    #[oai(
+        path = "/products/:id",
+        method = "patch",
+        operation_id = "products_update"
+    )]
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<UpdateProductRequest>,
+    ) -> Result<ProductResponse, ApiError> {
+        let mut fields = Fields::new();
+        let sku = body
+            .sku
+            .as_deref()
+            .and_then(|s| fields.check("sku", parse_sku(s)));
+        let name = body
+            .name
+            .as_deref()
+            .and_then(|n| fields.check("name", Name::parse(n)));
+        let price = body
+            .price_cents
+            .and_then(|p| fields.check("price_cents", parse_price(p)));
+        fields.finish()?;
+        let (tx, _) = authorize(&self.db, &auth.0, None, &PRODUCTS_UPDATE).await?;
+        let product = products::update(
+            &tx,
+            id.0,
+            sku.as_deref(),
+            name.as_ref().map(Name::as_str),
+            price,
+        )
+        .await;
+        Ok(ProductResponse::Ok(Json(tx.finish(product).await?.into())))
+    }
+
+    /// Delete a product, with its stock in every store.
+    #[oai(
+        path = "/products/:id",
+        method = "delete",
+        operation_id = "products_delete"
+    )]
+    async fn delete(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<Deleted, ApiError> {
+        let (tx, _) = authorize(&self.db, &auth.0, None, &PRODUCTS_DELETE).await?;
+        let deleted = products::delete(&tx, id.0).await;
+        tx.finish(deleted).await?;
+        Ok(Deleted::NoContent)
+    }
+
+    /// The stock of the store named by `X-Store-ID` (required).
+    #[oai(path = "/inventory", method = "get", operation_id = "inventory_list")]
+    async fn inventory(
+        &self,
+        auth: BearerAuth,
+        /// The store whose stock to show.
+        #[oai(name = "X-Store-ID")]
+        store_id: Header<Option<Uuid>>,
+        /// 1 to 100, default 50.
+        limit: Query<Option<i64>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<StockListResponse, ApiError> {
+        let store_id = require_store(store_id.0)?;
+        let page = page(limit.0, cursor.0)?;
+        let (tx, _) = authorize(&self.db, &auth.0, Some(store_id), &INVENTORY_LIST).await?;
+        let rows = products::inventory(tx, &page).await?;
+        // The list is in product id order; the cursor's time part is unused here.
+        let (rows, next_cursor) =
+            page.finish(rows, |s| (chrono::DateTime::UNIX_EPOCH, s.product_id));
+        Ok(StockListResponse::Ok(Json(StockList {
+            items: rows
+                .into_iter()
+                .map(|s| StockDto {
+                    product_id: s.product_id,
+                    sku: s.sku,
+                    name: s.name,
+                    quantity: s.quantity,
+                    updated_at: s.updated_at,
+                })
+                .collect(),
+            next_cursor,
+        })))
+    }
+
+    /// Adjust the stock of a product in the store named by `X-Store-ID` (required).
+    /// 409 when the stock would go below zero.
+    #[oai(
+        path = "/inventory/adjustments",
+        method = "post",
+        operation_id = "inventory_adjust"
+    )]
+    async fn adjust(
+        &self,
+        auth: BearerAuth,
+        /// The store whose stock to adjust.
+        #[oai(name = "X-Store-ID")]
+        store_id: Header<Option<Uuid>>,
+        body: Json<AdjustmentRequest>,
+    ) -> Result<AdjustmentCreated, ApiError> {
+        let store_id = require_store(store_id.0)?;
+        let mut fields = Fields::new();
+        if body.delta == 0 || body.delta.unsigned_abs() > 1_000_000_000 {
+            fields.fail("delta", "must be non-zero and at most 1000000000 in size");
+        }
+        let reason = body.reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            fields.fail("reason", "must be 1 to 500 characters");
+        }
+        fields.finish()?;
+        let (tx, _) = authorize(&self.db, &auth.0, Some(store_id), &INVENTORY_ADJUST).await?;
+        let result = async {
+            if let Err(Error::NotFound) = products::get(&tx, body.product_id).await {
+                return Err(invalid("product_id", "no such product"));
+            }
+            products::adjust(&tx, body.product_id, body.delta, reason).await
+        }
+        .await;
+        Ok(AdjustmentCreated::Created(Json(
+            tx.finish(result).await?.into(),
+        )))
+    }
+}

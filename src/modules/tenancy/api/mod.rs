@@ -1,0 +1,2 @@
+pub mod invitations;
+pub mod tenants;

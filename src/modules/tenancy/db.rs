@@ -1,0 +1,516 @@
+//! The SQL of tenancy: the current tenant, its members, invitations and stores. No
+//! query here filters by tenant: row-level security does (policies/). Functions run in
+//! the caller's request transaction and never commit.
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::{
+    modules::identity::db::TenantRow,
+    platform::db::{RequestTx, page::Page},
+};
+
+// --- tenant -----------------------------------------------------------------------------
+
+pub async fn rename_tenant(tx: &RequestTx, id: Uuid, name: &str) -> Result<TenantRow, Error> {
+    let statement = tx
+        .prepare("UPDATE tenants SET name = $2, updated_at = now() WHERE id = $1 RETURNING id, name, status, created_at")
+        .await?;
+    let row = tx
+        .query_opt(&statement, &[&id, &name])
+        .await?
+        .ok_or(Error::NotFound)?;
+    TenantRow::from_row(&row)
+}
+
+// --- members ----------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct MemberRow {
+    pub user_id: Uuid,
+    pub email: String,
+    pub full_name: String,
+    pub status: String,
+    pub joined_at: DateTime<Utc>,
+}
+
+impl MemberRow {
+    fn from_row(row: &Row) -> Result<MemberRow, Error> {
+        Ok(MemberRow {
+            user_id: row.try_get("user_id")?,
+            email: row.try_get("email")?,
+            full_name: row.try_get("full_name")?,
+            status: row.try_get("status")?,
+            joined_at: row.try_get("joined_at")?,
+        })
+    }
+}
+
+pub async fn list_members(tx: RequestTx, page: &Page) -> Result<Vec<MemberRow>, Error> {
+    let statement = tx
+        .prepare(
+            "SELECT tu.user_id, u.email, u.full_name, tu.status, tu.created_at AS joined_at
+             FROM tenant_users tu JOIN users u ON u.id = tu.user_id
+             WHERE (tu.created_at, tu.user_id) > ($1, $2)
+             ORDER BY tu.created_at, tu.user_id
+             LIMIT $3",
+        )
+        .await?;
+    let (after_time, after_id) = page.after();
+    tx.query_and_commit(&statement, &[&after_time, &after_id, &page.fetch()])
+        .await?
+        .iter()
+        .map(MemberRow::from_row)
+        .collect()
+}
+
+pub async fn member(tx: &RequestTx, user_id: Uuid) -> Result<MemberRow, Error> {
+    let statement = tx
+        .prepare(
+            "SELECT tu.user_id, u.email, u.full_name, tu.status, tu.created_at AS joined_at
+             FROM tenant_users tu JOIN users u ON u.id = tu.user_id
+             WHERE tu.user_id = $1",
+        )
+        .await?;
+    MemberRow::from_row(
+        &tx.query_opt(&statement, &[&user_id])
+            .await?
+            .ok_or(Error::NotFound)?,
+    )
+}
+
+pub async fn set_member_status(tx: &RequestTx, user_id: Uuid, status: &str) -> Result<(), Error> {
+    let statement = tx
+        .prepare("UPDATE tenant_users SET status = $2 WHERE user_id = $1")
+        .await?;
+    match tx.execute(&statement, &[&user_id, &status]).await? {
+        0 => Err(Error::NotFound),
+        _ => Ok(()),
+    }
+}
+
+/// Removes the membership; its role assignments and store links go with it (cascade).
+pub async fn remove_member(tx: &RequestTx, user_id: Uuid) -> Result<(), Error> {
+    let statement = tx
+        .prepare("DELETE FROM tenant_users WHERE user_id = $1")
+        .await?;
+    match tx.execute(&statement, &[&user_id]).await? {
+        0 => Err(Error::NotFound),
+        _ => Ok(()),
+    }
+}
+
+pub async fn is_member_email(tx: &RequestTx, email: &str) -> Result<bool, Error> {
+    let statement = tx
+        .prepare("SELECT EXISTS (SELECT 1 FROM tenant_users tu JOIN users u ON u.id = tu.user_id WHERE u.email = $1)")
+        .await?;
+    Ok(tx.query_one(&statement, &[&email]).await?.try_get(0)?)
+}
+
+pub async fn add_member_with_status(tx: &RequestTx, user_id: Uuid) -> Result<(), Error> {
+    let statement = tx
+        .prepare(
+            "INSERT INTO tenant_users (tenant_id, user_id, last_used_at)
+             VALUES (app.current_tenant_id(), $1, now())",
+        )
+        .await?;
+    tx.execute(&statement, &[&user_id]).await.map_err(|error| {
+        error.on_constraint("tenant_users_pkey", || {
+            Error::Conflict("already a member".into())
+        })
+    })?;
+    Ok(())
+}
+
+// --- invitations ----------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct InvitationRow {
+    pub id: Uuid,
+    pub email: String,
+    pub role_id: Uuid,
+    pub store_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub status: String,
+}
+
+impl InvitationRow {
+    fn from_row(row: &Row) -> Result<InvitationRow, Error> {
+        Ok(InvitationRow {
+            id: row.try_get("id")?,
+            email: row.try_get("email")?,
+            role_id: row.try_get("role_id")?,
+            store_id: row.try_get("store_id")?,
+            created_at: row.try_get("created_at")?,
+            expires_at: row.try_get("expires_at")?,
+            status: row.try_get("status")?,
+        })
+    }
+}
+
+/// An invitation's state, as an SQL expression (a macro, so statements stay literals).
+macro_rules! invitation_status {
+    () => {
+        "CASE WHEN accepted_at IS NOT NULL THEN 'accepted' WHEN revoked_at IS NOT NULL THEN 'revoked' \
+         WHEN expires_at <= now() THEN 'expired' ELSE 'pending' END"
+    };
+}
+
+pub async fn has_pending_invitation(tx: &RequestTx, email: &str) -> Result<bool, Error> {
+    let statement = tx
+        .prepare(
+            "SELECT EXISTS (SELECT 1 FROM invitations WHERE email = $1
+                AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now())",
+        )
+        .await?;
+    Ok(tx.query_one(&statement, &[&email]).await?.try_get(0)?)
+}
+
+pub async fn create_invitation(
+    tx: &RequestTx,
+    email: &str,
+    role_id: Uuid,
+    store_id: Option<Uuid>,
+    invited_by: Uuid,
+    expires_at: DateTime<Utc>,
+) -> Result<InvitationRow, Error> {
+    let statement = tx
+        .prepare(
+            "INSERT INTO invitations (tenant_id, email, role_id, store_id, invited_by, expires_at)
+             VALUES (app.current_tenant_id(), $1, $2, $3, $4, $5)
+             RETURNING id, email, role_id, store_id, created_at, expires_at, 'pending' AS status",
+        )
+        .await?;
+    InvitationRow::from_row(
+        &tx.query_one(
+            &statement,
+            &[&email, &role_id, &store_id, &invited_by, &expires_at],
+        )
+        .await?,
+    )
+}
+
+pub async fn set_invitation_token(
+    tx: &RequestTx,
+    invitation_id: Uuid,
+    token_hash: &[u8],
+) -> Result<(), Error> {
+    let statement = tx
+        .prepare("SELECT app.set_invitation_token($1, $2)")
+        .await?;
+    tx.execute(&statement, &[&invitation_id, &token_hash])
+        .await?;
+    Ok(())
+}
+
+pub async fn enqueue_notification(
+    tx: &RequestTx,
+    recipient: &str,
+    template: &str,
+    payload: &serde_json::Value,
+) -> Result<(), Error> {
+    let statement = tx
+        .prepare("SELECT app.enqueue_notification($1, $2, $3)")
+        .await?;
+    tx.execute(&statement, &[&recipient, &template, payload])
+        .await?;
+    Ok(())
+}
+
+pub async fn list_invitations(tx: RequestTx, page: &Page) -> Result<Vec<InvitationRow>, Error> {
+    let statement = tx
+        .prepare(concat!(
+            "SELECT id, email, role_id, store_id, created_at, expires_at, ",
+            invitation_status!(),
+            " AS status FROM invitations
+             WHERE (created_at, id) > ($1, $2)
+             ORDER BY created_at, id
+             LIMIT $3"
+        ))
+        .await?;
+    let (after_time, after_id) = page.after();
+    tx.query_and_commit(&statement, &[&after_time, &after_id, &page.fetch()])
+        .await?
+        .iter()
+        .map(InvitationRow::from_row)
+        .collect()
+}
+
+/// Revokes a pending invitation; `NotFound` when there is none by that id.
+pub async fn revoke_invitation(tx: &RequestTx, id: Uuid) -> Result<InvitationRow, Error> {
+    let statement = tx
+        .prepare(concat!(
+            "UPDATE invitations SET revoked_at = coalesce(revoked_at, now())
+             WHERE id = $1 AND accepted_at IS NULL
+             RETURNING id, email, role_id, store_id, created_at, expires_at, ",
+            invitation_status!(),
+            " AS status"
+        ))
+        .await?;
+    InvitationRow::from_row(
+        &tx.query_opt(&statement, &[&id])
+            .await?
+            .ok_or(Error::NotFound)?,
+    )
+}
+
+/// What a token says about its invitation, before any tenant context.
+#[derive(Debug, Clone)]
+pub struct InvitationForToken {
+    pub tenant_id: Uuid,
+    pub invitation_id: Uuid,
+    pub email: String,
+    pub role_id: Uuid,
+    pub store_id: Option<Uuid>,
+    pub status: String,
+}
+
+pub async fn invitation_for_token(
+    tx: &RequestTx,
+    token_hash: &[u8],
+) -> Result<Option<InvitationForToken>, Error> {
+    let statement = tx
+        .prepare(
+            "SELECT tenant_id, invitation_id, email, role_id, store_id, status
+             FROM app.invitation_for_token($1)",
+        )
+        .await?;
+    tx.query_opt(&statement, &[&token_hash])
+        .await?
+        .map(|row| {
+            Ok(InvitationForToken {
+                tenant_id: row.try_get("tenant_id")?,
+                invitation_id: row.try_get("invitation_id")?,
+                email: row.try_get("email")?,
+                role_id: row.try_get("role_id")?,
+                store_id: row.try_get("store_id")?,
+                status: row.try_get("status")?,
+            })
+        })
+        .transpose()
+}
+
+/// The existing account behind an invited email, if any.
+pub struct InvitedUser {
+    pub user_id: Uuid,
+    pub status: String,
+    pub password_hash: Option<String>,
+}
+
+pub async fn user_for_invitation(
+    tx: &RequestTx,
+    email: &str,
+) -> Result<Option<InvitedUser>, Error> {
+    let statement = tx
+        .prepare("SELECT user_id, status, password_hash FROM app.user_for_invitation($1)")
+        .await?;
+    tx.query_opt(&statement, &[&email])
+        .await?
+        .map(|row| {
+            Ok(InvitedUser {
+                user_id: row.try_get("user_id")?,
+                status: row.try_get("status")?,
+                password_hash: row.try_get("password_hash")?,
+            })
+        })
+        .transpose()
+}
+
+/// Marks a pending invitation accepted; false when it no longer is pending (a
+/// concurrent accept won, or it was revoked meanwhile).
+pub async fn mark_invitation_accepted(tx: &RequestTx, id: Uuid) -> Result<bool, Error> {
+    let statement = tx
+        .prepare(
+            "UPDATE invitations SET accepted_at = now()
+             WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()",
+        )
+        .await?;
+    Ok(tx.execute(&statement, &[&id]).await? == 1)
+}
+
+// --- stores --------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct StoreRow {
+    pub id: Uuid,
+    pub name: String,
+    pub code: Option<String>,
+    pub address: Option<String>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl StoreRow {
+    fn from_row(row: &Row) -> Result<StoreRow, Error> {
+        Ok(StoreRow {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            code: row.try_get("code")?,
+            address: row.try_get("address")?,
+            status: row.try_get("status")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+/// Whether the context's user may see store `s`: every store of the tenant with a
+/// tenant-wide role, otherwise those they are linked to or hold a role in (a macro, so
+/// that the statements using it stay literals).
+macro_rules! store_visible {
+    () => {
+        " AND (EXISTS (SELECT 1 FROM user_roles ur
+                       WHERE ur.user_id = app.current_user_id() AND ur.store_id IS NULL)
+               OR EXISTS (SELECT 1 FROM user_roles ur
+                          WHERE ur.user_id = app.current_user_id() AND ur.store_id = s.id)
+               OR EXISTS (SELECT 1 FROM store_users su
+                          WHERE su.user_id = app.current_user_id() AND su.store_id = s.id)) "
+    };
+}
+
+/// The stores the context's user may see (see `store_visible!`).
+pub async fn list_visible_stores(tx: RequestTx, page: &Page) -> Result<Vec<StoreRow>, Error> {
+    let statement = tx
+        .prepare(concat!(
+            "SELECT s.id, s.name, s.code, s.address, s.status, s.created_at
+             FROM stores s
+             WHERE (s.created_at, s.id) > ($1, $2)",
+            store_visible!(),
+            "ORDER BY s.created_at, s.id LIMIT $3"
+        ))
+        .await?;
+    let (after_time, after_id) = page.after();
+    tx.query_and_commit(&statement, &[&after_time, &after_id, &page.fetch()])
+        .await?
+        .iter()
+        .map(StoreRow::from_row)
+        .collect()
+}
+
+/// One store, if the context's user may see it (see [`list_visible_stores`]).
+pub async fn visible_store(tx: &RequestTx, id: Uuid) -> Result<StoreRow, Error> {
+    let statement = tx
+        .prepare(concat!(
+            "SELECT s.id, s.name, s.code, s.address, s.status, s.created_at
+             FROM stores s
+             WHERE s.id = $1",
+            store_visible!()
+        ))
+        .await?;
+    StoreRow::from_row(
+        &tx.query_opt(&statement, &[&id])
+            .await?
+            .ok_or(Error::NotFound)?,
+    )
+}
+
+pub async fn store(tx: &RequestTx, id: Uuid) -> Result<StoreRow, Error> {
+    let statement = tx
+        .prepare("SELECT id, name, code, address, status, created_at FROM stores WHERE id = $1")
+        .await?;
+    StoreRow::from_row(
+        &tx.query_opt(&statement, &[&id])
+            .await?
+            .ok_or(Error::NotFound)?,
+    )
+}
+
+fn code_taken() -> Error {
+    Error::Conflict("another store of this tenant has that code".into())
+}
+
+pub async fn create_store(
+    tx: &RequestTx,
+    name: &str,
+    code: Option<&str>,
+    address: Option<&str>,
+) -> Result<StoreRow, Error> {
+    let statement = tx
+        .prepare(
+            "INSERT INTO stores (tenant_id, name, code, address) VALUES (app.current_tenant_id(), $1, $2, $3)
+             RETURNING id, name, code, address, status, created_at",
+        )
+        .await?;
+    let row = tx
+        .query_one(&statement, &[&name, &code, &address])
+        .await
+        .map_err(|error| error.on_constraint("stores_tenant_id_code_key", code_taken))?;
+    StoreRow::from_row(&row)
+}
+
+/// `None` fields are left as they are.
+pub async fn update_store(
+    tx: &RequestTx,
+    id: Uuid,
+    name: Option<&str>,
+    code: Option<&str>,
+    address: Option<&str>,
+    status: Option<&str>,
+) -> Result<StoreRow, Error> {
+    let statement = tx
+        .prepare(
+            "UPDATE stores SET name = coalesce($2, name), code = coalesce($3, code),
+                    address = coalesce($4, address), status = coalesce($5, status), updated_at = now()
+             WHERE id = $1
+             RETURNING id, name, code, address, status, created_at",
+        )
+        .await?;
+    let row = tx
+        .query_opt(&statement, &[&id, &name, &code, &address, &status])
+        .await
+        .map_err(|error| error.on_constraint("stores_tenant_id_code_key", code_taken))?
+        .ok_or(Error::NotFound)?;
+    StoreRow::from_row(&row)
+}
+
+pub async fn delete_store(tx: &RequestTx, id: Uuid) -> Result<StoreRow, Error> {
+    let statement = tx
+        .prepare("DELETE FROM stores WHERE id = $1 RETURNING id, name, code, address, status, created_at")
+        .await?;
+    StoreRow::from_row(
+        &tx.query_opt(&statement, &[&id])
+            .await?
+            .ok_or(Error::NotFound)?,
+    )
+}
+
+pub async fn store_members(tx: &RequestTx, store_id: Uuid) -> Result<Vec<MemberRow>, Error> {
+    let statement = tx
+        .prepare(
+            "SELECT tu.user_id, u.email, u.full_name, tu.status, su.created_at AS joined_at
+             FROM store_users su
+             JOIN tenant_users tu ON tu.tenant_id = su.tenant_id AND tu.user_id = su.user_id
+             JOIN users u ON u.id = su.user_id
+             WHERE su.store_id = $1
+             ORDER BY su.created_at, su.user_id",
+        )
+        .await?;
+    tx.query(&statement, &[&store_id])
+        .await?
+        .iter()
+        .map(MemberRow::from_row)
+        .collect()
+}
+
+/// Links a member to a store; true when the link is new.
+pub async fn link_store_user(tx: &RequestTx, store_id: Uuid, user_id: Uuid) -> Result<bool, Error> {
+    let statement = tx
+        .prepare(
+            "INSERT INTO store_users (tenant_id, store_id, user_id) VALUES (app.current_tenant_id(), $1, $2)
+             ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    Ok(tx.execute(&statement, &[&store_id, &user_id]).await? == 1)
+}
+
+pub async fn unlink_store_user(tx: &RequestTx, store_id: Uuid, user_id: Uuid) -> Result<(), Error> {
+    let statement = tx
+        .prepare("DELETE FROM store_users WHERE store_id = $1 AND user_id = $2")
+        .await?;
+    match tx.execute(&statement, &[&store_id, &user_id]).await? {
+        0 => Err(Error::NotFound),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,179 @@
+//! Authorization of a request, in the round trip that opens its transaction.
+//!
+//! Every operation declares what it requires as an [`Operation`] constant, one line
+//! next to its route (`const STORES_LIST: Operation = Operation::permission(...)`).
+//! The verified token says who and in which tenant; the opening statement
+//! (`src/platform/db/begin_request.sql`) then says, in the same statement that sets the
+//! context, whether that still holds (tenant active, membership active), whether the
+//! store named by `X-Store-ID` is reachable, and whether the declared permission is
+//! held. A removed or suspended member is refused on their next request, not when
+//! their token expires. The declarations are also published in the OpenAPI document
+//! as `x-permission` (see `api::operations`).
+
+use uuid::Uuid;
+
+use super::AccessClaims;
+use crate::{
+    error::Error,
+    platform::db::{Access, Database, RequestTx, Scope},
+};
+
+/// What an operation requires of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requires {
+    /// No credentials (login, registration, health).
+    Public,
+    /// Any active member of the token's tenant (the caller's own profile).
+    Member,
+    /// This permission, tenant-wide or through a role in the store of `X-Store-ID`.
+    Permission(&'static str),
+    /// This permission tenant-wide or in at least one store: lists that a store-scoped
+    /// user sees part of.
+    PermissionInSomeStore(&'static str),
+}
+
+/// An operation's declaration: its `operationId` and what it requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operation {
+    pub id: &'static str,
+    pub requires: Requires,
+    /// The handler reads the caller's effective permissions (to check that what it
+    /// grants is held, or to show them): the opening statement lists them only then.
+    pub reads_held_permissions: bool,
+}
+
+impl Operation {
+    pub const fn public(id: &'static str) -> Operation {
+        Operation {
+            id,
+            requires: Requires::Public,
+            reads_held_permissions: false,
+        }
+    }
+
+    pub const fn member(id: &'static str) -> Operation {
+        Operation {
+            id,
+            requires: Requires::Member,
+            reads_held_permissions: false,
+        }
+    }
+
+    pub const fn permission(id: &'static str, permission: &'static str) -> Operation {
+        Operation {
+            id,
+            requires: Requires::Permission(permission),
+            reads_held_permissions: false,
+        }
+    }
+
+    pub const fn permission_in_some_store(id: &'static str, permission: &'static str) -> Operation {
+        Operation {
+            id,
+            requires: Requires::PermissionInSomeStore(permission),
+            reads_held_permissions: false,
+        }
+    }
+
+    /// See [`Operation::reads_held_permissions`].
+    pub const fn reading_held_permissions(self) -> Operation {
+        Operation {
+            reads_held_permissions: true,
+            ..self
+        }
+    }
+
+    /// The permission code, if the operation requires one.
+    pub fn permission_code(&self) -> Option<&'static str> {
+        match self.requires {
+            Requires::Permission(code) | Requires::PermissionInSomeStore(code) => Some(code),
+            Requires::Public | Requires::Member => None,
+        }
+    }
+}
+
+/// Opens the request transaction for an authenticated caller of `operation`, or
+/// refuses with the matching error.
+pub async fn authorize(
+    db: &Database,
+    claims: &AccessClaims,
+    store_id: Option<Uuid>,
+    operation: &Operation,
+) -> Result<(RequestTx, Access), Error> {
+    let (tx, access) = db.begin(&scope(claims, store_id, operation)).await?;
+    match refusal(&access, store_id, operation) {
+        None => Ok((tx, access)),
+        Some(error) => {
+            tx.rollback().await;
+            Err(error)
+        }
+    }
+}
+
+/// For operations on a store named in the path (`/stores/{id}/...`): a permission held
+/// tenant-wide suffices, as for any operation; otherwise the grants of roles scoped to
+/// that very store count (a Store Manager manages their own store). A store the caller
+/// cannot reach is not found, like any resource of another tenant.
+pub async fn authorize_for_store(
+    db: &Database,
+    claims: &AccessClaims,
+    store_id: Uuid,
+    operation: &Operation,
+) -> Result<(RequestTx, Access), Error> {
+    let tenant_wide = authorize(db, claims, None, operation).await;
+    match tenant_wide {
+        Err(Error::Forbidden { .. }) => {}
+        other => return other,
+    }
+    // Held in no tenant-wide role: try the store's own (one more round trip, only for
+    // store-scoped users).
+    let (tx, access) = db.begin(&scope(claims, Some(store_id), operation)).await?;
+    let refused = match refusal(&access, None, operation) {
+        // Membership and tenant problems first, then a store out of reach (not found,
+        // whatever the permission), then the permission itself.
+        Some(error @ (Error::Unauthenticated | Error::TenantSuspended)) => Some(error),
+        _ if !access.store_accessible => Some(Error::NotFound),
+        other => other,
+    };
+    match refused {
+        None => Ok((tx, access)),
+        Some(error) => {
+            tx.rollback().await;
+            Err(error)
+        }
+    }
+}
+
+/// The token's user in the token's tenant, asking what `operation` requires.
+fn scope(claims: &AccessClaims, store_id: Option<Uuid>, operation: &Operation) -> Scope {
+    Scope {
+        tenant_id: Some(claims.tid),
+        user_id: Some(claims.sub),
+        store_id,
+        permission: operation.permission_code(),
+        with_permissions: operation.reads_held_permissions,
+    }
+}
+
+fn refusal(access: &Access, store_id: Option<Uuid>, operation: &Operation) -> Option<Error> {
+    match access.member_status.as_deref() {
+        // Removed from the tenant (or the tenant is gone): the token no longer holds.
+        None => return Some(Error::Unauthenticated),
+        Some("active") if access.tenant_active => {}
+        Some(_) => return Some(Error::TenantSuspended),
+    }
+    if store_id.is_some() && !access.store_accessible {
+        return Some(Error::StoreAccessDenied);
+    }
+    let granted = match operation.requires {
+        Requires::Public | Requires::Member => true,
+        Requires::Permission(_) => access.permission_granted,
+        Requires::PermissionInSomeStore(_) => access.permission_in_some_store,
+    };
+    match operation.permission_code() {
+        Some(permission) if !granted => Some(Error::Forbidden {
+            permission: permission.to_string(),
+        }),
+        _ => None,
+    }
+}

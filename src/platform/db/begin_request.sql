@@ -1,0 +1,89 @@
+-- The opening statement of every request transaction (DESIGN.md, "Shape"), sent by
+-- src/platform/db/request_tx.rs right after BEGIN, pipelined with it, as a statement prepared
+-- once per connection. Parameters: $1 tenant, $2 user, $3 store (X-Store-ID), $4 the
+-- permission the operation declares (any of the four may be NULL), $5 whether to list
+-- the user's effective permissions (only the operations that read them ask).
+--
+-- One round trip both sets the context and answers every question the request needs
+-- answered before any handler SQL runs:
+--   * is the tenant active, is the user an active member, can the user reach the store
+--     named by X-Store-ID, does the user hold the permission the operation declares;
+--   * when asked, the user's effective permissions (in that store, when one is named);
+--   * the context: app.tenant_id, app.user_id, app.store_id, set transaction-locally
+--     (set_config(..., true)), so COMMIT or ROLLBACK clears them and a pooled
+--     connection carries nothing to the next request (invariant 1);
+--   * last, the switch to the runtime role rowguard_api, so the handler's SQL runs
+--     under row-level security (invariant 2).
+--
+-- It reads the membership tables as the server's login role (which bypasses RLS), and
+-- switching the role inside the statement cannot change that: PostgreSQL checks a
+-- statement's privileges when it starts and plans its row security with it, not row by
+-- row. The conditions use the parameters, not the settings, so they do not depend on
+-- when the settings are assigned: the order of the set_config calls below matters to
+-- nothing, and if any of them fails the whole transaction fails.
+--
+-- One plain statement rather than a PL/pgSQL function: the function's own statements
+-- and its set-returning call made the opening transaction about a fifth slower
+-- (pgbench, see the README, "Performance").
+SELECT
+    tenant.active AS tenant_active,
+    coalesce(membership.status = 'active', false) AS member_active,
+    -- 'active', 'suspended', or NULL when the user is not (or no longer) a member.
+    membership.status AS member_status,
+    -- A store is reachable through a tenant-wide role, a role scoped to that store, or
+    -- a store link (invariant 4). No store named: nothing to check.
+    coalesce($3::uuid IS NULL
+              OR (membership.status = 'active' AND store.active
+                  AND (roles.reach_store OR link.linked)),
+              false) AS store_accessible,
+    $4::text IS NULL
+        OR coalesce(tenant.active AND membership.status = 'active'
+                    AND roles.granted, false) AS permission_granted,
+    -- For lists a store-scoped user sees part of (their stores): the permission held
+    -- tenant-wide or in at least one store.
+    $4::text IS NULL
+        OR coalesce(tenant.active AND membership.status = 'active'
+                    AND roles.in_some_store, false) AS permission_in_some_store,
+    -- Effective permissions: tenant-wide roles, plus those scoped to the store. NULL
+    -- unless asked ($5): collecting and sorting them is work most requests need not do.
+    CASE WHEN NOT $5::boolean THEN NULL
+         WHEN tenant.active AND membership.status = 'active'
+         THEN (SELECT coalesce(pg_catalog.array_agg(DISTINCT rp.permission_code
+                                                    ORDER BY rp.permission_code), '{}')
+               FROM public.user_roles AS ur
+               JOIN public.role_permissions AS rp
+                 ON rp.tenant_id = ur.tenant_id AND rp.role_id = ur.role_id
+               WHERE ur.tenant_id = $1 AND ur.user_id = $2
+                 AND (ur.store_id IS NULL OR ur.store_id = $3))
+         ELSE '{}'
+    END AS permissions,
+    -- The context and the role, assigned once: this statement always returns exactly
+    -- one row (one tenant row, at most one membership, aggregates without GROUP BY).
+    pg_catalog.set_config('app.tenant_id', coalesce($1::uuid::text, ''), true) AS context_tenant_id,
+    pg_catalog.set_config('app.user_id', coalesce($2::uuid::text, ''), true) AS context_user_id,
+    pg_catalog.set_config('app.store_id', coalesce($3::uuid::text, ''), true) AS context_store_id,
+    pg_catalog.set_config('role', 'rowguard_api', true) AS context_role
+FROM (SELECT EXISTS (SELECT 1 FROM public.tenants AS t
+                     WHERE t.id = $1 AND t.status = 'active') AS active) AS tenant
+LEFT JOIN LATERAL (
+    -- A disabled user counts as suspended everywhere.
+    SELECT CASE WHEN u.status = 'active' THEN tu.status ELSE 'suspended' END AS status
+    FROM public.tenant_users AS tu JOIN public.users AS u ON u.id = tu.user_id
+    WHERE tu.tenant_id = $1 AND tu.user_id = $2) AS membership ON true
+CROSS JOIN LATERAL (
+    -- The declared permission, held tenant-wide or in the store; held in any store.
+    SELECT coalesce(pg_catalog.bool_or(rp.permission_code = $4
+                                       AND (ur.store_id IS NULL OR ur.store_id = $3)),
+                    false) AS granted,
+           coalesce(pg_catalog.bool_or(rp.permission_code = $4), false) AS in_some_store,
+           coalesce(pg_catalog.bool_or(ur.store_id IS NULL OR ur.store_id = $3), false) AS reach_store
+    FROM public.user_roles AS ur
+    LEFT JOIN public.role_permissions AS rp ON rp.tenant_id = ur.tenant_id AND rp.role_id = ur.role_id
+    WHERE ur.tenant_id = $1 AND ur.user_id = $2) AS roles
+CROSS JOIN LATERAL (
+    SELECT EXISTS (SELECT 1 FROM public.stores AS s
+                   WHERE s.tenant_id = $1 AND s.id = $3 AND s.status = 'active') AS active) AS store
+CROSS JOIN LATERAL (
+    SELECT EXISTS (SELECT 1 FROM public.store_users AS su
+                   WHERE su.tenant_id = $1 AND su.store_id = $3
+                     AND su.user_id = $2) AS linked) AS link

@@ -1,0 +1,295 @@
+//! The request transaction: the one place where a request's tenant context is set.
+//!
+//! [`Database::begin`] takes a pooled connection and sends, in one round trip,
+//! `BEGIN` pipelined with the opening statement (`src/platform/db/begin_request.sql`, read it
+//! there): that statement answers whether the tenant, the membership, the store and
+//! the permission check out, sets `app.tenant_id`, `app.user_id` and `app.store_id`
+//! transaction-locally, and switches the transaction to the runtime role
+//! `rowguard_api`. Everything the handler runs afterwards is filtered by row-level
+//! security.
+//!
+//! The context dies with the transaction, and a connection goes back to the pool only
+//! after COMMIT or ROLLBACK: a [`RequestTx`] dropped without either (an early return,
+//! a panic, a client that went away mid-request) takes its connection out of the pool
+//! and closes it, so PostgreSQL rolls the transaction back and no later request can
+//! ever run inside it (DESIGN.md invariant 1).
+
+use deadpool_postgres::Object;
+use tokio_postgres::{Row, Statement, ToStatement, types::ToSql};
+use uuid::Uuid;
+
+use super::Database;
+use crate::error::Error;
+
+/// The opening statement: sets the context, answers the access questions, switches
+/// the role. Kept as SQL a DBA reads as such.
+const BEGIN_REQUEST: &str = include_str!("begin_request.sql");
+
+/// Who is acting, where, and what the operation requires.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub tenant_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
+    pub store_id: Option<Uuid>,
+    /// The permission the operation declares; `None` for operations open to any
+    /// active member (or to anyone, for public ones).
+    pub permission: Option<&'static str>,
+    /// Whether to list the user's effective permissions in [`Access::permissions`].
+    pub with_permissions: bool,
+}
+
+impl Scope {
+    /// No tenant, no user: public operations. Tenant-scoped rows are invisible.
+    pub fn anonymous() -> Self {
+        Scope::default()
+    }
+
+    pub fn tenant(tenant_id: Uuid, user_id: Uuid) -> Self {
+        Scope {
+            tenant_id: Some(tenant_id),
+            user_id: Some(user_id),
+            ..Scope::default()
+        }
+    }
+
+    pub fn in_store(mut self, store_id: Option<Uuid>) -> Self {
+        self.store_id = store_id;
+        self
+    }
+
+    pub fn requiring(mut self, permission: &'static str) -> Self {
+        self.permission = Some(permission);
+        self
+    }
+
+    pub fn with_permissions(mut self) -> Self {
+        self.with_permissions = true;
+        self
+    }
+}
+
+/// What the opening statement found out about the scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub tenant_active: bool,
+    pub member_active: bool,
+    /// `active`, `suspended`, or `None` when the user is not a member of the tenant.
+    pub member_status: Option<String>,
+    pub store_accessible: bool,
+    pub permission_granted: bool,
+    /// The permission is held tenant-wide or through a role in at least one store.
+    pub permission_in_some_store: bool,
+    /// The user's effective permissions (in the store, when one was named); `None`
+    /// unless the scope asked for them (`Scope::with_permissions`).
+    pub permissions: Option<Vec<String>>,
+}
+
+impl Access {
+    /// The caller's effective permissions; an internal error (a 500: fail closed) if
+    /// the operation did not declare `reading_held_permissions()`.
+    pub fn held_permissions(&self) -> Result<&[String], Error> {
+        self.permissions.as_deref().ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!(
+                "the operation reads held permissions without declaring reading_held_permissions()"
+            ))
+        })
+    }
+
+    fn from_row(row: &Row) -> Result<Access, Error> {
+        Ok(Access {
+            tenant_active: row.try_get("tenant_active")?,
+            member_active: row.try_get("member_active")?,
+            member_status: row.try_get("member_status")?,
+            store_accessible: row.try_get("store_accessible")?,
+            permission_granted: row.try_get("permission_granted")?,
+            permission_in_some_store: row.try_get("permission_in_some_store")?,
+            permissions: row.try_get("permissions")?,
+        })
+    }
+}
+
+/// An open request transaction, running as `rowguard_api` with the request's context.
+pub struct RequestTx {
+    /// `None` once committed or rolled back.
+    connection: Option<Object>,
+}
+
+impl Database {
+    /// Opens the request transaction for `scope` in one round trip (see the module
+    /// documentation). The caller decides what the returned [`Access`] allows.
+    pub async fn begin(&self, scope: &Scope) -> Result<(RequestTx, Access), Error> {
+        let connection = self.pool.get().await?;
+        // Prepared once per connection and cached, so a request costs no Parse.
+        let statement = connection.prepare_cached(BEGIN_REQUEST).await?;
+        // From here the connection may be inside a transaction: RequestTx's Drop
+        // discards it unless it is committed or rolled back.
+        let tx = RequestTx {
+            connection: Some(connection),
+        };
+        let access = {
+            let client = tx.connection();
+            let params: [&(dyn ToSql + Sync); 5] = [
+                &scope.tenant_id,
+                &scope.user_id,
+                &scope.store_id,
+                &scope.permission,
+                &scope.with_permissions,
+            ];
+            // Polled together, the two requests are written back to back without
+            // waiting for BEGIN's answer: one round trip. `biased`: polled in this order,
+            // so BEGIN is queued first (each request is queued on its first poll).
+            let (begun, row) = tokio::join!(
+                biased;
+                client.batch_execute("BEGIN"),
+                client.query_one(&statement, &params)
+            );
+            begun?;
+            Access::from_row(&row?)?
+        };
+        Ok((tx, access))
+    }
+}
+
+impl RequestTx {
+    fn connection(&self) -> &Object {
+        self.connection
+            .as_ref()
+            .expect("a RequestTx holds its connection until commit or rollback")
+    }
+
+    /// Prepares (once per connection, then from the cache) a statement.
+    pub async fn prepare(&self, sql: &str) -> Result<Statement, Error> {
+        Ok(self.connection().prepare_cached(sql).await?)
+    }
+
+    pub async fn query<T>(
+        &self,
+        statement: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, Error>
+    where
+        T: ?Sized + ToStatement,
+    {
+        Ok(self.connection().query(statement, params).await?)
+    }
+
+    pub async fn query_opt<T>(
+        &self,
+        statement: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, Error>
+    where
+        T: ?Sized + ToStatement,
+    {
+        Ok(self.connection().query_opt(statement, params).await?)
+    }
+
+    pub async fn query_one<T>(
+        &self,
+        statement: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, Error>
+    where
+        T: ?Sized + ToStatement,
+    {
+        Ok(self.connection().query_one(statement, params).await?)
+    }
+
+    pub async fn execute<T>(
+        &self,
+        statement: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, Error>
+    where
+        T: ?Sized + ToStatement,
+    {
+        Ok(self.connection().execute(statement, params).await?)
+    }
+
+    /// Runs the request's last statement and commits, written to PostgreSQL together:
+    /// a list costs two round trips (BEGIN with the opening statement, then this)
+    /// instead of three. The transaction is taken by value, so nothing can run after
+    /// the COMMIT, when the connection is back to the login role without a context.
+    /// Only a prepared [`Statement`]: one still to prepare would be parsed first, and
+    /// the COMMIT would overtake it. If the statement fails, PostgreSQL answers the
+    /// COMMIT by rolling back, and the connection goes back to the pool clean.
+    pub async fn query_and_commit(
+        mut self,
+        statement: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, Error> {
+        let (rows, committed) = {
+            let client = self.connection();
+            // `biased`: polled in this order, so the statement is queued before the
+            // COMMIT (each on its first poll), and both before either answer is awaited.
+            tokio::join!(
+                biased;
+                client.query(statement, params),
+                client.batch_execute("COMMIT")
+            )
+        };
+        let connection = self.connection.take().expect("not yet finished");
+        match committed {
+            Ok(()) => Ok(rows?),
+            Err(error) => {
+                // Whatever state it is in now, it does not go back to the pool.
+                let _ = Object::take(connection);
+                Err(rows.err().unwrap_or(error).into())
+            }
+        }
+    }
+
+    /// For tests and tools: statements without parameters, in the simple protocol.
+    pub async fn batch_execute(&self, sql: &str) -> Result<(), Error> {
+        Ok(self.connection().batch_execute(sql).await?)
+    }
+
+    /// Commits and returns the connection to the pool, clean.
+    pub async fn commit(mut self) -> Result<(), Error> {
+        let connection = self.connection.take().expect("not yet finished");
+        match connection.batch_execute("COMMIT").await {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                // Whatever state it is in now, it does not go back to the pool.
+                let _ = Object::take(connection);
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Rolls back and returns the connection to the pool, clean.
+    pub async fn rollback(mut self) {
+        let connection = self.connection.take().expect("not yet finished");
+        if connection.batch_execute("ROLLBACK").await.is_err() {
+            let _ = Object::take(connection);
+        }
+    }
+}
+
+impl Drop for RequestTx {
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            // Dropped mid-transaction: close the connection instead of pooling it.
+            // PostgreSQL rolls back the transaction when the session ends.
+            tracing::debug!("request transaction dropped unfinished; discarding its connection");
+            drop(Object::take(connection));
+        }
+    }
+}
+
+impl RequestTx {
+    /// Ends the transaction by the handler's result: COMMIT on `Ok`, ROLLBACK on `Err`.
+    /// The usual way to finish: `let result = async { ... }.await; tx.finish(result).await`.
+    pub async fn finish<T>(self, result: Result<T, Error>) -> Result<T, Error> {
+        match result {
+            Ok(value) => {
+                self.commit().await?;
+                Ok(value)
+            }
+            Err(error) => {
+                self.rollback().await;
+                Err(error)
+            }
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The HTTP edge every module's operations share: request ids and problem+json for
+//! every failure (`edge`, `problem`), where a request is authenticated (`security`),
+//! and the small pieces of request parsing that every module uses (`common`).
+
+pub mod common;
+pub mod edge;
+pub mod problem;
+pub mod security;
+
+use poem::{Endpoint, EndpointExt, middleware::CatchPanic};
+
+/// What every endpoint is wrapped in: panics caught (a 500 problem), then the edge
+/// (request id, access log, body limit, problem+json for every error).
+pub fn edge_stack(endpoint: impl Endpoint) -> impl Endpoint {
+    endpoint
+        .with(CatchPanic::new().with_handler(edge::panic_response))
+        .with(edge::Edge)
+}

@@ -1,0 +1,16 @@
+//! The platform layer: the machinery every feature module stands on, and that never
+//! imports a module (`crate::modules`).
+//!
+//! - `db`: the pool, the request transaction and its opening statement (where a
+//!   request's tenant context is set), migrations and policy files, the embedded
+//!   cluster, the catalog audit, keyset pagination.
+//! - `http`: the edge (request id, problem+json), the bearer security scheme (where a
+//!   request is authenticated), shared request parsing.
+//! - `auth`: password hashing, tokens, and `access` (what an operation declares, and
+//!   the check of it in the opening round trip).
+//! - `domain`: value types that parse their input.
+
+pub mod auth;
+pub mod db;
+pub mod domain;
+pub mod http;
