@@ -8,7 +8,10 @@ use crate::{
     app::{self, Application},
     config::{BootstrapArgs, Cli, Command, OutputFormat, PoliciesArgs, Settings},
     error::Error,
-    modules::identity::service::{Identity, NewAccount},
+    modules::{
+        self,
+        identity::service::{Identity, NewAccount},
+    },
     platform::{
         auth::OpaqueToken,
         db::{Database, rls_audit},
@@ -30,6 +33,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Policies(args) => policies(&cli.settings, &args).await,
         Command::Bootstrap(args) => bootstrap(&cli.settings, &args).await,
+        Command::Openapi => {
+            println!("{}", openapi_document(&cli.settings)?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -72,6 +79,19 @@ async fn bootstrap(settings: &Settings, args: &BootstrapArgs) -> anyhow::Result<
         }
         Err(error) => Err(anyhow::anyhow!("bootstrap failed: {error}")),
     }
+}
+
+/// The document the server would serve. The pool is built but never used (connections
+/// open lazily), and the token key is a throwaway: nothing here signs or verifies.
+fn openapi_document(settings: &Settings) -> anyhow::Result<String> {
+    let url = settings
+        .database_url
+        .as_deref()
+        .unwrap_or("postgres://localhost/rowguard");
+    let db = Database::connect(url, &app::pool_options(settings))?;
+    let identity = Identity::new(db.clone(), settings, &[0u8; 32]);
+    let state = modules::AppState { db, identity };
+    Ok(modules::spec_json(&modules::openapi_service(&state)))
 }
 
 async fn connect(settings: &Settings) -> anyhow::Result<(Database, app::DatabaseTarget)> {

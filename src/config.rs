@@ -30,6 +30,9 @@ pub enum Command {
     /// user exists. The password is read from ROWGUARD_BOOTSTRAP_PASSWORD, or else
     /// generated and printed once.
     Bootstrap(BootstrapArgs),
+    /// Print the OpenAPI document (what `GET /openapi.json` serves) and exit; needs no
+    /// database. For client generators.
+    Openapi,
 }
 
 #[derive(Debug, Args)]
