@@ -22,6 +22,14 @@ impl FieldError {
     }
 }
 
+/// Which kind of constraint refused a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConstraintKind {
+    Unique,
+    ForeignKey,
+    Check,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Malformed request (bad JSON, a missing required header).
@@ -46,6 +54,12 @@ pub enum Error {
     Validation(Vec<FieldError>),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A constraint of the schema refused the write. What it means is for the code
+    /// that wrote to say, by the constraint's name ([`Error::on_constraint`]); left
+    /// unnamed, it is a generic 409 (unique, foreign key) or 400 (check) that shows
+    /// nothing of the schema.
+    #[error("{kind:?} constraint {name} violated")]
+    Constraint { kind: ConstraintKind, name: String },
     #[error("rate limited, retry after {retry_after_secs}s")]
     RateLimited { retry_after_secs: u64 },
     #[error("registration is disabled")]
@@ -68,16 +82,19 @@ impl From<tokio_postgres::Error> for Error {
     fn from(error: tokio_postgres::Error) -> Self {
         if let Some(db) = error.as_db_error() {
             let code = db.code();
-            if *code == SqlState::UNIQUE_VIOLATION {
-                return Error::Conflict(match db.constraint() {
-                    Some(constraint) => format!("violates {constraint}"),
-                    None => "already exists".into(),
-                });
-            }
-            // A row referenced by the request went away under it (deleted by a
-            // concurrent request between the check and the write).
-            if *code == SqlState::FOREIGN_KEY_VIOLATION {
-                return Error::Conflict("a row this request refers to no longer exists".into());
+            // A constraint by name, so that the code that wrote can say what it means
+            // (`on_constraint`); PostgreSQL's message text never reaches a client.
+            let kind = match code.code() {
+                "23505" => Some(ConstraintKind::Unique),
+                "23503" => Some(ConstraintKind::ForeignKey),
+                "23514" => Some(ConstraintKind::Check),
+                _ => None,
+            };
+            if let (Some(kind), Some(name)) = (kind, db.constraint()) {
+                return Error::Constraint {
+                    kind,
+                    name: name.to_string(),
+                };
             }
             // Lost a race with another transaction: the client may retry.
             if *code == SqlState::T_R_DEADLOCK_DETECTED
@@ -85,13 +102,23 @@ impl From<tokio_postgres::Error> for Error {
             {
                 return Error::Unavailable(db.message().to_string());
             }
-            // Values PostgreSQL cannot store (a NUL character, a number out of range,
-            // text too long for its column): the client's input, not a bug.
-            if matches!(
-                code.code(),
-                "22021" | "22P05" | "22001" | "22003" | "22007" | "22008" | "22P02"
-            ) {
-                return Error::BadRequest(format!("a value cannot be stored: {}", db.message()));
+            // Values PostgreSQL cannot store: the client's input, not a bug. Said in our
+            // words; the server's message would show the schema.
+            let unstorable = match code.code() {
+                "22021" | "22P05" => Some("a text contains a character that cannot be stored"),
+                "22001" => Some("a value is longer than can be stored"),
+                "22003" => Some("a number is out of range"),
+                "22007" | "22008" => Some("a date or time is invalid or out of range"),
+                "22P02" => Some("a value is not in a valid format"),
+                _ => None,
+            };
+            if let Some(detail) = unstorable {
+                tracing::debug!(
+                    sqlstate = code.code(),
+                    message = db.message(),
+                    "unstorable value"
+                );
+                return Error::BadRequest(detail.into());
             }
             // statement_timeout and cancellations: the database was too slow.
             if *code == SqlState::QUERY_CANCELED
@@ -142,11 +169,12 @@ impl Error {
 }
 
 impl Error {
-    /// Replaces a unique violation of the named constraint (as mapped by
-    /// `From<tokio_postgres::Error>`) with a more precise error.
+    /// Replaces a violation of the named constraint with what it means to the client
+    /// (`on_constraint("stores_tenant_id_code_key", code_taken)`). The name is
+    /// PostgreSQL's own (`db_error.constraint()`), never parsed out of a message.
     pub fn on_constraint(self, constraint: &str, replacement: impl FnOnce() -> Error) -> Error {
         match &self {
-            Error::Conflict(detail) if detail == &format!("violates {constraint}") => replacement(),
+            Error::Constraint { name, .. } if name == constraint => replacement(),
             _ => self,
         }
     }

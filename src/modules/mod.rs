@@ -1,6 +1,9 @@
-//! The HTTP layer: one `XxxApi` per resource, combined into one OpenAPI service, plus
-//! the spec (`/openapi.json`) and Swagger UI (`/docs`). Handlers parse and answer HTTP
-//! only; the SQL lives in `db/` and the services they call.
+//! The feature modules, and the registry that mounts them: each module's OpenAPI
+//! operations, their declarations (what each requires), and later their jobs. A
+//! module is a folder here (`api` for HTTP, `db` for its SQL, private to it; `service`
+//! for rules that span transactions or other modules' tables) plus one line in each
+//! list below. Modules use each other only through what a module's `mod.rs` makes
+//! public, never each other's SQL; the platform layer (`crate::platform`) uses none.
 
 pub mod audit;
 pub mod health;
@@ -12,8 +15,13 @@ pub mod tenancy;
 
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
+use serde_json::{Value, json};
 
-use crate::platform::{auth::access::Operation, db::Database, http::edge_stack};
+use crate::platform::{
+    auth::access::{Operation, Requires},
+    db::Database,
+    http::{edge_stack, security::STORE_HEADER},
+};
 use identity::service::Identity;
 
 #[derive(Tags)]
@@ -28,7 +36,7 @@ pub enum Tag {
     Tenancy,
     /// A tenant's stores.
     Stores,
-    /// Permissions and roles.
+    /// Permissions, roles and role assignments.
     Rbac,
     /// The reference feature module: products and store inventory.
     Products,
@@ -36,44 +44,35 @@ pub enum Tag {
     Audit,
 }
 
-/// Everything the handlers need; cloned into each `XxxApi`.
+/// Everything the handlers need; each module takes what its `XxxApi`s hold.
 #[derive(Clone)]
 pub struct AppState {
     pub db: Database,
     pub identity: Identity,
 }
 
+/// Every module's operations: one member per module (each a tuple of its own
+/// `XxxApi`s), so the 16-member limit of poem-openapi's tuples is per module.
 type Apis = (
-    health::api::HealthApi,
-    identity::api::auth::AuthApi,
-    identity::api::me::MeApi,
-    tenancy::api::tenants::TenantsApi,
-    tenancy::api::invitations::InvitationsApi,
-    stores::api::StoresApi,
-    rbac::api::RbacApi,
-    products::api::ProductsApi,
-    audit::api::AuditApi,
+    health::Api,
+    identity::Api,
+    tenancy::Api,
+    stores::Api,
+    rbac::Api,
+    products::Api,
+    audit::Api,
 );
 
 pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
-    let db = || state.db.clone();
     OpenApiService::new(
         (
-            health::api::HealthApi { db: db() },
-            identity::api::auth::AuthApi {
-                identity: state.identity.clone(),
-            },
-            identity::api::me::MeApi {
-                identity: state.identity.clone(),
-            },
-            tenancy::api::tenants::TenantsApi { db: db() },
-            tenancy::api::invitations::InvitationsApi {
-                identity: state.identity.clone(),
-            },
-            stores::api::StoresApi { db: db() },
-            rbac::api::RbacApi { db: db() },
-            products::api::ProductsApi { db: db() },
-            audit::api::AuditApi { db: db() },
+            health::api(state),
+            identity::api(state),
+            tenancy::api(state),
+            stores::api(state),
+            rbac::api(state),
+            products::api(state),
+            audit::api(state),
         ),
         "rowguard",
         env!("CARGO_PKG_VERSION"),
@@ -85,48 +84,94 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
     )
 }
 
-/// Every operation's declaration (see `auth::access`), from each resource's module.
+/// Every operation's declaration (see `platform::auth::access`), from each module.
 pub fn operations() -> Vec<Operation> {
     [
-        health::api::OPERATIONS,
-        identity::api::auth::OPERATIONS,
-        identity::api::me::OPERATIONS,
-        tenancy::api::tenants::OPERATIONS,
-        tenancy::api::invitations::OPERATIONS,
-        stores::api::OPERATIONS,
-        rbac::api::OPERATIONS,
-        products::api::OPERATIONS,
-        audit::api::OPERATIONS,
+        health::OPERATIONS,
+        identity::OPERATIONS,
+        tenancy::OPERATIONS,
+        stores::OPERATIONS,
+        rbac::OPERATIONS,
+        products::OPERATIONS,
+        audit::OPERATIONS,
     ]
+    .concat()
     .concat()
 }
 
-/// The OpenAPI document, with each operation's required permission added as the
-/// `x-permission` extension, so generated clients and the console can show it.
+/// The OpenAPI document, completed from each operation's declaration: the required
+/// permission as `x-permission` and in the description, `security: []` on public
+/// operations, and the `X-Store-ID` header on every operation that reads it (all that
+/// take a bearer token; required on store-scoped ones).
 pub fn spec_json(service: &OpenApiService<Apis, ()>) -> String {
     let declared = operations();
-    let mut spec: serde_json::Value = match serde_json::from_str(&service.spec()) {
+    let mut spec: Value = match serde_json::from_str(&service.spec()) {
         Ok(spec) => spec,
         Err(_) => return service.spec(),
     };
-    if let Some(paths) = spec.get_mut("paths").and_then(|p| p.as_object_mut()) {
-        for item in paths.values_mut().filter_map(|i| i.as_object_mut()) {
-            for operation in item.values_mut().filter_map(|o| o.as_object_mut()) {
+    if let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) {
+        for item in paths.values_mut().filter_map(Value::as_object_mut) {
+            for operation in item.values_mut().filter_map(Value::as_object_mut) {
                 let id = operation
                     .get("operationId")
-                    .and_then(|i| i.as_str())
+                    .and_then(Value::as_str)
                     .unwrap_or_default();
-                if let Some(permission) = declared
-                    .iter()
-                    .find(|d| d.id == id)
-                    .and_then(Operation::permission_code)
-                {
-                    operation.insert("x-permission".into(), permission.into());
+                if let Some(declaration) = declared.iter().find(|d| d.id == id) {
+                    complete_operation(operation, declaration);
                 }
             }
         }
     }
     serde_json::to_string_pretty(&spec).unwrap_or_else(|_| service.spec())
+}
+
+fn complete_operation(operation: &mut serde_json::Map<String, Value>, declared: &Operation) {
+    let requirement = match declared.requires {
+        Requires::Public => {
+            operation.insert("security".into(), json!([]));
+            "Public: no credentials.".to_string()
+        }
+        Requires::Member => "Any active member of the token's tenant.".to_string(),
+        Requires::Permission(code) => format!(
+            "Requires the permission `{code}`, held tenant-wide or through a role in the \
+             store of `{STORE_HEADER}`."
+        ),
+        Requires::PermissionInSomeStore(code) => format!(
+            "Requires the permission `{code}`, held tenant-wide or in at least one store \
+             (a store-scoped user sees their stores' part)."
+        ),
+    };
+    if let Some(code) = declared.permission_code() {
+        operation.insert("x-permission".into(), code.into());
+    }
+    let description = match operation.get("description").and_then(Value::as_str) {
+        Some(text) => format!("{text}\n\n{requirement}"),
+        None => requirement,
+    };
+    operation.insert("description".into(), description.into());
+    if declared.takes_bearer() {
+        let header = json!({
+            "name": STORE_HEADER,
+            "in": "header",
+            "required": declared.requires_store,
+            "description": if declared.requires_store {
+                "The store to act in (required): store-scoped rows of other stores are invisible."
+            } else {
+                "The store to act in, if any: it must be one the caller can reach \
+                 (403 `store_access_denied` otherwise)."
+            },
+            "schema": {"type": "string", "format": "uuid"},
+        });
+        match operation
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut)
+        {
+            Some(parameters) => parameters.push(header),
+            None => {
+                operation.insert("parameters".into(), json!([header]));
+            }
+        }
+    }
 }
 
 /// The whole HTTP application.

@@ -207,9 +207,13 @@ async fn a_row_cannot_reference_another_tenants_row() {
         )
         .await
         .expect_err("linked a member of A to a store of B");
-    // foreign_key_violation, which the server reports as a conflict.
+    // foreign_key_violation of the composite key, which the server reports as a conflict.
     assert!(
-        matches!(error, rowguard::error::Error::Conflict(ref detail) if detail.contains("no longer exists")),
+        matches!(
+            error,
+            rowguard::error::Error::Constraint { kind: rowguard::error::ConstraintKind::ForeignKey, ref name }
+                if name == "store_users_tenant_id_store_id_fkey"
+        ),
         "{error:?}"
     );
     tx.rollback().await;

@@ -268,7 +268,7 @@ async fn a_malformed_tenant_setting_shows_nothing() {
             Ok(row) => assert_eq!(row.get::<_, i64>(0), 0, "{table}"),
             // invalid_text_representation, which the server reports as a bad request.
             Err(error) => assert!(
-                matches!(error, rowguard::error::Error::BadRequest(ref detail) if detail.contains("uuid")),
+                matches!(error, rowguard::error::Error::BadRequest(ref detail) if detail.contains("not in a valid format")),
                 "{table}: {error:?}"
             ),
         }

@@ -24,7 +24,7 @@ const AUDIT_EVENTS_LIST: Operation = Operation::permission("audit_events_list", 
 pub const OPERATIONS: &[Operation] = &[AUDIT_EVENTS_LIST];
 
 #[derive(Object)]
-pub struct AuditEventDto {
+pub struct AuditEvent {
     pub id: Uuid,
     #[oai(nullable)]
     pub actor_user_id: Option<Uuid>,
@@ -42,7 +42,7 @@ pub struct AuditEventDto {
 
 #[derive(Object)]
 pub struct AuditEventList {
-    pub items: Vec<AuditEventDto>,
+    pub items: Vec<AuditEvent>,
     #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
@@ -70,13 +70,13 @@ impl AuditApi {
         cursor: Query<Option<String>>,
     ) -> Result<AuditEventListResponse, ApiError> {
         let page = page(limit.0, cursor.0)?;
-        let (tx, _) = authorize(&self.db, &auth.0, None, &AUDIT_EVENTS_LIST).await?;
+        let (tx, _) = authorize(&self.db, &auth.0, &AUDIT_EVENTS_LIST).await?;
         let rows = audit::list(tx, &page).await?;
         let (rows, next_cursor) = page.finish(rows, |e| (e.created_at, e.id));
         Ok(AuditEventListResponse::Ok(Json(AuditEventList {
             items: rows
                 .into_iter()
-                .map(|e| AuditEventDto {
+                .map(|e| AuditEvent {
                     id: e.id,
                     actor_user_id: e.actor_user_id,
                     action: e.action,

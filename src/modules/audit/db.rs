@@ -1,5 +1,4 @@
-//! The audit trail: one row per write of tenancy and RBAC, appended in the same
-//! transaction as the write, so it exists exactly when the change does.
+//! The SQL of the audit trail: appending an event, listing them newest first.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -19,7 +18,7 @@ pub struct Event<'a> {
 }
 
 /// Appends an event for the context's tenant and user.
-pub async fn record(tx: &RequestTx, event: Event<'_>) -> Result<(), Error> {
+pub async fn insert(tx: &RequestTx, event: &Event<'_>) -> Result<(), Error> {
     let statement = tx
         .prepare(
             "INSERT INTO audit_events (tenant_id, actor_user_id, action, target_type, target_id, store_id, details)

@@ -34,25 +34,6 @@ impl UserRow {
 }
 
 #[derive(Debug, Clone)]
-pub struct TenantRow {
-    pub id: Uuid,
-    pub name: String,
-    pub status: String,
-    pub created_at: DateTime<Utc>,
-}
-
-impl TenantRow {
-    pub(crate) fn from_row(row: &Row) -> Result<TenantRow, Error> {
-        Ok(TenantRow {
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-            status: row.try_get("status")?,
-            created_at: row.try_get("created_at")?,
-        })
-    }
-}
-
-#[derive(Debug, Clone)]
 pub struct Membership {
     pub tenant_id: Uuid,
     pub tenant_name: String,
@@ -120,50 +101,6 @@ pub async fn bootstrap_user(
         .await?;
     Ok(tx
         .query_one(&statement, &[&id, &email, &full_name, &password_hash])
-        .await?
-        .try_get(0)?)
-}
-
-/// Inserts the tenant whose id is the transaction's context (the tenants policy
-/// admits no other).
-pub async fn create_tenant(tx: &RequestTx, id: Uuid, name: &str) -> Result<TenantRow, Error> {
-    let statement = tx
-        .prepare(
-            "INSERT INTO tenants (id, name) VALUES ($1, $2) RETURNING id, name, status, created_at",
-        )
-        .await?;
-    TenantRow::from_row(&tx.query_one(&statement, &[&id, &name]).await?)
-}
-
-pub async fn add_member(tx: &RequestTx, tenant_id: Uuid, user_id: Uuid) -> Result<(), Error> {
-    let statement = tx
-        .prepare(
-            "INSERT INTO tenant_users (tenant_id, user_id, last_used_at) VALUES ($1, $2, now())",
-        )
-        .await?;
-    tx.execute(&statement, &[&tenant_id, &user_id]).await?;
-    Ok(())
-}
-
-/// Creates Owner, Admin, Store Manager and Staff in the context's tenant; returns the
-/// Owner role's id.
-pub async fn create_system_roles(tx: &RequestTx) -> Result<Uuid, Error> {
-    let statement = tx.prepare("SELECT app.create_system_roles()").await?;
-    Ok(tx.query_one(&statement, &[]).await?.try_get(0)?)
-}
-
-pub async fn assign_role(
-    tx: &RequestTx,
-    tenant_id: Uuid,
-    user_id: Uuid,
-    role_id: Uuid,
-    store_id: Option<Uuid>,
-) -> Result<Uuid, Error> {
-    let statement = tx
-        .prepare("INSERT INTO user_roles (tenant_id, user_id, role_id, store_id) VALUES ($1, $2, $3, $4) RETURNING id")
-        .await?;
-    Ok(tx
-        .query_one(&statement, &[&tenant_id, &user_id, &role_id, &store_id])
         .await?
         .try_get(0)?)
 }
@@ -389,17 +326,6 @@ pub async fn update_full_name(tx: &RequestTx, id: Uuid, full_name: &str) -> Resu
         .await?
         .ok_or(Error::NotFound)?;
     UserRow::from_row(&row)
-}
-
-pub async fn tenant(tx: &RequestTx, id: Uuid) -> Result<TenantRow, Error> {
-    let statement = tx
-        .prepare("SELECT id, name, status, created_at FROM tenants WHERE id = $1")
-        .await?;
-    let row = tx
-        .query_opt(&statement, &[&id])
-        .await?
-        .ok_or(Error::NotFound)?;
-    TenantRow::from_row(&row)
 }
 
 /// The user's role assignments in the context's tenant.

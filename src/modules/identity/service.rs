@@ -1,22 +1,27 @@
 //! The identity flows of API.md ("Auth" and "Me"): registration, bootstrap, login,
 //! refresh-token rotation, logout, tenant switch, password reset and change. Each flow
 //! validates its input into domain types, hashes off the async workers, and does its
-//! database work in request transactions through `db::identity`. A database connection
-//! is never held while a password is hashed.
+//! database work in request transactions through `super::db`. A database connection
+//! is never held while a password is hashed. Other modules use [`Identity`] to create
+//! users and sessions (accepting an invitation) and to end them (removing a member).
 
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::db::{self as sql, Membership, TenantRow, UserRow};
+use super::db::{self as sql, Membership, UserRow};
 use crate::{
     config::{Registration, Settings},
-    error::Error,
+    error::{Error, FieldError},
+    modules::{
+        rbac,
+        tenancy::{self, TenantRow},
+    },
     platform::{
         auth::{
-            AccessClaims, OpaqueToken, PasswordHasher, TokenIssuer,
-            access::{Operation, authorize},
+            Caller, OpaqueToken, PasswordHasher, TokenIssuer,
+            access::{Operation, authorize, refusal},
         },
         db::{Database, RequestTx, Scope},
         domain::{Email, Fields, Name, Password},
@@ -85,22 +90,20 @@ struct ParsedAccount {
 impl NewAccount<'_> {
     fn parse(&self) -> Result<ParsedAccount, Error> {
         let mut fields = Fields::new();
-        let email = fields.check("email", Email::parse(self.email));
-        let password = fields.check("password", Password::parse(self.password, email.as_ref()));
+        let email = Email::parse(self.email);
+        let password = Password::parse(self.password, email.as_ref().ok());
+        let email = fields.check("email", email);
+        let password = fields.check("password", password);
         let full_name = fields.check("full_name", Name::parse(self.full_name));
         let tenant_name = fields.check("tenant_name", Name::parse(self.tenant_name));
-        fields.finish()?;
-        match (email, password, full_name, tenant_name) {
-            (Some(email), Some(password), Some(full_name), Some(tenant_name)) => {
-                Ok(ParsedAccount {
-                    email,
-                    password,
-                    full_name,
-                    tenant_name,
-                })
-            }
-            _ => unreachable!("Fields::finish fails when any field failed"),
-        }
+        let (email, password, full_name, tenant_name) =
+            fields.finish((email, password, full_name, tenant_name))?;
+        Ok(ParsedAccount {
+            email,
+            password,
+            full_name,
+            tenant_name,
+        })
     }
 }
 
@@ -135,7 +138,7 @@ impl Identity {
 
     /// Starts a session (a new refresh-token family) for the context's user and
     /// tenant, inside `tx`.
-    async fn start_session(
+    pub async fn start_session(
         &self,
         tx: &RequestTx,
         user_id: Uuid,
@@ -145,6 +148,23 @@ impl Identity {
         let refresh = OpaqueToken::generate();
         sql::issue_refresh_token(tx, family, &refresh.hash, self.refresh_expiry()).await?;
         self.session(user_id, tenant_id, family, refresh.token)
+    }
+
+    /// Creates a user (the email must be free: 409 otherwise).
+    pub async fn create_user(
+        &self,
+        tx: &RequestTx,
+        id: Uuid,
+        email: &str,
+        full_name: &Name,
+        password_hash: &str,
+    ) -> Result<(), Error> {
+        sql::create_user(tx, id, email, full_name.as_str(), password_hash).await
+    }
+
+    /// Ends every session of `user_id` in the context's tenant (a removed member).
+    pub async fn end_member_sessions(&self, tx: &RequestTx, user_id: Uuid) -> Result<(), Error> {
+        sql::revoke_member_sessions(tx, user_id).await
     }
 
     fn session(
@@ -186,10 +206,11 @@ impl Identity {
             } else {
                 sql::create_user(&tx, user_id, email, name, &password_hash).await?;
             }
-            let tenant = sql::create_tenant(&tx, tenant_id, account.tenant_name.as_str()).await?;
-            sql::add_member(&tx, tenant_id, user_id).await?;
-            let owner = sql::create_system_roles(&tx).await?;
-            sql::assign_role(&tx, tenant_id, user_id, owner, None).await?;
+            let tenant =
+                tenancy::create_tenant(&tx, tenant_id, account.tenant_name.as_str(), user_id)
+                    .await?;
+            let owner = rbac::service::create_system_roles(&tx).await?;
+            rbac::service::assign_role(&tx, user_id, owner, None).await?;
             let session = self.start_session(&tx, user_id, tenant_id).await?;
             let user = sql::user(&tx, user_id).await?;
             Ok((user, tenant, session))
@@ -341,22 +362,25 @@ impl Identity {
     /// A new session in another tenant the user is a member of.
     pub async fn switch_tenant(
         &self,
-        claims: &AccessClaims,
+        caller: &Caller,
+        operation: &Operation,
         tenant_id: Uuid,
     ) -> Result<Session, Error> {
-        let (tx, access) = self.db.begin(&Scope::tenant(tenant_id, claims.sub)).await?;
+        let claims = &caller.claims;
+        // The target tenant's scope: a store named by X-Store-ID must be one of its.
+        let scope = Scope::tenant(tenant_id, claims.sub).in_store(caller.store_id);
+        let (tx, access) = self.db.begin(&scope).await?;
         let session = async {
             // Only a live session may start another: not one ended by logout, a
             // password reset or change, or a reused refresh token.
             if !sql::session_active(&tx, claims.sid).await? {
                 return Err(Error::Unauthenticated);
             }
-            match access.member_status.as_deref() {
-                None => Err(Error::NotFound),
-                Some("active") if access.tenant_active => {
-                    self.start_session(&tx, claims.sub, tenant_id).await
-                }
-                Some(_) => Err(Error::TenantSuspended),
+            match refusal(&access, caller.store_id, operation) {
+                // Not a member of the target: as if it did not exist.
+                Some(Error::Unauthenticated) => Err(Error::NotFound),
+                Some(error) => Err(error),
+                None => self.start_session(&tx, claims.sub, tenant_id).await,
             }
         }
         .await;
@@ -400,11 +424,8 @@ impl Identity {
             "new_password",
             Password::parse(new_password, email.as_ref()),
         );
-        fields.finish()?;
-        let password_hash = self
-            .hasher
-            .hash(password.expect("validated").expose())
-            .await?;
+        let password = fields.finish(password)?;
+        let password_hash = self.hasher.hash(password.expose()).await?;
 
         let (tx, _) = self.db.begin(&Scope::anonymous()).await?;
         let outcome = sql::reset_password(&tx, &token_hash, &password_hash).await;
@@ -418,12 +439,13 @@ impl Identity {
     /// session of the user ends.
     pub async fn change_password(
         &self,
-        claims: &AccessClaims,
+        caller: &Caller,
         operation: &Operation,
         current: &str,
         new_password: &str,
     ) -> Result<(), Error> {
-        let (tx, _) = authorize(&self.db, claims, None, operation).await?;
+        let claims = &caller.claims;
+        let (tx, _) = authorize(&self.db, caller, operation).await?;
         let found = async {
             let user = sql::user(&tx, claims.sub).await?;
             let hash = sql::current_password_hash(&tx).await?;
@@ -438,36 +460,29 @@ impl Identity {
             "new_password",
             Password::parse(new_password, email.as_ref()),
         );
-        fields.finish()?;
+        let password = fields.finish(password)?;
         if !self.hasher.verify(current, current_hash.as_deref()).await? {
-            return Err(Error::Validation(vec![crate::error::FieldError::new(
+            return Err(Error::Validation(vec![FieldError::new(
                 "current_password",
                 "is not the current password",
             )]));
         }
-        let new_hash = self
-            .hasher
-            .hash(password.expect("validated").expose())
-            .await?;
+        let new_hash = self.hasher.hash(password.expose()).await?;
 
-        let (tx, _) = authorize(&self.db, claims, None, operation).await?;
+        let (tx, _) = authorize(&self.db, caller, operation).await?;
         let changed = sql::set_current_password(&tx, &new_hash, claims.sid).await;
         tx.finish(changed).await
     }
 
-    pub async fn me(
-        &self,
-        claims: &AccessClaims,
-        operation: &Operation,
-        store_id: Option<Uuid>,
-    ) -> Result<Me, Error> {
-        let (tx, access) = authorize(&self.db, claims, store_id, operation).await?;
+    pub async fn me(&self, caller: &Caller, operation: &Operation) -> Result<Me, Error> {
+        let claims = &caller.claims;
+        let (tx, access) = authorize(&self.db, caller, operation).await?;
         // Four independent reads, polled together: tokio-postgres pipelines them into
         // one round trip.
         let me = async {
             let (user, tenant, memberships, roles) = tokio::try_join!(
                 sql::user(&tx, claims.sub),
-                sql::tenant(&tx, claims.tid),
+                tenancy::tenant(&tx, claims.tid),
                 sql::memberships(&tx),
                 sql::role_assignments(&tx, claims.sub),
             )?;
@@ -485,117 +500,15 @@ impl Identity {
 
     pub async fn update_me(
         &self,
-        claims: &AccessClaims,
+        caller: &Caller,
         operation: &Operation,
         full_name: &str,
     ) -> Result<UserRow, Error> {
         let mut fields = Fields::new();
         let name = fields.check("full_name", Name::parse(full_name));
-        fields.finish()?;
-        let (tx, _) = authorize(&self.db, claims, None, operation).await?;
-        let user = sql::update_full_name(&tx, claims.sub, name.expect("validated").as_str()).await;
+        let name = fields.finish(name)?;
+        let (tx, _) = authorize(&self.db, caller, operation).await?;
+        let user = sql::update_full_name(&tx, caller.claims.sub, name.as_str()).await;
         tx.finish(user).await
-    }
-}
-
-impl Identity {
-    /// Accepts an invitation (see `POST /api/v1/auth/accept-invitation`).
-    pub async fn accept_invitation(
-        &self,
-        token: &str,
-        password: Option<&str>,
-        full_name: Option<&str>,
-    ) -> Result<Session, Error> {
-        use crate::modules::{audit::db as audit, tenancy::db as tenancy};
-
-        if !OpaqueToken::looks_valid(token) {
-            return Err(Error::Unauthenticated);
-        }
-        let (tx, _) = self.db.begin(&Scope::anonymous()).await?;
-        let found = async {
-            let Some(invitation) =
-                tenancy::invitation_for_token(&tx, &OpaqueToken::hash_of(token)).await?
-            else {
-                return Ok(None);
-            };
-            let existing = tenancy::user_for_invitation(&tx, &invitation.email).await?;
-            Ok(Some((invitation, existing)))
-        }
-        .await;
-        let (invitation, existing) = tx.finish(found).await?.ok_or(Error::Unauthenticated)?;
-        if invitation.status != "pending" {
-            return Err(Error::Unauthenticated);
-        }
-
-        // Who accepts: an existing user proves it with their own password; a new one
-        // chooses a password and gives their name.
-        let email = Email::parse(&invitation.email).ok();
-        let (user_id, new_user) = match existing {
-            Some(user) => {
-                let verified = self
-                    .hasher
-                    .verify(password.unwrap_or_default(), user.password_hash.as_deref())
-                    .await?;
-                if !verified || user.status != "active" {
-                    return Err(Error::InvalidCredentials);
-                }
-                (user.user_id, None)
-            }
-            None => {
-                let mut fields = Fields::new();
-                let password = match password {
-                    Some(password) => {
-                        fields.check("password", Password::parse(password, email.as_ref()))
-                    }
-                    None => {
-                        fields.fail("password", "is required for a new account");
-                        None
-                    }
-                };
-                let name = match full_name {
-                    Some(name) => fields.check("full_name", Name::parse(name)),
-                    None => {
-                        fields.fail("full_name", "is required for a new account");
-                        None
-                    }
-                };
-                fields.finish()?;
-                let hash = self
-                    .hasher
-                    .hash(password.expect("validated").expose())
-                    .await?;
-                (Uuid::new_v4(), Some((name.expect("validated"), hash)))
-            }
-        };
-
-        let (tx, _) = self
-            .db
-            .begin(&Scope::tenant(invitation.tenant_id, user_id))
-            .await?;
-        let session = async {
-            if let Some((name, hash)) = &new_user {
-                sql::create_user(&tx, user_id, &invitation.email, name.as_str(), hash).await?;
-            }
-            // Only one acceptance wins, even when two race with the same token.
-            if !tenancy::mark_invitation_accepted(&tx, invitation.invitation_id).await? {
-                return Err(Error::Unauthenticated);
-            }
-            tenancy::add_member_with_status(&tx, user_id).await?;
-            sql::assign_role(&tx, invitation.tenant_id, user_id, invitation.role_id, invitation.store_id).await?;
-            audit::record(
-                &tx,
-                audit::Event {
-                    action: "invitation.accepted",
-                    target_type: "invitation",
-                    target_id: Some(invitation.invitation_id),
-                    store_id: invitation.store_id,
-                    details: serde_json::json!({"after": {"user_id": user_id, "new_user": new_user.is_some()}}),
-                },
-            )
-            .await?;
-            self.start_session(&tx, user_id, invitation.tenant_id).await
-        }
-        .await;
-        tx.finish(session).await
     }
 }

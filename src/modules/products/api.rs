@@ -1,15 +1,12 @@
-//! The reference feature module: `/api/v1/products` (tenant-scoped) and
-//! `/api/v1/inventory` (store-scoped, `X-Store-ID` required).
+//! `/api/v1/products` (tenant-scoped) and `/api/v1/inventory` (store-scoped,
+//! `X-Store-ID` required).
 //!
-//! This is how a module is written: declare each operation's permission next to its
-//! route, open the request transaction with `authorize`, call the module's SQL
-//! (`db::products`), finish. There is no tenant or store filter anywhere in the
-//! module: the policies in `policies/` are the filter.
+//! This is how a module's HTTP layer is written: declare each operation's permission
+//! next to its route, parse the body into domain values, open the request transaction
+//! with `authorize`, call the module's SQL (`super::db`), finish, map the answer.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{
-    ApiResponse, Object, OpenApi, param::Header, param::Path, param::Query, payload::Json,
-};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
 use uuid::Uuid;
 
 use super::db::{self as products, AdjustmentRow, ProductRow};
@@ -21,7 +18,7 @@ use crate::{
         db::Database,
         domain::{Fields, Name},
         http::{
-            common::{Deleted, invalid, page, require_store},
+            common::{Deleted, invalid, page},
             problem::ApiError,
             security::BearerAuth,
         },
@@ -38,8 +35,10 @@ const PRODUCTS_CREATE: Operation = Operation::permission("products_create", "pro
 const PRODUCTS_GET: Operation = Operation::permission("products_get", "products.view");
 const PRODUCTS_UPDATE: Operation = Operation::permission("products_update", "products.edit");
 const PRODUCTS_DELETE: Operation = Operation::permission("products_delete", "products.delete");
-const INVENTORY_LIST: Operation = Operation::permission("inventory_list", "inventory.view");
-const INVENTORY_ADJUST: Operation = Operation::permission("inventory_adjust", "inventory.adjust");
+const INVENTORY_LIST: Operation =
+    Operation::permission("inventory_list", "inventory.view").in_store();
+const INVENTORY_ADJUST: Operation =
+    Operation::permission("inventory_adjust", "inventory.adjust").in_store();
 
 pub const OPERATIONS: &[Operation] = &[
     PRODUCTS_LIST,
@@ -52,7 +51,7 @@ pub const OPERATIONS: &[Operation] = &[
 ];
 
 #[derive(Object)]
-pub struct ProductDto {
+pub struct Product {
     pub id: Uuid,
     pub sku: String,
     pub name: String,
@@ -61,9 +60,9 @@ pub struct ProductDto {
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<ProductRow> for ProductDto {
+impl From<ProductRow> for Product {
     fn from(row: ProductRow) -> Self {
-        ProductDto {
+        Product {
             id: row.id,
             sku: row.sku,
             name: row.name,
@@ -76,7 +75,7 @@ impl From<ProductRow> for ProductDto {
 
 #[derive(Object)]
 pub struct ProductList {
-    pub items: Vec<ProductDto>,
+    pub items: Vec<Product>,
     #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
@@ -101,7 +100,7 @@ pub struct UpdateProductRequest {
 }
 
 #[derive(Object)]
-pub struct StockDto {
+pub struct Stock {
     pub product_id: Uuid,
     pub sku: String,
     pub name: String,
@@ -111,7 +110,7 @@ pub struct StockDto {
 
 #[derive(Object)]
 pub struct StockList {
-    pub items: Vec<StockDto>,
+    pub items: Vec<Stock>,
     #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
@@ -125,7 +124,7 @@ pub struct AdjustmentRequest {
 }
 
 #[derive(Object)]
-pub struct AdjustmentDto {
+pub struct Adjustment {
     pub id: Uuid,
     pub product_id: Uuid,
     pub delta: i64,
@@ -135,9 +134,9 @@ pub struct AdjustmentDto {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<AdjustmentRow> for AdjustmentDto {
+impl From<AdjustmentRow> for Adjustment {
     fn from(row: AdjustmentRow) -> Self {
-        AdjustmentDto {
+        Adjustment {
             id: row.id,
             product_id: row.product_id,
             delta: row.delta,
@@ -157,13 +156,13 @@ pub enum ProductListResponse {
 #[derive(ApiResponse)]
 pub enum ProductResponse {
     #[oai(status = 200)]
-    Ok(Json<ProductDto>),
+    Ok(Json<Product>),
 }
 
 #[derive(ApiResponse)]
 pub enum ProductCreated {
     #[oai(status = 201)]
-    Created(Json<ProductDto>),
+    Created(Json<Product>),
 }
 
 #[derive(ApiResponse)]
@@ -175,7 +174,7 @@ pub enum StockListResponse {
 #[derive(ApiResponse)]
 pub enum AdjustmentCreated {
     #[oai(status = 201)]
-    Created(Json<AdjustmentDto>),
+    Created(Json<Adjustment>),
 }
 
 fn parse_sku(sku: &str) -> Result<String, String> {
@@ -187,6 +186,21 @@ fn parse_sku(sku: &str) -> Result<String, String> {
         return Err("must be 1 to 64 characters without spaces".into());
     }
     Ok(sku.to_string())
+}
+
+fn parse_delta(delta: i64) -> Result<i64, String> {
+    if delta == 0 || delta.unsigned_abs() > 1_000_000_000 {
+        return Err("must be non-zero and at most 1000000000 in size".into());
+    }
+    Ok(delta)
+}
+
+fn parse_reason(reason: &str) -> Result<String, String> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err("must be 1 to 500 characters".into());
+    }
+    Ok(reason.to_string())
 }
 
 fn parse_price(price_cents: i64) -> Result<i64, String> {
@@ -209,7 +223,7 @@ impl ProductsApi {
         cursor: Query<Option<String>>,
     ) -> Result<ProductListResponse, ApiError> {
         let page = page(limit.0, cursor.0)?;
-        let (tx, _) = authorize(&self.db, &auth.0, None, &PRODUCTS_LIST).await?;
+        let (tx, _) = authorize(&self.db, &auth.0, &PRODUCTS_LIST).await?;
         let rows = products::list(tx, &page).await?;
         let (rows, next_cursor) = page.finish(rows, |p| (p.created_at, p.id));
         Ok(ProductListResponse::Ok(Json(ProductList {
@@ -229,13 +243,8 @@ impl ProductsApi {
         let sku = fields.check("sku", parse_sku(&body.sku));
         let name = fields.check("name", Name::parse(&body.name));
         let price = fields.check("price_cents", parse_price(body.price_cents));
-        fields.finish()?;
-        let (sku, name, price) = (
-            sku.expect("validated"),
-            name.expect("validated"),
-            price.expect("validated"),
-        );
-        let (tx, _) = authorize(&self.db, &auth.0, None, &PRODUCTS_CREATE).await?;
+        let (sku, name, price) = fields.finish((sku, name, price))?;
+        let (tx, _) = authorize(&self.db, &auth.0, &PRODUCTS_CREATE).await?;
         let product = products::create(&tx, &sku, name.as_str(), price).await;
         Ok(ProductCreated::Created(Json(
             tx.finish(product).await?.into(),
@@ -245,7 +254,7 @@ impl ProductsApi {
     /// One product.
     #[oai(path = "/products/:id", method = "get", operation_id = "products_get")]
     async fn get(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<ProductResponse, ApiError> {
-        let (tx, _) = authorize(&self.db, &auth.0, None, &PRODUCTS_GET).await?;
+        let (tx, _) = authorize(&self.db, &auth.0, &PRODUCTS_GET).await?;
         let product = products::get(&tx, id.0).await;
         Ok(ProductResponse::Ok(Json(tx.finish(product).await?.into())))
     }
@@ -263,19 +272,11 @@ impl ProductsApi {
         body: Json<UpdateProductRequest>,
     ) -> Result<ProductResponse, ApiError> {
         let mut fields = Fields::new();
-        let sku = body
-            .sku
-            .as_deref()
-            .and_then(|s| fields.check("sku", parse_sku(s)));
-        let name = body
-            .name
-            .as_deref()
-            .and_then(|n| fields.check("name", Name::parse(n)));
-        let price = body
-            .price_cents
-            .and_then(|p| fields.check("price_cents", parse_price(p)));
-        fields.finish()?;
-        let (tx, _) = authorize(&self.db, &auth.0, None, &PRODUCTS_UPDATE).await?;
+        let sku = fields.check_optional("sku", body.sku.as_deref(), parse_sku);
+        let name = fields.check_optional("name", body.name.as_deref(), Name::parse);
+        let price = fields.check_optional("price_cents", body.price_cents, parse_price);
+        let (sku, name, price) = fields.finish((sku, name, price))?;
+        let (tx, _) = authorize(&self.db, &auth.0, &PRODUCTS_UPDATE).await?;
         let product = products::update(
             &tx,
             id.0,
@@ -294,7 +295,7 @@ impl ProductsApi {
         operation_id = "products_delete"
     )]
     async fn delete(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<Deleted, ApiError> {
-        let (tx, _) = authorize(&self.db, &auth.0, None, &PRODUCTS_DELETE).await?;
+        let (tx, _) = authorize(&self.db, &auth.0, &PRODUCTS_DELETE).await?;
         let deleted = products::delete(&tx, id.0).await;
         tx.finish(deleted).await?;
         Ok(Deleted::NoContent)
@@ -305,17 +306,13 @@ impl ProductsApi {
     async fn inventory(
         &self,
         auth: BearerAuth,
-        /// The store whose stock to show.
-        #[oai(name = "X-Store-ID")]
-        store_id: Header<Option<Uuid>>,
         /// 1 to 100, default 50.
         limit: Query<Option<i64>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<StockListResponse, ApiError> {
-        let store_id = require_store(store_id.0)?;
         let page = page(limit.0, cursor.0)?;
-        let (tx, _) = authorize(&self.db, &auth.0, Some(store_id), &INVENTORY_LIST).await?;
+        let (tx, _) = authorize(&self.db, &auth.0, &INVENTORY_LIST).await?;
         let rows = products::inventory(tx, &page).await?;
         // The list is in product id order; the cursor's time part is unused here.
         let (rows, next_cursor) =
@@ -323,7 +320,7 @@ impl ProductsApi {
         Ok(StockListResponse::Ok(Json(StockList {
             items: rows
                 .into_iter()
-                .map(|s| StockDto {
+                .map(|s| Stock {
                     product_id: s.product_id,
                     sku: s.sku,
                     name: s.name,
@@ -345,27 +342,18 @@ impl ProductsApi {
     async fn adjust(
         &self,
         auth: BearerAuth,
-        /// The store whose stock to adjust.
-        #[oai(name = "X-Store-ID")]
-        store_id: Header<Option<Uuid>>,
         body: Json<AdjustmentRequest>,
     ) -> Result<AdjustmentCreated, ApiError> {
-        let store_id = require_store(store_id.0)?;
         let mut fields = Fields::new();
-        if body.delta == 0 || body.delta.unsigned_abs() > 1_000_000_000 {
-            fields.fail("delta", "must be non-zero and at most 1000000000 in size");
-        }
-        let reason = body.reason.trim();
-        if reason.is_empty() || reason.chars().count() > 500 {
-            fields.fail("reason", "must be 1 to 500 characters");
-        }
-        fields.finish()?;
-        let (tx, _) = authorize(&self.db, &auth.0, Some(store_id), &INVENTORY_ADJUST).await?;
+        let delta = fields.check("delta", parse_delta(body.delta));
+        let reason = fields.check("reason", parse_reason(&body.reason));
+        let (delta, reason) = fields.finish((delta, reason))?;
+        let (tx, _) = authorize(&self.db, &auth.0, &INVENTORY_ADJUST).await?;
         let result = async {
             if let Err(Error::NotFound) = products::get(&tx, body.product_id).await {
                 return Err(invalid("product_id", "no such product"));
             }
-            products::adjust(&tx, body.product_id, body.delta, reason).await
+            products::adjust(&tx, body.product_id, delta, &reason).await
         }
         .await;
         Ok(AdjustmentCreated::Created(Json(

@@ -195,13 +195,7 @@ pub async fn adjust(
     let row = tx
         .query_opt(&statement, &[&product_id, &delta])
         .await
-        .map_err(|error| {
-            if error.sqlstate() == Some("23514") {
-                below_zero()
-            } else {
-                error
-            }
-        })?;
+        .map_err(|error| error.on_constraint("inventory_quantity_not_negative", below_zero))?;
     let quantity: i64 = row.ok_or_else(below_zero)?.try_get(0)?;
     let ledger = tx
         .prepare(

@@ -1,27 +1,24 @@
-//! `/api/v1/permissions` and `/api/v1/roles`: the permission catalog and a tenant's
-//! roles. Guards: nobody grants a permission they do not hold (403), and the system
-//! role Owner cannot be changed or deleted (409).
-
-use std::collections::BTreeSet;
+//! `/api/v1/permissions`, `/api/v1/roles` and `/api/v1/users/{id}/roles`: the
+//! permission catalog, a tenant's roles, and members' role assignments. The guards
+//! (nobody grants what they do not hold: 403; Owner is not changed and a tenant keeps
+//! an active Owner: 409) are the rules of `super::service`.
 
 use chrono::{DateTime, Utc};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
-use serde_json::json;
 use uuid::Uuid;
 
-use super::db::{self as rbac, RoleRow};
+use super::{
+    db::{self as rbac, AssignmentRow, RoleRow},
+    service::{self, RoleChange},
+};
 use crate::{
-    error::Error,
-    modules::{
-        Tag,
-        audit::db::{self as audit, Event},
-    },
+    modules::Tag,
     platform::{
         auth::access::{Operation, authorize},
-        db::{Database, RequestTx},
+        db::Database,
         domain::{Fields, Name},
         http::{
-            common::{Deleted, ensure_holds, invalid, page},
+            common::{Deleted, page},
             problem::ApiError,
             security::BearerAuth,
         },
@@ -43,6 +40,11 @@ const ROLES_UPDATE: Operation =
 const ROLES_DELETE: Operation = Operation::permission("roles_delete", "roles.delete");
 const ROLES_SET_PERMISSIONS: Operation =
     Operation::permission("roles_set_permissions", "roles.edit").reading_held_permissions();
+const USER_ROLES_LIST: Operation = Operation::permission("user_roles_list", "roles.assign");
+const USER_ROLES_CREATE: Operation =
+    Operation::permission("user_roles_create", "roles.assign").reading_held_permissions();
+const USER_ROLES_DELETE: Operation =
+    Operation::permission("user_roles_delete", "roles.assign").reading_held_permissions();
 
 pub const OPERATIONS: &[Operation] = &[
     PERMISSIONS_LIST,
@@ -52,16 +54,19 @@ pub const OPERATIONS: &[Operation] = &[
     ROLES_UPDATE,
     ROLES_DELETE,
     ROLES_SET_PERMISSIONS,
+    USER_ROLES_LIST,
+    USER_ROLES_CREATE,
+    USER_ROLES_DELETE,
 ];
 
 #[derive(Object)]
-pub struct PermissionDto {
+pub struct Permission {
     pub code: String,
     pub description: String,
 }
 
 #[derive(Object)]
-pub struct RoleDto {
+pub struct Role {
     pub id: Uuid,
     pub name: String,
     #[oai(nullable)]
@@ -72,9 +77,9 @@ pub struct RoleDto {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<RoleRow> for RoleDto {
+impl From<RoleRow> for Role {
     fn from(row: RoleRow) -> Self {
-        RoleDto {
+        Role {
             id: row.id,
             name: row.name,
             description: row.description,
@@ -87,7 +92,7 @@ impl From<RoleRow> for RoleDto {
 
 #[derive(Object)]
 pub struct RoleList {
-    pub items: Vec<RoleDto>,
+    pub items: Vec<Role>,
     #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
@@ -117,11 +122,58 @@ pub struct SetPermissionsRequest {
     pub permissions: Vec<String>,
 }
 
+#[derive(Object)]
+pub struct AssignRoleRequest {
+    pub role_id: Uuid,
+    /// Assign in this store only; omit for tenant-wide.
+    #[oai(nullable)]
+    pub store_id: Option<Uuid>,
+}
+
+#[derive(Object)]
+pub struct Assignment {
+    pub id: Uuid,
+    pub role_id: Uuid,
+    pub role_name: String,
+    #[oai(nullable)]
+    pub store_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<AssignmentRow> for Assignment {
+    fn from(row: AssignmentRow) -> Self {
+        Assignment {
+            id: row.id,
+            role_id: row.role_id,
+            role_name: row.role_name,
+            store_id: row.store_id,
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct AssignmentList {
+    pub items: Vec<Assignment>,
+}
+
+#[derive(ApiResponse)]
+pub enum AssignmentListResponse {
+    #[oai(status = 200)]
+    Ok(Json<AssignmentList>),
+}
+
+#[derive(ApiResponse)]
+pub enum AssignmentCreated {
+    #[oai(status = 201)]
+    Created(Json<Assignment>),
+}
+
 #[derive(ApiResponse)]
 pub enum PermissionsResponse {
     /// The permission catalog.
     #[oai(status = 200)]
-    Ok(Json<Vec<PermissionDto>>),
+    Ok(Json<Vec<Permission>>),
 }
 
 #[derive(ApiResponse)]
@@ -133,49 +185,21 @@ pub enum RoleListResponse {
 #[derive(ApiResponse)]
 pub enum RoleResponse {
     #[oai(status = 200)]
-    Ok(Json<RoleDto>),
+    Ok(Json<Role>),
 }
 
 #[derive(ApiResponse)]
 pub enum RoleCreated {
     #[oai(status = 201)]
-    Created(Json<RoleDto>),
+    Created(Json<Role>),
 }
 
-/// Sorted, deduplicated, known codes; 422 for unknown ones.
-async fn known_permissions(tx: &RequestTx, codes: &[String]) -> Result<Vec<String>, Error> {
-    let codes: Vec<String> = codes
-        .iter()
-        .map(|c| c.trim().to_string())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let unknown = rbac::unknown_permissions(tx, &codes).await?;
-    if !unknown.is_empty() {
-        return Err(invalid(
-            "permissions",
-            &format!("unknown permissions: {}", unknown.join(", ")),
-        ));
-    }
-    Ok(codes)
-}
-
-fn description(fields: &mut Fields, description: Option<&String>) -> Option<String> {
-    let description = description.map(|d| d.trim().to_string())?;
+fn parse_description(description: &str) -> Result<String, String> {
+    let description = description.trim();
     if description.chars().count() > 500 {
-        fields.fail("description", "must be at most 500 characters");
-        return None;
+        return Err("must be at most 500 characters".into());
     }
-    Some(description)
-}
-
-fn refuse_owner(role: &RoleRow) -> Result<(), Error> {
-    if role.is_owner() {
-        return Err(Error::Conflict(
-            "the system role Owner cannot be changed".into(),
-        ));
-    }
-    Ok(())
+    Ok(description.to_string())
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Rbac")]
@@ -187,12 +211,12 @@ impl RbacApi {
         operation_id = "permissions_list"
     )]
     async fn permissions(&self, auth: BearerAuth) -> Result<PermissionsResponse, ApiError> {
-        let (tx, _) = authorize(&self.db, &auth.0, None, &PERMISSIONS_LIST).await?;
+        let (tx, _) = authorize(&self.db, &auth.0, &PERMISSIONS_LIST).await?;
         let rows = rbac::permission_catalog(&tx).await;
         let rows = tx.finish(rows).await?;
         Ok(PermissionsResponse::Ok(Json(
             rows.into_iter()
-                .map(|p| PermissionDto {
+                .map(|p| Permission {
                     code: p.code,
                     description: p.description,
                 })
@@ -211,7 +235,7 @@ impl RbacApi {
         cursor: Query<Option<String>>,
     ) -> Result<RoleListResponse, ApiError> {
         let page = page(limit.0, cursor.0)?;
-        let (tx, _) = authorize(&self.db, &auth.0, None, &ROLES_LIST).await?;
+        let (tx, _) = authorize(&self.db, &auth.0, &ROLES_LIST).await?;
         let rows = rbac::list_roles(tx, &page).await?;
         let (rows, next_cursor) = page.finish(rows, |r| (r.created_at, r.id));
         Ok(RoleListResponse::Ok(Json(RoleList {
@@ -229,36 +253,28 @@ impl RbacApi {
     ) -> Result<RoleCreated, ApiError> {
         let mut fields = Fields::new();
         let name = fields.check("name", Name::parse(&body.name));
-        let description = description(&mut fields, body.description.as_ref());
-        fields.finish()?;
-        let name = name.expect("validated");
-        let (tx, access) = authorize(&self.db, &auth.0, None, &ROLES_CREATE).await?;
-        let result = async {
-            let permissions = known_permissions(&tx, &body.permissions).await?;
-            ensure_holds(&access, &permissions)?;
-            let id = rbac::create_role(&tx, name.as_str(), description.as_deref()).await?;
-            rbac::set_role_permissions(&tx, id, &permissions).await?;
-            audit::record(
-                &tx,
-                Event {
-                    action: "role.created",
-                    target_type: "role",
-                    target_id: Some(id),
-                    store_id: None,
-                    details: json!({"after": {"name": name.as_str(), "permissions": permissions}}),
-                },
-            )
-            .await?;
-            rbac::role(&tx, id).await
-        }
+        let description = fields.check_optional(
+            "description",
+            body.description.as_deref(),
+            parse_description,
+        );
+        let (name, description) = fields.finish((name, description))?;
+        let (tx, access) = authorize(&self.db, &auth.0, &ROLES_CREATE).await?;
+        let role = service::create_role(
+            &tx,
+            &access,
+            &name,
+            description.as_deref(),
+            &body.permissions,
+        )
         .await;
-        Ok(RoleCreated::Created(Json(tx.finish(result).await?.into())))
+        Ok(RoleCreated::Created(Json(tx.finish(role).await?.into())))
     }
 
     /// One role.
     #[oai(path = "/roles/:id", method = "get", operation_id = "roles_get")]
     async fn get(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<RoleResponse, ApiError> {
-        let (tx, _) = authorize(&self.db, &auth.0, None, &ROLES_GET).await?;
+        let (tx, _) = authorize(&self.db, &auth.0, &ROLES_GET).await?;
         let role = rbac::role(&tx, id.0).await;
         Ok(RoleResponse::Ok(Json(tx.finish(role).await?.into())))
     }
@@ -272,76 +288,29 @@ impl RbacApi {
         body: Json<UpdateRoleRequest>,
     ) -> Result<RoleResponse, ApiError> {
         let mut fields = Fields::new();
-        let name = body
-            .name
-            .as_deref()
-            .and_then(|n| fields.check("name", Name::parse(n)));
-        let description = description(&mut fields, body.description.as_ref());
-        fields.finish()?;
-        let (tx, access) = authorize(&self.db, &auth.0, None, &ROLES_UPDATE).await?;
-        let result = async {
-            let before = rbac::role(&tx, id.0).await?;
-            refuse_owner(&before)?;
-            if let Some(permissions) = &body.permissions {
-                let permissions = known_permissions(&tx, permissions).await?;
-                let added: Vec<String> = permissions
-                    .iter()
-                    .filter(|p| !before.permissions.contains(p))
-                    .cloned()
-                    .collect();
-                ensure_holds(&access, &added)?;
-                rbac::set_role_permissions(&tx, id.0, &permissions).await?;
-            }
-            rbac::update_role(
-                &tx,
-                id.0,
-                name.as_ref().map(Name::as_str),
-                description.as_deref(),
-            )
-            .await?;
-            let after = rbac::role(&tx, id.0).await?;
-            audit::record(
-                &tx,
-                Event {
-                    action: "role.updated",
-                    target_type: "role",
-                    target_id: Some(id.0),
-                    store_id: None,
-                    details: json!({
-                        "before": {"name": before.name, "permissions": before.permissions},
-                        "after": {"name": after.name, "permissions": after.permissions},
-                    }),
-                },
-            )
-            .await?;
-            Ok(after)
-        }
-        .await;
-        Ok(RoleResponse::Ok(Json(tx.finish(result).await?.into())))
+        let name = fields.check_optional("name", body.name.as_deref(), Name::parse);
+        let description = fields.check_optional(
+            "description",
+            body.description.as_deref(),
+            parse_description,
+        );
+        let (name, description) = fields.finish((name, description))?;
+        let (tx, access) = authorize(&self.db, &auth.0, &ROLES_UPDATE).await?;
+        let change = RoleChange {
+            name,
+            description,
+            permissions: body.permissions.as_deref(),
+        };
+        let role = service::update_role(&tx, &access, id.0, change).await;
+        Ok(RoleResponse::Ok(Json(tx.finish(role).await?.into())))
     }
 
     /// Delete a role nobody holds (409 while assigned). Owner: 409.
     #[oai(path = "/roles/:id", method = "delete", operation_id = "roles_delete")]
     async fn delete(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<Deleted, ApiError> {
-        let (tx, _) = authorize(&self.db, &auth.0, None, &ROLES_DELETE).await?;
-        let result = async {
-            let role = rbac::role(&tx, id.0).await?;
-            refuse_owner(&role)?;
-            rbac::delete_role(&tx, id.0).await?;
-            audit::record(
-                &tx,
-                Event {
-                    action: "role.deleted",
-                    target_type: "role",
-                    target_id: Some(id.0),
-                    store_id: None,
-                    details: json!({"before": {"name": role.name, "permissions": role.permissions}}),
-                },
-            )
-            .await
-        }
-        .await;
-        tx.finish(result).await?;
+        let (tx, _) = authorize(&self.db, &auth.0, &ROLES_DELETE).await?;
+        let deleted = service::delete_role(&tx, id.0).await;
+        tx.finish(deleted).await?;
         Ok(Deleted::NoContent)
     }
 
@@ -357,28 +326,66 @@ impl RbacApi {
         id: Path<Uuid>,
         body: Json<SetPermissionsRequest>,
     ) -> Result<RoleResponse, ApiError> {
-        let (tx, access) = authorize(&self.db, &auth.0, None, &ROLES_SET_PERMISSIONS).await?;
-        let result = async {
-            let before = rbac::role(&tx, id.0).await?;
-            refuse_owner(&before)?;
-            let permissions = known_permissions(&tx, &body.permissions).await?;
-            let added: Vec<String> = permissions.iter().filter(|p| !before.permissions.contains(p)).cloned().collect();
-            ensure_holds(&access, &added)?;
-            rbac::set_role_permissions(&tx, id.0, &permissions).await?;
-            audit::record(
-                &tx,
-                Event {
-                    action: "role.permissions_set",
-                    target_type: "role",
-                    target_id: Some(id.0),
-                    store_id: None,
-                    details: json!({"before": {"permissions": before.permissions}, "after": {"permissions": permissions}}),
-                },
-            )
-            .await?;
-            rbac::role(&tx, id.0).await
-        }
-        .await;
-        Ok(RoleResponse::Ok(Json(tx.finish(result).await?.into())))
+        let (tx, access) = authorize(&self.db, &auth.0, &ROLES_SET_PERMISSIONS).await?;
+        let role = service::set_role_permissions(&tx, &access, id.0, &body.permissions).await;
+        Ok(RoleResponse::Ok(Json(tx.finish(role).await?.into())))
+    }
+
+    /// A member's role assignments.
+    #[oai(
+        path = "/users/:id/roles",
+        method = "get",
+        operation_id = "user_roles_list"
+    )]
+    async fn list_user_roles(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> Result<AssignmentListResponse, ApiError> {
+        let (tx, _) = authorize(&self.db, &auth.0, &USER_ROLES_LIST).await?;
+        let rows = service::assignments_of(&tx, id.0).await;
+        let rows = tx.finish(rows).await?;
+        Ok(AssignmentListResponse::Ok(Json(AssignmentList {
+            items: rows.into_iter().map(Into::into).collect(),
+        })))
+    }
+
+    /// Assign a role to a member, tenant-wide or in one store. The caller must hold
+    /// every permission of the role (403 otherwise).
+    #[oai(
+        path = "/users/:id/roles",
+        method = "post",
+        operation_id = "user_roles_create"
+    )]
+    async fn create_user_role(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<AssignRoleRequest>,
+    ) -> Result<AssignmentCreated, ApiError> {
+        let (tx, access) = authorize(&self.db, &auth.0, &USER_ROLES_CREATE).await?;
+        let assignment = service::assign(&tx, &access, id.0, body.role_id, body.store_id).await;
+        Ok(AssignmentCreated::Created(Json(
+            tx.finish(assignment).await?.into(),
+        )))
+    }
+
+    /// Remove a role assignment. The caller must hold every permission of the role;
+    /// the last active Owner keeps theirs (409).
+    #[oai(
+        path = "/users/:id/roles/:assignment_id",
+        method = "delete",
+        operation_id = "user_roles_delete"
+    )]
+    async fn delete_user_role(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        assignment_id: Path<Uuid>,
+    ) -> Result<Deleted, ApiError> {
+        let (tx, access) = authorize(&self.db, &auth.0, &USER_ROLES_DELETE).await?;
+        let removed = service::unassign(&tx, &access, id.0, assignment_id.0).await;
+        tx.finish(removed).await?;
+        Ok(Deleted::NoContent)
     }
 }

@@ -182,15 +182,13 @@ pub async fn delete_role(tx: &RequestTx, id: Uuid) -> Result<(), Error> {
         .await?;
     tx.execute(&finished, &[&id]).await?;
     let statement = tx.prepare("DELETE FROM roles WHERE id = $1").await?;
-    let deleted = tx
-        .execute(&statement, &[&id])
-        .await
-        .map_err(|error| match error {
-            Error::Conflict(_) => {
-                Error::Conflict("the role is still assigned or has pending invitations".into())
-            }
-            other => other,
-        })?;
+    let still_used =
+        || Error::Conflict("the role is still assigned or has pending invitations".into());
+    let deleted = tx.execute(&statement, &[&id]).await.map_err(|error| {
+        error
+            .on_constraint("user_roles_tenant_id_role_id_fkey", still_used)
+            .on_constraint("invitations_tenant_id_role_id_fkey", still_used)
+    })?;
     if deleted == 0 {
         Err(Error::NotFound)
     } else {
@@ -290,6 +288,13 @@ pub async fn assign(
             })
         })?;
     Ok(row.try_get(0)?)
+}
+
+/// Creates Owner, Admin, Store Manager and Staff in the context's tenant; returns the
+/// Owner role's id.
+pub async fn create_system_roles(tx: &RequestTx) -> Result<Uuid, Error> {
+    let statement = tx.prepare("SELECT app.create_system_roles()").await?;
+    Ok(tx.query_one(&statement, &[]).await?.try_get(0)?)
 }
 
 pub async fn unassign(tx: &RequestTx, id: Uuid) -> Result<(), Error> {

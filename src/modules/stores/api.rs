@@ -2,19 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
-use serde_json::json;
 use uuid::Uuid;
 
+use super::{
+    db::{self, StoreRow},
+    service::{self, StoreFields},
+};
 use crate::{
-    error::Error,
-    modules::{
-        Tag,
-        audit::db::{self as audit, Event},
-        tenancy::{
-            api::tenants::MemberDto,
-            db::{self as tenancy, StoreRow},
-        },
-    },
+    modules::{Tag, tenancy::api::Member},
     platform::{
         auth::access::{Operation, authorize, authorize_for_store},
         db::Database,
@@ -55,7 +50,7 @@ pub const OPERATIONS: &[Operation] = &[
 ];
 
 #[derive(Object)]
-pub struct StoreDto {
+pub struct Store {
     pub id: Uuid,
     pub name: String,
     #[oai(nullable)]
@@ -67,9 +62,9 @@ pub struct StoreDto {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<StoreRow> for StoreDto {
+impl From<StoreRow> for Store {
     fn from(row: StoreRow) -> Self {
-        StoreDto {
+        Store {
             id: row.id,
             name: row.name,
             code: row.code,
@@ -82,7 +77,7 @@ impl From<StoreRow> for StoreDto {
 
 #[derive(Object)]
 pub struct StoreList {
-    pub items: Vec<StoreDto>,
+    pub items: Vec<Store>,
     #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
@@ -112,7 +107,7 @@ pub struct UpdateStoreRequest {
 
 #[derive(Object)]
 pub struct StoreMemberList {
-    pub items: Vec<MemberDto>,
+    pub items: Vec<Member>,
 }
 
 #[derive(ApiResponse)]
@@ -124,13 +119,13 @@ pub enum StoreListResponse {
 #[derive(ApiResponse)]
 pub enum StoreResponse {
     #[oai(status = 200)]
-    Ok(Json<StoreDto>),
+    Ok(Json<Store>),
 }
 
 #[derive(ApiResponse)]
 pub enum StoreCreated {
     #[oai(status = 201)]
-    Created(Json<StoreDto>),
+    Created(Json<Store>),
 }
 
 #[derive(ApiResponse)]
@@ -139,30 +134,32 @@ pub enum StoreMembersResponse {
     Ok(Json<StoreMemberList>),
 }
 
-fn parse_code(fields: &mut Fields, code: Option<&String>) -> Option<String> {
-    let code = code.map(|c| c.trim().to_string())?;
+fn parse_code(code: &str) -> Result<String, String> {
+    let code = code.trim();
     if code.is_empty()
         || code.len() > 32
         || !code
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
-        fields.fail("code", "must be 1 to 32 letters, digits, - or _");
-        return None;
+        return Err("must be 1 to 32 letters, digits, - or _".into());
     }
-    Some(code)
+    Ok(code.to_string())
 }
 
-fn parse_address(fields: &mut Fields, address: Option<&String>) -> Option<String> {
-    let address = address.map(|a| a.trim().to_string())?;
+fn parse_address(address: &str) -> Result<String, String> {
+    let address = address.trim();
     if address.chars().count() > 500 || address.chars().any(|c| c.is_control() && c != '\n') {
-        fields.fail(
-            "address",
-            "must be at most 500 characters, without control characters",
-        );
-        return None;
+        return Err("must be at most 500 characters, without control characters".into());
     }
-    Some(address)
+    Ok(address.to_string())
+}
+
+fn parse_status(status: &str) -> Result<String, String> {
+    match status {
+        "active" | "archived" => Ok(status.to_string()),
+        _ => Err("must be active or archived".into()),
+    }
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Stores")]
@@ -179,8 +176,8 @@ impl StoresApi {
         cursor: Query<Option<String>>,
     ) -> Result<StoreListResponse, ApiError> {
         let page = page(limit.0, cursor.0)?;
-        let (tx, _) = authorize(&self.db, &auth.0, None, &STORES_LIST).await?;
-        let rows = tenancy::list_visible_stores(tx, &page).await?;
+        let (tx, _) = authorize(&self.db, &auth.0, &STORES_LIST).await?;
+        let rows = db::list_visible_stores(tx, &page).await?;
         let (rows, next_cursor) = page.finish(rows, |s| (s.created_at, s.id));
         Ok(StoreListResponse::Ok(Json(StoreList {
             items: rows.into_iter().map(Into::into).collect(),
@@ -197,37 +194,25 @@ impl StoresApi {
     ) -> Result<StoreCreated, ApiError> {
         let mut fields = Fields::new();
         let name = fields.check("name", Name::parse(&body.name));
-        let code = parse_code(&mut fields, body.code.as_ref());
-        let address = parse_address(&mut fields, body.address.as_ref());
-        fields.finish()?;
-        let name = name.expect("validated");
-        let (tx, _) = authorize(&self.db, &auth.0, None, &STORES_CREATE).await?;
-        let result = async {
-            let store =
-                tenancy::create_store(&tx, name.as_str(), code.as_deref(), address.as_deref())
-                    .await?;
-            audit::record(
-                &tx,
-                Event {
-                    action: "store.created",
-                    target_type: "store",
-                    target_id: Some(store.id),
-                    store_id: Some(store.id),
-                    details: json!({"after": {"name": store.name, "code": store.code}}),
-                },
-            )
-            .await?;
-            Ok(store)
-        }
-        .await;
-        Ok(StoreCreated::Created(Json(tx.finish(result).await?.into())))
+        let code = fields.check_optional("code", body.code.as_deref(), parse_code);
+        let address = fields.check_optional("address", body.address.as_deref(), parse_address);
+        let (name, code, address) = fields.finish((name, code, address))?;
+        let (tx, _) = authorize(&self.db, &auth.0, &STORES_CREATE).await?;
+        let fields = StoreFields {
+            name: None,
+            code,
+            address,
+            status: None,
+        };
+        let store = service::create(&tx, &name, fields).await;
+        Ok(StoreCreated::Created(Json(tx.finish(store).await?.into())))
     }
 
     /// One store (404 when it is not visible to the caller).
     #[oai(path = "/stores/:id", method = "get", operation_id = "stores_get")]
     async fn get(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<StoreResponse, ApiError> {
-        let (tx, _) = authorize(&self.db, &auth.0, None, &STORES_GET).await?;
-        let store = tenancy::visible_store(&tx, id.0).await;
+        let (tx, _) = authorize(&self.db, &auth.0, &STORES_GET).await?;
+        let store = db::visible_store(&tx, id.0).await;
         Ok(StoreResponse::Ok(Json(tx.finish(store).await?.into())))
     }
 
@@ -240,48 +225,20 @@ impl StoresApi {
         body: Json<UpdateStoreRequest>,
     ) -> Result<StoreResponse, ApiError> {
         let mut fields = Fields::new();
-        let name = body
-            .name
-            .as_deref()
-            .and_then(|n| fields.check("name", Name::parse(n)));
-        let code = parse_code(&mut fields, body.code.as_ref());
-        let address = parse_address(&mut fields, body.address.as_ref());
-        if let Some(status) = &body.status
-            && !matches!(status.as_str(), "active" | "archived")
-        {
-            fields.fail("status", "must be active or archived");
-        }
-        fields.finish()?;
+        let name = fields.check_optional("name", body.name.as_deref(), Name::parse);
+        let code = fields.check_optional("code", body.code.as_deref(), parse_code);
+        let address = fields.check_optional("address", body.address.as_deref(), parse_address);
+        let status = fields.check_optional("status", body.status.as_deref(), parse_status);
+        let (name, code, address, status) = fields.finish((name, code, address, status))?;
         let (tx, _) = authorize_for_store(&self.db, &auth.0, id.0, &STORES_UPDATE).await?;
-        let result = async {
-            let before = tenancy::store(&tx, id.0).await?;
-            let store = tenancy::update_store(
-                &tx,
-                id.0,
-                name.as_ref().map(Name::as_str),
-                code.as_deref(),
-                address.as_deref(),
-                body.status.as_deref(),
-            )
-            .await?;
-            audit::record(
-                &tx,
-                Event {
-                    action: "store.updated",
-                    target_type: "store",
-                    target_id: Some(store.id),
-                    store_id: Some(store.id),
-                    details: json!({
-                        "before": {"name": before.name, "code": before.code, "address": before.address, "status": before.status},
-                        "after": {"name": store.name, "code": store.code, "address": store.address, "status": store.status},
-                    }),
-                },
-            )
-            .await?;
-            Ok(store)
-        }
-        .await;
-        Ok(StoreResponse::Ok(Json(tx.finish(result).await?.into())))
+        let fields = StoreFields {
+            name,
+            code,
+            address,
+            status,
+        };
+        let store = service::update(&tx, id.0, fields).await;
+        Ok(StoreResponse::Ok(Json(tx.finish(store).await?.into())))
     }
 
     /// Delete a store, with its inventory, links and store-scoped assignments.
@@ -292,22 +249,8 @@ impl StoresApi {
     )]
     async fn delete(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<Deleted, ApiError> {
         let (tx, _) = authorize_for_store(&self.db, &auth.0, id.0, &STORES_DELETE).await?;
-        let result = async {
-            let store = tenancy::delete_store(&tx, id.0).await?;
-            audit::record(
-                &tx,
-                Event {
-                    action: "store.deleted",
-                    target_type: "store",
-                    target_id: Some(store.id),
-                    store_id: None,
-                    details: json!({"before": {"name": store.name, "code": store.code}}),
-                },
-            )
-            .await
-        }
-        .await;
-        tx.finish(result).await?;
+        let deleted = service::delete(&tx, id.0).await;
+        tx.finish(deleted).await?;
         Ok(Deleted::NoContent)
     }
 
@@ -323,12 +266,8 @@ impl StoresApi {
         id: Path<Uuid>,
     ) -> Result<StoreMembersResponse, ApiError> {
         let (tx, _) = authorize_for_store(&self.db, &auth.0, id.0, &STORE_USERS_LIST).await?;
-        let result = async {
-            tenancy::store(&tx, id.0).await?;
-            tenancy::store_members(&tx, id.0).await
-        }
-        .await;
-        let rows = tx.finish(result).await?;
+        let rows = service::members(&tx, id.0).await;
+        let rows = tx.finish(rows).await?;
         Ok(StoreMembersResponse::Ok(Json(StoreMemberList {
             items: rows.into_iter().map(Into::into).collect(),
         })))
@@ -347,26 +286,8 @@ impl StoresApi {
         user_id: Path<Uuid>,
     ) -> Result<Deleted, ApiError> {
         let (tx, _) = authorize_for_store(&self.db, &auth.0, id.0, &STORE_USERS_PUT).await?;
-        let result = async {
-            tenancy::store(&tx, id.0).await?;
-            tenancy::member(&tx, user_id.0).await?;
-            if tenancy::link_store_user(&tx, id.0, user_id.0).await? {
-                audit::record(
-                    &tx,
-                    Event {
-                        action: "store.user_linked",
-                        target_type: "user",
-                        target_id: Some(user_id.0),
-                        store_id: Some(id.0),
-                        details: json!({}),
-                    },
-                )
-                .await?;
-            }
-            Ok::<_, Error>(())
-        }
-        .await;
-        tx.finish(result).await?;
+        let linked = service::link(&tx, id.0, user_id.0).await;
+        tx.finish(linked).await?;
         Ok(Deleted::NoContent)
     }
 
@@ -383,22 +304,8 @@ impl StoresApi {
         user_id: Path<Uuid>,
     ) -> Result<Deleted, ApiError> {
         let (tx, _) = authorize_for_store(&self.db, &auth.0, id.0, &STORE_USERS_DELETE).await?;
-        let result = async {
-            tenancy::unlink_store_user(&tx, id.0, user_id.0).await?;
-            audit::record(
-                &tx,
-                Event {
-                    action: "store.user_unlinked",
-                    target_type: "user",
-                    target_id: Some(user_id.0),
-                    store_id: Some(id.0),
-                    details: json!({}),
-                },
-            )
-            .await
-        }
-        .await;
-        tx.finish(result).await?;
+        let unlinked = service::unlink(&tx, id.0, user_id.0).await;
+        tx.finish(unlinked).await?;
         Ok(Deleted::NoContent)
     }
 }

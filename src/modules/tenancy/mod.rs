@@ -1,2 +1,55 @@
+//! Tenancy: the tenant (a company), its members, and invitations to join it. The
+//! rules (who may suspend or remove whom, that a tenant keeps an active Owner, who may
+//! be invited with which role, how an invitation is accepted) are in `service`.
+
 pub mod api;
-pub mod db;
+mod db;
+pub mod service;
+
+pub use db::{MemberRow, TenantRow};
+
+use uuid::Uuid;
+
+use crate::{error::Error, platform::db::RequestTx};
+
+/// A member of the context's tenant (404 when `user_id` is not one).
+pub async fn member(tx: &RequestTx, user_id: Uuid) -> Result<MemberRow, Error> {
+    db::member(tx, user_id).await
+}
+
+/// A tenant the context can see (its own).
+pub async fn tenant(tx: &RequestTx, id: Uuid) -> Result<TenantRow, Error> {
+    db::tenant(tx, id).await
+}
+
+/// A new tenant, its id being the transaction's context, with `user_id` its first
+/// member (the caller gives them the Owner role).
+pub async fn create_tenant(
+    tx: &RequestTx,
+    id: Uuid,
+    name: &str,
+    user_id: Uuid,
+) -> Result<TenantRow, Error> {
+    let tenant = db::create_tenant(tx, id, name).await?;
+    db::add_member(tx, user_id).await?;
+    Ok(tenant)
+}
+
+use super::AppState;
+use crate::platform::auth::access::Operation;
+
+/// This module's operations, as the registry mounts them.
+pub type Api = (api::tenants::TenantsApi, api::invitations::InvitationsApi);
+
+pub fn api(state: &AppState) -> Api {
+    (
+        api::tenants::TenantsApi {
+            identity: state.identity.clone(),
+        },
+        api::invitations::InvitationsApi {
+            identity: state.identity.clone(),
+        },
+    )
+}
+
+pub const OPERATIONS: &[&[Operation]] = &[api::tenants::OPERATIONS, api::invitations::OPERATIONS];

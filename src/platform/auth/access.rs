@@ -8,11 +8,12 @@
 //! store named by `X-Store-ID` is reachable, and whether the declared permission is
 //! held. A removed or suspended member is refused on their next request, not when
 //! their token expires. The declarations are also published in the OpenAPI document
-//! as `x-permission` (see `api::operations`).
+//! as `x-permission`, with the `X-Store-ID` header on every operation that reads it
+//! (see `modules::spec_json`).
 
 use uuid::Uuid;
 
-use super::AccessClaims;
+use super::{AccessClaims, Caller};
 use crate::{
     error::Error,
     platform::db::{Access, Database, RequestTx, Scope},
@@ -40,6 +41,9 @@ pub struct Operation {
     /// The handler reads the caller's effective permissions (to check that what it
     /// grants is held, or to show them): the opening statement lists them only then.
     pub reads_held_permissions: bool,
+    /// Store-scoped: `X-Store-ID` is required (400 without it), and the store is the
+    /// context that store-scoped tables' policies filter by.
+    pub requires_store: bool,
 }
 
 impl Operation {
@@ -48,6 +52,7 @@ impl Operation {
             id,
             requires: Requires::Public,
             reads_held_permissions: false,
+            requires_store: false,
         }
     }
 
@@ -56,6 +61,7 @@ impl Operation {
             id,
             requires: Requires::Member,
             reads_held_permissions: false,
+            requires_store: false,
         }
     }
 
@@ -64,6 +70,7 @@ impl Operation {
             id,
             requires: Requires::Permission(permission),
             reads_held_permissions: false,
+            requires_store: false,
         }
     }
 
@@ -72,6 +79,7 @@ impl Operation {
             id,
             requires: Requires::PermissionInSomeStore(permission),
             reads_held_permissions: false,
+            requires_store: false,
         }
     }
 
@@ -83,6 +91,19 @@ impl Operation {
         }
     }
 
+    /// See [`Operation::requires_store`].
+    pub const fn in_store(self) -> Operation {
+        Operation {
+            requires_store: true,
+            ..self
+        }
+    }
+
+    /// Whether a bearer token is required (everything but public operations).
+    pub fn takes_bearer(&self) -> bool {
+        self.requires != Requires::Public
+    }
+
     /// The permission code, if the operation requires one.
     pub fn permission_code(&self) -> Option<&'static str> {
         match self.requires {
@@ -92,9 +113,22 @@ impl Operation {
     }
 }
 
-/// Opens the request transaction for an authenticated caller of `operation`, or
-/// refuses with the matching error.
+/// Opens the request transaction for an authenticated caller of `operation`, in the
+/// store the caller named (`X-Store-ID`), or refuses with the matching error.
 pub async fn authorize(
+    db: &Database,
+    caller: &Caller,
+    operation: &Operation,
+) -> Result<(RequestTx, Access), Error> {
+    if operation.requires_store && caller.store_id.is_none() {
+        return Err(Error::BadRequest(
+            "the X-Store-ID header is required".into(),
+        ));
+    }
+    begin_checked(db, &caller.claims, caller.store_id, operation).await
+}
+
+async fn begin_checked(
     db: &Database,
     claims: &AccessClaims,
     store_id: Option<Uuid>,
@@ -113,21 +147,36 @@ pub async fn authorize(
 /// For operations on a store named in the path (`/stores/{id}/...`): a permission held
 /// tenant-wide suffices, as for any operation; otherwise the grants of roles scoped to
 /// that very store count (a Store Manager manages their own store). A store the caller
-/// cannot reach is not found, like any resource of another tenant.
+/// cannot reach is not found, like any resource of another tenant. The path's store is
+/// the one acted on; an `X-Store-ID` naming another store must still be reachable, as
+/// on every operation, but grants nothing here.
 pub async fn authorize_for_store(
     db: &Database,
-    claims: &AccessClaims,
+    caller: &Caller,
     store_id: Uuid,
     operation: &Operation,
 ) -> Result<(RequestTx, Access), Error> {
-    let tenant_wide = authorize(db, claims, None, operation).await;
+    if let Some(named) = caller.store_id.filter(|named| *named != store_id) {
+        // One more round trip, only for a request that names two stores.
+        let (tx, _) = begin_checked(
+            db,
+            &caller.claims,
+            Some(named),
+            &Operation::member(operation.id),
+        )
+        .await?;
+        tx.rollback().await;
+    }
+    let tenant_wide = begin_checked(db, &caller.claims, None, operation).await;
     match tenant_wide {
         Err(Error::Forbidden { .. }) => {}
         other => return other,
     }
     // Held in no tenant-wide role: try the store's own (one more round trip, only for
     // store-scoped users).
-    let (tx, access) = db.begin(&scope(claims, Some(store_id), operation)).await?;
+    let (tx, access) = db
+        .begin(&scope(&caller.claims, Some(store_id), operation))
+        .await?;
     let refused = match refusal(&access, None, operation) {
         // Membership and tenant problems first, then a store out of reach (not found,
         // whatever the permission), then the permission itself.
@@ -155,7 +204,10 @@ fn scope(claims: &AccessClaims, store_id: Option<Uuid>, operation: &Operation) -
     }
 }
 
-fn refusal(access: &Access, store_id: Option<Uuid>, operation: &Operation) -> Option<Error> {
+/// What the opening statement's answers mean for `operation`, or `None` when it may
+/// proceed. Public so that flows opening their own scope (switching tenant) refuse
+/// the same way.
+pub fn refusal(access: &Access, store_id: Option<Uuid>, operation: &Operation) -> Option<Error> {
     match access.member_status.as_deref() {
         // Removed from the tenant (or the tenant is gone): the token no longer holds.
         None => return Some(Error::Unauthenticated),

@@ -7,3 +7,11 @@ pub mod tokens;
 
 pub use password::PasswordHasher;
 pub use tokens::{AccessClaims, OpaqueToken, TokenIssuer, TokenRejection};
+
+/// Who is calling, as the bearer scheme found them: the verified token, and the store
+/// the request names (`X-Store-ID`), not yet checked (that is `access::authorize`).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub claims: AccessClaims,
+    pub store_id: Option<uuid::Uuid>,
+}

@@ -8,7 +8,7 @@ use poem::http::StatusCode;
 use poem_openapi::{ApiResponse, Object, payload::Json};
 
 use crate::{
-    error::{Error, FieldError},
+    error::{ConstraintKind, Error, FieldError},
     telemetry,
 };
 
@@ -183,6 +183,31 @@ impl From<Error> for ApiError {
             }
             Error::Conflict(detail) => {
                 ApiError::Conflict(problem(S::CONFLICT, "conflict", Some(detail)))
+            }
+            Error::Constraint { kind, name } => {
+                // Unnamed by the code that wrote: say what kind of thing happened, not
+                // which part of the schema said so (logged for the operator).
+                tracing::info!(constraint = %name, ?kind, "constraint violation not mapped by its writer");
+                match kind {
+                    ConstraintKind::Unique => ApiError::Conflict(problem(
+                        S::CONFLICT,
+                        "conflict",
+                        Some("it already exists".into()),
+                    )),
+                    ConstraintKind::ForeignKey => ApiError::Conflict(problem(
+                        S::CONFLICT,
+                        "conflict",
+                        Some(
+                            "a row this request refers to does not exist or is still referred to"
+                                .into(),
+                        ),
+                    )),
+                    ConstraintKind::Check => ApiError::BadRequest(problem(
+                        S::BAD_REQUEST,
+                        "bad_request",
+                        Some("a value is outside what can be stored".into()),
+                    )),
+                }
             }
             Error::RateLimited { retry_after_secs } => ApiError::TooManyRequests(
                 problem(

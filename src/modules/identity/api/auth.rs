@@ -4,11 +4,15 @@ use poem::web::RemoteAddr;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use uuid::Uuid;
 
-use super::me::{TenantDto, UserDto};
+use super::me::User;
 use crate::{
     modules::{
         Tag,
-        identity::service::{Identity, NewAccount, Session},
+        identity::{
+            db::UserRow,
+            service::{Identity, NewAccount, Session},
+        },
+        tenancy::{TenantRow, api::Tenant},
     },
     platform::{
         auth::access::Operation,
@@ -54,8 +58,8 @@ pub struct RegisterRequest {
 
 #[derive(Object)]
 pub struct AccountCreated {
-    pub user: UserDto,
-    pub tenant: TenantDto,
+    pub user: User,
+    pub tenant: Tenant,
     pub access_token: String,
     pub refresh_token: String,
     /// Always `Bearer`.
@@ -146,11 +150,7 @@ pub enum Accepted {
     Accepted,
 }
 
-fn created(
-    user: crate::modules::identity::db::UserRow,
-    tenant: crate::modules::identity::db::TenantRow,
-    session: Session,
-) -> Created {
+fn created(user: UserRow, tenant: TenantRow, session: Session) -> Created {
     Created::Created(Json(AccountCreated {
         user: user.into(),
         tenant: tenant.into(),
@@ -235,7 +235,7 @@ impl AuthApi {
     ) -> Result<Tokens, ApiError> {
         Ok(Tokens::Ok(Json(
             self.identity
-                .switch_tenant(&auth.0, body.tenant_id)
+                .switch_tenant(&auth.0, &AUTH_SWITCH_TENANT, body.tenant_id)
                 .await?
                 .into(),
         )))

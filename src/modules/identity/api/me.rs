@@ -1,16 +1,14 @@
 //! `/api/v1/me`: the caller, their tenant, memberships, roles and permissions.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Header, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use uuid::Uuid;
 
 use crate::{
     modules::{
         Tag,
-        identity::{
-            db::{TenantRow, UserRow},
-            service::Identity,
-        },
+        identity::{db::UserRow, service::Identity},
+        tenancy::api::Tenant,
     },
     platform::{
         auth::access::Operation,
@@ -23,7 +21,7 @@ pub struct MeApi {
 }
 
 #[derive(Object)]
-pub struct UserDto {
+pub struct User {
     pub id: Uuid,
     pub email: String,
     pub full_name: String,
@@ -32,9 +30,9 @@ pub struct UserDto {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<UserRow> for UserDto {
+impl From<UserRow> for User {
     fn from(row: UserRow) -> Self {
-        UserDto {
+        User {
             id: row.id,
             email: row.email,
             full_name: row.full_name,
@@ -46,27 +44,7 @@ impl From<UserRow> for UserDto {
 }
 
 #[derive(Object)]
-pub struct TenantDto {
-    pub id: Uuid,
-    pub name: String,
-    /// `active` or `suspended`.
-    pub status: String,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<TenantRow> for TenantDto {
-    fn from(row: TenantRow) -> Self {
-        TenantDto {
-            id: row.id,
-            name: row.name,
-            status: row.status,
-            created_at: row.created_at,
-        }
-    }
-}
-
-#[derive(Object)]
-pub struct MembershipDto {
+pub struct Membership {
     pub tenant_id: Uuid,
     pub tenant_name: String,
     /// The membership's status (`suspended` also when the tenant is).
@@ -74,7 +52,7 @@ pub struct MembershipDto {
 }
 
 #[derive(Object)]
-pub struct RoleAssignmentDto {
+pub struct RoleAssignment {
     pub role_id: Uuid,
     pub name: String,
     /// `null` for a tenant-wide assignment.
@@ -83,11 +61,11 @@ pub struct RoleAssignmentDto {
 }
 
 #[derive(Object)]
-pub struct MeDto {
-    pub user: UserDto,
-    pub tenant: TenantDto,
-    pub memberships: Vec<MembershipDto>,
-    pub roles: Vec<RoleAssignmentDto>,
+pub struct Me {
+    pub user: User,
+    pub tenant: Tenant,
+    pub memberships: Vec<Membership>,
+    pub roles: Vec<RoleAssignment>,
     /// Effective permission codes (in the store of `X-Store-ID`, when given).
     pub permissions: Vec<String>,
 }
@@ -106,13 +84,13 @@ pub struct ChangePasswordRequest {
 #[derive(ApiResponse)]
 pub enum MeResponse {
     #[oai(status = 200)]
-    Ok(Json<MeDto>),
+    Ok(Json<Me>),
 }
 
 #[derive(ApiResponse)]
 pub enum UserResponse {
     #[oai(status = 200)]
-    Ok(Json<UserDto>),
+    Ok(Json<User>),
 }
 
 #[derive(ApiResponse)]
@@ -133,21 +111,15 @@ pub const OPERATIONS: &[Operation] = &[ME_GET, ME_UPDATE, ME_CHANGE_PASSWORD];
 impl MeApi {
     /// The caller: profile, current tenant, memberships, roles, effective permissions.
     #[oai(path = "/me", method = "get", operation_id = "me_get")]
-    async fn get(
-        &self,
-        auth: BearerAuth,
-        /// Show the permissions effective in this store.
-        #[oai(name = "X-Store-ID")]
-        store_id: Header<Option<Uuid>>,
-    ) -> Result<MeResponse, ApiError> {
-        let me = self.identity.me(&auth.0, &ME_GET, store_id.0).await?;
-        Ok(MeResponse::Ok(Json(MeDto {
+    async fn get(&self, auth: BearerAuth) -> Result<MeResponse, ApiError> {
+        let me = self.identity.me(&auth.0, &ME_GET).await?;
+        Ok(MeResponse::Ok(Json(Me {
             user: me.user.into(),
             tenant: me.tenant.into(),
             memberships: me
                 .memberships
                 .into_iter()
-                .map(|m| MembershipDto {
+                .map(|m| Membership {
                     tenant_id: m.tenant_id,
                     tenant_name: m.tenant_name,
                     status: if m.tenant_status == "active" {
@@ -160,7 +132,7 @@ impl MeApi {
             roles: me
                 .roles
                 .into_iter()
-                .map(|r| RoleAssignmentDto {
+                .map(|r| RoleAssignment {
                     role_id: r.role_id,
                     name: r.name,
                     store_id: r.store_id,

@@ -2,34 +2,27 @@
 
 use chrono::{DateTime, Utc};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    error::Error,
     modules::{
         Tag,
-        audit::db::{self as audit, Event},
-        identity::{api::auth::TokenPair, db as identity_sql, service::Identity},
-        rbac::db as rbac,
-        tenancy::db::{self as tenancy, InvitationRow},
+        identity::{api::auth::TokenPair, service::Identity},
+        tenancy::{
+            db::{self, InvitationRow},
+            service::{self, NewInvitation},
+        },
     },
     platform::{
-        auth::{
-            OpaqueToken,
-            access::{Operation, authorize},
-        },
-        domain::Email,
+        auth::access::{Operation, authorize},
+        domain::{Email, Fields},
         http::{
-            common::{Deleted, ensure_holds, invalid, page},
+            common::{Deleted, page},
             problem::ApiError,
             security::BearerAuth,
         },
     },
 };
-
-/// Invitations expire after 7 days.
-const INVITATION_TTL: chrono::Duration = chrono::Duration::days(7);
 
 pub struct InvitationsApi {
     pub identity: Identity,
@@ -60,7 +53,7 @@ pub struct CreateInvitationRequest {
 }
 
 #[derive(Object)]
-pub struct InvitationDto {
+pub struct Invitation {
     pub id: Uuid,
     pub email: String,
     pub role_id: Uuid,
@@ -72,9 +65,9 @@ pub struct InvitationDto {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<InvitationRow> for InvitationDto {
+impl From<InvitationRow> for Invitation {
     fn from(row: InvitationRow) -> Self {
-        InvitationDto {
+        Invitation {
             id: row.id,
             email: row.email,
             role_id: row.role_id,
@@ -88,7 +81,7 @@ impl From<InvitationRow> for InvitationDto {
 
 #[derive(Object)]
 pub struct InvitationList {
-    pub items: Vec<InvitationDto>,
+    pub items: Vec<Invitation>,
     #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
@@ -109,7 +102,7 @@ pub struct AcceptInvitationRequest {
 pub enum InvitationCreated {
     /// Invited; the token travels by the notification outbox, never in this response.
     #[oai(status = 201)]
-    Created(Json<InvitationDto>),
+    Created(Json<Invitation>),
 }
 
 #[derive(ApiResponse)]
@@ -139,61 +132,19 @@ impl InvitationsApi {
         auth: BearerAuth,
         body: Json<CreateInvitationRequest>,
     ) -> Result<InvitationCreated, ApiError> {
-        let email = Email::parse(&body.email).map_err(|message| invalid("email", &message))?;
-        let db = &self.identity.db;
-        let (tx, access) = authorize(db, &auth.0, None, &INVITATIONS_CREATE).await?;
-        let result = async {
-            let role = match rbac::role(&tx, body.role_id).await {
-                Err(Error::NotFound) => return Err(invalid("role_id", "no such role")),
-                other => other?,
-            };
-            if let Some(store_id) = body.store_id
-                && matches!(tenancy::store(&tx, store_id).await, Err(Error::NotFound))
-            {
-                return Err(invalid("store_id", "no such store"));
-            }
-            ensure_holds(&access, &role.permissions)?;
-            if tenancy::is_member_email(&tx, email.as_str()).await? {
-                return Err(Error::Conflict("already a member of this tenant".into()));
-            }
-            if tenancy::has_pending_invitation(&tx, email.as_str()).await? {
-                return Err(Error::Conflict("a pending invitation exists for this email".into()));
-            }
-            let expires_at = Utc::now() + INVITATION_TTL;
-            let invitation =
-                tenancy::create_invitation(&tx, email.as_str(), role.id, body.store_id, auth.0.sub, expires_at).await?;
-            let token = OpaqueToken::generate();
-            tenancy::set_invitation_token(&tx, invitation.id, &token.hash).await?;
-            let tenant = identity_sql::tenant(&tx, auth.0.tid).await?;
-            tenancy::enqueue_notification(
-                &tx,
-                email.as_str(),
-                "invitation",
-                &json!({
-                    "token": token.token,
-                    "tenant_id": tenant.id,
-                    "tenant_name": tenant.name,
-                    "role": role.name,
-                    "expires_at": expires_at,
-                }),
-            )
-            .await?;
-            audit::record(
-                &tx,
-                Event {
-                    action: "invitation.created",
-                    target_type: "invitation",
-                    target_id: Some(invitation.id),
-                    store_id: body.store_id,
-                    details: json!({"after": {"email": invitation.email, "role_id": role.id, "role": role.name}}),
-                },
-            )
-            .await?;
-            Ok(invitation)
-        }
-        .await;
+        let mut fields = Fields::new();
+        let email = fields.check("email", Email::parse(&body.email));
+        let email = fields.finish(email)?;
+        let (tx, access) = authorize(&self.identity.db, &auth.0, &INVITATIONS_CREATE).await?;
+        let invitation = NewInvitation {
+            email,
+            role_id: body.role_id,
+            store_id: body.store_id,
+        };
+        let (inviter, tenant) = (auth.0.claims.sub, auth.0.claims.tid);
+        let created = service::invite(&tx, &access, inviter, tenant, invitation, Utc::now()).await;
         Ok(InvitationCreated::Created(Json(
-            tx.finish(result).await?.into(),
+            tx.finish(created).await?.into(),
         )))
     }
 
@@ -212,8 +163,8 @@ impl InvitationsApi {
         cursor: Query<Option<String>>,
     ) -> Result<InvitationListResponse, ApiError> {
         let page = page(limit.0, cursor.0)?;
-        let (tx, _) = authorize(&self.identity.db, &auth.0, None, &INVITATIONS_LIST).await?;
-        let rows = tenancy::list_invitations(tx, &page).await?;
+        let (tx, _) = authorize(&self.identity.db, &auth.0, &INVITATIONS_LIST).await?;
+        let rows = db::list_invitations(tx, &page).await?;
         let (rows, next_cursor) = page.finish(rows, |i| (i.created_at, i.id));
         Ok(InvitationListResponse::Ok(Json(InvitationList {
             items: rows.into_iter().map(Into::into).collect(),
@@ -228,23 +179,9 @@ impl InvitationsApi {
         operation_id = "invitations_delete"
     )]
     async fn delete(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<Deleted, ApiError> {
-        let (tx, _) = authorize(&self.identity.db, &auth.0, None, &INVITATIONS_DELETE).await?;
-        let result = async {
-            let invitation = tenancy::revoke_invitation(&tx, id.0).await?;
-            audit::record(
-                &tx,
-                Event {
-                    action: "invitation.revoked",
-                    target_type: "invitation",
-                    target_id: Some(invitation.id),
-                    store_id: invitation.store_id,
-                    details: json!({"before": {"email": invitation.email}}),
-                },
-            )
-            .await
-        }
-        .await;
-        tx.finish(result).await?;
+        let (tx, _) = authorize(&self.identity.db, &auth.0, &INVITATIONS_DELETE).await?;
+        let revoked = service::revoke_invitation(&tx, id.0).await;
+        tx.finish(revoked).await?;
         Ok(Deleted::NoContent)
     }
 
@@ -258,14 +195,13 @@ impl InvitationsApi {
         tag = "Tag::Auth"
     )]
     async fn accept(&self, body: Json<AcceptInvitationRequest>) -> Result<Accepted, ApiError> {
-        let session = self
-            .identity
-            .accept_invitation(
-                &body.token,
-                body.password.as_deref(),
-                body.full_name.as_deref(),
-            )
-            .await?;
+        let session = service::accept_invitation(
+            &self.identity,
+            &body.token,
+            body.password.as_deref(),
+            body.full_name.as_deref(),
+        )
+        .await?;
         Ok(Accepted::Ok(Json(session.into())))
     }
 }

@@ -1,2 +1,4 @@
 pub mod invitations;
 pub mod tenants;
+
+pub use tenants::{Member, Tenant};

@@ -1,0 +1,282 @@
+//! The rules of tenancy, where a test can call them: who may suspend or remove a
+//! member (someone holding every permission the member holds), that a tenant keeps an
+//! active Owner through both, who may be invited with which role, and how an
+//! invitation is accepted (a flow of several transactions, with identity).
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::db::{self, InvitationRow, MemberRow, TenantRow};
+use crate::{
+    error::Error,
+    modules::{
+        audit::{self, Event},
+        identity::service::{Identity, Session},
+        rbac,
+    },
+    platform::{
+        auth::OpaqueToken,
+        db::{Access, RequestTx, Scope},
+        domain::{Email, Fields, Name, Password},
+    },
+};
+
+fn required(value: Option<&str>) -> Result<&str, String> {
+    value.ok_or_else(|| "is required for a new account".to_string())
+}
+
+/// Invitations expire after 7 days.
+const INVITATION_TTL: chrono::Duration = chrono::Duration::days(7);
+
+pub async fn rename_tenant(tx: &RequestTx, id: Uuid, name: &Name) -> Result<TenantRow, Error> {
+    let before = db::tenant(tx, id).await?;
+    let tenant = db::rename_tenant(tx, id, name.as_str()).await?;
+    audit::record(
+        tx,
+        Event {
+            action: "tenant.updated",
+            target_type: "tenant",
+            target_id: Some(tenant.id),
+            store_id: None,
+            details: json!({"before": {"name": before.name}, "after": {"name": tenant.name}}),
+        },
+    )
+    .await?;
+    Ok(tenant)
+}
+
+/// A member's status: `active` or `suspended`.
+pub fn parse_member_status(status: &str) -> Result<String, String> {
+    match status {
+        "active" | "suspended" => Ok(status.to_string()),
+        _ => Err("must be active or suspended".into()),
+    }
+}
+
+/// Suspends or reactivates a member. Suspending someone takes their permissions away:
+/// only someone who holds them all may (an Admin cannot suspend an Owner), and the last
+/// active Owner cannot be suspended (409).
+pub async fn set_member_status(
+    tx: &RequestTx,
+    access: &Access,
+    user_id: Uuid,
+    status: &str,
+) -> Result<MemberRow, Error> {
+    rbac::service::lock_owners(tx).await?;
+    let before = db::member(tx, user_id).await?;
+    rbac::service::ensure_holds_all_of(tx, access, user_id).await?;
+    db::set_member_status(tx, user_id, status).await?;
+    rbac::service::ensure_an_owner_remains(tx).await?;
+    audit::record(
+        tx,
+        Event {
+            action: "member.updated",
+            target_type: "user",
+            target_id: Some(user_id),
+            store_id: None,
+            details: json!({"before": {"status": before.status}, "after": {"status": status}}),
+        },
+    )
+    .await?;
+    db::member(tx, user_id).await
+}
+
+/// Removes a member with their roles and store links, and ends their sessions in this
+/// tenant. As for suspension: only someone holding all their permissions, and never
+/// the last active Owner (409).
+pub async fn remove_member(
+    identity: &Identity,
+    tx: &RequestTx,
+    access: &Access,
+    user_id: Uuid,
+) -> Result<(), Error> {
+    rbac::service::lock_owners(tx).await?;
+    let before = db::member(tx, user_id).await?;
+    rbac::service::ensure_holds_all_of(tx, access, user_id).await?;
+    db::remove_member(tx, user_id).await?;
+    identity.end_member_sessions(tx, user_id).await?;
+    rbac::service::ensure_an_owner_remains(tx).await?;
+    audit::record(
+        tx,
+        Event {
+            action: "member.removed",
+            target_type: "user",
+            target_id: Some(user_id),
+            store_id: None,
+            details: json!({"before": {"email": before.email, "status": before.status}}),
+        },
+    )
+    .await
+}
+
+/// Who is invited, with which role, where.
+pub struct NewInvitation {
+    pub email: Email,
+    pub role_id: Uuid,
+    pub store_id: Option<Uuid>,
+}
+
+/// Invites someone by email (7 days, single use): the role must exist and be held
+/// entirely by the inviter; 409 when the email is already a member or has a pending
+/// invitation. The token travels by the notification outbox, never in the answer.
+pub async fn invite(
+    tx: &RequestTx,
+    access: &Access,
+    inviter: Uuid,
+    tenant_id: Uuid,
+    invitation: NewInvitation,
+    now: DateTime<Utc>,
+) -> Result<InvitationRow, Error> {
+    let NewInvitation {
+        email,
+        role_id,
+        store_id,
+    } = invitation;
+    let role = rbac::service::grantable_role(tx, access, role_id, store_id).await?;
+    if db::is_member_email(tx, email.as_str()).await? {
+        return Err(Error::Conflict("already a member of this tenant".into()));
+    }
+    if db::has_pending_invitation(tx, email.as_str()).await? {
+        return Err(Error::Conflict(
+            "a pending invitation exists for this email".into(),
+        ));
+    }
+    let expires_at = now + INVITATION_TTL;
+    let created =
+        db::create_invitation(tx, email.as_str(), role.id, store_id, inviter, expires_at).await?;
+    let token = OpaqueToken::generate();
+    db::set_invitation_token(tx, created.id, &token.hash).await?;
+    let tenant = db::tenant(tx, tenant_id).await?;
+    db::enqueue_notification(
+        tx,
+        email.as_str(),
+        "invitation",
+        &json!({
+            "token": token.token,
+            "tenant_id": tenant.id,
+            "tenant_name": tenant.name,
+            "role": role.name,
+            "expires_at": expires_at,
+        }),
+    )
+    .await?;
+    audit::record(
+        tx,
+        Event {
+            action: "invitation.created",
+            target_type: "invitation",
+            target_id: Some(created.id),
+            store_id,
+            details: json!({"after": {"email": created.email, "role_id": role.id, "role": role.name}}),
+        },
+    )
+    .await?;
+    Ok(created)
+}
+
+/// Revokes an invitation that was not accepted.
+pub async fn revoke_invitation(tx: &RequestTx, id: Uuid) -> Result<(), Error> {
+    let invitation = db::revoke_invitation(tx, id).await?;
+    audit::record(
+        tx,
+        Event {
+            action: "invitation.revoked",
+            target_type: "invitation",
+            target_id: Some(invitation.id),
+            store_id: invitation.store_id,
+            details: json!({"before": {"email": invitation.email}}),
+        },
+    )
+    .await
+}
+
+/// Accepts an invitation (`POST /api/v1/auth/accept-invitation`): creates the user
+/// when the email is new (password and full name required), or links the existing
+/// user, who proves it with their own password. 401 for a bad, expired, revoked or
+/// used token. Passwords are hashed between transactions, never holding a connection.
+pub async fn accept_invitation(
+    identity: &Identity,
+    token: &str,
+    password: Option<&str>,
+    full_name: Option<&str>,
+) -> Result<Session, Error> {
+    if !OpaqueToken::looks_valid(token) {
+        return Err(Error::Unauthenticated);
+    }
+    let (tx, _) = identity.db.begin(&Scope::anonymous()).await?;
+    let found = async {
+        let Some(invitation) = db::invitation_for_token(&tx, &OpaqueToken::hash_of(token)).await?
+        else {
+            return Ok(None);
+        };
+        let existing = db::user_for_invitation(&tx, &invitation.email).await?;
+        Ok(Some((invitation, existing)))
+    }
+    .await;
+    let (invitation, existing) = tx.finish(found).await?.ok_or(Error::Unauthenticated)?;
+    if invitation.status != "pending" {
+        return Err(Error::Unauthenticated);
+    }
+
+    // Who accepts: an existing user proves it with their own password; a new one
+    // chooses a password and gives their name.
+    let (user_id, new_user) = match existing {
+        Some(user) => {
+            let verified = identity
+                .hasher
+                .verify(password.unwrap_or_default(), user.password_hash.as_deref())
+                .await?;
+            if !verified || user.status != "active" {
+                return Err(Error::InvalidCredentials);
+            }
+            (user.user_id, None)
+        }
+        None => {
+            let email = Email::parse(&invitation.email).ok();
+            let mut fields = Fields::new();
+            let password = fields.check(
+                "password",
+                required(password).and_then(|p| Password::parse(p, email.as_ref())),
+            );
+            let name = fields.check("full_name", required(full_name).and_then(Name::parse));
+            let (password, name) = fields.finish((password, name))?;
+            let hash = identity.hasher.hash(password.expose()).await?;
+            (Uuid::new_v4(), Some((name, hash)))
+        }
+    };
+
+    let (tx, _) = identity
+        .db
+        .begin(&Scope::tenant(invitation.tenant_id, user_id))
+        .await?;
+    let session = async {
+        if let Some((name, hash)) = &new_user {
+            identity
+                .create_user(&tx, user_id, &invitation.email, name, hash)
+                .await?;
+        }
+        // Only one acceptance wins, even when two race with the same token.
+        if !db::mark_invitation_accepted(&tx, invitation.invitation_id).await? {
+            return Err(Error::Unauthenticated);
+        }
+        db::add_member(&tx, user_id).await?;
+        rbac::service::assign_role(&tx, user_id, invitation.role_id, invitation.store_id).await?;
+        audit::record(
+            &tx,
+            Event {
+                action: "invitation.accepted",
+                target_type: "invitation",
+                target_id: Some(invitation.invitation_id),
+                store_id: invitation.store_id,
+                details: json!({"after": {"user_id": user_id, "new_user": new_user.is_some()}}),
+            },
+        )
+        .await?;
+        identity
+            .start_session(&tx, user_id, invitation.tenant_id)
+            .await
+    }
+    .await;
+    tx.finish(session).await
+}
