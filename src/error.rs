@@ -37,6 +37,10 @@ pub enum Error {
     BadRequest(String),
     #[error("authentication required")]
     Unauthenticated,
+    /// A token other than the access token (refresh, reset, invitation) is unknown,
+    /// expired or used up: 401 `unauthenticated`, saying which.
+    #[error("{0}")]
+    InvalidToken(&'static str),
     #[error("access token expired")]
     TokenExpired,
     #[error("invalid email or password")]

@@ -2,6 +2,7 @@
 //! no DATABASE_URL is given), one link step.
 
 mod auth;
+mod contract;
 mod cross_tenant;
 mod faults;
 mod fixtures;

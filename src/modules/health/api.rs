@@ -50,7 +50,7 @@ impl HealthApi {
             DbHealthResponse::Unavailable(Json(Problem::new(
                 poem::http::StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
-                Some(detail.to_string()),
+                detail,
             )))
         };
         match self.db.migrations_current().await {

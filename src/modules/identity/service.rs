@@ -28,6 +28,11 @@ use crate::{
     },
 };
 
+const BAD_REFRESH_TOKEN: Error =
+    Error::InvalidToken("the refresh token is invalid, expired, used or revoked");
+const BAD_RESET_TOKEN: Error =
+    Error::InvalidToken("the reset token is invalid, expired or already used");
+
 /// Reset tokens expire after an hour (API.md).
 const RESET_TOKEN_TTL: Duration = Duration::from_secs(3600);
 
@@ -315,7 +320,7 @@ impl Identity {
     /// revocation is committed even though the answer is 401.
     pub async fn refresh(&self, refresh_token: &str) -> Result<Session, Error> {
         if !OpaqueToken::looks_valid(refresh_token) {
-            return Err(Error::Unauthenticated);
+            return Err(BAD_REFRESH_TOKEN);
         }
         let next = OpaqueToken::generate();
         let (tx, _) = self.db.begin(&Scope::anonymous()).await?;
@@ -344,7 +349,7 @@ impl Identity {
                 if outcome == "reused" {
                     tracing::warn!(family = ?rotation.family_id, "refresh token reused; its family is revoked");
                 }
-                Err(Error::Unauthenticated)
+                Err(BAD_REFRESH_TOKEN)
             }
         }
     }
@@ -416,7 +421,7 @@ impl Identity {
         let token_hash = OpaqueToken::hash_of(token);
         let (tx, _) = self.db.begin(&Scope::anonymous()).await?;
         let email = sql::password_reset_email(&tx, &token_hash).await;
-        let email = tx.finish(email).await?.ok_or(Error::Unauthenticated)?;
+        let email = tx.finish(email).await?.ok_or(BAD_RESET_TOKEN)?;
         let email = Email::parse(&email).ok();
 
         let mut fields = Fields::new();
@@ -431,7 +436,7 @@ impl Identity {
         let outcome = sql::reset_password(&tx, &token_hash, &password_hash).await;
         match tx.finish(outcome).await?.as_str() {
             "ok" => Ok(()),
-            _ => Err(Error::Unauthenticated),
+            _ => Err(BAD_RESET_TOKEN),
         }
     }
 

@@ -261,23 +261,33 @@ pub async fn enqueue_notification(
     Ok(())
 }
 
-pub async fn list_invitations(tx: RequestTx, page: &Page) -> Result<Vec<InvitationRow>, Error> {
+/// The invitations in `status`; without one, all but the revoked (a revoked
+/// invitation is one its tenant deleted).
+pub async fn list_invitations(
+    tx: RequestTx,
+    page: &Page,
+    status: Option<&str>,
+) -> Result<Vec<InvitationRow>, Error> {
     let statement = tx
         .prepare(concat!(
-            "SELECT id, email, role_id, store_id, created_at, expires_at, ",
+            "SELECT id, email, role_id, store_id, created_at, expires_at, status
+             FROM (SELECT id, email, role_id, store_id, created_at, expires_at, revoked_at, ",
             invitation_status!(),
-            " AS status FROM invitations
-             WHERE (created_at, id) > ($1, $2)
+            " AS status FROM invitations WHERE (created_at, id) > ($1, $2)) AS i
+             WHERE CASE WHEN $4::text IS NULL THEN revoked_at IS NULL ELSE status = $4 END
              ORDER BY created_at, id
              LIMIT $3"
         ))
         .await?;
     let (after_time, after_id) = page.after();
-    tx.query_and_commit(&statement, &[&after_time, &after_id, &page.fetch()])
-        .await?
-        .iter()
-        .map(InvitationRow::from_row)
-        .collect()
+    tx.query_and_commit(
+        &statement,
+        &[&after_time, &after_id, &page.fetch(), &status],
+    )
+    .await?
+    .iter()
+    .map(InvitationRow::from_row)
+    .collect()
 }
 
 /// Revokes a pending invitation; `NotFound` when there is none by that id.

@@ -26,6 +26,9 @@ fn required(value: Option<&str>) -> Result<&str, String> {
     value.ok_or_else(|| "is required for a new account".to_string())
 }
 
+const BAD_INVITATION_TOKEN: Error =
+    Error::InvalidToken("the invitation token is invalid, expired, revoked or already used");
+
 /// Invitations expire after 7 days.
 const INVITATION_TTL: chrono::Duration = chrono::Duration::days(7);
 
@@ -202,7 +205,7 @@ pub async fn accept_invitation(
     full_name: Option<&str>,
 ) -> Result<Session, Error> {
     if !OpaqueToken::looks_valid(token) {
-        return Err(Error::Unauthenticated);
+        return Err(BAD_INVITATION_TOKEN);
     }
     let (tx, _) = identity.db.begin(&Scope::anonymous()).await?;
     let found = async {
@@ -214,9 +217,9 @@ pub async fn accept_invitation(
         Ok(Some((invitation, existing)))
     }
     .await;
-    let (invitation, existing) = tx.finish(found).await?.ok_or(Error::Unauthenticated)?;
+    let (invitation, existing) = tx.finish(found).await?.ok_or(BAD_INVITATION_TOKEN)?;
     if invitation.status != "pending" {
-        return Err(Error::Unauthenticated);
+        return Err(BAD_INVITATION_TOKEN);
     }
 
     // Who accepts: an existing user proves it with their own password; a new one
@@ -258,7 +261,7 @@ pub async fn accept_invitation(
         }
         // Only one acceptance wins, even when two race with the same token.
         if !db::mark_invitation_accepted(&tx, invitation.invitation_id).await? {
-            return Err(Error::Unauthenticated);
+            return Err(BAD_INVITATION_TOKEN);
         }
         db::add_member(&tx, user_id).await?;
         rbac::service::assign_role(&tx, user_id, invitation.role_id, invitation.store_id).await?;

@@ -31,8 +31,8 @@ pub struct Problem {
     pub kind: String,
     pub title: String,
     pub status: u16,
-    #[oai(nullable)]
-    pub detail: Option<String>,
+    /// What happened, for a person reading it (clients switch on `code`).
+    pub detail: String,
     /// Stable, snake_case: what clients switch on.
     pub code: String,
     /// For `forbidden`: the permission that was missing.
@@ -48,12 +48,12 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, code: &str, detail: Option<String>) -> Problem {
+    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Problem {
         Problem {
             kind: "about:blank".into(),
             title: status.canonical_reason().unwrap_or("Error").into(),
             status: status.as_u16(),
-            detail,
+            detail: detail.into(),
             code: code.into(),
             permission: None,
             errors: None,
@@ -109,25 +109,28 @@ fn bad_request(error: poem::Error) -> ApiError {
     ApiError::BadRequest(Json(Problem::new(
         StatusCode::BAD_REQUEST,
         "bad_request",
-        Some(error.to_string()),
+        error.to_string(),
     )))
 }
 
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
         use StatusCode as S;
-        let problem =
-            |status, code: &str, detail: Option<String>| Json(Problem::new(status, code, detail));
+        let problem = |status, code: &str, detail: &str| Json(Problem::new(status, code, detail));
         let bearer = || "Bearer".to_string();
         match error {
             Error::BadRequest(detail) => {
-                ApiError::BadRequest(problem(S::BAD_REQUEST, "bad_request", Some(detail)))
+                ApiError::BadRequest(problem(S::BAD_REQUEST, "bad_request", &detail))
             }
+            Error::InvalidToken(detail) => ApiError::Unauthorized(
+                problem(S::UNAUTHORIZED, "unauthenticated", detail),
+                bearer(),
+            ),
             Error::Unauthenticated => ApiError::Unauthorized(
                 problem(
                     S::UNAUTHORIZED,
                     "unauthenticated",
-                    Some("a valid access token is required".into()),
+                    "a valid access token is required",
                 ),
                 bearer(),
             ),
@@ -135,7 +138,7 @@ impl From<Error> for ApiError {
                 problem(
                     S::UNAUTHORIZED,
                     "token_expired",
-                    Some("the access token has expired".into()),
+                    "the access token has expired",
                 ),
                 "Bearer error=\"invalid_token\", error_description=\"expired\"".into(),
             ),
@@ -143,7 +146,7 @@ impl From<Error> for ApiError {
                 problem(
                     S::UNAUTHORIZED,
                     "invalid_credentials",
-                    Some("invalid email or password".into()),
+                    "invalid email or password",
                 ),
                 bearer(),
             ),
@@ -151,7 +154,7 @@ impl From<Error> for ApiError {
                 let mut body = Problem::new(
                     S::FORBIDDEN,
                     "forbidden",
-                    Some(format!("this requires the permission {permission}")),
+                    format!("this requires the permission {permission}"),
                 );
                 body.permission = Some(permission);
                 ApiError::Forbidden(Json(body))
@@ -159,19 +162,23 @@ impl From<Error> for ApiError {
             Error::StoreAccessDenied => ApiError::Forbidden(problem(
                 S::FORBIDDEN,
                 "store_access_denied",
-                Some("the store named by X-Store-ID is not accessible".into()),
+                "the store named by X-Store-ID is not accessible",
             )),
             Error::TenantSuspended => ApiError::Forbidden(problem(
                 S::FORBIDDEN,
                 "tenant_suspended",
-                Some("the tenant or the membership is suspended".into()),
+                "the tenant or the membership is suspended",
             )),
-            Error::NotFound => ApiError::NotFound(problem(S::NOT_FOUND, "not_found", None)),
+            Error::NotFound => ApiError::NotFound(problem(
+                S::NOT_FOUND,
+                "not_found",
+                "no such resource in this tenant",
+            )),
             Error::Validation(fields) => {
                 let mut body = Problem::new(
                     S::UNPROCESSABLE_ENTITY,
                     "validation_failed",
-                    Some("the request body is invalid".into()),
+                    "the request body is invalid",
                 );
                 body.errors = Some(
                     fields
@@ -182,69 +189,70 @@ impl From<Error> for ApiError {
                 ApiError::Unprocessable(Json(body))
             }
             Error::Conflict(detail) => {
-                ApiError::Conflict(problem(S::CONFLICT, "conflict", Some(detail)))
+                ApiError::Conflict(problem(S::CONFLICT, "conflict", &detail))
             }
             Error::Constraint { kind, name } => {
                 // Unnamed by the code that wrote: say what kind of thing happened, not
                 // which part of the schema said so (logged for the operator).
                 tracing::info!(constraint = %name, ?kind, "constraint violation not mapped by its writer");
                 match kind {
-                    ConstraintKind::Unique => ApiError::Conflict(problem(
-                        S::CONFLICT,
-                        "conflict",
-                        Some("it already exists".into()),
-                    )),
+                    ConstraintKind::Unique => {
+                        ApiError::Conflict(problem(S::CONFLICT, "conflict", "it already exists"))
+                    }
                     ConstraintKind::ForeignKey => ApiError::Conflict(problem(
                         S::CONFLICT,
                         "conflict",
-                        Some(
-                            "a row this request refers to does not exist or is still referred to"
-                                .into(),
-                        ),
+                        "a row this request refers to does not exist or is still referred to",
                     )),
                     ConstraintKind::Check => ApiError::BadRequest(problem(
                         S::BAD_REQUEST,
                         "bad_request",
-                        Some("a value is outside what can be stored".into()),
+                        "a value is outside what can be stored",
                     )),
                 }
             }
             Error::RateLimited { retry_after_secs } => ApiError::TooManyRequests(
-                problem(
-                    S::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    Some("too many attempts".into()),
-                ),
+                problem(S::TOO_MANY_REQUESTS, "rate_limited", "too many attempts"),
                 retry_after_secs,
             ),
             Error::RegistrationClosed => ApiError::Forbidden(problem(
                 S::FORBIDDEN,
                 "registration_disabled",
-                Some("registration is disabled on this server".into()),
+                "registration is disabled on this server",
             )),
             Error::BootstrapClosed => ApiError::Conflict(problem(
                 S::CONFLICT,
                 "bootstrap_closed",
-                Some("bootstrap is closed once any user exists".into()),
+                "bootstrap is closed once any user exists",
             )),
-            Error::PayloadTooLarge => {
-                ApiError::PayloadTooLarge(problem(S::PAYLOAD_TOO_LARGE, "payload_too_large", None))
-            }
+            Error::PayloadTooLarge => ApiError::PayloadTooLarge(problem(
+                S::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is too large",
+            )),
             Error::Unavailable(detail) => {
                 tracing::warn!(%detail, "database unavailable");
                 ApiError::Unavailable(problem(
                     S::SERVICE_UNAVAILABLE,
                     "unavailable",
-                    Some("the service is temporarily unavailable; retry".into()),
+                    "the service is temporarily unavailable; retry",
                 ))
             }
             Error::Internal(error) => {
                 tracing::error!(error = ?error, "internal error");
-                ApiError::Internal(problem(S::INTERNAL_SERVER_ERROR, "internal", None))
+                ApiError::Internal(problem(
+                    S::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    INTERNAL_DETAIL,
+                ))
             }
         }
     }
 }
+
+/// The detail of every 500: the request id in the same body is what to report.
+const INTERNAL_DETAIL: &str =
+    "an unexpected error; the request id identifies it in the server's log";
 
 /// The problem+json response for an error that reached the edge outside a typed
 /// operation: unknown route, wrong method, a body too large, a panic.
@@ -263,10 +271,10 @@ pub fn problem_response(status: StatusCode, detail: Option<String>) -> poem::Res
         _ => "bad_request",
     };
     // A server error's own message may carry internals: log it, never send it.
-    let detail = if status.is_server_error() {
-        None
-    } else {
-        detail
+    let detail = match detail {
+        _ if status.is_server_error() => INTERNAL_DETAIL.to_string(),
+        Some(detail) => detail,
+        None => status.canonical_reason().unwrap_or("error").to_lowercase(),
     };
     let body = Problem::new(status, code, detail);
     let mut response = poem::Response::builder()

@@ -1,7 +1,7 @@
 //! `/api/v1/invitations` and `POST /api/v1/auth/accept-invitation`.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, param::Query, payload::Json};
 use uuid::Uuid;
 
 use crate::{
@@ -75,6 +75,27 @@ impl From<InvitationRow> for Invitation {
             expires_at: row.expires_at,
             status: row.status,
             created_at: row.created_at,
+        }
+    }
+}
+
+/// The state of an invitation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum InvitationStatus {
+    Pending,
+    Accepted,
+    Revoked,
+    Expired,
+}
+
+impl InvitationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvitationStatus::Pending => "pending",
+            InvitationStatus::Accepted => "accepted",
+            InvitationStatus::Revoked => "revoked",
+            InvitationStatus::Expired => "expired",
         }
     }
 }
@@ -161,10 +182,13 @@ impl InvitationsApi {
         limit: Query<Option<i64>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
+        /// Only the invitations in this state; default: all but the revoked.
+        status: Query<Option<InvitationStatus>>,
     ) -> Result<InvitationListResponse, ApiError> {
         let page = page(limit.0, cursor.0)?;
         let (tx, _) = authorize(&self.identity.db, &auth.0, &INVITATIONS_LIST).await?;
-        let rows = db::list_invitations(tx, &page).await?;
+        let status = status.0.map(InvitationStatus::as_str);
+        let rows = db::list_invitations(tx, &page, status).await?;
         let (rows, next_cursor) = page.finish(rows, |i| (i.created_at, i.id));
         Ok(InvitationListResponse::Ok(Json(InvitationList {
             items: rows.into_iter().map(Into::into).collect(),
