@@ -224,7 +224,7 @@ async fn a_revoked_invitation_leaves_the_default_invitation_list() {
         .json()
         .await
         .unwrap();
-    assert_eq!(ids(listed), [id.clone()]);
+    assert_eq!(ids(listed), std::slice::from_ref(&id));
 
     let path = format!("/api/v1/invitations/{id}");
     let revoked = app
