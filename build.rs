@@ -2,6 +2,12 @@
 //! applies and checks exactly the policy files it was built from, and rebuilds when
 //! a migration or a policy file is added, changed or removed.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a build script fails the build by panicking, with the message"
+)]
+
 use std::{env, fs, path::Path};
 
 fn main() {

@@ -2,6 +2,10 @@
 //! hasher (OWASP parameters, one hashing thread): the figure that bounds logins per
 //! second, whatever the rest of the server does. Run by bench/run.sh; prints the
 //! median of 20 verifications in milliseconds.
+#![allow(
+    clippy::expect_used,
+    reason = "a benchmark fails by panicking, with the message"
+)]
 
 use std::time::Instant;
 
@@ -9,7 +13,7 @@ use rowguard::platform::auth::PasswordHasher;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let hasher = PasswordHasher::new(1);
+    let hasher = PasswordHasher::new(1).expect("hashing threads start");
     let hash = hasher
         .hash("benchmark passphrase 1")
         .await

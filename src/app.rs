@@ -35,7 +35,7 @@ pub struct DatabaseTarget {
 pub async fn database_target(settings: &Settings) -> anyhow::Result<DatabaseTarget> {
     if let Some(url) = &settings.database_url {
         return Ok(DatabaseTarget {
-            url: url.clone(),
+            url: url.expose().to_string(),
             cluster: None,
         });
     }
@@ -177,7 +177,7 @@ impl Application {
             .first()
             .and_then(|addr| addr.as_socket_addr().copied())
             .context("the listener has no socket address")?;
-        let identity = Identity::new(db.clone(), settings, &jwt_secret(settings));
+        let identity = Identity::new(db.clone(), settings, &jwt_secret(settings))?;
         Ok(Application {
             db,
             identity,
@@ -220,7 +220,7 @@ impl Application {
 /// production.
 pub fn jwt_secret(settings: &Settings) -> Vec<u8> {
     match &settings.jwt_secret {
-        Some(secret) => secret.as_bytes().to_vec(),
+        Some(secret) => secret.expose().as_bytes().to_vec(),
         None => {
             tracing::warn!(
                 "ROWGUARD_JWT_SECRET is not set: using a random key; tokens will not survive a restart"

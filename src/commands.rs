@@ -6,7 +6,7 @@ use anyhow::Context;
 
 use crate::{
     app::{self, Application},
-    config::{BootstrapArgs, Cli, Command, OutputFormat, PoliciesArgs, Settings},
+    config::{BootstrapArgs, Cli, Command, OutputFormat, PoliciesArgs, Secret, Settings},
     error::Error,
     modules::{
         self,
@@ -49,7 +49,7 @@ async fn bootstrap(settings: &Settings, args: &BootstrapArgs) -> anyhow::Result<
         Some(password) => (password.clone(), false),
         None => (OpaqueToken::generate().token, true),
     };
-    let identity = Identity::new(db, settings, &app::jwt_secret(settings));
+    let identity = Identity::new(db, settings, &app::jwt_secret(settings))?;
     let account = NewAccount {
         email: &args.email,
         password: &password,
@@ -86,10 +86,11 @@ async fn bootstrap(settings: &Settings, args: &BootstrapArgs) -> anyhow::Result<
 fn openapi_document(settings: &Settings) -> anyhow::Result<String> {
     let url = settings
         .database_url
-        .as_deref()
+        .as_ref()
+        .map(Secret::expose)
         .unwrap_or("postgres://localhost/rowguard");
     let db = Database::connect(url, &app::pool_options(settings))?;
-    let identity = Identity::new(db.clone(), settings, &[0u8; 32]);
+    let identity = Identity::new(db.clone(), settings, &[0u8; 32])?;
     let state = modules::AppState { db, identity };
     Ok(modules::spec_json(&modules::openapi_service(&state)))
 }

@@ -1,9 +1,40 @@
 //! Settings, from flags or the environment (flags win), parsed and validated once at
 //! start-up and then passed down explicitly: there is no global configuration.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{convert::Infallible, fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+
+/// A secret setting (the JWT key, a database URL that may hold a password): parsed
+/// like any other, but `Debug` never prints it, so a logged or printed `Settings`
+/// cannot leak it. Read it with [`Secret::expose`], where it is used.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = Infallible;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(value.to_string()))
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Secret(value.to_string())
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -90,7 +121,7 @@ pub struct Settings {
     /// PostgreSQL URL. Without it, rowguard starts (or reuses) a private cluster under
     /// the data directory from the PostgreSQL binaries installed on the machine.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
-    pub database_url: Option<String>,
+    pub database_url: Option<Secret>,
 
     /// Address the HTTP server listens on.
     #[arg(
@@ -109,7 +140,7 @@ pub struct Settings {
         global = true,
         hide_env_values = true
     )]
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<Secret>,
 
     /// `production` refuses a missing or weak JWT secret.
     #[arg(long = "env", env = "ROWGUARD_ENV", value_enum, default_value_t = Environment::Development, global = true)]
@@ -261,13 +292,29 @@ impl Settings {
         }
     }
 
-    /// Settings for a server whose database is given by URL, everything else default.
-    /// Used by the test harness and by embedders.
-    pub fn for_database(database_url: impl Into<String>) -> Self {
-        let cli = Cli::parse_from(["rowguard"]);
+    /// Every setting at its default, as if no flag were given and the environment
+    /// held no `ROWGUARD_*` or `DATABASE_URL`: the environment is not read at all, so
+    /// what a test or an embedder builds does not depend on the shell it runs in.
+    pub fn defaults() -> Self {
+        let command = Cli::command().mut_args(|arg| arg.env(None));
+        let parsed = command
+            .try_get_matches_from(["rowguard"])
+            .map_err(|error| error.to_string())
+            .and_then(|matches| Cli::from_arg_matches(&matches).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(cli) => cli.settings,
+            // Only a default that does not parse could get here: a bug of this file,
+            // caught by the unit tests below.
+            Err(error) => unreachable!("the default settings do not parse: {error}"),
+        }
+    }
+
+    /// Settings for a server whose database is given by URL, everything else default
+    /// (see [`Settings::defaults`]). Used by the test harness and by embedders.
+    pub fn for_database(database_url: &str) -> Self {
         Settings {
             database_url: Some(database_url.into()),
-            ..cli.settings
+            ..Settings::defaults()
         }
     }
 
@@ -280,12 +327,66 @@ impl Settings {
                         "ROWGUARD_JWT_SECRET is required when ROWGUARD_ENV=production".into(),
                     );
                 }
-                Some(secret) if secret.len() < 32 => {
+                Some(secret) if secret.expose().len() < 32 => {
                     return Err("ROWGUARD_JWT_SECRET must be at least 32 bytes when ROWGUARD_ENV=production".into());
                 }
                 Some(_) => {}
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Set in the environment of the child run of the test below.
+    const CHILD: &str = "ROWGUARD_TEST_DEFAULTS_CHILD";
+
+    #[test]
+    fn default_settings_do_not_read_the_environment() {
+        if std::env::var_os(CHILD).is_some() {
+            // The child: the variables below are set, and must not show.
+            let settings = Settings::defaults();
+            assert_eq!(settings.registration, Registration::Open);
+            assert_eq!(settings.pool_size, 0);
+            assert!(settings.database_url.is_none());
+            assert!(settings.jwt_secret.is_none());
+            return;
+        }
+        // Setting variables in this multi-threaded process would race with other
+        // tests: run this test again in a child process with them set.
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "config::tests::default_settings_do_not_read_the_environment",
+            ])
+            .env(CHILD, "1")
+            .env("ROWGUARD_REGISTRATION", "closed")
+            .env("ROWGUARD_POOL_SIZE", "3")
+            .env("DATABASE_URL", "postgres://elsewhere/db")
+            .env("ROWGUARD_JWT_SECRET", "from-the-environment")
+            .status()
+            .unwrap();
+        assert!(status.success(), "the child run failed: {status}");
+    }
+
+    #[test]
+    fn the_command_line_still_reads_the_environment() {
+        // What `rowguard serve` does is unchanged: flags, else the environment.
+        let cli = Cli::try_parse_from(["rowguard", "--registration", "closed"]).unwrap();
+        assert_eq!(cli.settings.registration, Registration::Closed);
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let mut settings = Settings::defaults();
+        settings.jwt_secret = Some("hunter2-hunter2-hunter2-hunter2-hunter2".into());
+        settings.database_url = Some("postgres://app:s3cret@db/rowguard".into());
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(printed.contains("[redacted]"), "{printed}");
     }
 }

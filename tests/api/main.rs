@@ -1,5 +1,10 @@
 //! One integration test binary on purpose: one harness, one throwaway cluster (when
 //! no DATABASE_URL is given), one link step.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the message"
+)]
 
 mod auth;
 mod contract;

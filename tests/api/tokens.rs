@@ -7,7 +7,12 @@ use serde_json::json;
 use crate::helpers::{TestApp, assert_problem, spawn_app, test_settings, text};
 
 fn secret(app: &TestApp) -> Vec<u8> {
-    test_settings(&app.db.url).jwt_secret.unwrap().into_bytes()
+    test_settings(&app.db.url)
+        .jwt_secret
+        .unwrap()
+        .expose()
+        .as_bytes()
+        .to_vec()
 }
 
 fn claims_of(token: &str) -> serde_json::Value {

@@ -122,10 +122,10 @@ pub struct Me {
 }
 
 impl Identity {
-    pub fn new(db: Database, settings: &Settings, jwt_secret: &[u8]) -> Identity {
-        Identity {
+    pub fn new(db: Database, settings: &Settings, jwt_secret: &[u8]) -> anyhow::Result<Identity> {
+        Ok(Identity {
             db,
-            hasher: PasswordHasher::new(settings.hash_concurrency()),
+            hasher: PasswordHasher::new(settings.hash_concurrency())?,
             tokens: Arc::new(TokenIssuer::new(
                 jwt_secret,
                 &settings.jwt_issuer,
@@ -134,7 +134,7 @@ impl Identity {
                 Duration::from_secs(settings.refresh_token_ttl_secs),
             )),
             limits: Limits::from_settings(settings),
-        }
+        })
     }
 
     fn refresh_expiry(&self) -> chrono::DateTime<Utc> {

@@ -31,6 +31,10 @@ const ITERATIONS: u32 = 2;
 const PARALLELISM: u32 = 1;
 const OUTPUT_LEN: usize = 32;
 
+#[allow(
+    clippy::expect_used,
+    reason = "constant parameters within argon2's bounds; every unit test below builds them"
+)]
 fn params() -> Params {
     Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, Some(OUTPUT_LEN))
         .expect("valid argon2 parameters")
@@ -120,8 +124,8 @@ fn lower_priority() {
 
 impl PasswordHasher {
     /// Starts `threads` hashing threads (at least one). They end when the last clone
-    /// of the hasher is dropped.
-    pub fn new(threads: usize) -> PasswordHasher {
+    /// of the hasher is dropped. Fails when the system cannot start a thread.
+    pub fn new(threads: usize) -> anyhow::Result<PasswordHasher> {
         let threads = threads.max(1);
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
@@ -143,16 +147,16 @@ impl PasswordHasher {
                         }
                     }
                 })
-                .expect("starting a password-hashing thread");
+                .map_err(|error| anyhow::anyhow!("starting a password-hashing thread: {error}"))?;
         }
         let mut blocks = vec![Block::new(); params().block_count()];
         let dummy_hash = hash_with(&mut blocks, b"rowguard dummy password for unknown emails")
-            .expect("hashing the dummy password");
-        PasswordHasher {
+            .map_err(|error| anyhow::anyhow!("hashing the dummy password: {error:?}"))?;
+        Ok(PasswordHasher {
             jobs,
             permits: Arc::new(Semaphore::new(threads)),
             dummy_hash: dummy_hash.into(),
-        }
+        })
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, Error> {
@@ -207,7 +211,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_and_no_other() {
-        let hasher = PasswordHasher::new(1);
+        let hasher = PasswordHasher::new(1).unwrap();
         let hash = hasher.hash("correct horse battery").await.unwrap();
         assert!(
             hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
@@ -229,7 +233,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_are_standard_phc_strings_both_ways() {
-        let hasher = PasswordHasher::new(1);
+        let hasher = PasswordHasher::new(1).unwrap();
         // Ours verifies with the reference implementation...
         let ours = hasher.hash("interoperable").await.unwrap();
         let reference = Argon2::new(Algorithm::Argon2id, Version::V0x13, params());
@@ -248,7 +252,7 @@ mod tests {
 
     #[tokio::test]
     async fn verifying_without_a_hash_is_always_false() {
-        let hasher = PasswordHasher::new(1);
+        let hasher = PasswordHasher::new(1).unwrap();
         assert!(
             !hasher
                 .verify("rowguard dummy password for unknown emails", None)
@@ -259,7 +263,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_malformed_hash_does_not_verify() {
-        let hasher = PasswordHasher::new(1);
+        let hasher = PasswordHasher::new(1).unwrap();
         assert!(
             !hasher
                 .verify("anything", Some("$argon2id$garbage"))

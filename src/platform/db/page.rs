@@ -51,8 +51,9 @@ impl Page {
     /// first page starts after any row (year 9999).
     pub fn before(&self) -> (DateTime<Utc>, Uuid) {
         self.after.unwrap_or_else(|| {
+            // The largest time PostgreSQL and chrono both hold: 9999-12-31T23:59:59Z.
             let end =
-                DateTime::from_timestamp(253_402_300_799, 0).expect("9999-12-31 is a valid time");
+                DateTime::from_timestamp(253_402_300_799, 0).unwrap_or(DateTime::<Utc>::MAX_UTC);
             (end, Uuid::max())
         })
     }

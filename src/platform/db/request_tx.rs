@@ -151,6 +151,10 @@ impl Database {
 }
 
 impl RequestTx {
+    #[allow(
+        clippy::expect_used,
+        reason = "the connection is taken only by commit, rollback and query_and_commit, which consume the RequestTx"
+    )]
     fn connection(&self) -> &Object {
         self.connection
             .as_ref()
@@ -228,7 +232,9 @@ impl RequestTx {
                 client.batch_execute("COMMIT")
             )
         };
-        let connection = self.connection.take().expect("not yet finished");
+        let Some(connection) = self.connection.take() else {
+            return Err(finished_twice());
+        };
         match committed {
             Ok(()) => Ok(rows?),
             Err(error) => {
@@ -246,7 +252,9 @@ impl RequestTx {
 
     /// Commits and returns the connection to the pool, clean.
     pub async fn commit(mut self) -> Result<(), Error> {
-        let connection = self.connection.take().expect("not yet finished");
+        let Some(connection) = self.connection.take() else {
+            return Err(finished_twice());
+        };
         match connection.batch_execute("COMMIT").await {
             Ok(()) => Ok(()),
             Err(error) => {
@@ -259,11 +267,22 @@ impl RequestTx {
 
     /// Rolls back and returns the connection to the pool, clean.
     pub async fn rollback(mut self) {
-        let connection = self.connection.take().expect("not yet finished");
+        // Taken only here and by the other consuming methods: never absent.
+        let Some(connection) = self.connection.take() else {
+            return;
+        };
         if connection.batch_execute("ROLLBACK").await.is_err() {
             let _ = Object::take(connection);
         }
     }
+}
+
+/// Unreachable by construction (the methods that finish a transaction consume it);
+/// an error rather than a panic all the same.
+fn finished_twice() -> Error {
+    Error::Internal(anyhow::anyhow!(
+        "the request transaction was already finished"
+    ))
 }
 
 impl Drop for RequestTx {
