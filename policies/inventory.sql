@@ -1,4 +1,4 @@
--- inventory: stock per product per store. Store-scoped (DESIGN.md invariant 4): on
+-- inventory: stock per product per store. Store-scoped (docs/design.md invariant 4): on
 -- top of the tenant, a request sees and writes only the rows of the store in
 -- app.store_id, which the server sets only after checking, in the same statement,
 -- that the user can reach that store. No store in the context: no rows.

@@ -89,7 +89,7 @@ pub async fn migrate(db: &Database) -> anyhow::Result<()> {
     migrate::run(&mut client).await
 }
 
-/// DESIGN.md invariants 2 and 3, checked before serving: the runtime role cannot
+/// docs/design.md invariants 2 and 3, checked before serving: the runtime role cannot
 /// bypass row-level security (checked after actually switching to it), and every
 /// tenant-scoped table has RLS enabled, forced and covered by policies.
 pub async fn self_check(db: &Database) -> anyhow::Result<()> {

@@ -1,4 +1,4 @@
-//! API.md "Auth": registration, bootstrap, login, tokens, password reset.
+//! docs/api.md "Auth": registration, bootstrap, login, tokens, password reset.
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,4 @@
-//! What a black-box check of the contract (API.md) found, each tried over HTTP: the
+//! What a black-box check of the contract (docs/api.md) found, each tried over HTTP: the
 //! store header checked on every operation that takes a bearer token, a `detail` in
 //! every problem, revoked invitations leaving the default list, a bad refresh token
 //! named as such.

@@ -1,4 +1,4 @@
-//! DESIGN.md invariants 1, 2, 5 and 6, each tried as an attack after the legitimate
+//! docs/design.md invariants 1, 2, 5 and 6, each tried as an attack after the legitimate
 //! access is shown to work.
 
 use rowguard::platform::db::{Scope, rls_audit};

@@ -1,4 +1,4 @@
-//! DESIGN.md invariants 3 and 4 at the SQL level, as the runtime role, through the
+//! docs/design.md invariants 3 and 4 at the SQL level, as the runtime role, through the
 //! real request transaction: every tenant-scoped table, found from the catalog.
 //! Each test first shows the legitimate access working, then tries the attack.
 

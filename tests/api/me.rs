@@ -1,4 +1,4 @@
-//! API.md "Me".
+//! docs/api.md "Me".
 
 use serde_json::json;
 

@@ -1,4 +1,4 @@
-//! `rowguard policies [--check]` (DESIGN.md invariant 7) and the start-up self-check
+//! `rowguard policies [--check]` (docs/design.md invariant 7) and the start-up self-check
 //! (invariants 2 and 3): each breakage is made on the test's own database and must be
 //! named.
 

@@ -1,4 +1,4 @@
-//! API.md "RBAC": the catalog, roles, assignments, and their guards.
+//! docs/api.md "RBAC": the catalog, roles, assignments, and their guards.
 
 use reqwest::Method;
 use serde_json::json;

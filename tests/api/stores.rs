@@ -1,4 +1,4 @@
-//! API.md "Stores", and store-scoped users seeing only their stores and inventory.
+//! docs/api.md "Stores", and store-scoped users seeing only their stores and inventory.
 
 use reqwest::Method;
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! API.md "Tenants" and "Users": the current tenant, members, invitations, and the
+//! docs/api.md "Tenants" and "Users": the current tenant, members, invitations, and the
 //! guards that keep a tenant an Owner.
 
 use reqwest::Method;

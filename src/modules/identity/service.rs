@@ -1,4 +1,4 @@
-//! The identity flows of API.md ("Auth" and "Me"): registration, bootstrap, login,
+//! The identity flows of docs/api.md ("Auth" and "Me"): registration, bootstrap, login,
 //! refresh-token rotation, logout, tenant switch, password reset and change. Each flow
 //! validates its input into domain types, hashes off the async workers, and does its
 //! database work in request transactions through `super::db`. A database connection
@@ -33,7 +33,7 @@ const BAD_REFRESH_TOKEN: Error =
 const BAD_RESET_TOKEN: Error =
     Error::InvalidToken("the reset token is invalid, expired or already used");
 
-/// Reset tokens expire after an hour (API.md).
+/// Reset tokens expire after an hour (docs/api.md).
 const RESET_TOKEN_TTL: Duration = Duration::from_secs(3600);
 
 /// Limits taken from the settings.

@@ -1,6 +1,6 @@
 //! Stores: a tenant's branches, and which members are linked to which store. A store
 //! is also a context: `X-Store-ID` names one, and store-scoped tables (inventory) show
-//! only its rows (DESIGN.md invariant 4); the opening statement decides whether the
+//! only its rows (docs/design.md invariant 4); the opening statement decides whether the
 //! caller reaches it. Writes are audited (`service`).
 
 pub mod api;

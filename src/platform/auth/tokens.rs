@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-/// The claims of an access token (API.md), plus `sid`: the session (refresh-token
+/// The claims of an access token (docs/api.md), plus `sid`: the session (refresh-token
 /// family) it was issued with, so that "sign out my other sessions" can spare it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {

@@ -1,4 +1,4 @@
--- The opening statement of every request transaction (DESIGN.md, "Shape"), sent by
+-- The opening statement of every request transaction (docs/design.md, "Shape"), sent by
 -- src/platform/db/request_tx.rs right after BEGIN, pipelined with it, as a statement prepared
 -- once per connection. Parameters: $1 tenant, $2 user, $3 store (X-Store-ID), $4 the
 -- permission the operation declares (any of the four may be NULL), $5 whether to list

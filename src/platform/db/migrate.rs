@@ -1,5 +1,5 @@
 //! Schema changes: the refinery migrations of `sql/`, then the policy files of
-//! `policies/` (DESIGN.md invariant 7), both embedded in the binary at build time.
+//! `policies/` (docs/design.md invariant 7), both embedded in the binary at build time.
 //!
 //! Policy files are re-applied on every migrate, idempotently: for each file, every
 //! live policy of its table is dropped and the file's statements run, in one

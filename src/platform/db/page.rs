@@ -1,4 +1,4 @@
-//! Keyset pagination (API.md "Lists"): `?limit=` 1..100 (default 50) and an opaque
+//! Keyset pagination (docs/api.md "Lists"): `?limit=` 1..100 (default 50) and an opaque
 //! `?cursor=` naming the last row seen by its `(created_at, id)`. Queries fetch one
 //! row more than the limit to know whether there is a next page.
 

@@ -12,7 +12,7 @@
 //! after COMMIT or ROLLBACK: a [`RequestTx`] dropped without either (an early return,
 //! a panic, a client that went away mid-request) takes its connection out of the pool
 //! and closes it, so PostgreSQL rolls the transaction back and no later request can
-//! ever run inside it (DESIGN.md invariant 1).
+//! ever run inside it (docs/design.md invariant 1).
 
 use deadpool_postgres::Object;
 use tokio_postgres::{Row, Statement, ToStatement, types::ToSql};

@@ -1,6 +1,6 @@
 //! The isolation audit, read from the live catalog only: what `rowguard policies`
 //! prints, what `--check` fails on, and what the server checks before it serves
-//! (DESIGN.md invariants 2, 3 and 7).
+//! (docs/design.md invariants 2, 3 and 7).
 //!
 //! A *tenant-scoped* table is any table with a `tenant_id` column in a schema the
 //! runtime role can enter (schema `auth`, which holds credentials and tokens, is closed

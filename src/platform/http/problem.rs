@@ -1,5 +1,5 @@
 //! The HTTP edge of errors: RFC 9457 `application/problem+json` bodies with a stable
-//! `code` (API.md, "Errors"). Every operation returns `Result<_, ApiError>`, so every
+//! `code` (docs/api.md, "Errors"). Every operation returns `Result<_, ApiError>`, so every
 //! failure a handler can produce is documented in the OpenAPI document, and anything
 //! that fails before a handler (routing, body parsing, a panic) is turned into the same
 //! shape by [`problem_response`].

@@ -15,7 +15,7 @@ use crate::{
     platform::auth::{AccessClaims, Caller, TokenIssuer, TokenRejection},
 };
 
-/// The store-context header (API.md, "Conventions").
+/// The store-context header (docs/api.md, "Conventions").
 pub const STORE_HEADER: &str = "X-Store-ID";
 
 /// `Authorization: Bearer <access token>`, with the store of `X-Store-ID`.
