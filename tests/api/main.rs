@@ -23,5 +23,6 @@ mod rbac;
 mod request_context;
 mod round_trips;
 mod stores;
+mod system_roles;
 mod tenancy;
 mod tokens;
