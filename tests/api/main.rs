@@ -10,6 +10,7 @@ mod helpers;
 mod platform;
 
 mod audit;
+mod health;
 mod identity;
 mod products;
 mod rbac;
