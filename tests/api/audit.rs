@@ -1,6 +1,5 @@
 //! API.md "Audit": the trail every write leaves, read newest first.
 
-use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{assert_problem, spawn_app};
@@ -13,16 +12,10 @@ async fn every_write_appends_an_audit_event_in_the_same_transaction() {
     let (member_id, _) = app
         .member(&acme.token, "staff@acme.example", "Staff", Some(&store))
         .await;
-    app.send(
-        Method::PATCH,
-        &format!("/api/v1/users/{member_id}"),
-        Some(&acme.token),
-        Some(&json!({"status": "suspended"})),
-        None,
-    )
-    .await;
+    app.users_update(&acme.token, &member_id, &json!({"status": "suspended"}))
+        .await;
     let events: serde_json::Value = app
-        .get_as(&acme.token, "/api/v1/audit-events")
+        .audit_events_list(&acme.token)
         .await
         .json()
         .await
@@ -50,18 +43,10 @@ async fn every_write_appends_an_audit_event_in_the_same_transaction() {
     assert_eq!(suspended["details"]["after"]["status"], "suspended");
 
     // A write that fails leaves no event behind.
-    let failed = app
-        .send(
-            Method::DELETE,
-            &format!("/api/v1/users/{}", acme.owner_id),
-            Some(&acme.token),
-            None,
-            None,
-        )
-        .await;
+    let failed = app.users_delete(&acme.token, &acme.owner_id).await;
     assert_eq!(failed.status(), 409);
     let after: serde_json::Value = app
-        .get_as(&acme.token, "/api/v1/audit-events")
+        .audit_events_list(&acme.token)
         .await
         .json()
         .await
@@ -71,11 +56,6 @@ async fn every_write_appends_an_audit_event_in_the_same_transaction() {
     let (_, staff) = app
         .member(&acme.token, "other@acme.example", "Staff", None)
         .await;
-    let body = assert_problem(
-        app.get_as(&staff, "/api/v1/audit-events").await,
-        403,
-        "forbidden",
-    )
-    .await;
+    let body = assert_problem(app.audit_events_list(&staff).await, 403, "forbidden").await;
     assert_eq!(body["permission"], "audit.view");
 }

@@ -1,19 +1,23 @@
 //! The HTTP edge (platform/http): the OpenAPI document, Swagger UI, request ids,
 //! problem+json, the body limit, graceful shutdown.
 
+use reqwest::Method;
+
 use crate::helpers::{assert_problem, spawn_app};
 
 #[tokio::test]
 async fn an_unknown_path_answers_a_problem_json_404() {
     let app = spawn_app().await;
-    let body = assert_problem(app.get("/api/v1/nothing-here").await, 404, "not_found").await;
+    // Not an operation: no operation method sends that.
+    let unknown = app.request(Method::GET, "/api/v1/nothing-here").await;
+    let body = assert_problem(unknown, 404, "not_found").await;
     assert!(body["request_id"].is_string());
 }
 
 #[tokio::test]
 async fn every_response_carries_a_request_id_and_keeps_a_callers_own() {
     let app = spawn_app().await;
-    let response = app.get("/health").await;
+    let response = app.health_get().await;
     let id = response
         .headers()
         .get("x-request-id")
@@ -21,12 +25,9 @@ async fn every_response_carries_a_request_id_and_keeps_a_callers_own() {
     assert_eq!(id.len(), 36, "a UUID");
 
     let response = app
-        .http
-        .get(app.url("/health"))
+        .health_get()
         .header("x-request-id", "from-the-load-balancer-42")
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         response.headers()["x-request-id"],
         "from-the-load-balancer-42"
@@ -34,19 +35,16 @@ async fn every_response_carries_a_request_id_and_keeps_a_callers_own() {
 
     // Anything that could forge log lines is replaced.
     let response = app
-        .http
-        .get(app.url("/health"))
+        .health_get()
         .header("x-request-id", "evil id\" injected=1")
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_ne!(response.headers()["x-request-id"], "evil id\" injected=1");
 }
 
 #[tokio::test]
 async fn the_openapi_document_names_every_operation_resource_underscore_action() {
     let app = spawn_app().await;
-    let response = app.get("/openapi.json").await;
+    let response = app.openapi_document().await;
     assert_eq!(response.status(), 200);
     let spec: serde_json::Value = response.json().await.unwrap();
     let mut operations = 0;
@@ -69,7 +67,7 @@ async fn the_openapi_document_names_every_operation_resource_underscore_action()
 #[tokio::test]
 async fn swagger_ui_is_served_at_docs() {
     let app = spawn_app().await;
-    let response = app.get("/docs").await;
+    let response = app.swagger_ui().await;
     assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
     assert!(html.contains("swagger"), "{html}");
@@ -78,20 +76,18 @@ async fn swagger_ui_is_served_at_docs() {
 #[tokio::test]
 async fn a_body_over_the_limit_is_refused_with_413_before_it_is_read() {
     let app = spawn_app().await;
+    // A method /health does not take, and raw bytes: no operation method sends that.
     let response = app
-        .http
-        .post(app.url("/health"))
+        .request(Method::POST, "/health")
         .body(vec![b'x'; 1024 * 1024])
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_problem(response, 413, "payload_too_large").await;
 }
 
 #[tokio::test]
 async fn graceful_shutdown_stops_the_server_cleanly() {
     let app = spawn_app().await;
-    assert_eq!(app.get("/health").await.status(), 200);
+    assert_eq!(app.health_get().await.status(), 200);
     let address = app.address;
     app.stop().await.expect("the server stops without error");
     assert!(
