@@ -20,10 +20,3 @@ mod tenancy;
 pub use call::{Call, assert_problem, text};
 pub use harness::{TestApp, TestDb, connect, spawn_app, spawn_app_with, test_settings};
 pub use identity::PASSWORD;
-
-// Until the last tests are moved to the operation methods.
-impl TestApp {
-    pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
-        self.request(reqwest::Method::GET, path).bearer(token).await
-    }
-}
