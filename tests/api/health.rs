@@ -1,11 +1,11 @@
-//! The HTTP edge: health, the OpenAPI document, Swagger UI, request ids, problem+json.
+//! The health module: the process and its database.
 
 use crate::helpers::{assert_problem, spawn_app};
 
 #[tokio::test]
 async fn health_answers_ok() {
     let app = spawn_app().await;
-    let response = app.get("/health").await;
+    let response = app.health_get().await;
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body, serde_json::json!({"status": "ok"}));
@@ -14,7 +14,7 @@ async fn health_answers_ok() {
 #[tokio::test]
 async fn health_db_answers_ok_when_the_database_is_migrated() {
     let app = spawn_app().await;
-    let response = app.get("/health/db").await;
+    let response = app.health_db().await;
     assert_eq!(response.status(), 200);
 }
 
@@ -27,102 +27,5 @@ async fn health_db_answers_503_unavailable_when_a_migration_is_missing() {
         .batch_execute("DELETE FROM refinery_schema_history WHERE version = (SELECT max(version) FROM refinery_schema_history)")
         .await
         .unwrap();
-    assert_problem(app.get("/health/db").await, 503, "unavailable").await;
-}
-
-#[tokio::test]
-async fn an_unknown_path_answers_a_problem_json_404() {
-    let app = spawn_app().await;
-    let body = assert_problem(app.get("/api/v1/nothing-here").await, 404, "not_found").await;
-    assert!(body["request_id"].is_string());
-}
-
-#[tokio::test]
-async fn every_response_carries_a_request_id_and_keeps_a_callers_own() {
-    let app = spawn_app().await;
-    let response = app.get("/health").await;
-    let id = response
-        .headers()
-        .get("x-request-id")
-        .expect("a request id");
-    assert_eq!(id.len(), 36, "a UUID");
-
-    let response = app
-        .http
-        .get(app.url("/health"))
-        .header("x-request-id", "from-the-load-balancer-42")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        response.headers()["x-request-id"],
-        "from-the-load-balancer-42"
-    );
-
-    // Anything that could forge log lines is replaced.
-    let response = app
-        .http
-        .get(app.url("/health"))
-        .header("x-request-id", "evil id\" injected=1")
-        .send()
-        .await
-        .unwrap();
-    assert_ne!(response.headers()["x-request-id"], "evil id\" injected=1");
-}
-
-#[tokio::test]
-async fn the_openapi_document_names_every_operation_resource_underscore_action() {
-    let app = spawn_app().await;
-    let response = app.get("/openapi.json").await;
-    assert_eq!(response.status(), 200);
-    let spec: serde_json::Value = response.json().await.unwrap();
-    let mut operations = 0;
-    for (path, item) in spec["paths"].as_object().unwrap() {
-        for (method, operation) in item.as_object().unwrap() {
-            let id = operation["operationId"].as_str().unwrap_or_default();
-            let (resource, action) = id.split_once('_').unwrap_or_default();
-            assert!(
-                !resource.is_empty()
-                    && !action.is_empty()
-                    && id.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
-                "{method} {path} has operationId {id:?}"
-            );
-            operations += 1;
-        }
-    }
-    assert!(operations >= 2);
-}
-
-#[tokio::test]
-async fn swagger_ui_is_served_at_docs() {
-    let app = spawn_app().await;
-    let response = app.get("/docs").await;
-    assert_eq!(response.status(), 200);
-    let html = response.text().await.unwrap();
-    assert!(html.contains("swagger"), "{html}");
-}
-
-#[tokio::test]
-async fn a_body_over_the_limit_is_refused_with_413_before_it_is_read() {
-    let app = spawn_app().await;
-    let response = app
-        .http
-        .post(app.url("/health"))
-        .body(vec![b'x'; 1024 * 1024])
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 413, "payload_too_large").await;
-}
-
-#[tokio::test]
-async fn graceful_shutdown_stops_the_server_cleanly() {
-    let app = spawn_app().await;
-    assert_eq!(app.get("/health").await.status(), 200);
-    let address = app.address;
-    app.stop().await.expect("the server stops without error");
-    assert!(
-        tokio::net::TcpStream::connect(address).await.is_err(),
-        "still listening"
-    );
+    assert_problem(app.health_db().await, 503, "unavailable").await;
 }

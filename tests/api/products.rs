@@ -1,6 +1,5 @@
 //! The reference feature module: products and store inventory.
 
-use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{assert_problem, spawn_app, text};
@@ -10,30 +9,24 @@ async fn products_can_be_created_listed_changed_and_deleted() {
     let app = spawn_app().await;
     let acme = app.tenant("owner@acme.example", "Acme").await;
     let created = app
-        .post_json_as(
+        .products_create(
             &acme.token,
-            "/api/v1/products",
             &json!({"sku": "W-1", "name": "Widget", "price_cents": 1299}),
         )
         .await;
     assert_eq!(created.status(), 201);
     let created: serde_json::Value = created.json().await.unwrap();
-    let path = format!("/api/v1/products/{}", text(&created, "id"));
+    let product = text(&created, "id");
     let listed: serde_json::Value = app
-        .get_as(&acme.token, "/api/v1/products?limit=20")
+        .products_list(&acme.token)
+        .limit(20)
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(listed["items"][0]["sku"], "W-1");
     let changed: serde_json::Value = app
-        .send(
-            Method::PATCH,
-            &path,
-            Some(&acme.token),
-            Some(&json!({"price_cents": 999})),
-            None,
-        )
+        .products_update(&acme.token, &product, &json!({"price_cents": 999}))
         .await
         .json()
         .await
@@ -43,12 +36,15 @@ async fn products_can_be_created_listed_changed_and_deleted() {
         (Some(999), Some("Widget"))
     );
     assert_eq!(
-        app.send(Method::DELETE, &path, Some(&acme.token), None, None)
-            .await
-            .status(),
+        app.products_delete(&acme.token, &product).await.status(),
         204
     );
-    assert_problem(app.get_as(&acme.token, &path).await, 404, "not_found").await;
+    assert_problem(
+        app.products_get(&acme.token, &product).await,
+        404,
+        "not_found",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -57,29 +53,20 @@ async fn a_sku_is_unique_per_tenant_and_fields_are_validated() {
     let acme = app.tenant("owner@acme.example", "Acme").await;
     let globex = app.tenant("owner@globex.example", "Globex").await;
     let body = json!({"sku": "W-1", "name": "Widget", "price_cents": 1});
-    assert_eq!(
-        app.post_json_as(&acme.token, "/api/v1/products", &body)
-            .await
-            .status(),
-        201
-    );
+    assert_eq!(app.products_create(&acme.token, &body).await.status(), 201);
     assert_problem(
-        app.post_json_as(&acme.token, "/api/v1/products", &body)
-            .await,
+        app.products_create(&acme.token, &body).await,
         409,
         "conflict",
     )
     .await;
     assert_eq!(
-        app.post_json_as(&globex.token, "/api/v1/products", &body)
-            .await
-            .status(),
+        app.products_create(&globex.token, &body).await.status(),
         201
     );
     let bad = app
-        .post_json_as(
+        .products_create(
             &acme.token,
-            "/api/v1/products",
             &json!({"sku": "has space", "name": "", "price_cents": -1}),
         )
         .await;
@@ -94,12 +81,7 @@ async fn a_tenant_lists_only_its_own_products() {
     let globex = app.tenant("owner@globex.example", "Globex").await;
     app.product(&acme.token, "ACME-1").await;
     app.product(&globex.token, "GLOBEX-1").await;
-    let listed: serde_json::Value = app
-        .get_as(&acme.token, "/api/v1/products")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed: serde_json::Value = app.products_list(&acme.token).await.json().await.unwrap();
     let skus: Vec<&str> = listed["items"]
         .as_array()
         .unwrap()
@@ -117,12 +99,7 @@ async fn inventory_needs_x_store_id_and_shows_only_that_store() {
     let south = app.store(&acme.token, "South").await;
     let widget = app.product(&acme.token, "W-1").await;
 
-    assert_problem(
-        app.get_as(&acme.token, "/api/v1/inventory").await,
-        400,
-        "bad_request",
-    )
-    .await;
+    assert_problem(app.inventory_list(&acme.token).await, 400, "bad_request").await;
     async fn adjust(
         app: &crate::helpers::TestApp,
         token: &str,
@@ -130,13 +107,11 @@ async fn inventory_needs_x_store_id_and_shows_only_that_store() {
         store: &str,
         delta: i64,
     ) -> reqwest::Response {
-        app.send(
-            Method::POST,
-            "/api/v1/inventory/adjustments",
-            Some(token),
-            Some(&json!({"product_id": widget, "delta": delta, "reason": "delivery"})),
-            Some(store),
+        app.inventory_adjust(
+            token,
+            &json!({"product_id": widget, "delta": delta, "reason": "delivery"}),
         )
+        .in_store(store)
         .await
     }
     let first = adjust(&app, &acme.token, &widget, &north, 10).await;
@@ -161,13 +136,8 @@ async fn inventory_needs_x_store_id_and_shows_only_that_store() {
     .await;
 
     let stock: serde_json::Value = app
-        .send(
-            Method::GET,
-            "/api/v1/inventory",
-            Some(&acme.token),
-            None,
-            Some(&north),
-        )
+        .inventory_list(&acme.token)
+        .in_store(&north)
         .await
         .json()
         .await
@@ -180,12 +150,9 @@ async fn inventory_needs_x_store_id_and_shows_only_that_store() {
         }])
     );
     let without_store = app
-        .send(
-            Method::POST,
-            "/api/v1/inventory/adjustments",
-            Some(&acme.token),
-            Some(&json!({"product_id": widget, "delta": 1, "reason": "x"})),
-            None,
+        .inventory_adjust(
+            &acme.token,
+            &json!({"product_id": widget, "delta": 1, "reason": "x"}),
         )
         .await;
     assert_problem(without_store, 400, "bad_request").await;
@@ -200,23 +167,19 @@ async fn adjusting_another_tenants_product_is_refused() {
     let theirs = app.product(&globex.token, "G-1").await;
     let ours = app.product(&acme.token, "A-1").await;
     let own = app
-        .send(
-            Method::POST,
-            "/api/v1/inventory/adjustments",
-            Some(&acme.token),
-            Some(&json!({"product_id": ours, "delta": 1, "reason": "delivery"})),
-            Some(&store),
+        .inventory_adjust(
+            &acme.token,
+            &json!({"product_id": ours, "delta": 1, "reason": "delivery"}),
         )
+        .in_store(&store)
         .await;
     assert_eq!(own.status(), 201, "adjusting its own product works");
     let response = app
-        .send(
-            Method::POST,
-            "/api/v1/inventory/adjustments",
-            Some(&acme.token),
-            Some(&json!({"product_id": theirs, "delta": 1, "reason": "theft"})),
-            Some(&store),
+        .inventory_adjust(
+            &acme.token,
+            &json!({"product_id": theirs, "delta": 1, "reason": "theft"}),
         )
+        .in_store(&store)
         .await;
     assert_problem(response, 422, "validation_failed").await;
 }
@@ -229,48 +192,28 @@ async fn a_store_scoped_user_sees_only_their_stores_inventory() {
     let south = app.store(&acme.token, "South").await;
     let widget = app.product(&acme.token, "W-1").await;
     for store in [&north, &south] {
-        app.send(
-            Method::POST,
-            "/api/v1/inventory/adjustments",
-            Some(&acme.token),
-            Some(&json!({"product_id": widget, "delta": 4, "reason": "opening"})),
-            Some(store),
+        app.inventory_adjust(
+            &acme.token,
+            &json!({"product_id": widget, "delta": 4, "reason": "opening"}),
         )
+        .in_store(store)
         .await;
     }
     let (_, staff) = app
         .member(&acme.token, "staff@acme.example", "Staff", Some(&north))
         .await;
-    let own = app
-        .send(
-            Method::GET,
-            "/api/v1/inventory",
-            Some(&staff),
-            None,
-            Some(&north),
-        )
-        .await;
+    let own = app.inventory_list(&staff).in_store(&north).await;
     assert_eq!(own.status(), 200);
     let own: serde_json::Value = own.json().await.unwrap();
     assert_eq!(own["items"].as_array().unwrap().len(), 1);
-    let other = app
-        .send(
-            Method::GET,
-            "/api/v1/inventory",
-            Some(&staff),
-            None,
-            Some(&south),
-        )
-        .await;
+    let other = app.inventory_list(&staff).in_store(&south).await;
     assert_problem(other, 403, "store_access_denied").await;
     let adjust_other = app
-        .send(
-            Method::POST,
-            "/api/v1/inventory/adjustments",
-            Some(&staff),
-            Some(&json!({"product_id": widget, "delta": -4, "reason": "x"})),
-            Some(&south),
+        .inventory_adjust(
+            &staff,
+            &json!({"product_id": widget, "delta": -4, "reason": "x"}),
         )
+        .in_store(&south)
         .await;
     assert_problem(adjust_other, 403, "store_access_denied").await;
 }

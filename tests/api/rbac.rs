@@ -1,6 +1,5 @@
 //! docs/api.md "RBAC": the catalog, roles, assignments, and their guards.
 
-use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{assert_problem, spawn_app, text};
@@ -10,7 +9,7 @@ async fn the_permission_catalog_lists_every_code() {
     let app = spawn_app().await;
     let acme = app.tenant("owner@acme.example", "Acme").await;
     let catalog: serde_json::Value = app
-        .get_as(&acme.token, "/api/v1/permissions")
+        .permissions_list(&acme.token)
         .await
         .json()
         .await
@@ -31,25 +30,19 @@ async fn roles_can_be_created_read_changed_and_deleted() {
     let app = spawn_app().await;
     let acme = app.tenant("owner@acme.example", "Acme").await;
     let created = app
-        .post_json_as(
-            &acme.token,
-            "/api/v1/roles",
-            &json!({"name": "Auditor", "description": "Reads the trail", "permissions": ["audit.view", "users.view", "audit.view"]}),
-        )
+        .roles_create(&acme.token, &json!({"name": "Auditor", "description": "Reads the trail", "permissions": ["audit.view", "users.view", "audit.view"]}))
         .await;
     assert_eq!(created.status(), 201);
     let created: serde_json::Value = created.json().await.unwrap();
     assert_eq!(created["permissions"], json!(["audit.view", "users.view"]));
     assert_eq!(created["is_system"], false);
-    let path = format!("/api/v1/roles/{}", text(&created, "id"));
+    let role = text(&created, "id");
 
     let renamed = app
-        .send(
-            Method::PATCH,
-            &path,
-            Some(&acme.token),
-            Some(&json!({"name": "Reader", "permissions": ["audit.view"]})),
-            None,
+        .roles_update(
+            &acme.token,
+            &role,
+            &json!({"name": "Reader", "permissions": ["audit.view"]}),
         )
         .await;
     let renamed: serde_json::Value = renamed.json().await.unwrap();
@@ -58,24 +51,18 @@ async fn roles_can_be_created_read_changed_and_deleted() {
         (Some("Reader"), json!(["audit.view"]))
     );
     let set = app
-        .send(
-            Method::PUT,
-            &format!("{path}/permissions"),
-            Some(&acme.token),
-            Some(&json!({"permissions": ["roles.view"]})),
-            None,
-        )
+        .roles_set_permissions(&acme.token, &role, &json!({"permissions": ["roles.view"]}))
         .await;
     assert_eq!(set.status(), 200);
-    let fetched: serde_json::Value = app.get_as(&acme.token, &path).await.json().await.unwrap();
+    let fetched: serde_json::Value = app
+        .roles_get(&acme.token, &role)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(fetched["permissions"], json!(["roles.view"]));
-    assert_eq!(
-        app.send(Method::DELETE, &path, Some(&acme.token), None, None)
-            .await
-            .status(),
-        204
-    );
-    assert_problem(app.get_as(&acme.token, &path).await, 404, "not_found").await;
+    assert_eq!(app.roles_delete(&acme.token, &role).await.status(), 204);
+    assert_problem(app.roles_get(&acme.token, &role).await, 404, "not_found").await;
 }
 
 #[tokio::test]
@@ -83,19 +70,14 @@ async fn unknown_permissions_and_duplicate_names_are_refused() {
     let app = spawn_app().await;
     let acme = app.tenant("owner@acme.example", "Acme").await;
     let unknown = app
-        .post_json_as(
+        .roles_create(
             &acme.token,
-            "/api/v1/roles",
             &json!({"name": "X", "permissions": ["rockets.launch"]}),
         )
         .await;
     assert_problem(unknown, 422, "validation_failed").await;
     let duplicate = app
-        .post_json_as(
-            &acme.token,
-            "/api/v1/roles",
-            &json!({"name": "Staff", "permissions": []}),
-        )
+        .roles_create(&acme.token, &json!({"name": "Staff", "permissions": []}))
         .await;
     assert_problem(duplicate, 409, "conflict").await;
 }
@@ -105,34 +87,15 @@ async fn the_owner_role_cannot_be_changed_or_deleted() {
     let app = spawn_app().await;
     let acme = app.tenant("owner@acme.example", "Acme").await;
     let owner = app.role_id(&acme.token, "Owner").await;
-    let path = format!("/api/v1/roles/{owner}");
     let rename = app
-        .send(
-            Method::PATCH,
-            &path,
-            Some(&acme.token),
-            Some(&json!({"name": "Boss"})),
-            None,
-        )
+        .roles_update(&acme.token, &owner, &json!({"name": "Boss"}))
         .await;
     assert_problem(rename, 409, "conflict").await;
     let strip = app
-        .send(
-            Method::PUT,
-            &format!("{path}/permissions"),
-            Some(&acme.token),
-            Some(&json!({"permissions": []})),
-            None,
-        )
+        .roles_set_permissions(&acme.token, &owner, &json!({"permissions": []}))
         .await;
     assert_problem(strip, 409, "conflict").await;
-    assert_problem(
-        app.send(Method::DELETE, &path, Some(&acme.token), None, None)
-            .await,
-        409,
-        "conflict",
-    )
-    .await;
+    assert_problem(app.roles_delete(&acme.token, &owner).await, 409, "conflict").await;
 }
 
 #[tokio::test]
@@ -148,9 +111,8 @@ async fn nobody_grants_a_permission_they_do_not_hold() {
 
     // Creating a role with a permission the Admin lacks.
     let create = app
-        .post_json_as(
+        .roles_create(
             &admin,
-            "/api/v1/roles",
             &json!({"name": "Editor", "permissions": ["tenants.edit"]}),
         )
         .await;
@@ -161,12 +123,10 @@ async fn nobody_grants_a_permission_they_do_not_hold() {
     // Adding it to an existing role.
     let staff_role = app.role_id(&acme.token, "Staff").await;
     let add = app
-        .send(
-            Method::PUT,
-            &format!("/api/v1/roles/{staff_role}/permissions"),
-            Some(&admin),
-            Some(&json!({"permissions": ["tenants.edit", "products.view"]})),
-            None,
+        .roles_set_permissions(
+            &admin,
+            &staff_role,
+            &json!({"permissions": ["tenants.edit", "products.view"]}),
         )
         .await;
     assert_eq!(
@@ -176,11 +136,7 @@ async fn nobody_grants_a_permission_they_do_not_hold() {
     // Assigning a role that has it.
     let owner_role = app.role_id(&acme.token, "Owner").await;
     let assign = app
-        .post_json_as(
-            &admin,
-            &format!("/api/v1/users/{staff_id}/roles"),
-            &json!({"role_id": owner_role}),
-        )
+        .user_roles_create(&admin, &staff_id, &json!({"role_id": owner_role}))
         .await;
     assert_eq!(
         assert_problem(assign, 403, "forbidden").await["permission"],
@@ -188,9 +144,8 @@ async fn nobody_grants_a_permission_they_do_not_hold() {
     );
     // What the Admin holds, they may grant.
     let allowed = app
-        .post_json_as(
+        .roles_create(
             &admin,
-            "/api/v1/roles",
             &json!({"name": "Viewer", "permissions": ["products.view"]}),
         )
         .await;
@@ -207,9 +162,9 @@ async fn roles_are_assigned_tenant_wide_or_per_store_and_me_reflects_the_store()
         .await;
     let manager = app.role_id(&acme.token, "Store Manager").await;
     let assigned = app
-        .post_json_as(
+        .user_roles_create(
             &acme.token,
-            &format!("/api/v1/users/{member}/roles"),
+            &member,
             &json!({"role_id": manager, "store_id": store}),
         )
         .await;
@@ -217,16 +172,15 @@ async fn roles_are_assigned_tenant_wide_or_per_store_and_me_reflects_the_store()
     let assigned: serde_json::Value = assigned.json().await.unwrap();
     assert_eq!(assigned["store_id"], store.as_str());
     let twice = app
-        .post_json_as(
+        .user_roles_create(
             &acme.token,
-            &format!("/api/v1/users/{member}/roles"),
+            &member,
             &json!({"role_id": manager, "store_id": store}),
         )
         .await;
     assert_problem(twice, 409, "conflict").await;
 
-    let tenant_wide: serde_json::Value =
-        app.get_as(&token, "/api/v1/me").await.json().await.unwrap();
+    let tenant_wide: serde_json::Value = app.me_get(&token).await.json().await.unwrap();
     assert!(
         !tenant_wide["permissions"]
             .as_array()
@@ -234,7 +188,8 @@ async fn roles_are_assigned_tenant_wide_or_per_store_and_me_reflects_the_store()
             .contains(&json!("stores.edit"))
     );
     let in_store: serde_json::Value = app
-        .send(Method::GET, "/api/v1/me", Some(&token), None, Some(&store))
+        .me_get(&token)
+        .in_store(&store)
         .await
         .json()
         .await
@@ -246,15 +201,14 @@ async fn roles_are_assigned_tenant_wide_or_per_store_and_me_reflects_the_store()
             .contains(&json!("stores.edit"))
     );
 
-    let path = format!("/api/v1/users/{member}/roles/{}", text(&assigned, "id"));
     assert_eq!(
-        app.send(Method::DELETE, &path, Some(&acme.token), None, None)
+        app.user_roles_delete(&acme.token, &member, text(&assigned, "id"))
             .await
             .status(),
         204
     );
     let roles: serde_json::Value = app
-        .get_as(&acme.token, &format!("/api/v1/users/{member}/roles"))
+        .user_roles_list(&acme.token, &member)
         .await
         .json()
         .await
@@ -269,15 +223,7 @@ async fn a_role_still_assigned_cannot_be_deleted() {
     app.member(&acme.token, "staff@acme.example", "Staff", None)
         .await;
     let staff = app.role_id(&acme.token, "Staff").await;
-    let response = app
-        .send(
-            Method::DELETE,
-            &format!("/api/v1/roles/{staff}"),
-            Some(&acme.token),
-            None,
-            None,
-        )
-        .await;
+    let response = app.roles_delete(&acme.token, &staff).await;
     assert_problem(response, 409, "conflict").await;
 }
 
@@ -286,9 +232,8 @@ async fn a_role_named_by_a_pending_invitation_cannot_be_deleted() {
     let app = spawn_app().await;
     let acme = app.tenant("owner@acme.example", "Acme").await;
     let role: serde_json::Value = app
-        .post_json_as(
+        .roles_create(
             &acme.token,
-            "/api/v1/roles",
             &json!({"name": "Temp", "permissions": ["products.view"]}),
         )
         .await
@@ -297,30 +242,99 @@ async fn a_role_named_by_a_pending_invitation_cannot_be_deleted() {
         .unwrap();
     let role = text(&role, "id");
     let invitation: serde_json::Value = app
-        .post_json_as(
+        .invitations_create(
             &acme.token,
-            "/api/v1/invitations",
             &json!({"email": "new@acme.example", "role_id": role}),
         )
         .await
         .json()
         .await
         .unwrap();
-    let path = format!("/api/v1/roles/{role}");
-    assert_problem(
-        app.send(Method::DELETE, &path, Some(&acme.token), None, None)
-            .await,
-        409,
-        "conflict",
-    )
-    .await;
-    let revoke = format!("/api/v1/invitations/{}", text(&invitation, "id"));
-    app.send(Method::DELETE, &revoke, Some(&acme.token), None, None)
+    assert_problem(app.roles_delete(&acme.token, &role).await, 409, "conflict").await;
+    app.invitations_delete(&acme.token, text(&invitation, "id"))
         .await;
+    assert_eq!(app.roles_delete(&acme.token, &role).await.status(), 204);
+}
+
+async fn permissions_of(app: &crate::helpers::TestApp, token: &str, role: &str) -> Vec<String> {
+    let roles: serde_json::Value = app.roles_list(token).limit(100).await.json().await.unwrap();
+    let role = roles["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == role)
+        .unwrap();
+    role["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_new_tenants_system_roles_hold_the_defaults() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let catalog: Vec<String> = app
+        .db
+        .superuser()
+        .await
+        .query("SELECT code FROM permissions ORDER BY code", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(permissions_of(&app, &acme.token, "Owner").await, catalog);
+    let admin = permissions_of(&app, &acme.token, "Admin").await;
+    assert_eq!(admin.len(), catalog.len() - 1);
+    assert!(!admin.contains(&"tenants.edit".to_string()));
     assert_eq!(
-        app.send(Method::DELETE, &path, Some(&acme.token), None, None)
+        permissions_of(&app, &acme.token, "Staff").await,
+        [
+            "inventory.adjust",
+            "inventory.view",
+            "products.view",
+            "stores.view",
+            "tenants.view"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_permission_granted_in_system_role_grants_reaches_the_next_new_tenant() {
+    let app = spawn_app().await;
+    let before = app.tenant("owner@before.example", "Before").await;
+    // What a module's migration does: a new permission, given to Staff by default.
+    app.db.superuser().await
+        .batch_execute(
+            "INSERT INTO permissions (code, description) VALUES ('widgets.view', 'See widgets');
+             INSERT INTO app.system_role_grants (role_name, permission_code) VALUES ('Staff', 'widgets.view');",
+        )
+        .await
+        .unwrap();
+    let after = app.tenant("owner@after.example", "After").await;
+    let widgets = "widgets.view".to_string();
+    assert!(
+        permissions_of(&app, &after.token, "Staff")
             .await
-            .status(),
-        204
+            .contains(&widgets)
+    );
+    assert!(
+        permissions_of(&app, &after.token, "Owner")
+            .await
+            .contains(&widgets)
+    );
+    assert!(
+        !permissions_of(&app, &after.token, "Store Manager")
+            .await
+            .contains(&widgets)
+    );
+    // Existing tenants are their migration's business: nothing changed for them.
+    assert!(
+        !permissions_of(&app, &before.token, "Staff")
+            .await
+            .contains(&widgets)
     );
 }

@@ -1,6 +1,5 @@
 //! docs/api.md "Stores", and store-scoped users seeing only their stores and inventory.
 
-use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{assert_problem, spawn_app, text};
@@ -10,9 +9,8 @@ async fn stores_can_be_created_read_changed_and_deleted() {
     let app = spawn_app().await;
     let acme = app.tenant("owner@acme.example", "Acme").await;
     let created = app
-        .post_json_as(
+        .stores_create(
             &acme.token,
-            "/api/v1/stores",
             &json!({"name": "Main street", "code": "MAIN", "address": "1 Main St"}),
         )
         .await;
@@ -20,17 +18,20 @@ async fn stores_can_be_created_read_changed_and_deleted() {
     let created: serde_json::Value = created.json().await.unwrap();
     assert_eq!(created["code"], "MAIN");
     assert_eq!(created["status"], "active");
-    let path = format!("/api/v1/stores/{}", text(&created, "id"));
+    let store = text(&created, "id");
 
-    let fetched: serde_json::Value = app.get_as(&acme.token, &path).await.json().await.unwrap();
+    let fetched: serde_json::Value = app
+        .stores_get(&acme.token, &store)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(fetched["name"], "Main street");
     let changed = app
-        .send(
-            Method::PATCH,
-            &path,
-            Some(&acme.token),
-            Some(&json!({"name": "High street", "status": "archived"})),
-            None,
+        .stores_update(
+            &acme.token,
+            &store,
+            &json!({"name": "High street", "status": "archived"}),
         )
         .await;
     assert_eq!(changed.status(), 200);
@@ -41,16 +42,10 @@ async fn stores_can_be_created_read_changed_and_deleted() {
     );
     assert_eq!(changed["status"], "archived");
 
-    assert_eq!(
-        app.send(Method::DELETE, &path, Some(&acme.token), None, None)
-            .await
-            .status(),
-        204
-    );
-    assert_problem(app.get_as(&acme.token, &path).await, 404, "not_found").await;
+    assert_eq!(app.stores_delete(&acme.token, &store).await.status(), 204);
+    assert_problem(app.stores_get(&acme.token, &store).await, 404, "not_found").await;
     assert_problem(
-        app.send(Method::DELETE, &path, Some(&acme.token), None, None)
-            .await,
+        app.stores_delete(&acme.token, &store).await,
         404,
         "not_found",
     )
@@ -63,31 +58,15 @@ async fn a_store_code_is_unique_in_its_tenant_and_fields_are_validated() {
     let acme = app.tenant("owner@acme.example", "Acme").await;
     let globex = app.tenant("owner@globex.example", "Globex").await;
     let body = json!({"name": "Main", "code": "MAIN"});
+    assert_eq!(app.stores_create(&acme.token, &body).await.status(), 201);
+    assert_problem(app.stores_create(&acme.token, &body).await, 409, "conflict").await;
     assert_eq!(
-        app.post_json_as(&acme.token, "/api/v1/stores", &body)
-            .await
-            .status(),
-        201
-    );
-    assert_problem(
-        app.post_json_as(&acme.token, "/api/v1/stores", &body).await,
-        409,
-        "conflict",
-    )
-    .await;
-    assert_eq!(
-        app.post_json_as(&globex.token, "/api/v1/stores", &body)
-            .await
-            .status(),
+        app.stores_create(&globex.token, &body).await.status(),
         201,
         "another tenant may"
     );
     let bad = app
-        .post_json_as(
-            &acme.token,
-            "/api/v1/stores",
-            &json!({"name": "", "code": "has spaces"}),
-        )
+        .stores_create(&acme.token, &json!({"name": "", "code": "has spaces"}))
         .await;
     let problem = assert_problem(bad, 422, "validation_failed").await;
     assert_eq!(problem["errors"].as_array().unwrap().len(), 2);
@@ -101,44 +80,41 @@ async fn members_are_linked_to_and_unlinked_from_stores() {
     let (member, _) = app
         .member(&acme.token, "staff@acme.example", "Staff", None)
         .await;
-    let path = format!("/api/v1/stores/{store}/users/{member}");
     assert_eq!(
-        app.send(Method::PUT, &path, Some(&acme.token), None, None)
+        app.store_users_put(&acme.token, &store, &member)
             .await
             .status(),
         204
     );
     assert_eq!(
-        app.send(Method::PUT, &path, Some(&acme.token), None, None)
+        app.store_users_put(&acme.token, &store, &member)
             .await
             .status(),
         204,
         "idempotent"
     );
     let listed: serde_json::Value = app
-        .get_as(&acme.token, &format!("/api/v1/stores/{store}/users"))
+        .store_users_list(&acme.token, &store)
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(listed["items"][0]["id"], member.as_str());
     assert_eq!(
-        app.send(Method::DELETE, &path, Some(&acme.token), None, None)
+        app.store_users_delete(&acme.token, &store, &member)
             .await
             .status(),
         204
     );
     assert_problem(
-        app.send(Method::DELETE, &path, Some(&acme.token), None, None)
-            .await,
+        app.store_users_delete(&acme.token, &store, &member).await,
         404,
         "not_found",
     )
     .await;
-    let stranger = format!("/api/v1/stores/{store}/users/{}", uuid::Uuid::new_v4());
+    let stranger = uuid::Uuid::new_v4();
     assert_problem(
-        app.send(Method::PUT, &stranger, Some(&acme.token), None, None)
-            .await,
+        app.store_users_put(&acme.token, &store, stranger).await,
         404,
         "not_found",
     )
@@ -160,23 +136,13 @@ async fn a_user_whose_roles_are_all_store_scoped_sees_only_their_stores() {
         )
         .await;
 
-    let all: serde_json::Value = app
-        .get_as(&acme.token, "/api/v1/stores")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let all: serde_json::Value = app.stores_list(&acme.token).await.json().await.unwrap();
     assert_eq!(
         all["items"].as_array().unwrap().len(),
         2,
         "the Owner sees every store"
     );
-    let theirs: serde_json::Value = app
-        .get_as(&clerk, "/api/v1/stores")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let theirs: serde_json::Value = app.stores_list(&clerk).await.json().await.unwrap();
     let ids: Vec<&str> = theirs["items"]
         .as_array()
         .unwrap()
@@ -184,40 +150,14 @@ async fn a_user_whose_roles_are_all_store_scoped_sees_only_their_stores() {
         .map(|s| s["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, [north.as_str()]);
-    assert_eq!(
-        app.get_as(&clerk, &format!("/api/v1/stores/{north}"))
-            .await
-            .status(),
-        200
-    );
-    assert_problem(
-        app.get_as(&clerk, &format!("/api/v1/stores/{south}")).await,
-        404,
-        "not_found",
-    )
-    .await;
+    assert_eq!(app.stores_get(&clerk, &north).await.status(), 200);
+    assert_problem(app.stores_get(&clerk, &south).await, 404, "not_found").await;
 
     // X-Store-ID: their store works; another store, or one that does not exist, is 403.
-    let own = app
-        .send(
-            Method::GET,
-            "/api/v1/inventory",
-            Some(&clerk),
-            None,
-            Some(&north),
-        )
-        .await;
+    let own = app.inventory_list(&clerk).in_store(&north).await;
     assert_eq!(own.status(), 200);
     for store in [south, uuid::Uuid::new_v4().to_string()] {
-        let other = app
-            .send(
-                Method::GET,
-                "/api/v1/inventory",
-                Some(&clerk),
-                None,
-                Some(&store),
-            )
-            .await;
+        let other = app.inventory_list(&clerk).in_store(&store).await;
         assert_problem(other, 403, "store_access_denied").await;
     }
 }
@@ -228,15 +168,7 @@ async fn a_store_of_another_tenant_in_x_store_id_answers_403_store_access_denied
     let acme = app.tenant("owner@acme.example", "Acme").await;
     let globex = app.tenant("owner@globex.example", "Globex").await;
     let theirs = app.store(&globex.token, "Globex HQ").await;
-    let response = app
-        .send(
-            Method::GET,
-            "/api/v1/inventory",
-            Some(&acme.token),
-            None,
-            Some(&theirs),
-        )
-        .await;
+    let response = app.inventory_list(&acme.token).in_store(&theirs).await;
     assert_problem(response, 403, "store_access_denied").await;
 }
 
@@ -255,55 +187,25 @@ async fn a_store_manager_manages_their_own_store_and_no_other() {
         )
         .await;
     let rename = json!({"name": "North (renovated)"});
-    let own = app
-        .send(
-            Method::PATCH,
-            &format!("/api/v1/stores/{north}"),
-            Some(&manager),
-            Some(&rename),
-            None,
-        )
-        .await;
+    let own = app.stores_update(&manager, &north, &rename).await;
     assert_eq!(own.status(), 200);
-    let users = app
-        .get_as(&manager, &format!("/api/v1/stores/{north}/users"))
-        .await;
+    let users = app.store_users_list(&manager, &north).await;
     assert_eq!(users.status(), 200);
-    let other = app
-        .send(
-            Method::PATCH,
-            &format!("/api/v1/stores/{south}"),
-            Some(&manager),
-            Some(&rename),
-            None,
-        )
-        .await;
+    let other = app.stores_update(&manager, &south, &rename).await;
     assert_problem(other, 404, "not_found").await;
     // The Owner can still reach an archived store to bring it back.
     let archive = json!({"status": "archived"});
     assert_eq!(
-        app.send(
-            Method::PATCH,
-            &format!("/api/v1/stores/{south}"),
-            Some(&acme.token),
-            Some(&archive),
-            None
-        )
-        .await
-        .status(),
+        app.stores_update(&acme.token, &south, &archive)
+            .await
+            .status(),
         200
     );
     let revive = json!({"status": "active"});
     assert_eq!(
-        app.send(
-            Method::PATCH,
-            &format!("/api/v1/stores/{south}"),
-            Some(&acme.token),
-            Some(&revive),
-            None
-        )
-        .await
-        .status(),
+        app.stores_update(&acme.token, &south, &revive)
+            .await
+            .status(),
         200
     );
 }

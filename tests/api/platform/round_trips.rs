@@ -114,19 +114,19 @@ async fn a_list_costs_two_round_trips_and_other_requests_three_once_prepared() {
     let app = TestApp::attach(address, TestDb::detached(db.url.clone()));
 
     let acme = app.tenant("owner@acme.example", "Acme").await;
-    for (path, expected) in [
-        ("/api/v1/products?limit=20", 2),
-        ("/api/v1/stores?limit=20", 2),
-        ("/api/v1/audit-events?limit=20", 2),
+    for (call, expected) in [
+        (app.products_list(&acme.token).limit(20), 2),
+        (app.stores_list(&acme.token).limit(20), 2),
+        (app.audit_events_list(&acme.token).limit(20), 2),
         // Four reads pipelined, then COMMIT.
-        ("/api/v1/me", 3),
+        (app.me_get(&acme.token), 3),
     ] {
         // The first request on the connection prepares its statements.
-        assert_eq!(app.get_as(&acme.token, path).await.status(), 200);
+        assert_eq!(call.clone().await.status(), 200);
         let before = counter.turns.load(Ordering::SeqCst);
-        assert_eq!(app.get_as(&acme.token, path).await.status(), 200);
+        assert_eq!(call.clone().await.status(), 200);
         let turns = counter.turns.load(Ordering::SeqCst) - before;
-        assert_eq!(turns, expected, "GET {path} took {turns} round trips");
+        assert_eq!(turns, expected, "{call} took {turns} round trips");
     }
     server.abort();
 }

@@ -57,11 +57,12 @@ async fn a_client_that_disconnects_mid_request_leaves_no_open_transaction_or_hel
         .timeout(Duration::from_millis(300))
         .build()
         .unwrap();
-    let gone = impatient
-        .get(app.url("/api/v1/products"))
-        .bearer_auth(&acme.token)
-        .send()
-        .await;
+    let request = app
+        .products_list(&acme.token)
+        .into_reqwest()
+        .build()
+        .unwrap();
+    let gone = impatient.execute(request).await;
     assert!(gone.is_err(), "the client gave up");
 
     // Whether the server cancels the request or lets it finish, within a few seconds
@@ -75,7 +76,7 @@ async fn a_client_that_disconnects_mid_request_leaves_no_open_transaction_or_hel
         assert!(Instant::now() < deadline, "still held: {status:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(app.get_as(&acme.token, "/api/v1/me").await.status(), 200);
+    assert_eq!(app.me_get(&acme.token).await.status(), 200);
 }
 
 #[tokio::test]
@@ -90,23 +91,12 @@ async fn an_exhausted_pool_answers_503_within_the_acquire_timeout() {
     slow_products(&app.db.superuser().await, 2.0).await;
 
     let slow = {
-        let (http, url, token) = (
-            app.http.clone(),
-            app.url("/api/v1/products"),
-            acme.token.clone(),
-        );
-        tokio::spawn(async move {
-            http.get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        })
+        let request = app.products_list(&acme.token).into_reqwest();
+        tokio::spawn(async move { request.send().await.unwrap().status() })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = Instant::now();
-    let response = app.get_as(&acme.token, "/api/v1/me").await;
+    let response = app.me_get(&acme.token).await;
     let waited = started.elapsed();
     assert_problem(response, 503, "unavailable").await;
     assert!(
@@ -118,7 +108,7 @@ async fn an_exhausted_pool_answers_503_within_the_acquire_timeout() {
         200,
         "the request holding the connection still succeeds"
     );
-    assert_eq!(app.get_as(&acme.token, "/api/v1/me").await.status(), 200);
+    assert_eq!(app.me_get(&acme.token).await.status(), 200);
 }
 
 #[tokio::test]
@@ -128,14 +118,9 @@ async fn a_query_over_the_statement_timeout_answers_503_and_the_next_request_suc
     app.product(&acme.token, "SLOW-1").await;
     slow_products(&app.db.superuser().await, 2.0).await;
     let started = Instant::now();
-    assert_problem(
-        app.get_as(&acme.token, "/api/v1/products").await,
-        503,
-        "unavailable",
-    )
-    .await;
+    assert_problem(app.products_list(&acme.token).await, 503, "unavailable").await;
     assert!(started.elapsed() < Duration::from_millis(1500));
-    assert_eq!(app.get_as(&acme.token, "/api/v1/me").await.status(), 200);
+    assert_eq!(app.me_get(&acme.token).await.status(), 200);
     assert_eq!(idle_in_transaction(&app).await, 0);
 }
 
@@ -144,7 +129,7 @@ async fn recovers(app: &TestApp, token: &str, within: Duration) -> usize {
     let deadline = Instant::now() + within;
     let mut failures = 0;
     loop {
-        let response = app.get_as(token, "/api/v1/me").await;
+        let response = app.me_get(token).await;
         if response.status() == 200 {
             return failures;
         }
@@ -160,7 +145,7 @@ async fn killed_backends_fail_only_the_requests_on_them() {
     let app = spawn_app_with(|settings| settings.pool_size = 4).await;
     let acme = app.tenant("owner@acme.example", "Acme").await;
     for _ in 0..8 {
-        assert_eq!(app.get_as(&acme.token, "/api/v1/me").await.status(), 200);
+        assert_eq!(app.me_get(&acme.token).await.status(), 200);
     }
     let killed: i64 = app
         .db
@@ -179,7 +164,7 @@ async fn killed_backends_fail_only_the_requests_on_them() {
     let failures = recovers(&app, &acme.token, Duration::from_secs(10)).await;
     assert!(failures <= 4, "{failures} requests failed after the kill");
     for _ in 0..8 {
-        assert_eq!(app.get_as(&acme.token, "/api/v1/me").await.status(), 200);
+        assert_eq!(app.me_get(&acme.token).await.status(), 200);
     }
 }
 
@@ -216,17 +201,12 @@ async fn a_restarted_postgresql_is_used_again_within_seconds() {
     let server = tokio::spawn(application.run_until(std::future::pending()));
     let app = TestApp::attach(address, TestDb::detached(cluster.url("rowguard")));
     let acme = app.tenant("owner@acme.example", "Acme").await;
-    assert_eq!(app.get_as(&acme.token, "/api/v1/me").await.status(), 200);
+    assert_eq!(app.me_get(&acme.token).await.status(), 200);
 
     tokio::task::spawn_blocking(move || cluster.stop())
         .await
         .unwrap();
-    assert_problem(
-        app.get_as(&acme.token, "/api/v1/me").await,
-        503,
-        "unavailable",
-    )
-    .await;
+    assert_problem(app.me_get(&acme.token).await, 503, "unavailable").await;
 
     let cluster = tokio::task::spawn_blocking(start).await.unwrap();
     recovers(&app, &acme.token, Duration::from_secs(15)).await;

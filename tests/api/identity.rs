@@ -1,10 +1,12 @@
-//! docs/api.md "Auth": registration, bootstrap, login, tokens, password reset.
+//! The identity module: docs/api.md "Auth" (registration, bootstrap, login, tokens, password
+//! reset) and "Me".
 
 use std::time::{Duration, Instant};
 
+use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp, assert_problem, spawn_app, spawn_app_with, text};
+use crate::helpers::{PASSWORD, TestApp, TestDb, assert_problem, spawn_app, spawn_app_with, text};
 
 fn register_body(email: &str) -> serde_json::Value {
     json!({"email": email, "password": PASSWORD, "full_name": "Ada Lovelace", "tenant_name": "Analytical Engines"})
@@ -28,7 +30,7 @@ async fn register_creates_the_user_their_tenant_and_makes_them_owner() {
     assert!(body["refresh_token"].is_string());
 
     let me: serde_json::Value = app
-        .get_as(&text(&body, "access_token"), "/api/v1/me")
+        .me_get(&text(&body, "access_token"))
         .await
         .json()
         .await
@@ -58,9 +60,7 @@ async fn register_creates_the_user_their_tenant_and_makes_them_owner() {
 async fn register_with_a_registered_email_answers_409_conflict_whatever_its_case() {
     let app = spawn_app().await;
     app.register("ada@example.com", "First").await;
-    let response = app
-        .post_json("/api/v1/auth/register", &register_body("ADA@example.com"))
-        .await;
+    let response = app.auth_register(&register_body("ADA@example.com")).await;
     assert_problem(response, 409, "conflict").await;
 }
 
@@ -68,10 +68,7 @@ async fn register_with_a_registered_email_answers_409_conflict_whatever_its_case
 async fn two_concurrent_registrations_of_one_email_leave_exactly_one_account() {
     let app = spawn_app().await;
     let body = register_body("race@example.com");
-    let (first, second) = tokio::join!(
-        app.post_json("/api/v1/auth/register", &body),
-        app.post_json("/api/v1/auth/register", &body)
-    );
+    let (first, second) = tokio::join!(app.auth_register(&body), app.auth_register(&body));
     let mut statuses = [first.status().as_u16(), second.status().as_u16()];
     statuses.sort();
     assert_eq!(statuses, [201, 409]);
@@ -102,10 +99,7 @@ async fn two_concurrent_registrations_of_one_email_leave_exactly_one_account() {
 async fn register_with_invalid_fields_answers_422_naming_each_field() {
     let app = spawn_app().await;
     let response = app
-        .post_json(
-            "/api/v1/auth/register",
-            &json!({"email": "not-an-email", "password": "short", "full_name": " ", "tenant_name": "Fine"}),
-        )
+        .auth_register(&json!({"email": "not-an-email", "password": "short", "full_name": " ", "tenant_name": "Fine"}))
         .await;
     let body = assert_problem(response, 422, "validation_failed").await;
     let mut fields: Vec<&str> = body["errors"]
@@ -123,12 +117,7 @@ async fn register_with_a_password_equal_to_the_email_answers_422() {
     let app = spawn_app().await;
     let mut body = register_body("ada@example.com");
     body["password"] = json!("ADA@example.com");
-    let problem = assert_problem(
-        app.post_json("/api/v1/auth/register", &body).await,
-        422,
-        "validation_failed",
-    )
-    .await;
+    let problem = assert_problem(app.auth_register(&body).await, 422, "validation_failed").await;
     assert_eq!(problem["errors"][0]["field"], "password");
 }
 
@@ -138,7 +127,7 @@ async fn register_with_a_password_over_128_characters_answers_422_without_hashin
     let mut body = register_body("ada@example.com");
     body["password"] = json!("x".repeat(10_000));
     let started = Instant::now();
-    let response = app.post_json("/api/v1/auth/register", &body).await;
+    let response = app.auth_register(&body).await;
     assert_problem(response, 422, "validation_failed").await;
     assert!(started.elapsed() < Duration::from_secs(5));
 }
@@ -146,20 +135,15 @@ async fn register_with_a_password_over_128_characters_answers_422_without_hashin
 #[tokio::test]
 async fn register_with_malformed_json_or_wrong_types_answers_400_problem() {
     let app = spawn_app().await;
+    // Not JSON at all: no operation method sends that.
     let response = app
-        .http
-        .post(app.url("/api/v1/auth/register"))
+        .request(Method::POST, "/api/v1/auth/register")
         .header("content-type", "application/json")
         .body("{\"email\": ")
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_problem(response, 400, "bad_request").await;
     let response = app
-        .post_json(
-            "/api/v1/auth/register",
-            &json!({"email": 42, "password": [], "full_name": null}),
-        )
+        .auth_register(&json!({"email": 42, "password": [], "full_name": null}))
         .await;
     assert_problem(response, 400, "bad_request").await;
 }
@@ -169,9 +153,7 @@ async fn register_answers_403_when_registration_is_disabled() {
     let app =
         spawn_app_with(|settings| settings.registration = rowguard::config::Registration::Closed)
             .await;
-    let response = app
-        .post_json("/api/v1/auth/register", &register_body("ada@example.com"))
-        .await;
+    let response = app.auth_register(&register_body("ada@example.com")).await;
     assert_problem(response, 403, "registration_disabled").await;
 }
 
@@ -180,19 +162,14 @@ async fn register_answers_403_when_registration_is_disabled() {
 #[tokio::test]
 async fn bootstrap_creates_a_platform_admin_and_closes_for_good() {
     let app = spawn_app().await;
-    let response = app
-        .post_json("/api/v1/auth/bootstrap", &register_body("root@example.com"))
-        .await;
+    let response = app.auth_bootstrap(&register_body("root@example.com")).await;
     assert_eq!(response.status(), 201);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["user"]["is_platform_admin"], true);
     assert!(body["access_token"].is_string());
 
     let again = app
-        .post_json(
-            "/api/v1/auth/bootstrap",
-            &register_body("other@example.com"),
-        )
+        .auth_bootstrap(&register_body("other@example.com"))
         .await;
     assert_problem(again, 409, "bootstrap_closed").await;
 }
@@ -201,9 +178,7 @@ async fn bootstrap_creates_a_platform_admin_and_closes_for_good() {
 async fn bootstrap_is_closed_once_any_user_registered() {
     let app = spawn_app().await;
     app.register("ada@example.com", "First").await;
-    let response = app
-        .post_json("/api/v1/auth/bootstrap", &register_body("root@example.com"))
-        .await;
+    let response = app.auth_bootstrap(&register_body("root@example.com")).await;
     assert_problem(response, 409, "bootstrap_closed").await;
 }
 
@@ -212,9 +187,9 @@ async fn concurrent_bootstraps_create_exactly_one_user() {
     let app = spawn_app().await;
     let bodies = ["a@example.com", "b@example.com", "c@example.com"].map(register_body);
     let (a, b, c) = tokio::join!(
-        app.post_json("/api/v1/auth/bootstrap", &bodies[0]),
-        app.post_json("/api/v1/auth/bootstrap", &bodies[1]),
-        app.post_json("/api/v1/auth/bootstrap", &bodies[2]),
+        app.auth_bootstrap(&bodies[0]),
+        app.auth_bootstrap(&bodies[1]),
+        app.auth_bootstrap(&bodies[2]),
     );
     let mut statuses = [
         a.status().as_u16(),
@@ -273,12 +248,7 @@ async fn login_with_the_right_password_returns_a_token_pair_for_the_tenant() {
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);
     assert_eq!(body["tenant_id"], registered["tenant"]["id"]);
-    assert_eq!(
-        app.get_as(&text(&body, "access_token"), "/api/v1/me")
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(app.me_get(&text(&body, "access_token")).await.status(), 200);
 }
 
 #[tokio::test]
@@ -345,10 +315,7 @@ async fn login_picks_the_requested_tenant_or_the_one_used_last() {
         .await
         .unwrap();
     let chosen = app
-        .post_json(
-            "/api/v1/auth/login",
-            &json!({"email": "ada@example.com", "password": PASSWORD, "tenant_id": other["tenant"]["id"]}),
-        )
+        .auth_login(&json!({"email": "ada@example.com", "password": PASSWORD, "tenant_id": other["tenant"]["id"]}))
         .await;
     let chosen: serde_json::Value = chosen.json().await.unwrap();
     assert_eq!(chosen["tenant_id"], other["tenant"]["id"]);
@@ -359,10 +326,7 @@ async fn login_picks_the_requested_tenant_or_the_one_used_last() {
     );
 
     let stranger = app
-        .post_json(
-            "/api/v1/auth/login",
-            &json!({"email": "ada@example.com", "password": PASSWORD, "tenant_id": uuid::Uuid::new_v4()}),
-        )
+        .auth_login(&json!({"email": "ada@example.com", "password": PASSWORD, "tenant_id": uuid::Uuid::new_v4()}))
         .await;
     assert_problem(stranger, 404, "not_found").await;
     let _ = ada;
@@ -449,9 +413,10 @@ async fn the_throttle_is_shared_by_every_server_on_the_database() {
     app.register("ada@example.com", "First").await;
     let mut settings = crate::helpers::test_settings(&app.db.url);
     settings.login_max_failures_per_email = 2;
-    let second = rowguard::app::Application::build(&settings).await.unwrap();
-    let second_url = format!("http://{}/api/v1/auth/login", second.local_addr());
-    tokio::spawn(second.run_until(std::future::pending()));
+    let application = rowguard::app::Application::build(&settings).await.unwrap();
+    let address = application.local_addr();
+    tokio::spawn(application.run_until(std::future::pending()));
+    let second = TestApp::attach(address, TestDb::detached(app.db.url.clone()));
 
     assert_eq!(
         app.login("ada@example.com", "wrong password!")
@@ -459,13 +424,7 @@ async fn the_throttle_is_shared_by_every_server_on_the_database() {
             .status(),
         401
     );
-    let response = app
-        .http
-        .post(&second_url)
-        .json(&json!({"email": "ada@example.com", "password": "wrong password!"}))
-        .send()
-        .await
-        .unwrap();
+    let response = second.login("ada@example.com", "wrong password!").await;
     assert_eq!(response.status(), 401);
     assert_eq!(app.login("ada@example.com", PASSWORD).await.status(), 429);
 }
@@ -477,19 +436,14 @@ async fn refresh_rotates_the_pair_and_the_old_refresh_token_stops_working() {
     let app = spawn_app().await;
     let first = app.register("ada@example.com", "First").await;
     let response = app
-        .post_json(
-            "/api/v1/auth/refresh",
-            &json!({"refresh_token": first["refresh_token"]}),
-        )
+        .auth_refresh(&json!({"refresh_token": first["refresh_token"]}))
         .await;
     assert_eq!(response.status(), 200);
     let second: serde_json::Value = response.json().await.unwrap();
     assert_ne!(second["refresh_token"], first["refresh_token"]);
     assert_eq!(second["tenant_id"], first["tenant"]["id"]);
     assert_eq!(
-        app.get_as(&text(&second, "access_token"), "/api/v1/me")
-            .await
-            .status(),
+        app.me_get(&text(&second, "access_token")).await.status(),
         200
     );
 }
@@ -499,37 +453,25 @@ async fn a_refresh_token_used_twice_revokes_its_whole_family() {
     let app = spawn_app().await;
     let first = app.register("ada@example.com", "First").await;
     let rotated: serde_json::Value = app
-        .post_json(
-            "/api/v1/auth/refresh",
-            &json!({"refresh_token": first["refresh_token"]}),
-        )
+        .auth_refresh(&json!({"refresh_token": first["refresh_token"]}))
         .await
         .json()
         .await
         .unwrap();
     // The stolen first token is presented again: refused, and the family is revoked...
     let reuse = app
-        .post_json(
-            "/api/v1/auth/refresh",
-            &json!({"refresh_token": first["refresh_token"]}),
-        )
+        .auth_refresh(&json!({"refresh_token": first["refresh_token"]}))
         .await;
     assert_problem(reuse, 401, "unauthenticated").await;
     // ...so the legitimate holder's newer token is refused too.
     let newer = app
-        .post_json(
-            "/api/v1/auth/refresh",
-            &json!({"refresh_token": rotated["refresh_token"]}),
-        )
+        .auth_refresh(&json!({"refresh_token": rotated["refresh_token"]}))
         .await;
     assert_problem(newer, 401, "unauthenticated").await;
     // Another session of the same user is untouched.
     let other = app.login_ok("ada@example.com").await;
     let other = app
-        .post_json(
-            "/api/v1/auth/refresh",
-            &json!({"refresh_token": other["refresh_token"]}),
-        )
+        .auth_refresh(&json!({"refresh_token": other["refresh_token"]}))
         .await;
     assert_eq!(other.status(), 200);
 }
@@ -538,9 +480,7 @@ async fn a_refresh_token_used_twice_revokes_its_whole_family() {
 async fn a_garbage_refresh_token_answers_401() {
     let app = spawn_app().await;
     for token in ["", "nonsense", &"A".repeat(43)] {
-        let response = app
-            .post_json("/api/v1/auth/refresh", &json!({"refresh_token": token}))
-            .await;
+        let response = app.auth_refresh(&json!({"refresh_token": token})).await;
         assert_problem(response, 401, "unauthenticated").await;
     }
 }
@@ -550,17 +490,11 @@ async fn logout_ends_the_session_of_the_refresh_token() {
     let app = spawn_app().await;
     let session = app.register("ada@example.com", "First").await;
     let response = app
-        .post_json(
-            "/api/v1/auth/logout",
-            &json!({"refresh_token": session["refresh_token"]}),
-        )
+        .auth_logout(&json!({"refresh_token": session["refresh_token"]}))
         .await;
     assert_eq!(response.status(), 204);
     let refresh = app
-        .post_json(
-            "/api/v1/auth/refresh",
-            &json!({"refresh_token": session["refresh_token"]}),
-        )
+        .auth_refresh(&json!({"refresh_token": session["refresh_token"]}))
         .await;
     assert_problem(refresh, 401, "unauthenticated").await;
 }
@@ -573,11 +507,7 @@ async fn switch_tenant_issues_a_pair_for_another_membership_and_404_for_a_strang
     let token = text(&ada, "access_token");
 
     let stranger = app
-        .post_json_as(
-            &token,
-            "/api/v1/auth/switch-tenant",
-            &json!({"tenant_id": grace["tenant"]["id"]}),
-        )
+        .auth_switch_tenant(&token, &json!({"tenant_id": grace["tenant"]["id"]}))
         .await;
     assert_problem(stranger, 404, "not_found").await;
 
@@ -591,17 +521,13 @@ async fn switch_tenant_issues_a_pair_for_another_membership_and_404_for_a_strang
         .await
         .unwrap();
     let switched = app
-        .post_json_as(
-            &token,
-            "/api/v1/auth/switch-tenant",
-            &json!({"tenant_id": grace["tenant"]["id"]}),
-        )
+        .auth_switch_tenant(&token, &json!({"tenant_id": grace["tenant"]["id"]}))
         .await;
     assert_eq!(switched.status(), 200);
     let switched: serde_json::Value = switched.json().await.unwrap();
     assert_eq!(switched["tenant_id"], grace["tenant"]["id"]);
     let me: serde_json::Value = app
-        .get_as(&text(&switched, "access_token"), "/api/v1/me")
+        .me_get(&text(&switched, "access_token"))
         .await
         .json()
         .await
@@ -635,9 +561,7 @@ async fn forgot_password_answers_202_always_and_queues_a_token_only_for_a_known_
     let app = spawn_app().await;
     app.register("ada@example.com", "First").await;
     for email in ["ada@example.com", "nobody@example.com", "not an email"] {
-        let response = app
-            .post_json("/api/v1/auth/forgot-password", &json!({"email": email}))
-            .await;
+        let response = app.auth_forgot_password(&json!({"email": email})).await;
         assert_eq!(response.status(), 202, "{email}");
     }
     assert!(outbox_token(&app, "ada@example.com").await.is_some());
@@ -650,10 +574,7 @@ async fn forgot_password_acts_on_at_most_five_requests_per_email_per_hour() {
     app.register("ada@example.com", "First").await;
     for _ in 0..7 {
         let response = app
-            .post_json(
-                "/api/v1/auth/forgot-password",
-                &json!({"email": "ada@example.com"}),
-            )
+            .auth_forgot_password(&json!({"email": "ada@example.com"}))
             .await;
         assert_eq!(response.status(), 202);
     }
@@ -675,20 +596,12 @@ async fn forgot_password_acts_on_at_most_five_requests_per_email_per_hour() {
 async fn reset_password_sets_the_password_once_and_ends_every_session() {
     let app = spawn_app().await;
     let session = app.register("ada@example.com", "First").await;
-    app.post_json(
-        "/api/v1/auth/forgot-password",
-        &json!({"email": "ada@example.com"}),
-    )
-    .await;
+    app.auth_forgot_password(&json!({"email": "ada@example.com"}))
+        .await;
     let token = outbox_token(&app, "ada@example.com").await.unwrap();
 
     let reset = json!({"token": token, "new_password": "a brand new passphrase"});
-    assert_eq!(
-        app.post_json("/api/v1/auth/reset-password", &reset)
-            .await
-            .status(),
-        204
-    );
+    assert_eq!(app.auth_reset_password(&reset).await.status(), 204);
     assert_eq!(
         app.login("ada@example.com", "a brand new passphrase")
             .await
@@ -697,18 +610,12 @@ async fn reset_password_sets_the_password_once_and_ends_every_session() {
     );
     assert_eq!(app.login("ada@example.com", PASSWORD).await.status(), 401);
     let refresh = app
-        .post_json(
-            "/api/v1/auth/refresh",
-            &json!({"refresh_token": session["refresh_token"]}),
-        )
+        .auth_refresh(&json!({"refresh_token": session["refresh_token"]}))
         .await;
     assert_problem(refresh, 401, "unauthenticated").await;
 
     let again = app
-        .post_json(
-            "/api/v1/auth/reset-password",
-            &json!({"token": token, "new_password": "yet another passphrase"}),
-        )
+        .auth_reset_password(&json!({"token": token, "new_password": "yet another passphrase"}))
         .await;
     assert_problem(again, 401, "unauthenticated").await;
 }
@@ -717,11 +624,8 @@ async fn reset_password_sets_the_password_once_and_ends_every_session() {
 async fn an_expired_or_malformed_reset_token_is_refused() {
     let app = spawn_app().await;
     app.register("ada@example.com", "First").await;
-    app.post_json(
-        "/api/v1/auth/forgot-password",
-        &json!({"email": "ada@example.com"}),
-    )
-    .await;
+    app.auth_forgot_password(&json!({"email": "ada@example.com"}))
+        .await;
     let token = outbox_token(&app, "ada@example.com").await.unwrap();
     app.db
         .superuser()
@@ -732,17 +636,11 @@ async fn an_expired_or_malformed_reset_token_is_refused() {
         .await
         .unwrap();
     let expired = app
-        .post_json(
-            "/api/v1/auth/reset-password",
-            &json!({"token": token, "new_password": "a brand new passphrase"}),
-        )
+        .auth_reset_password(&json!({"token": token, "new_password": "a brand new passphrase"}))
         .await;
     assert_problem(expired, 401, "unauthenticated").await;
     let malformed = app
-        .post_json(
-            "/api/v1/auth/reset-password",
-            &json!({"token": "short", "new_password": "a brand new passphrase"}),
-        )
+        .auth_reset_password(&json!({"token": "short", "new_password": "a brand new passphrase"}))
         .await;
     assert_problem(malformed, 400, "bad_request").await;
 }
@@ -751,24 +649,15 @@ async fn an_expired_or_malformed_reset_token_is_refused() {
 async fn reset_password_with_a_weak_password_answers_422_and_keeps_the_token() {
     let app = spawn_app().await;
     app.register("ada@example.com", "First").await;
-    app.post_json(
-        "/api/v1/auth/forgot-password",
-        &json!({"email": "ada@example.com"}),
-    )
-    .await;
+    app.auth_forgot_password(&json!({"email": "ada@example.com"}))
+        .await;
     let token = outbox_token(&app, "ada@example.com").await.unwrap();
     let weak = app
-        .post_json(
-            "/api/v1/auth/reset-password",
-            &json!({"token": token, "new_password": "ada@example.com"}),
-        )
+        .auth_reset_password(&json!({"token": token, "new_password": "ada@example.com"}))
         .await;
     assert_problem(weak, 422, "validation_failed").await;
     let good = app
-        .post_json(
-            "/api/v1/auth/reset-password",
-            &json!({"token": token, "new_password": "a brand new passphrase"}),
-        )
+        .auth_reset_password(&json!({"token": token, "new_password": "a brand new passphrase"}))
         .await;
     assert_eq!(good.status(), 204);
 }
@@ -809,21 +698,14 @@ async fn switching_tenant_from_an_ended_session_answers_401() {
     let token = text(&ada, "access_token");
     let own_tenant = json!({"tenant_id": ada["tenant"]["id"]});
     assert_eq!(
-        app.post_json_as(&token, "/api/v1/auth/switch-tenant", &own_tenant)
-            .await
-            .status(),
+        app.auth_switch_tenant(&token, &own_tenant).await.status(),
         200
     );
     // Logged out (or reset, or revoked): the still-valid access token cannot mint a
     // fresh session.
-    app.post_json(
-        "/api/v1/auth/logout",
-        &json!({"refresh_token": ada["refresh_token"]}),
-    )
-    .await;
-    let response = app
-        .post_json_as(&token, "/api/v1/auth/switch-tenant", &own_tenant)
+    app.auth_logout(&json!({"refresh_token": ada["refresh_token"]}))
         .await;
+    let response = app.auth_switch_tenant(&token, &own_tenant).await;
     assert_problem(response, 401, "unauthenticated").await;
 }
 
@@ -831,31 +713,157 @@ async fn switching_tenant_from_an_ended_session_answers_401() {
 async fn using_one_reset_token_ends_the_others() {
     let app = spawn_app().await;
     app.register("ada@example.com", "First").await;
-    app.post_json(
-        "/api/v1/auth/forgot-password",
-        &json!({"email": "ada@example.com"}),
-    )
-    .await;
+    app.auth_forgot_password(&json!({"email": "ada@example.com"}))
+        .await;
     let first = outbox_token(&app, "ada@example.com").await.unwrap();
-    app.post_json(
-        "/api/v1/auth/forgot-password",
-        &json!({"email": "ada@example.com"}),
-    )
-    .await;
+    app.auth_forgot_password(&json!({"email": "ada@example.com"}))
+        .await;
     let second = outbox_token(&app, "ada@example.com").await.unwrap();
     assert_ne!(first, second);
     let reset = json!({"token": second, "new_password": "a brand new passphrase"});
-    assert_eq!(
-        app.post_json("/api/v1/auth/reset-password", &reset)
-            .await
-            .status(),
-        204
-    );
+    assert_eq!(app.auth_reset_password(&reset).await.status(), 204);
     let stale = json!({"token": first, "new_password": "the attacker's passphrase"});
     assert_problem(
-        app.post_json("/api/v1/auth/reset-password", &stale).await,
+        app.auth_reset_password(&stale).await,
         401,
         "unauthenticated",
     )
     .await;
+}
+
+// --- me ------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn me_shows_the_user_tenant_memberships_roles_and_permissions() {
+    let app = spawn_app().await;
+    let session = app.register("ada@example.com", "First").await;
+    let response = app.me_get(&text(&session, "access_token")).await;
+    assert_eq!(response.status(), 200);
+    let me: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(me["user"]["email"], "ada@example.com");
+    assert_eq!(me["tenant"]["name"], "First");
+    assert_eq!(
+        me["memberships"],
+        json!([{"tenant_id": session["tenant"]["id"], "tenant_name": "First", "status": "active"}])
+    );
+    assert_eq!(me["roles"].as_array().unwrap().len(), 1);
+    assert!(
+        me["permissions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("roles.assign"))
+    );
+}
+
+#[tokio::test]
+async fn me_with_a_store_of_another_tenant_answers_403_store_access_denied() {
+    let app = spawn_app().await;
+    let ada = app.register("ada@example.com", "First").await;
+    let grace = app.register("grace@example.com", "Second").await;
+    let store: uuid::Uuid = app
+        .db
+        .superuser()
+        .await
+        .query_one(
+            "INSERT INTO stores (tenant_id, name) VALUES ($1::text::uuid, 'Grace''s shop') RETURNING id",
+            &[&text(&grace["tenant"], "id")],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let own_store: uuid::Uuid = app
+        .db
+        .superuser()
+        .await
+        .query_one(
+            "INSERT INTO stores (tenant_id, name) VALUES ($1::text::uuid, 'Ada''s shop') RETURNING id",
+            &[&text(&ada["tenant"], "id")],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let token = text(&ada, "access_token");
+    let own = app.me_get(&token).in_store(own_store).await;
+    assert_eq!(own.status(), 200);
+    for store in [store, uuid::Uuid::new_v4()] {
+        let response = app.me_get(&token).in_store(store).await;
+        assert_problem(response, 403, "store_access_denied").await;
+    }
+    let malformed = app.me_get(&token).in_store("not-a-uuid").await;
+    assert_problem(malformed, 400, "bad_request").await;
+}
+
+#[tokio::test]
+async fn patch_me_changes_the_full_name_and_validates_it() {
+    let app = spawn_app().await;
+    let session = app.register("ada@example.com", "First").await;
+    let token = text(&session, "access_token");
+    let response = app
+        .me_update(&token, &json!({"full_name": "  Ada King  "}))
+        .await;
+    assert_eq!(response.status(), 200);
+    let user: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(user["full_name"], "Ada King");
+    let blank = app.me_update(&token, &json!({"full_name": "   "})).await;
+    assert_problem(blank, 422, "validation_failed").await;
+}
+
+#[tokio::test]
+async fn changing_the_password_needs_the_current_one() {
+    let app = spawn_app().await;
+    let session = app.register("ada@example.com", "First").await;
+    let response = app
+        .me_change_password(&text(&session, "access_token"), &json!({"current_password": "not my password", "new_password": "a brand new passphrase"}),
+        )
+        .await;
+    let body = assert_problem(response, 422, "validation_failed").await;
+    assert_eq!(body["errors"][0]["field"], "current_password");
+    assert_eq!(app.login("ada@example.com", PASSWORD).await.status(), 200);
+}
+
+#[tokio::test]
+async fn changing_the_password_ends_the_other_sessions_but_not_this_one() {
+    let app = spawn_app().await;
+    let this = app.register("ada@example.com", "First").await;
+    let other = app.login_ok("ada@example.com").await;
+    let response = app
+        .me_change_password(
+            &text(&this, "access_token"),
+            &json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"}),
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    assert_eq!(
+        app.login("ada@example.com", "a brand new passphrase")
+            .await
+            .status(),
+        200
+    );
+    let other = app
+        .auth_refresh(&json!({"refresh_token": other["refresh_token"]}))
+        .await;
+    assert_problem(other, 401, "unauthenticated").await;
+    let this = app
+        .auth_refresh(&json!({"refresh_token": this["refresh_token"]}))
+        .await;
+    assert_eq!(this.status(), 200);
+}
+
+#[tokio::test]
+async fn a_bad_refresh_token_is_refused_as_a_refresh_token() {
+    let app = spawn_app().await;
+    let session = app.register("ada@example.com", "Acme").await;
+    let good = json!({"refresh_token": text(&session, "refresh_token")});
+    assert_eq!(
+        app.auth_refresh(&good).await.status(),
+        200,
+        "the legitimate refresh works"
+    );
+    for bad in ["not-a-token".to_string(), "A".repeat(43)] {
+        let refused = app.auth_refresh(&json!({"refresh_token": bad})).await;
+        let body = assert_problem(refused, 401, "unauthenticated").await;
+        let detail = text(&body, "detail");
+        assert!(detail.contains("refresh token"), "{detail}");
+        assert!(!detail.contains("access token"), "{detail}");
+    }
 }

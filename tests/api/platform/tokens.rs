@@ -2,6 +2,7 @@
 
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{TestApp, assert_problem, spawn_app, test_settings, text};
@@ -28,12 +29,7 @@ fn claims_of(token: &str) -> serde_json::Value {
 /// The legitimate case each attack below starts from: the claims as issued, signed
 /// with the server's key, are accepted.
 async fn accepted_as_issued(app: &TestApp, claims: &serde_json::Value) {
-    assert_eq!(
-        app.get_as(&sign(claims, &secret(app)), "/api/v1/me")
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(app.me_get(&sign(claims, &secret(app))).await.status(), 200);
 }
 
 fn sign(claims: &serde_json::Value, key: &[u8]) -> String {
@@ -62,9 +58,7 @@ async fn a_valid_token_is_accepted_and_carries_the_documented_claims() {
     // The same claims re-signed with the server's key are accepted: the refusals
     // below are about what was changed, not about how the test signs.
     assert_eq!(
-        app.get_as(&sign(&claims, &secret(&app)), "/api/v1/me")
-            .await
-            .status(),
+        app.me_get(&sign(&claims, &secret(&app))).await.status(),
         200
     );
 }
@@ -72,10 +66,11 @@ async fn a_valid_token_is_accepted_and_carries_the_documented_claims() {
 #[tokio::test]
 async fn a_missing_or_malformed_authorization_header_answers_401_with_www_authenticate() {
     let app = spawn_app().await;
-    let response = app.get("/api/v1/me").await;
+    // No Authorization header: no operation method sends that.
+    let response = app.request(Method::GET, "/api/v1/me").await;
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
     assert_problem(response, 401, "unauthenticated").await;
-    let response = app.get_as("not.a.jwt", "/api/v1/me").await;
+    let response = app.me_get("not.a.jwt").await;
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
     assert_problem(response, 401, "unauthenticated").await;
 }
@@ -90,8 +85,7 @@ async fn an_expired_token_answers_401_token_expired() {
     claims["iat"] = json!(now - 3600);
     claims["exp"] = json!(now - 60);
     assert_problem(
-        app.get_as(&sign(&claims, &secret(&app)), "/api/v1/me")
-            .await,
+        app.me_get(&sign(&claims, &secret(&app))).await,
         401,
         "token_expired",
     )
@@ -105,12 +99,7 @@ async fn a_token_signed_with_another_key_answers_401() {
     let claims = claims_of(&text(&session, "access_token"));
     accepted_as_issued(&app, &claims).await;
     let forged = sign(&claims, b"someone else's key, also 32 bytes long");
-    assert_problem(
-        app.get_as(&forged, "/api/v1/me").await,
-        401,
-        "unauthenticated",
-    )
-    .await;
+    assert_problem(app.me_get(&forged).await, 401, "unauthenticated").await;
 }
 
 #[tokio::test]
@@ -127,12 +116,7 @@ async fn a_token_with_alg_none_answers_401() {
         b64(&json!({"alg": "none", "typ": "JWT"})),
         b64(&claims)
     );
-    assert_problem(
-        app.get_as(&unsigned, "/api/v1/me").await,
-        401,
-        "unauthenticated",
-    )
-    .await;
+    assert_problem(app.me_get(&unsigned).await, 401, "unauthenticated").await;
 }
 
 #[tokio::test]
@@ -141,19 +125,14 @@ async fn a_token_whose_tenant_was_changed_answers_401() {
     let ada = app.register("ada@example.com", "First").await;
     let grace = app.register("grace@example.com", "Second").await;
     let token = text(&ada, "access_token");
-    assert_eq!(app.get_as(&token, "/api/v1/me").await.status(), 200);
+    assert_eq!(app.me_get(&token).await.status(), 200);
     // Keep the signature, swap the payload's tid for another tenant's.
     let mut claims = claims_of(&token);
     claims["tid"] = grace["tenant"]["id"].clone();
     let parts: Vec<&str> = token.split('.').collect();
     let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims.to_string());
     let tampered = format!("{}.{}.{}", parts[0], payload, parts[2]);
-    assert_problem(
-        app.get_as(&tampered, "/api/v1/me").await,
-        401,
-        "unauthenticated",
-    )
-    .await;
+    assert_problem(app.me_get(&tampered).await, 401, "unauthenticated").await;
 }
 
 #[tokio::test]
@@ -165,8 +144,7 @@ async fn a_token_of_another_issuer_or_audience_answers_401() {
         accepted_as_issued(&app, &claims).await;
         claims[claim] = json!(value);
         assert_problem(
-            app.get_as(&sign(&claims, &secret(&app)), "/api/v1/me")
-                .await,
+            app.me_get(&sign(&claims, &secret(&app))).await,
             401,
             "unauthenticated",
         )
@@ -179,24 +157,16 @@ async fn a_removed_member_is_refused_on_the_next_request_despite_a_valid_token()
     let app = spawn_app().await;
     let session = app.register("ada@example.com", "First").await;
     let token = text(&session, "access_token");
-    assert_eq!(app.get_as(&token, "/api/v1/me").await.status(), 200);
+    assert_eq!(app.me_get(&token).await.status(), 200);
     app.db
         .superuser()
         .await
         .batch_execute("DELETE FROM tenant_users")
         .await
         .unwrap();
-    assert_problem(
-        app.get_as(&token, "/api/v1/me").await,
-        401,
-        "unauthenticated",
-    )
-    .await;
+    assert_problem(app.me_get(&token).await, 401, "unauthenticated").await;
     let refresh = app
-        .post_json(
-            "/api/v1/auth/refresh",
-            &json!({"refresh_token": session["refresh_token"]}),
-        )
+        .auth_refresh(&json!({"refresh_token": session["refresh_token"]}))
         .await;
     assert_problem(refresh, 401, "unauthenticated").await;
 }
@@ -211,17 +181,9 @@ async fn a_suspended_member_or_tenant_is_refused_on_the_next_request() {
         .batch_execute("UPDATE tenant_users SET status = 'suspended'")
         .await
         .unwrap();
-    assert_problem(
-        app.get_as(&token, "/api/v1/me").await,
-        403,
-        "tenant_suspended",
-    )
-    .await;
+    assert_problem(app.me_get(&token).await, 403, "tenant_suspended").await;
     let refresh = app
-        .post_json(
-            "/api/v1/auth/refresh",
-            &json!({"refresh_token": session["refresh_token"]}),
-        )
+        .auth_refresh(&json!({"refresh_token": session["refresh_token"]}))
         .await;
     assert_problem(refresh, 403, "tenant_suspended").await;
     superuser
@@ -230,18 +192,13 @@ async fn a_suspended_member_or_tenant_is_refused_on_the_next_request() {
         )
         .await
         .unwrap();
-    assert_problem(
-        app.get_as(&token, "/api/v1/me").await,
-        403,
-        "tenant_suspended",
-    )
-    .await;
+    assert_problem(app.me_get(&token).await, 403, "tenant_suspended").await;
 }
 
 #[tokio::test]
 async fn every_protected_operation_documents_401() {
     let app = spawn_app().await;
-    let spec: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+    let spec = app.openapi().await;
     let mut protected = 0;
     for (path, item) in spec["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {

@@ -8,7 +8,7 @@ use crate::helpers::spawn_app;
 #[tokio::test]
 async fn every_operation_is_declared_public_member_or_with_a_permission() {
     let app = spawn_app().await;
-    let spec: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+    let spec = app.openapi().await;
     let declared = rowguard::modules::operations();
     let mut seen = Vec::new();
     for (path, item) in spec["paths"].as_object().unwrap() {

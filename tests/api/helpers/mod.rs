@@ -1,0 +1,22 @@
+//! The harness (a database per test, the real server) and a client of its API: one
+//! method of [`TestApp`] per OpenAPI operation, named for its operationId and taking
+//! its path parameters and body, in the file of the module that serves it. Each
+//! returns a [`Call`], which sends when awaited and gives the `reqwest::Response`; the
+//! options only some requests need (`X-Store-ID`, a page, another header) are set on
+//! the `Call`. The fixtures (a tenant, a member, a store...) are built on the same
+//! methods. A new module adds one file here.
+
+mod audit;
+mod call;
+mod edge;
+mod harness;
+mod health;
+mod identity;
+mod products;
+mod rbac;
+mod stores;
+mod tenancy;
+
+pub use call::{Call, assert_problem, text};
+pub use harness::{TestApp, TestDb, connect, spawn_app, spawn_app_with, test_settings};
+pub use identity::PASSWORD;

@@ -1,0 +1,14 @@
+//! Properties of the platform every module stands on, rather than of one module's
+//! operations.
+
+mod cross_tenant;
+mod edge;
+mod faults;
+mod invariants;
+mod isolation;
+mod operations;
+mod policies;
+mod request_context;
+mod round_trips;
+mod store_header;
+mod tokens;
