@@ -1,6 +1,6 @@
 //! The command line's subcommands: `serve` (default), `migrate`, `policies`.
 
-use std::process::ExitCode;
+use std::{io::Write, process::ExitCode};
 
 use anyhow::Context;
 
@@ -34,8 +34,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policies(args) => policies(&cli.settings, &args).await,
         Command::Bootstrap(args) => bootstrap(&cli.settings, &args).await,
         Command::Openapi => {
-            println!("{}", openapi_document(&cli.settings)?);
-            Ok(ExitCode::SUCCESS)
+            let document = openapi_document(&cli.settings)?;
+            // A reader that stops early (`| head`) is not an error worth a panic.
+            match writeln!(std::io::stdout(), "{document}") {
+                Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
+                _ => Ok(ExitCode::SUCCESS),
+            }
         }
     }
 }
