@@ -41,14 +41,6 @@ pub struct Membership {
     pub member_status: String,
 }
 
-#[derive(Debug, Clone)]
-pub struct RoleAssignmentRow {
-    pub id: Uuid,
-    pub role_id: Uuid,
-    pub name: String,
-    pub store_id: Option<Uuid>,
-}
-
 /// What login learns before verifying the password.
 #[derive(Debug)]
 pub struct LoginLookup {
@@ -326,31 +318,4 @@ pub async fn update_full_name(tx: &RequestTx, id: Uuid, full_name: &str) -> Resu
         .await?
         .ok_or(Error::NotFound)?;
     UserRow::from_row(&row)
-}
-
-/// The user's role assignments in the context's tenant.
-pub async fn role_assignments(
-    tx: &RequestTx,
-    user_id: Uuid,
-) -> Result<Vec<RoleAssignmentRow>, Error> {
-    let statement = tx
-        .prepare(
-            "SELECT ur.id, ur.role_id, r.name, ur.store_id
-             FROM user_roles ur JOIN roles r ON r.tenant_id = ur.tenant_id AND r.id = ur.role_id
-             WHERE ur.user_id = $1
-             ORDER BY r.name, ur.store_id NULLS FIRST",
-        )
-        .await?;
-    tx.query(&statement, &[&user_id])
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(RoleAssignmentRow {
-                id: row.try_get("id")?,
-                role_id: row.try_get("role_id")?,
-                name: row.try_get("name")?,
-                store_id: row.try_get("store_id")?,
-            })
-        })
-        .collect()
 }

@@ -117,7 +117,7 @@ pub struct Me {
     pub user: UserRow,
     pub tenant: TenantRow,
     pub memberships: Vec<Membership>,
-    pub roles: Vec<sql::RoleAssignmentRow>,
+    pub roles: Vec<rbac::AssignmentRow>,
     pub permissions: Vec<String>,
 }
 
@@ -489,7 +489,7 @@ impl Identity {
                 sql::user(&tx, claims.sub),
                 tenancy::tenant(&tx, claims.tid),
                 sql::memberships(&tx),
-                sql::role_assignments(&tx, claims.sub),
+                rbac::service::assignments(&tx, claims.sub),
             )?;
             Ok(Me {
                 user,

@@ -219,6 +219,11 @@ pub async fn delete_role(tx: &RequestTx, id: Uuid) -> Result<(), Error> {
     .await
 }
 
+/// The role assignments of `user_id` in the context's tenant, oldest first.
+pub async fn assignments(tx: &RequestTx, user_id: Uuid) -> Result<Vec<AssignmentRow>, Error> {
+    db::assignments_of(tx, user_id).await
+}
+
 /// A member's role assignments (404 when `user_id` is not a member).
 pub async fn assignments_of(tx: &RequestTx, user_id: Uuid) -> Result<Vec<AssignmentRow>, Error> {
     tenancy::member(tx, user_id).await?;

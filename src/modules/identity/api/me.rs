@@ -134,7 +134,7 @@ impl MeApi {
                 .into_iter()
                 .map(|r| RoleAssignment {
                     role_id: r.role_id,
-                    name: r.name,
+                    name: r.role_name,
                     store_id: r.store_id,
                 })
                 .collect(),
