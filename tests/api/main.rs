@@ -3,6 +3,7 @@
 
 mod auth;
 mod cross_tenant;
+mod embedded;
 mod faults;
 mod fixtures;
 mod health;
