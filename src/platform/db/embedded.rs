@@ -235,24 +235,72 @@ impl Drop for EmbeddedCluster {
     }
 }
 
-/// Whether PostgreSQL answers the startup handshake on the port: a TCP connect alone
-/// succeeds before it is ready to run queries, so ask it to negotiate SSL, which a
-/// ready server answers with one byte ('S' or 'N').
-fn accepts_connections(port: u16) -> bool {
-    use std::io::Read;
-    let Ok(mut stream) = std::net::TcpStream::connect_timeout(
+fn connect_local(port: u16) -> Option<std::net::TcpStream> {
+    let stream = std::net::TcpStream::connect_timeout(
         &([127, 0, 0, 1], port).into(),
         Duration::from_millis(200),
-    ) else {
+    )
+    .ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .ok()?;
+    Some(stream)
+}
+
+/// Whether a PostgreSQL server, ready or not, listens on the port: it answers an
+/// SSLRequest with one byte ('S' or 'N') as soon as it accepts TCP connections.
+fn postgres_answers(port: u16) -> bool {
+    use std::io::Read;
+    let Some(mut stream) = connect_local(port) else {
         return false;
     };
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
     // SSLRequest: length 8, code 80877103.
     if stream.write_all(&[0, 0, 0, 8, 4, 210, 22, 47]).is_err() {
         return false;
     }
     let mut answer = [0u8; 1];
     matches!(stream.read(&mut answer), Ok(1) if answer[0] == b'N' || answer[0] == b'S')
+}
+
+/// Whether the server on the port would run queries now. It answers an SSLRequest
+/// while still starting up, and says "the database system is starting up" (SQLSTATE
+/// 57P03) only after a startup packet: send one, as pg_isready does, and count an
+/// authentication request, or any other error, as ready (a real connection then
+/// reports that error).
+fn accepts_connections(port: u16) -> bool {
+    use std::io::Read;
+    let Some(mut stream) = connect_local(port) else {
+        return false;
+    };
+    let parameters = format!("user\0{SUPERUSER}\0database\0postgres\0\0");
+    let length = u32::try_from(8 + parameters.len()).unwrap_or(u32::MAX);
+    let mut packet = Vec::with_capacity(8 + parameters.len());
+    packet.extend_from_slice(&length.to_be_bytes());
+    // Protocol version 3.0.
+    packet.extend_from_slice(&0x0003_0000u32.to_be_bytes());
+    packet.extend_from_slice(parameters.as_bytes());
+    if stream.write_all(&packet).is_err() {
+        return false;
+    }
+    let mut header = [0u8; 5];
+    if stream.read_exact(&mut header).is_err() {
+        return false;
+    }
+    match header[0] {
+        b'R' => true,
+        b'E' => {
+            let length = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
+            let mut fields = vec![0u8; (length as usize).saturating_sub(4).min(8192)];
+            if stream.read_exact(&mut fields).is_err() {
+                return false;
+            }
+            // Fields are a type byte and a NUL-terminated value each; 'C' is the code.
+            !fields
+                .split(|byte| *byte == 0)
+                .any(|field| field == b"C57P03")
+        }
+        _ => false,
+    }
 }
 
 fn find_bindir() -> Result<PathBuf, EmbeddedError> {
@@ -621,7 +669,9 @@ fn running_port(pgdata: &Path) -> Option<u16> {
     // SAFETY: kill(pid, 0) only checks that the process exists.
     let alive = unsafe { libc::kill(pid, 0) } == 0
         || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    (alive && accepts_connections(port)).then_some(port)
+    // Ready or still starting up: either way it is this data directory's postmaster,
+    // and `wait_ready` waits for it.
+    (alive && postgres_answers(port)).then_some(port)
 }
 
 fn free_port() -> Result<u16, EmbeddedError> {
@@ -769,6 +819,45 @@ mod tests {
             .to_string();
         assert!(message.contains(&format!("cannot enter {}", closed.join("data").display())));
         let _ = fs::remove_dir_all(&base);
+    }
+
+    /// A server on a free port that answers each connection's first message with
+    /// `answer`, whatever it was.
+    fn fake_server(answer: &'static [u8]) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut request = [0u8; 8];
+                let _ = io::Read::read(&mut stream, &mut request);
+                let _ = stream.write_all(answer);
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn a_server_still_starting_up_answers_but_is_not_ready() {
+        // ErrorResponse: severity, code 57P03, message.
+        let mut starting = vec![b'E'];
+        let fields = b"SFATAL\0C57P03\0Mthe database system is starting up\0\0";
+        starting.extend_from_slice(&(4 + fields.len() as u32).to_be_bytes());
+        starting.extend_from_slice(fields);
+        let starting: &'static [u8] = starting.leak();
+        let port = fake_server(starting);
+        assert!(!accepts_connections(port));
+
+        // AuthenticationSASL: a server that asks for a password is ready.
+        let port = fake_server(b"R\0\0\0\x17\0\0\0\x0aSCRAM-SHA-256\0\0");
+        assert!(accepts_connections(port));
+
+        let port = fake_server(b"N");
+        assert!(postgres_answers(port));
+        assert!(
+            !accepts_connections(port),
+            "one byte is no answer to a startup packet"
+        );
     }
 
     #[test]
