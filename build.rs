@@ -25,9 +25,12 @@ fn main() {
     let mut out = String::from("&[\n");
     for path in files {
         let table = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        // Relative to the manifest, not absolute: the generated file must not name the
+        // directory it was built in (a clone built with a shared target dir would
+        // leave its own paths behind).
         out.push_str(&format!(
-            "    PolicyFile {{ table: {table:?}, sql: include_str!({path:?}) }},\n",
-            path = path.display().to_string()
+            "    PolicyFile {{ table: {table:?}, sql: include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/policies/{file}\")) }},\n"
         ));
     }
     out.push_str("]\n");

@@ -2,7 +2,7 @@
 //! migrate, check the isolation invariants, bind, serve until a shutdown signal, then
 //! drain. `main` and the test harness both go through [`Application`].
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::Future, net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use poem::{
@@ -11,7 +11,7 @@ use poem::{
 };
 
 use crate::{
-    config::Settings,
+    config::{DEFAULT_DATA_DIR, Settings},
     modules::{self, AppState, identity::service::Identity},
     platform::db::{
         Database, PoolOptions,
@@ -39,13 +39,22 @@ pub async fn database_target(settings: &Settings) -> anyhow::Result<DatabaseTarg
             cluster: None,
         });
     }
-    let dir = settings.data_dir.clone();
-    let cluster = tokio::task::spawn_blocking(move || {
-        EmbeddedCluster::start(&dir, &ClusterOptions::default())
-    })
-    .await
-    .context("starting the embedded PostgreSQL cluster")?
-    .context("starting the embedded PostgreSQL cluster (set DATABASE_URL to use another server)")?;
+    // Moving a directory the operator chose would surprise them; the default is only
+    // a convenience, so when the cluster's user cannot reach it, it may live elsewhere.
+    let (dir, relocate_if_unreachable) = match &settings.data_dir {
+        Some(dir) => (dir.clone(), false),
+        None => (PathBuf::from(DEFAULT_DATA_DIR), true),
+    };
+    let options = ClusterOptions {
+        relocate_if_unreachable,
+        ..ClusterOptions::default()
+    };
+    let cluster = tokio::task::spawn_blocking(move || EmbeddedCluster::start(&dir, &options))
+        .await
+        .context("starting the embedded PostgreSQL cluster")?
+        .context(
+            "starting the embedded PostgreSQL cluster (set DATABASE_URL to use another server)",
+        )?;
     ensure_database(&cluster.url("postgres"), "rowguard").await?;
     Ok(DatabaseTarget {
         url: cluster.url("rowguard"),

@@ -257,15 +257,17 @@ pub struct Settings {
     )]
     pub hash_concurrency: usize,
 
-    /// Where the embedded PostgreSQL cluster lives when no DATABASE_URL is given.
-    #[arg(
-        long,
-        env = "ROWGUARD_DATA_DIR",
-        default_value = ".rowguard",
-        global = true
-    )]
-    pub data_dir: PathBuf,
+    /// Where the embedded PostgreSQL cluster lives when no DATABASE_URL is given
+    /// [default: .rowguard]. Run as root, the cluster runs as an unprivileged user; if
+    /// that user cannot reach the default, the cluster is kept under /var/lib/rowguard
+    /// instead, while a directory given here is used as is or refused.
+    #[arg(long, env = "ROWGUARD_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
 }
+
+/// The data directory when none is given, relative to the working directory (the
+/// checkout, under `cargo run`).
+pub const DEFAULT_DATA_DIR: &str = ".rowguard";
 
 impl Settings {
     pub fn pool_timeout(&self) -> Duration {

@@ -3,8 +3,11 @@
 //! `cargo test` work with no database set up and no `DATABASE_URL`.
 //!
 //! PostgreSQL refuses to run as root, so when rowguard runs as root the cluster runs as
-//! an unprivileged system user (`postgres` when it exists, else `nobody`), and start-up
-//! says exactly which directory that user cannot enter when it cannot.
+//! an unprivileged system user (`postgres` when it exists, else `nobody`). That user
+//! often cannot enter the data directory: a checkout in root's home (mode 700) or in a
+//! `mktemp -d` folder. Then, when the caller allows it (the default data directory),
+//! the cluster is kept under [`RELOCATION_BASE`] instead, in a directory named after
+//! the data directory's path; otherwise start-up says which directory is in the way.
 //!
 //! The postmaster is a child of a thread that lives as long as the cluster, with a
 //! parent-death signal, so a crashed or killed rowguard never leaves it running.
@@ -16,7 +19,7 @@ use std::{
     io::{self, Write},
     net::TcpListener,
     os::unix::{
-        fs::{MetadataExt, PermissionsExt},
+        fs::{DirBuilderExt, MetadataExt, PermissionsExt},
         process::CommandExt,
     },
     path::{Path, PathBuf},
@@ -31,6 +34,12 @@ use rand::{Rng, distr::Alphanumeric};
 /// The database superuser initdb creates in the private cluster.
 const SUPERUSER: &str = "rowguard";
 
+/// Where a cluster goes when its user cannot reach the data directory. A state
+/// directory rather than /tmp or /var/tmp: their age-based cleaners (systemd-tmpfiles)
+/// would delete the files of relations left untouched for weeks, and anyone can
+/// create names there before us.
+pub const RELOCATION_BASE: &str = "/var/lib/rowguard";
+
 #[derive(Debug, thiserror::Error)]
 pub enum EmbeddedError {
     #[error(
@@ -42,7 +51,7 @@ pub enum EmbeddedError {
     )]
     NoUnprivilegedUser,
     #[error(
-        "the embedded cluster would run as user {user} (uid {uid}) because PostgreSQL refuses to run as root, but {user} cannot enter {dir} (mode {mode:o}, owner uid {owner}); move the data directory (ROWGUARD_DATA_DIR) somewhere {user} can reach, or set DATABASE_URL"
+        "the embedded cluster would run as user {user} (uid {uid}) because PostgreSQL refuses to run as root, but {user} cannot enter {dir} (mode {mode:o}, owner uid {owner}); move the data directory (ROWGUARD_DATA_DIR) somewhere {user} can reach, leave ROWGUARD_DATA_DIR unset (the default is then kept under /var/lib/rowguard), or set DATABASE_URL"
     )]
     Unreachable {
         user: String,
@@ -51,6 +60,10 @@ pub enum EmbeddedError {
         mode: u32,
         owner: u32,
     },
+    #[error(
+        "refusing to keep the embedded cluster in {dir}: {problem}; or set ROWGUARD_DATA_DIR to a directory the cluster's user can reach, or DATABASE_URL"
+    )]
+    UnsafeDirectory { dir: PathBuf, problem: String },
     #[error("{what} failed: {detail}")]
     Command { what: String, detail: String },
     #[error("PostgreSQL did not accept connections within {0:?}; its log is {1}")]
@@ -77,6 +90,10 @@ pub struct ClusterOptions {
     pub settings: Vec<(String, String)>,
     /// Listen on this port (a restart keeps its address); default: a free one.
     pub port: Option<u16>,
+    /// When the cluster's user (rowguard runs as root) cannot reach the directory, keep
+    /// the cluster under [`RELOCATION_BASE`] instead of failing. For a default location;
+    /// a directory an operator chose is better refused than silently moved.
+    pub relocate_if_unreachable: bool,
 }
 
 /// A running private cluster.
@@ -111,9 +128,10 @@ impl EmbeddedCluster {
             .canonicalize()
             .map_err(io_err(format!("resolving {}", root.display())))?;
         let run_as = run_as_user()?;
-        if let Some(user) = &run_as {
-            check_reachable(&root, user)?;
-        }
+        let root = match &run_as {
+            Some(user) => reachable_root(root, user, options.relocate_if_unreachable)?,
+            None => root,
+        };
         let pgdata = root.join("pgdata");
         let password = ensure_password(&root)?;
 
@@ -159,6 +177,12 @@ impl EmbeddedCluster {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Where the cluster lives (its data directory is `pgdata` inside): the directory
+    /// given to [`EmbeddedCluster::start`], canonical, or where it was relocated.
+    pub fn dir(&self) -> &Path {
+        &self.root
     }
 
     fn log_path(&self) -> PathBuf {
@@ -211,24 +235,72 @@ impl Drop for EmbeddedCluster {
     }
 }
 
-/// Whether PostgreSQL answers the startup handshake on the port: a TCP connect alone
-/// succeeds before it is ready to run queries, so ask it to negotiate SSL, which a
-/// ready server answers with one byte ('S' or 'N').
-fn accepts_connections(port: u16) -> bool {
-    use std::io::Read;
-    let Ok(mut stream) = std::net::TcpStream::connect_timeout(
+fn connect_local(port: u16) -> Option<std::net::TcpStream> {
+    let stream = std::net::TcpStream::connect_timeout(
         &([127, 0, 0, 1], port).into(),
         Duration::from_millis(200),
-    ) else {
+    )
+    .ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .ok()?;
+    Some(stream)
+}
+
+/// Whether a PostgreSQL server, ready or not, listens on the port: it answers an
+/// SSLRequest with one byte ('S' or 'N') as soon as it accepts TCP connections.
+fn postgres_answers(port: u16) -> bool {
+    use std::io::Read;
+    let Some(mut stream) = connect_local(port) else {
         return false;
     };
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
     // SSLRequest: length 8, code 80877103.
     if stream.write_all(&[0, 0, 0, 8, 4, 210, 22, 47]).is_err() {
         return false;
     }
     let mut answer = [0u8; 1];
     matches!(stream.read(&mut answer), Ok(1) if answer[0] == b'N' || answer[0] == b'S')
+}
+
+/// Whether the server on the port would run queries now. It answers an SSLRequest
+/// while still starting up, and says "the database system is starting up" (SQLSTATE
+/// 57P03) only after a startup packet: send one, as pg_isready does, and count an
+/// authentication request, or any other error, as ready (a real connection then
+/// reports that error).
+fn accepts_connections(port: u16) -> bool {
+    use std::io::Read;
+    let Some(mut stream) = connect_local(port) else {
+        return false;
+    };
+    let parameters = format!("user\0{SUPERUSER}\0database\0postgres\0\0");
+    let length = u32::try_from(8 + parameters.len()).unwrap_or(u32::MAX);
+    let mut packet = Vec::with_capacity(8 + parameters.len());
+    packet.extend_from_slice(&length.to_be_bytes());
+    // Protocol version 3.0.
+    packet.extend_from_slice(&0x0003_0000u32.to_be_bytes());
+    packet.extend_from_slice(parameters.as_bytes());
+    if stream.write_all(&packet).is_err() {
+        return false;
+    }
+    let mut header = [0u8; 5];
+    if stream.read_exact(&mut header).is_err() {
+        return false;
+    }
+    match header[0] {
+        b'R' => true,
+        b'E' => {
+            let length = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
+            let mut fields = vec![0u8; (length as usize).saturating_sub(4).min(8192)];
+            if stream.read_exact(&mut fields).is_err() {
+                return false;
+            }
+            // Fields are a type byte and a NUL-terminated value each; 'C' is the code.
+            !fields
+                .split(|byte| *byte == 0)
+                .any(|field| field == b"C57P03")
+        }
+        _ => false,
+    }
 }
 
 fn find_bindir() -> Result<PathBuf, EmbeddedError> {
@@ -272,8 +344,7 @@ fn find_bindir() -> Result<PathBuf, EmbeddedError> {
 }
 
 fn run_as_user() -> Result<Option<RunAs>, EmbeddedError> {
-    // SAFETY: geteuid(2) cannot fail and has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if effective_uid() != 0 {
         return Ok(None);
     }
     let passwd = fs::read_to_string("/etc/passwd").map_err(io_err("reading /etc/passwd"))?;
@@ -296,9 +367,18 @@ fn run_as_user() -> Result<Option<RunAs>, EmbeddedError> {
     Err(EmbeddedError::NoUnprivilegedUser)
 }
 
-/// The unprivileged user must be able to enter every directory above the cluster.
-fn check_reachable(root: &Path, user: &RunAs) -> Result<(), EmbeddedError> {
-    for dir in root.ancestors().skip(1) {
+/// A directory on the way to the cluster that its user cannot enter.
+#[derive(Debug)]
+struct Blocked {
+    dir: PathBuf,
+    mode: u32,
+    owner: u32,
+}
+
+/// The unprivileged user must be able to enter the cluster's directory and every one
+/// above it.
+fn first_blocked(root: &Path, user: &RunAs) -> Result<Option<Blocked>, EmbeddedError> {
+    for dir in root.ancestors() {
         let meta = fs::metadata(dir).map_err(io_err(format!("inspecting {}", dir.display())))?;
         let mode = meta.permissions().mode() & 0o7777;
         let can_enter = if meta.uid() == user.uid {
@@ -309,14 +389,179 @@ fn check_reachable(root: &Path, user: &RunAs) -> Result<(), EmbeddedError> {
             mode & 0o001 != 0
         };
         if !can_enter {
-            return Err(EmbeddedError::Unreachable {
-                user: user.name.clone(),
-                uid: user.uid,
+            return Ok(Some(Blocked {
                 dir: dir.to_path_buf(),
                 mode,
                 owner: meta.uid(),
-            });
+            }));
         }
+    }
+    Ok(None)
+}
+
+fn unreachable(user: &RunAs, blocked: Blocked) -> EmbeddedError {
+    EmbeddedError::Unreachable {
+        user: user.name.clone(),
+        uid: user.uid,
+        dir: blocked.dir,
+        mode: blocked.mode,
+        owner: blocked.owner,
+    }
+}
+
+fn check_reachable(root: &Path, user: &RunAs) -> Result<(), EmbeddedError> {
+    match first_blocked(root, user)? {
+        None => Ok(()),
+        Some(blocked) => Err(unreachable(user, blocked)),
+    }
+}
+
+/// `root` when the cluster's user can reach it; else, when allowed, the directory the
+/// cluster is kept in instead.
+fn reachable_root(root: PathBuf, user: &RunAs, relocate: bool) -> Result<PathBuf, EmbeddedError> {
+    let Some(blocked) = first_blocked(&root, user)? else {
+        return Ok(root);
+    };
+    if !relocate {
+        return Err(unreachable(user, blocked));
+    }
+    let elsewhere = relocation_dir(Path::new(RELOCATION_BASE), &root)?;
+    check_reachable(&elsewhere, user)?;
+    tracing::info!(
+        configured = %root.display(),
+        "the embedded cluster runs as user {} (PostgreSQL refuses root), who cannot enter {} (mode {:o}, owner uid {}): keeping it in {} instead, where the next run from here finds it",
+        user.name,
+        blocked.dir.display(),
+        blocked.mode,
+        blocked.owner,
+        elsewhere.display(),
+    );
+    Ok(elsewhere)
+}
+
+/// The directory under `base` that stands for the data directory `configured`
+/// (canonical), made if missing. Everything from `/` down to it must be out of reach
+/// of anyone but root, or someone could swap in a symlink or files of their own for
+/// root to write through (the password, the log).
+fn relocation_dir(base: &Path, configured: &Path) -> Result<PathBuf, EmbeddedError> {
+    let parent = base.parent().unwrap_or(Path::new("/"));
+    let parent = parent
+        .canonicalize()
+        .map_err(io_err(format!("resolving {}", parent.display())))?;
+    let base = parent.join(base.file_name().unwrap_or(base.as_os_str()));
+    for dir in parent.ancestors() {
+        trusted_ancestor(dir, &base)?;
+    }
+    // 0711: the cluster's user may pass through to its data directory, but no one
+    // else learns which checkouts have clusters here.
+    private_dir(&base)?;
+    let dir = base.join(relocated_name(configured));
+    private_dir(&dir)?;
+    Ok(dir)
+}
+
+/// Readable and stable: the path's last components, so that a listing says whose
+/// cluster is whose, then a digest of the whole path, so that two checkouts never
+/// share one.
+fn relocated_name(configured: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::ffi::OsStrExt;
+    const READABLE: usize = 64;
+    let slug = |part: &std::ffi::OsStr| -> String {
+        part.to_string_lossy()
+            .chars()
+            .map(|c| match c {
+                'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '_' | '-' => c,
+                _ => '_',
+            })
+            .collect()
+    };
+    let mut readable = String::new();
+    for part in configured.iter().rev().filter(|part| *part != "/") {
+        let part = slug(part);
+        if readable.is_empty() && part.len() > READABLE {
+            // ASCII only after the slug, so any byte offset is a character boundary.
+            readable = part[part.len() - READABLE..].to_string();
+            break;
+        }
+        if readable.len() + 1 + part.len() > READABLE {
+            break;
+        }
+        readable = if readable.is_empty() {
+            part
+        } else {
+            format!("{part}-{readable}")
+        };
+    }
+    // Not hidden, and never `.` or `..`.
+    let readable = readable.trim_start_matches(['.', '-']);
+    let digest = hex::encode(Sha256::digest(configured.as_os_str().as_bytes()));
+    if readable.is_empty() {
+        digest[..12].to_string()
+    } else {
+        format!("{readable}-{}", &digest[..12])
+    }
+}
+
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid(2) cannot fail and has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+/// A directory above the relocated cluster: only root may change what it holds,
+/// except that a sticky one (like /tmp) lets others add names but not replace ours.
+fn trusted_ancestor(dir: &Path, below: &Path) -> Result<(), EmbeddedError> {
+    let meta = fs::metadata(dir).map_err(io_err(format!("inspecting {}", dir.display())))?;
+    let mode = meta.permissions().mode() & 0o7777;
+    let problem = if meta.uid() != 0 {
+        format!("{} is owned by uid {}, not root", dir.display(), meta.uid())
+    } else if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+        format!("others may write to {} (mode {mode:o})", dir.display())
+    } else {
+        return Ok(());
+    };
+    Err(EmbeddedError::UnsafeDirectory {
+        dir: below.to_path_buf(),
+        problem,
+    })
+}
+
+/// Makes `dir` with mode 0711, or accepts it if it exists as a real directory of
+/// ours that no one else may write to. Never follows a symlink in its place.
+fn private_dir(dir: &Path) -> Result<(), EmbeddedError> {
+    match fs::DirBuilder::new().mode(0o711).create(dir) {
+        // The umask may have taken bits away; set exactly the mode meant.
+        Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(0o711))
+            .map_err(io_err(format!("restricting {}", dir.display())))?,
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(error) => return Err(io_err(format!("creating {}", dir.display()))(error)),
+    }
+    let unsafe_dir = |problem: String| EmbeddedError::UnsafeDirectory {
+        dir: dir.to_path_buf(),
+        problem,
+    };
+    let meta =
+        fs::symlink_metadata(dir).map_err(io_err(format!("inspecting {}", dir.display())))?;
+    if meta.file_type().is_symlink() {
+        return Err(unsafe_dir(
+            "it is a symbolic link; remove it (only rowguard should make it)".into(),
+        ));
+    }
+    if !meta.is_dir() {
+        return Err(unsafe_dir("it is not a directory; remove it".into()));
+    }
+    if meta.uid() != effective_uid() {
+        return Err(unsafe_dir(format!(
+            "it is owned by uid {}, not by uid {} (rowguard); remove it (only rowguard should make it)",
+            meta.uid(),
+            effective_uid()
+        )));
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(unsafe_dir(format!(
+            "others may write to it (mode {mode:o}); remove it, or chmod go-w it"
+        )));
     }
     Ok(())
 }
@@ -424,7 +669,9 @@ fn running_port(pgdata: &Path) -> Option<u16> {
     // SAFETY: kill(pid, 0) only checks that the process exists.
     let alive = unsafe { libc::kill(pid, 0) } == 0
         || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    (alive && accepts_connections(port)).then_some(port)
+    // Ready or still starting up: either way it is this data directory's postmaster,
+    // and `wait_ready` waits for it.
+    (alive && postgres_answers(port)).then_some(port)
 }
 
 fn free_port() -> Result<u16, EmbeddedError> {
@@ -534,11 +781,24 @@ fn spawn_postmaster(
 mod tests {
     use super::*;
 
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("rowguard-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        dir
+    }
+
+    fn is_root() -> bool {
+        effective_uid() == 0
+    }
+
     #[test]
     fn a_directory_the_cluster_user_cannot_enter_is_named() {
-        let base = std::env::temp_dir().join(format!("rowguard-reach-{}", std::process::id()));
+        let base = scratch("reach");
         let closed = base.join("closed");
         fs::create_dir_all(closed.join("data")).unwrap();
+        fs::set_permissions(closed.join("data"), fs::Permissions::from_mode(0o755)).unwrap();
         fs::set_permissions(&closed, fs::Permissions::from_mode(0o700)).unwrap();
         // A user that owns nothing here (and is not the one running the test).
         let stranger = RunAs {
@@ -552,6 +812,144 @@ mod tests {
         assert!(message.contains("mode 700"), "{message}");
         fs::set_permissions(&closed, fs::Permissions::from_mode(0o755)).unwrap();
         assert!(check_reachable(&closed.join("data"), &stranger).is_ok());
+        // The cluster's own directory counts too (a umask of 077 makes it 0700).
+        fs::set_permissions(closed.join("data"), fs::Permissions::from_mode(0o700)).unwrap();
+        let message = check_reachable(&closed.join("data"), &stranger)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains(&format!("cannot enter {}", closed.join("data").display())));
+        let _ = fs::remove_dir_all(&base);
+    }
+
+    /// A server on a free port that answers each connection's first message with
+    /// `answer`, whatever it was.
+    fn fake_server(answer: &'static [u8]) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut request = [0u8; 8];
+                let _ = io::Read::read(&mut stream, &mut request);
+                let _ = stream.write_all(answer);
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn a_server_still_starting_up_answers_but_is_not_ready() {
+        // ErrorResponse: severity, code 57P03, message.
+        let mut starting = vec![b'E'];
+        let fields = b"SFATAL\0C57P03\0Mthe database system is starting up\0\0";
+        starting.extend_from_slice(&(4 + fields.len() as u32).to_be_bytes());
+        starting.extend_from_slice(fields);
+        let starting: &'static [u8] = starting.leak();
+        let port = fake_server(starting);
+        assert!(!accepts_connections(port));
+
+        // AuthenticationSASL: a server that asks for a password is ready.
+        let port = fake_server(b"R\0\0\0\x17\0\0\0\x0aSCRAM-SHA-256\0\0");
+        assert!(accepts_connections(port));
+
+        let port = fake_server(b"N");
+        assert!(postgres_answers(port));
+        assert!(
+            !accepts_connections(port),
+            "one byte is no answer to a startup packet"
+        );
+    }
+
+    #[test]
+    fn a_relocated_cluster_is_named_readably_after_its_path_and_never_shares_another_s() {
+        let name = relocated_name(Path::new("/root/src/rowguard/.rowguard"));
+        let (readable, digest) = name.rsplit_once('-').unwrap();
+        assert_eq!(readable, "root-src-rowguard-.rowguard");
+        assert!(digest.len() == 12 && digest.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(
+            relocated_name(Path::new("/root/src/rowguard/.rowguard")),
+            name
+        );
+        // Paths whose readable parts coincide still differ.
+        assert_ne!(
+            relocated_name(Path::new("/root/src-rowguard/.rowguard")),
+            name
+        );
+
+        let odd = relocated_name(Path::new(
+            "/home/ünïcode user/a very long directory name that goes on and on/rowguard/.rowguard",
+        ));
+        assert!(odd.len() <= 64 + 13, "{odd}");
+        assert!(
+            odd.contains("rowguard-.rowguard-"),
+            "the end is kept: {odd}"
+        );
+        assert!(
+            odd.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)),
+            "{odd}"
+        );
+        assert!(!relocated_name(Path::new("/.x")).starts_with('.'));
+        let one_long = relocated_name(&Path::new("/").join("x".repeat(100)));
+        assert_eq!(one_long.len(), 64 + 13, "{one_long}");
+    }
+
+    #[test]
+    fn a_relocation_directory_in_the_way_that_is_a_symlink_or_open_to_others_is_refused() {
+        let base = scratch("private-dir");
+
+        let fresh = base.join("fresh");
+        private_dir(&fresh).unwrap();
+        let meta = fs::symlink_metadata(&fresh).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o711);
+        private_dir(&fresh).expect("our own directory is accepted again");
+
+        // Someone's symlink in its place, pointing at a directory of theirs.
+        let target = base.join("theirs");
+        fs::create_dir(&target).unwrap();
+        std::os::unix::fs::symlink(&target, base.join("link")).unwrap();
+        let message = private_dir(&base.join("link")).unwrap_err().to_string();
+        assert!(message.contains("symbolic link"), "{message}");
+
+        let open = base.join("open");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        let message = private_dir(&open).unwrap_err().to_string();
+        assert!(message.contains("mode 777"), "{message}");
+
+        if is_root() {
+            let foreign = base.join("foreign");
+            fs::create_dir(&foreign).unwrap();
+            std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).unwrap();
+            let message = private_dir(&foreign).unwrap_err().to_string();
+            assert!(message.contains("owned by uid 65534"), "{message}");
+        }
+        let _ = fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn a_relocation_base_under_a_directory_others_may_write_to_is_refused() {
+        if !is_root() {
+            eprintln!("skipped: the relocation base must be root's");
+            return;
+        }
+        let base = scratch("relocation-base");
+        let configured = Path::new("/somewhere/.rowguard");
+
+        let open = base.join("open");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        let message = relocation_dir(&open.join("rowguard"), configured)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains(&format!("others may write to {}", open.display())));
+        assert!(!open.join("rowguard").exists(), "nothing made under it");
+
+        // Sticky like /tmp: others may add names but not take ours over.
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o1777)).unwrap();
+        let dir = relocation_dir(&open.join("rowguard"), configured).unwrap();
+        assert_eq!(dir.parent(), Some(open.join("rowguard").as_path()));
+        assert_eq!(dir.file_name(), Some(relocated_name(configured).as_ref()));
         let _ = fs::remove_dir_all(&base);
     }
 }

@@ -58,6 +58,9 @@ fn set_up_cluster() -> Cluster {
                 throwaway: true,
                 settings: vec![("max_connections".into(), "300".into())],
                 port: None,
+                // The system temporary directory is reachable by every user; a
+                // relocated throwaway cluster would outlive the stale-directory sweep.
+                relocate_if_unreachable: false,
             };
             let embedded = EmbeddedCluster::start(&root, &options).unwrap_or_else(|error| {
                 panic!("cannot start a throwaway PostgreSQL cluster: {error}")

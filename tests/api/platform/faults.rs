@@ -181,7 +181,7 @@ async fn a_restarted_postgresql_is_used_again_within_seconds() {
     let options = ClusterOptions {
         throwaway: true,
         port: Some(port),
-        settings: Vec::new(),
+        ..ClusterOptions::default()
     };
     let start = {
         let (root, options) = (root.clone(), options.clone());
