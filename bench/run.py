@@ -5,6 +5,7 @@ growth from 10 to 10,000 tenants, and samples the server's RSS. Prints one table
 part. Run it through bench/run.sh, which builds and checks the tools."""
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -196,6 +197,12 @@ def table(header):
     row(["---"] * len(header))
 
 
+def token_session(token):
+    """The session (sid) an access token was issued in: its payload, unverified."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sid"]
+
+
 def seed(tenants, stores_per_tenant, products_per_tenant):
     """Tenants with stores, products, stock and members, through the HTTP API."""
     seeded = []
@@ -215,7 +222,7 @@ def seed(tenants, stores_per_tenant, products_per_tenant):
         for m in range(3):
             call("POST", "/api/v1/invitations", {"email": f"member{m}.t{t}@bench.example", "role_id": staff}, token)
         seeded.append({"token": token, "user": owner["user"]["id"], "tenant": owner["tenant"]["id"],
-                       "email": f"owner{t}@bench.example", "stores": stores})
+                       "session": token_session(token), "email": f"owner{t}@bench.example", "stores": stores})
     return seeded
 
 
@@ -253,7 +260,8 @@ def opening_statement():
     with open(os.path.join(ROOT, "src/platform/db/begin_request.sql")) as file:
         lines = [line.split("--", 1)[0].strip() for line in file]
     sql = " ".join(line for line in lines if line)
-    return sql.replace("$1", ":tenant").replace("$2", ":user").replace("$3", "NULL").replace("$4", ":permission").replace("$5", "false")
+    return (sql.replace("$1", ":tenant").replace("$2", ":user").replace("$3", "NULL")
+            .replace("$4", ":permission").replace("$5", "false").replace("$6", ":session"))
 
 
 def pgbench(url, script, connections, seconds, statement=None, variables=None):
@@ -337,7 +345,8 @@ SELECT s.id, s.name, s.code, s.address, s.status, s.created_at FROM stores s
  ORDER BY s.created_at, s.id LIMIT 21;
 COMMIT;
 """
-            variables = {"tenant": main_tenant["tenant"], "user": main_tenant["user"], "permission": "stores.view"}
+            variables = {"tenant": main_tenant["tenant"], "user": main_tenant["user"], "permission": "stores.view",
+                         "session": main_tenant["session"]}
             tps, latency = pgbench(url, ceiling, c, s, variables=variables)
             # The server funnels the 32 HTTP connections into its pool: pgbench with as
             # many clients as the pool has connections is the tighter ceiling.

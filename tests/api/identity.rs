@@ -691,22 +691,138 @@ async fn successful_logins_do_not_count_against_the_client_address() {
     }
 }
 
+/// Ada, Owner of "First", made a member of "Second" too; returns her registration
+/// body and the second tenant's id.
+async fn ada_in_two_tenants(app: &TestApp) -> (serde_json::Value, String) {
+    let ada = app.register("ada@example.com", "First").await;
+    let grace = app.register("grace@example.com", "Second").await;
+    let second = text(&grace["tenant"], "id");
+    app.db
+        .superuser()
+        .await
+        .execute(
+            "INSERT INTO tenant_users (tenant_id, user_id) SELECT $1::text::uuid, $2::text::uuid",
+            &[&second, &text(&ada["user"], "id")],
+        )
+        .await
+        .unwrap();
+    (ada, second)
+}
+
 #[tokio::test]
 async fn switching_tenant_from_an_ended_session_answers_401() {
     let app = spawn_app().await;
-    let ada = app.register("ada@example.com", "First").await;
+    let (ada, second) = ada_in_two_tenants(&app).await;
     let token = text(&ada, "access_token");
-    let own_tenant = json!({"tenant_id": ada["tenant"]["id"]});
-    assert_eq!(
-        app.auth_switch_tenant(&token, &own_tenant).await.status(),
-        200
-    );
-    // Logged out (or reset, or revoked): the still-valid access token cannot mint a
-    // fresh session.
+    let target = json!({"tenant_id": second});
+    assert_eq!(app.auth_switch_tenant(&token, &target).await.status(), 200);
+    // Logged out (or reset, or revoked): the access token cannot mint a fresh session.
     app.auth_logout(&json!({"refresh_token": ada["refresh_token"]}))
         .await;
-    let response = app.auth_switch_tenant(&token, &own_tenant).await;
+    let response = app.auth_switch_tenant(&token, &target).await;
     assert_problem(response, 401, "unauthenticated").await;
+}
+
+#[tokio::test]
+async fn switching_to_the_tokens_own_tenant_is_refused() {
+    let app = spawn_app().await;
+    let (ada, second) = ada_in_two_tenants(&app).await;
+    let token = text(&ada, "access_token");
+    assert_eq!(
+        app.auth_switch_tenant(&token, &json!({"tenant_id": second}))
+            .await
+            .status(),
+        200
+    );
+    let own = json!({"tenant_id": ada["tenant"]["id"]});
+    assert_problem(app.auth_switch_tenant(&token, &own).await, 409, "conflict").await;
+}
+
+#[tokio::test]
+async fn a_switched_session_ends_with_the_session_it_came_from() {
+    let app = spawn_app().await;
+    let (ada, second) = ada_in_two_tenants(&app).await;
+    let token = text(&ada, "access_token");
+    let switched: serde_json::Value = app
+        .auth_switch_tenant(&token, &json!({"tenant_id": second}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let switched_token = text(&switched, "access_token");
+    assert_eq!(app.me_get(&switched_token).await.status(), 200);
+    // Logging out the original session ends what was switched from it.
+    app.auth_logout(&json!({"refresh_token": ada["refresh_token"]}))
+        .await;
+    assert_problem(app.me_get(&switched_token).await, 401, "unauthenticated").await;
+    let refresh = app
+        .auth_refresh(&json!({"refresh_token": switched["refresh_token"]}))
+        .await;
+    assert_problem(refresh, 401, "unauthenticated").await;
+}
+
+#[tokio::test]
+async fn an_access_token_stops_working_when_its_session_is_logged_out() {
+    let app = spawn_app().await;
+    let ada = app.register("ada@example.com", "First").await;
+    let token = text(&ada, "access_token");
+    let store = json!({"name": "Main"});
+    assert_eq!(app.stores_create(&token, &store).await.status(), 201);
+    app.auth_logout(&json!({"refresh_token": ada["refresh_token"]}))
+        .await;
+    assert_problem(app.me_get(&token).await, 401, "unauthenticated").await;
+    let write = app
+        .stores_create(&token, &json!({"name": "After logout"}))
+        .await;
+    assert_problem(write, 401, "unauthenticated").await;
+}
+
+#[tokio::test]
+async fn an_access_token_stops_working_after_a_password_reset() {
+    let app = spawn_app().await;
+    let ada = app.register("ada@example.com", "First").await;
+    let token = text(&ada, "access_token");
+    assert_eq!(app.me_get(&token).await.status(), 200);
+    app.auth_forgot_password(&json!({"email": "ada@example.com"}))
+        .await;
+    let reset = outbox_token(&app, "ada@example.com").await.unwrap();
+    let body = json!({"token": reset, "new_password": "a brand new passphrase"});
+    assert_eq!(app.auth_reset_password(&body).await.status(), 204);
+    assert_problem(app.me_get(&token).await, 401, "unauthenticated").await;
+}
+
+#[tokio::test]
+async fn a_password_change_ends_the_other_sessions_access_tokens_and_keeps_the_callers() {
+    let app = spawn_app().await;
+    let ada = app.register("ada@example.com", "First").await;
+    let this_session = text(&ada, "access_token");
+    let other_session = text(&app.login_ok("ada@example.com").await, "access_token");
+    assert_eq!(app.me_get(&other_session).await.status(), 200);
+    let change = json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"});
+    assert_eq!(
+        app.me_change_password(&this_session, &change)
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(app.me_get(&this_session).await.status(), 200);
+    assert_problem(app.me_get(&other_session).await, 401, "unauthenticated").await;
+}
+
+#[tokio::test]
+async fn a_detected_refresh_token_reuse_ends_the_access_tokens_of_the_session() {
+    let app = spawn_app().await;
+    let ada = app.register("ada@example.com", "First").await;
+    let role = app.role_id(&text(&ada, "access_token"), "Admin").await;
+    let stolen = json!({"refresh_token": ada["refresh_token"]});
+    let rotated: serde_json::Value = app.auth_refresh(&stolen).await.json().await.unwrap();
+    let token = text(&rotated, "access_token");
+    assert_eq!(app.me_get(&token).await.status(), 200);
+    // The old refresh token again: the whole session is revoked, its access tokens too.
+    assert_problem(app.auth_refresh(&stolen).await, 401, "unauthenticated").await;
+    let invite = json!({"email": "thief@example.com", "role_id": role});
+    let refused = app.invitations_create(&token, &invite).await;
+    assert_problem(refused, 401, "unauthenticated").await;
 }
 
 #[tokio::test]

@@ -216,12 +216,6 @@ pub async fn rotate_refresh_token(
     })
 }
 
-/// Whether the context user's session (refresh-token family) is still alive.
-pub async fn session_active(tx: &RequestTx, family_id: Uuid) -> Result<bool, Error> {
-    let statement = tx.prepare("SELECT app.session_active($1)").await?;
-    Ok(tx.query_one(&statement, &[&family_id]).await?.try_get(0)?)
-}
-
 /// Ends every session of `user_id` in the context tenant.
 pub async fn revoke_member_sessions(tx: &RequestTx, user_id: Uuid) -> Result<(), Error> {
     let statement = tx.prepare("SELECT app.revoke_member_sessions($1)").await?;

@@ -364,7 +364,11 @@ impl Identity {
         tx.finish(revoked).await
     }
 
-    /// A new session in another tenant the user is a member of.
+    /// A token pair in another tenant the user is a member of, in the same session:
+    /// the refresh token continues the caller's refresh-token family, so logging out,
+    /// a detected reuse or a password change ends the switched tokens with the
+    /// original. Switching to the token's own tenant is refused: it would only mint a
+    /// second refresh token from an access token.
     pub async fn switch_tenant(
         &self,
         caller: &Caller,
@@ -372,20 +376,31 @@ impl Identity {
         tenant_id: Uuid,
     ) -> Result<Session, Error> {
         let claims = &caller.claims;
-        // The target tenant's scope: a store named by X-Store-ID must be one of its.
-        let scope = Scope::tenant(tenant_id, claims.sub).in_store(caller.store_id);
+        if tenant_id == claims.tid {
+            return Err(Error::Conflict(
+                "the token already acts in this tenant".into(),
+            ));
+        }
+        // The target tenant's scope, in the token's session (checked alive in the same
+        // round trip); a store named by X-Store-ID must be one of the target's.
+        let scope = Scope::tenant(tenant_id, claims.sub)
+            .in_store(caller.store_id)
+            .in_session(claims.sid);
         let (tx, access) = self.db.begin(&scope).await?;
         let session = async {
-            // Only a live session may start another: not one ended by logout, a
-            // password reset or change, or a reused refresh token.
-            if !sql::session_active(&tx, claims.sid).await? {
+            if !access.session_active {
                 return Err(Error::Unauthenticated);
             }
             match refusal(&access, caller.store_id, operation) {
                 // Not a member of the target: as if it did not exist.
                 Some(Error::Unauthenticated) => Err(Error::NotFound),
                 Some(error) => Err(error),
-                None => self.start_session(&tx, claims.sub, tenant_id).await,
+                None => {
+                    let refresh = OpaqueToken::generate();
+                    sql::issue_refresh_token(&tx, claims.sid, &refresh.hash, self.refresh_expiry())
+                        .await?;
+                    self.session(claims.sub, tenant_id, claims.sid, refresh.token)
+                }
             }
         }
         .await;

@@ -201,6 +201,7 @@ fn scope(claims: &AccessClaims, store_id: Option<Uuid>, operation: &Operation) -
         store_id,
         permission: operation.permission_code(),
         with_permissions: operation.reads_held_permissions,
+        session_id: Some(claims.sid),
     }
 }
 
@@ -208,6 +209,10 @@ fn scope(claims: &AccessClaims, store_id: Option<Uuid>, operation: &Operation) -
 /// proceed. Public so that flows opening their own scope (switching tenant) refuse
 /// the same way.
 pub fn refusal(access: &Access, store_id: Option<Uuid>, operation: &Operation) -> Option<Error> {
+    // Logged out, reset, changed, or revoked for reuse: the token ended with its session.
+    if !access.session_active {
+        return Some(Error::Unauthenticated);
+    }
     match access.member_status.as_deref() {
         // Removed from the tenant (or the tenant is gone): the token no longer holds.
         None => return Some(Error::Unauthenticated),

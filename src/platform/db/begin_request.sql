@@ -2,10 +2,15 @@
 -- src/platform/db/request_tx.rs right after BEGIN, pipelined with it, as a statement prepared
 -- once per connection. Parameters: $1 tenant, $2 user, $3 store (X-Store-ID), $4 the
 -- permission the operation declares (any of the four may be NULL), $5 whether to list
--- the user's effective permissions (only the operations that read them ask).
+-- the user's effective permissions (only the operations that read them ask), $6 the
+-- session the access token was issued in (its refresh-token family; NULL for flows
+-- that start from no token: login, registration, refresh).
 --
 -- One round trip both sets the context and answers every question the request needs
 -- answered before any handler SQL runs:
+--   * is the token's session still alive: not logged out, not ended by a password reset
+--     or change, not revoked for a reused refresh token (an index probe), so that ending
+--     a session ends its access tokens at once, not when they expire;
 --   * is the tenant active, is the user an active member, can the user reach the store
 --     named by X-Store-ID, does the user hold the permission the operation declares;
 --   * when asked, the user's effective permissions (in that store, when one is named);
@@ -26,6 +31,14 @@
 -- and its set-returning call made the opening transaction about a fifth slower
 -- (pgbench, see the README, "Performance").
 SELECT
+    -- A live session has an unused, unrevoked, unexpired refresh token: rotation
+    -- replaces it in the same transaction, and every way of ending a session revokes
+    -- them all.
+    $6::uuid IS NULL
+        OR EXISTS (SELECT 1 FROM auth.refresh_tokens AS r
+                   WHERE r.family_id = $6 AND r.user_id = $2
+                     AND r.revoked_at IS NULL AND r.used_at IS NULL
+                     AND r.expires_at > pg_catalog.now()) AS session_active,
     tenant.active AS tenant_active,
     coalesce(membership.status = 'active', false) AS member_active,
     -- 'active', 'suspended', or NULL when the user is not (or no longer) a member.

@@ -36,6 +36,9 @@ pub struct Scope {
     pub permission: Option<&'static str>,
     /// Whether to list the user's effective permissions in [`Access::permissions`].
     pub with_permissions: bool,
+    /// The session (refresh-token family) of the caller's access token, checked alive
+    /// in [`Access::session_active`]; `None` for flows that start from no token.
+    pub session_id: Option<Uuid>,
 }
 
 impl Scope {
@@ -66,11 +69,18 @@ impl Scope {
         self.with_permissions = true;
         self
     }
+
+    pub fn in_session(mut self, session_id: Uuid) -> Self {
+        self.session_id = Some(session_id);
+        self
+    }
 }
 
 /// What the opening statement found out about the scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
+    /// The scope's session is alive (true when the scope names none).
+    pub session_active: bool,
     pub tenant_active: bool,
     pub member_active: bool,
     /// `active`, `suspended`, or `None` when the user is not a member of the tenant.
@@ -97,6 +107,7 @@ impl Access {
 
     fn from_row(row: &Row) -> Result<Access, Error> {
         Ok(Access {
+            session_active: row.try_get("session_active")?,
             tenant_active: row.try_get("tenant_active")?,
             member_active: row.try_get("member_active")?,
             member_status: row.try_get("member_status")?,
@@ -128,12 +139,13 @@ impl Database {
         };
         let access = {
             let client = tx.connection();
-            let params: [&(dyn ToSql + Sync); 5] = [
+            let params: [&(dyn ToSql + Sync); 6] = [
                 &scope.tenant_id,
                 &scope.user_id,
                 &scope.store_id,
                 &scope.permission,
                 &scope.with_permissions,
+                &scope.session_id,
             ];
             // Polled together, the two requests are written back to back without
             // waiting for BEGIN's answer: one round trip. `biased`: polled in this order,

@@ -219,3 +219,14 @@ async fn every_protected_operation_documents_401() {
         "the bearer-protected operations are marked in the spec"
     );
 }
+
+#[tokio::test]
+async fn a_token_of_a_session_that_was_never_issued_answers_401() {
+    let app = spawn_app().await;
+    let session = app.register("ada@example.com", "First").await;
+    let mut claims = claims_of(&text(&session, "access_token"));
+    accepted_as_issued(&app, &claims).await;
+    claims["sid"] = json!(uuid::Uuid::new_v4());
+    let forged = sign(&claims, &secret(&app));
+    assert_problem(app.me_get(&forged).await, 401, "unauthenticated").await;
+}
