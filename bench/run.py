@@ -261,7 +261,8 @@ def opening_statement():
         lines = [line.split("--", 1)[0].strip() for line in file]
     sql = " ".join(line for line in lines if line)
     return (sql.replace("$1", ":tenant").replace("$2", ":user").replace("$3", "NULL")
-            .replace("$4", ":permission").replace("$5", "false").replace("$6", ":session"))
+            .replace("$4", ":permission").replace("$5", "false").replace("$6", ":session")
+            .replace("$7::uuid", "NULL::uuid"))
 
 
 def pgbench(url, script, connections, seconds, statement=None, variables=None):

@@ -2,7 +2,7 @@
 -- role-based access control (roles, permissions, assignments), plus the reference
 -- feature module (products, store-scoped inventory).
 --
--- Conventions every tenant-scoped table follows (docs/design.md):
+-- Conventions every tenant-scoped table follows (DESIGN.md):
 --   * a `tenant_id` column that leads its primary key, so every policy filter is the
 --     leading column of an index (invariant 8);
 --   * foreign keys between tenant-scoped tables are composite `(tenant_id, x_id)`, so a
@@ -123,7 +123,7 @@ CREATE TABLE stores (
 );
 
 -- A user reaches a store through a tenant-wide role, a store-scoped role, or this link
--- (docs/design.md invariant 4).
+-- (DESIGN.md invariant 4).
 CREATE TABLE store_users (
     tenant_id  uuid NOT NULL,
     store_id   uuid NOT NULL,
@@ -202,7 +202,7 @@ CREATE TABLE inventory (
     FOREIGN KEY (tenant_id, product_id) REFERENCES products (tenant_id, id) ON DELETE CASCADE
 );
 
--- The permission catalog of docs/api.md.
+-- The permission catalog of API.md.
 INSERT INTO permissions (code, description) VALUES
     ('tenants.view', 'View the current tenant'),
     ('tenants.edit', 'Edit the current tenant'),

@@ -1,4 +1,4 @@
--- The opening statement of every request transaction (docs/design.md, "Shape").
+-- The opening statement of every request transaction (DESIGN.md, "Shape").
 --
 -- The server calls `SELECT * FROM app.begin_request(tenant, user, store, permission)`
 -- right after BEGIN, pipelined with it, so one round trip both sets the context and

@@ -4,7 +4,7 @@
 -- Everything secret lives in schema `auth`, which the runtime role cannot enter. The
 -- runtime role reaches it only through the SECURITY DEFINER functions below, each of
 -- which answers exactly what one step of an identity flow needs, with a fixed
--- search_path and schema-qualified names (docs/design.md invariant 6). Functions that act
+-- search_path and schema-qualified names (DESIGN.md invariant 6). Functions that act
 -- for "the current user" read app.user_id from the request context, which the server
 -- sets only after it has authenticated the user: they take no user id a caller could
 -- choose.

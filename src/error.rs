@@ -94,10 +94,18 @@ impl From<tokio_postgres::Error> for Error {
                 "23514" => Some(ConstraintKind::Check),
                 _ => None,
             };
-            if let (Some(kind), Some(name)) = (kind, db.constraint()) {
-                return Error::Constraint {
-                    kind,
-                    name: name.to_string(),
+            if let Some(kind) = kind {
+                return match db.constraint() {
+                    Some(name) => Error::Constraint {
+                        kind,
+                        name: name.to_string(),
+                    },
+                    // No name to map it by (a violation raised by hand in a function):
+                    // still the client's conflict or input, never a 500.
+                    None if kind == ConstraintKind::Check => {
+                        Error::BadRequest("a value is outside what can be stored".into())
+                    }
+                    None => Error::Conflict("it conflicts with the tenant's data".into()),
                 };
             }
             // Lost a race with another transaction: the client may retry.
@@ -173,6 +181,11 @@ impl Error {
 }
 
 impl Error {
+    /// A 422 `validation_failed` for one field.
+    pub fn invalid(field: &str, message: &str) -> Error {
+        Error::Validation(vec![FieldError::new(field, message)])
+    }
+
     /// Replaces a violation of the named constraint with what it means to the client
     /// (`on_constraint("stores_tenant_id_code_key", code_taken)`). The name is
     /// PostgreSQL's own (`db_error.constraint()`), never parsed out of a message.

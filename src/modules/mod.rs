@@ -132,10 +132,13 @@ fn complete_operation(operation: &mut serde_json::Map<String, Value>, declared: 
             "Public: no credentials.".to_string()
         }
         Requires::Member => "Any active member of the token's tenant.".to_string(),
-        Requires::Permission(code) => format!(
+        Requires::Permission(code) if declared.store_grants => format!(
             "Requires the permission `{code}`, held tenant-wide or through a role in the \
              store of `{STORE_HEADER}`."
         ),
+        Requires::Permission(code) => {
+            format!("Requires the permission `{code}`, held through a tenant-wide role.")
+        }
         Requires::PermissionInSomeStore(code) => format!(
             "Requires the permission `{code}`, held tenant-wide or in at least one store \
              (a store-scoped user sees their stores' part)."

@@ -983,3 +983,24 @@ async fn a_bad_refresh_token_is_refused_as_a_refresh_token() {
         assert!(!detail.contains("access token"), "{detail}");
     }
 }
+
+#[tokio::test]
+async fn switch_tenant_checks_x_store_id_in_the_tokens_tenant_not_the_target() {
+    let app = spawn_app().await;
+    let (ada, second) = ada_in_two_tenants(&app).await;
+    let token = text(&ada, "access_token");
+    let own_store = app.store(&token, "Main").await;
+    let target = json!({"tenant_id": second});
+    // A client that always sends its current store can still switch.
+    let switched = app
+        .auth_switch_tenant(&token, &target)
+        .in_store(&own_store)
+        .await;
+    assert_eq!(switched.status(), 200);
+    // A store ada cannot reach is refused, as on every operation.
+    let foreign = app
+        .auth_switch_tenant(&token, &target)
+        .in_store(uuid::Uuid::new_v4())
+        .await;
+    assert_problem(foreign, 403, "store_access_denied").await;
+}

@@ -381,17 +381,22 @@ impl Identity {
                 "the token already acts in this tenant".into(),
             ));
         }
+        if caller.store_id.is_some() {
+            // As on every operation, a store named by X-Store-ID must be reachable in
+            // the token's tenant (one more round trip, only when one is named); it has
+            // no bearing on the new tenant's tokens.
+            let (tx, _) = authorize(&self.db, caller, operation).await?;
+            tx.rollback().await;
+        }
         // The target tenant's scope, in the token's session (checked alive in the same
-        // round trip); a store named by X-Store-ID must be one of the target's.
-        let scope = Scope::tenant(tenant_id, claims.sub)
-            .in_store(caller.store_id)
-            .in_session(claims.sid);
+        // round trip).
+        let scope = Scope::tenant(tenant_id, claims.sub).in_session(claims.sid);
         let (tx, access) = self.db.begin(&scope).await?;
         let session = async {
             if !access.session_active {
                 return Err(Error::Unauthenticated);
             }
-            match refusal(&access, caller.store_id, operation) {
+            match refusal(&access, None, operation) {
                 // Not a member of the target: as if it did not exist.
                 Some(Error::Unauthenticated) => Err(Error::NotFound),
                 Some(error) => Err(error),

@@ -18,7 +18,7 @@ use crate::{
         db::Database,
         domain::{Fields, Name},
         http::{
-            common::{Deleted, invalid, page},
+            common::{Deleted, page},
             problem::ApiError,
             security::BearerAuth,
         },
@@ -351,7 +351,7 @@ impl ProductsApi {
         let (tx, _) = authorize(&self.db, &auth.0, &INVENTORY_ADJUST).await?;
         let result = async {
             if let Err(Error::NotFound) = products::get(&tx, body.product_id).await {
-                return Err(invalid("product_id", "no such product"));
+                return Err(Error::invalid("product_id", "no such product"));
             }
             products::adjust(&tx, body.product_id, delta, &reason).await
         }

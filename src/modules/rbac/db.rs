@@ -171,16 +171,8 @@ pub async fn set_role_permissions(tx: &RequestTx, id: Uuid, codes: &[String]) ->
     Ok(())
 }
 
-/// Deletes a role that nobody holds and no pending invitation names; `Conflict`
-/// otherwise. Invitations already accepted, revoked or expired go with the role.
+/// Deletes a role that nobody holds and no invitation names; `Conflict` otherwise.
 pub async fn delete_role(tx: &RequestTx, id: Uuid) -> Result<(), Error> {
-    let finished = tx
-        .prepare(
-            "DELETE FROM invitations WHERE role_id = $1
-               AND (accepted_at IS NOT NULL OR revoked_at IS NOT NULL OR expires_at <= now())",
-        )
-        .await?;
-    tx.execute(&finished, &[&id]).await?;
     let statement = tx.prepare("DELETE FROM roles WHERE id = $1").await?;
     let still_used =
         || Error::Conflict("the role is still assigned or has pending invitations".into());

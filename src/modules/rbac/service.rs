@@ -18,7 +18,6 @@ use crate::{
     platform::{
         db::{Access, RequestTx},
         domain::Name,
-        http::common::invalid,
     },
 };
 
@@ -95,13 +94,13 @@ pub async fn grantable_role(
     store_id: Option<Uuid>,
 ) -> Result<RoleRow, Error> {
     let role = match db::role(tx, role_id).await {
-        Err(Error::NotFound) => return Err(invalid("role_id", "no such role")),
+        Err(Error::NotFound) => return Err(Error::invalid("role_id", "no such role")),
         other => other?,
     };
     if let Some(store_id) = store_id
         && !stores::exists(tx, store_id).await?
     {
-        return Err(invalid("store_id", "no such store"));
+        return Err(Error::invalid("store_id", "no such store"));
     }
     ensure_holds(access, &role.permissions)?;
     Ok(role)
@@ -205,6 +204,9 @@ pub async fn set_role_permissions(
 pub async fn delete_role(tx: &RequestTx, id: Uuid) -> Result<(), Error> {
     let role = db::role(tx, id).await?;
     refuse_owner(&role)?;
+    // Invitations already accepted, revoked or expired go with the role; a pending one
+    // keeps it (409).
+    tenancy::forget_finished_invitations_for_role(tx, id).await?;
     db::delete_role(tx, id).await?;
     audit::record(
         tx,
@@ -312,7 +314,7 @@ async fn known_permissions(tx: &RequestTx, codes: &[String]) -> Result<Vec<Strin
         .collect();
     let unknown = db::unknown_permissions(tx, &codes).await?;
     if !unknown.is_empty() {
-        return Err(invalid(
+        return Err(Error::invalid(
             "permissions",
             &format!("unknown permissions: {}", unknown.join(", ")),
         ));

@@ -290,6 +290,21 @@ pub async fn list_invitations(
     .collect()
 }
 
+pub async fn delete_finished_invitations_for_role(
+    tx: &RequestTx,
+    role_id: Uuid,
+) -> Result<(), Error> {
+    let statement = tx
+        .prepare(concat!(
+            "DELETE FROM invitations WHERE role_id = $1 AND ",
+            invitation_status!(),
+            " <> 'pending'"
+        ))
+        .await?;
+    tx.execute(&statement, &[&role_id]).await?;
+    Ok(())
+}
+
 /// Revokes a pending invitation; `NotFound` when there is none by that id.
 pub async fn revoke_invitation(tx: &RequestTx, id: Uuid) -> Result<InvitationRow, Error> {
     let statement = tx

@@ -17,6 +17,15 @@ pub async fn member(tx: &RequestTx, user_id: Uuid) -> Result<MemberRow, Error> {
     db::member(tx, user_id).await
 }
 
+/// Deletes the invitations naming `role_id` that are no longer pending (accepted,
+/// revoked or expired), so that the role can be deleted.
+pub async fn forget_finished_invitations_for_role(
+    tx: &RequestTx,
+    role_id: Uuid,
+) -> Result<(), Error> {
+    db::delete_finished_invitations_for_role(tx, role_id).await
+}
+
 /// A tenant the context can see (its own).
 pub async fn tenant(tx: &RequestTx, id: Uuid) -> Result<TenantRow, Error> {
     db::tenant(tx, id).await

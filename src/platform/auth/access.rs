@@ -44,6 +44,10 @@ pub struct Operation {
     /// Store-scoped: `X-Store-ID` is required (400 without it), and the store is the
     /// context that store-scoped tables' policies filter by.
     pub requires_store: bool,
+    /// Roles scoped to the store of `X-Store-ID` count toward the permission (and the
+    /// held permissions). Only for operations that act in that store: elsewhere a role
+    /// held in one store must not act tenant-wide because the request names the store.
+    pub store_grants: bool,
 }
 
 impl Operation {
@@ -53,6 +57,7 @@ impl Operation {
             requires: Requires::Public,
             reads_held_permissions: false,
             requires_store: false,
+            store_grants: false,
         }
     }
 
@@ -62,6 +67,7 @@ impl Operation {
             requires: Requires::Member,
             reads_held_permissions: false,
             requires_store: false,
+            store_grants: false,
         }
     }
 
@@ -71,6 +77,7 @@ impl Operation {
             requires: Requires::Permission(permission),
             reads_held_permissions: false,
             requires_store: false,
+            store_grants: false,
         }
     }
 
@@ -80,6 +87,7 @@ impl Operation {
             requires: Requires::PermissionInSomeStore(permission),
             reads_held_permissions: false,
             requires_store: false,
+            store_grants: false,
         }
     }
 
@@ -91,10 +99,20 @@ impl Operation {
         }
     }
 
-    /// See [`Operation::requires_store`].
+    /// See [`Operation::requires_store`]; roles of that store count.
     pub const fn in_store(self) -> Operation {
         Operation {
             requires_store: true,
+            store_grants: true,
+            ..self
+        }
+    }
+
+    /// See [`Operation::store_grants`], for an operation where the store is optional
+    /// (`GET /me`: the permissions effective in the store named, if any).
+    pub const fn with_store_grants(self) -> Operation {
+        Operation {
+            store_grants: true,
             ..self
         }
     }
@@ -134,7 +152,10 @@ async fn begin_checked(
     store_id: Option<Uuid>,
     operation: &Operation,
 ) -> Result<(RequestTx, Access), Error> {
-    let (tx, access) = db.begin(&scope(claims, store_id, operation)).await?;
+    let grant_store = store_id.filter(|_| operation.store_grants);
+    let (tx, access) = db
+        .begin(&scope(claims, store_id, grant_store, operation))
+        .await?;
     match refusal(&access, store_id, operation) {
         None => Ok((tx, access)),
         Some(error) => {
@@ -174,9 +195,8 @@ pub async fn authorize_for_store(
     }
     // Held in no tenant-wide role: try the store's own (one more round trip, only for
     // store-scoped users).
-    let (tx, access) = db
-        .begin(&scope(&caller.claims, Some(store_id), operation))
-        .await?;
+    let scope = scope(&caller.claims, Some(store_id), Some(store_id), operation);
+    let (tx, access) = db.begin(&scope).await?;
     let refused = match refusal(&access, None, operation) {
         // Membership and tenant problems first, then a store out of reach (not found,
         // whatever the permission), then the permission itself.
@@ -193,12 +213,19 @@ pub async fn authorize_for_store(
     }
 }
 
-/// The token's user in the token's tenant, asking what `operation` requires.
-fn scope(claims: &AccessClaims, store_id: Option<Uuid>, operation: &Operation) -> Scope {
+/// The token's user in the token's tenant and session, asking what `operation`
+/// requires, with roles of `grant_store` counting (see [`Scope::grant_store_id`]).
+fn scope(
+    claims: &AccessClaims,
+    store_id: Option<Uuid>,
+    grant_store: Option<Uuid>,
+    operation: &Operation,
+) -> Scope {
     Scope {
         tenant_id: Some(claims.tid),
         user_id: Some(claims.sub),
         store_id,
+        grant_store_id: grant_store,
         permission: operation.permission_code(),
         with_permissions: operation.reads_held_permissions,
         session_id: Some(claims.sid),

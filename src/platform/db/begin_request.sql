@@ -4,7 +4,11 @@
 -- permission the operation declares (any of the four may be NULL), $5 whether to list
 -- the user's effective permissions (only the operations that read them ask), $6 the
 -- session the access token was issued in (its refresh-token family; NULL for flows
--- that start from no token: login, registration, refresh).
+-- that start from no token: login, registration, refresh), $7 the store whose
+-- store-scoped roles count toward the permission: the store a store-scoped operation
+-- acts in (X-Store-ID, or the path's store on /stores/{id}), NULL for every other
+-- operation, where only tenant-wide roles grant (a role held in one store must not
+-- act tenant-wide because a request names that store).
 --
 -- One round trip both sets the context and answers every question the request needs
 -- answered before any handler SQL runs:
@@ -57,7 +61,8 @@ SELECT
     $4::text IS NULL
         OR coalesce(tenant.active AND membership.status = 'active'
                     AND roles.in_some_store, false) AS permission_in_some_store,
-    -- Effective permissions: tenant-wide roles, plus those scoped to the store. NULL
+    -- Effective permissions: tenant-wide roles, plus those scoped to the operation's
+    -- store ($7). NULL
     -- unless asked ($5): collecting and sorting them is work most requests need not do.
     CASE WHEN NOT $5::boolean THEN NULL
          WHEN tenant.active AND membership.status = 'active'
@@ -67,7 +72,7 @@ SELECT
                JOIN public.role_permissions AS rp
                  ON rp.tenant_id = ur.tenant_id AND rp.role_id = ur.role_id
                WHERE ur.tenant_id = $1 AND ur.user_id = $2
-                 AND (ur.store_id IS NULL OR ur.store_id = $3))
+                 AND (ur.store_id IS NULL OR ur.store_id = $7::uuid))
          ELSE '{}'
     END AS permissions,
     -- The context and the role, assigned once: this statement always returns exactly
@@ -84,9 +89,10 @@ LEFT JOIN LATERAL (
     FROM public.tenant_users AS tu JOIN public.users AS u ON u.id = tu.user_id
     WHERE tu.tenant_id = $1 AND tu.user_id = $2) AS membership ON true
 CROSS JOIN LATERAL (
-    -- The declared permission, held tenant-wide or in the store; held in any store.
+    -- The declared permission, held tenant-wide or in the operation's store ($7);
+    -- held in any store; and whether a role reaches the named store ($3).
     SELECT coalesce(pg_catalog.bool_or(rp.permission_code = $4
-                                       AND (ur.store_id IS NULL OR ur.store_id = $3)),
+                                       AND (ur.store_id IS NULL OR ur.store_id = $7::uuid)),
                     false) AS granted,
            coalesce(pg_catalog.bool_or(rp.permission_code = $4), false) AS in_some_store,
            coalesce(pg_catalog.bool_or(ur.store_id IS NULL OR ur.store_id = $3), false) AS reach_store

@@ -94,3 +94,35 @@ pub async fn apply_policy_file(
         .with_context(|| format!("applying policies/{}.sql", file.table))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::embedded;
+
+    /// refinery's checksums of the migrations that have been released. refinery
+    /// refuses to migrate a database whose applied migration differs from the file of
+    /// the same version, so a released migration is never edited, not even a comment:
+    /// the next change goes in a new file.
+    const RELEASED: &[(u32, u64)] = &[
+        (1, 15908092228634201993),
+        (2, 14909697960307646903),
+        (3, 2298503505276662361),
+        (4, 12868626615118096850),
+        (5, 12841215504481851956),
+        (6, 6577536469413864897),
+    ];
+
+    #[test]
+    fn released_migrations_are_never_edited() {
+        let migrations = embedded::migrations::runner().get_migrations().clone();
+        let found: Vec<(u32, u64)> = migrations
+            .iter()
+            .filter(|m| RELEASED.iter().any(|(v, _)| *v as i32 == m.version()))
+            .map(|m| (m.version() as u32, m.checksum()))
+            .collect();
+        assert_eq!(
+            found, RELEASED,
+            "a released migration changed; add a new one instead"
+        );
+    }
+}

@@ -36,6 +36,10 @@ pub struct Scope {
     pub permission: Option<&'static str>,
     /// Whether to list the user's effective permissions in [`Access::permissions`].
     pub with_permissions: bool,
+    /// The store whose store-scoped roles count toward `permission` and
+    /// [`Access::permissions`]: the store a store-scoped operation acts in. `None`:
+    /// only tenant-wide roles grant, whatever store `store_id` names.
+    pub grant_store_id: Option<Uuid>,
     /// The session (refresh-token family) of the caller's access token, checked alive
     /// in [`Access::session_active`]; `None` for flows that start from no token.
     pub session_id: Option<Uuid>,
@@ -55,8 +59,11 @@ impl Scope {
         }
     }
 
+    /// Acts in `store_id`: it must be reachable, it is the context of store-scoped
+    /// tables, and roles scoped to it count.
     pub fn in_store(mut self, store_id: Option<Uuid>) -> Self {
         self.store_id = store_id;
+        self.grant_store_id = store_id;
         self
     }
 
@@ -139,13 +146,14 @@ impl Database {
         };
         let access = {
             let client = tx.connection();
-            let params: [&(dyn ToSql + Sync); 6] = [
+            let params: [&(dyn ToSql + Sync); 7] = [
                 &scope.tenant_id,
                 &scope.user_id,
                 &scope.store_id,
                 &scope.permission,
                 &scope.with_permissions,
                 &scope.session_id,
+                &scope.grant_store_id,
             ];
             // Polled together, the two requests are written back to back without
             // waiting for BEGIN's answer: one round trip. `biased`: polled in this order,

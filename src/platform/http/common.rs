@@ -1,21 +1,13 @@
 //! Pieces of request parsing and answering that every module's API shares:
-//! pagination parameters, one-field validation errors, the bare 204.
+//! pagination parameters, the bare 204.
 
 use poem_openapi::ApiResponse;
 
-use crate::{
-    error::{Error, FieldError},
-    platform::db::page::Page,
-};
+use crate::{error::Error, platform::db::page::Page};
 
 /// Parses `?limit=&cursor=`.
 pub fn page(limit: Option<i64>, cursor: Option<String>) -> Result<Page, Error> {
     Page::parse(limit, cursor.as_deref())
-}
-
-/// A 422 for one field.
-pub fn invalid(field: &str, message: &str) -> Error {
-    Error::Validation(vec![FieldError::new(field, message)])
 }
 
 #[derive(ApiResponse)]

@@ -61,10 +61,14 @@ async fn a_store_of_the_tenant_that_the_caller_cannot_reach_is_refused() {
         .member(&acme.token, "staff@acme.example", "Staff", Some(&north))
         .await;
     assert_eq!(
-        app.products_list(&staff).in_store(&north).await.status(),
+        app.inventory_list(&staff).in_store(&north).await.status(),
         200
     );
-    let refused = app.products_list(&staff).in_store(&south).await;
+    let refused = app.inventory_list(&staff).in_store(&south).await;
+    assert_problem(refused, 403, "store_access_denied").await;
+    // On an operation that is not store-scoped too: the reach is checked first.
+    assert_eq!(app.me_get(&staff).in_store(&north).await.status(), 200);
+    let refused = app.me_get(&staff).in_store(&south).await;
     assert_problem(refused, 403, "store_access_denied").await;
 }
 
@@ -118,4 +122,46 @@ async fn a_path_store_is_the_one_acted_on_and_a_named_store_must_still_be_reacha
         .await
         .unwrap();
     assert_eq!(unchanged["name"], "South");
+}
+
+#[tokio::test]
+async fn a_role_held_in_one_store_does_not_act_tenant_wide_when_the_request_names_that_store() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let north = app.store(&acme.token, "North").await;
+    let (_, manager) = app
+        .member(
+            &acme.token,
+            "manager@acme.example",
+            "Store Manager",
+            Some(&north),
+        )
+        .await;
+    let product = app.product(&acme.token, "A-1").await;
+    // In their store, a Store Manager does what the role allows there.
+    let adjust = json!({"product_id": product, "delta": 5, "reason": "delivery"});
+    let adjusted = app
+        .inventory_adjust(&manager, &adjust)
+        .in_store(&north)
+        .await;
+    assert_eq!(adjusted.status(), 201);
+    let renamed = app
+        .stores_update(&manager, &north, &json!({"name": "North, renamed"}))
+        .await;
+    assert_eq!(renamed.status(), 200);
+    // Naming that store on a tenant-wide operation does not make the role tenant-wide:
+    // products.create and users.view are the role's, in North only.
+    let created = app
+        .products_create(
+            &manager,
+            &json!({"sku": "B-1", "name": "Pear", "price_cents": 1}),
+        )
+        .in_store(&north)
+        .await;
+    let body = assert_problem(created, 403, "forbidden").await;
+    assert_eq!(body["permission"], "products.create");
+    let users = app.users_list(&manager).in_store(&north).await;
+    assert_problem(users, 403, "forbidden").await;
+    let tenant = app.tenants_get_current(&manager).in_store(&north).await;
+    assert_problem(tenant, 403, "forbidden").await;
 }

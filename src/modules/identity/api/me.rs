@@ -101,7 +101,9 @@ pub enum PasswordChanged {
 }
 
 /// What each operation requires (see `auth::access`).
-const ME_GET: Operation = Operation::member("me_get").reading_held_permissions();
+const ME_GET: Operation = Operation::member("me_get")
+    .reading_held_permissions()
+    .with_store_grants();
 const ME_UPDATE: Operation = Operation::member("me_update");
 const ME_CHANGE_PASSWORD: Operation = Operation::member("me_change_password");
 
