@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::platform::{
     auth::access::{Operation, Requires},
     db::Database,
-    http::{edge_stack, security::STORE_HEADER},
+    http::{edge_stack, params::NameParameters, security::STORE_HEADER},
 };
 use identity::service::Identity;
 
@@ -179,6 +179,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
     let service = openapi_service(&state);
     let spec = spec_json(&service);
     let docs = service.swagger_ui();
+    let names = NameParameters::new(serde_json::from_str(&spec).unwrap_or_default());
     let routes = Route::new()
         .at(
             "/openapi.json",
@@ -189,7 +190,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
             }),
         )
         .nest("/docs", docs)
-        .nest("/", service)
+        .nest("/", service.with(names))
         .data(state.identity.tokens.clone());
     edge_stack(routes)
 }

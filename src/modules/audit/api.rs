@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json};
 use uuid::Uuid;
 
-use super::db as audit;
+use super::{Action, Target, db as audit};
 use crate::{
     modules::Tag,
     platform::{
@@ -28,9 +28,8 @@ pub struct AuditEvent {
     pub id: Uuid,
     #[oai(nullable)]
     pub actor_user_id: Option<Uuid>,
-    /// What happened, e.g. `role.assigned`, `store.created`.
-    pub action: String,
-    pub target_type: String,
+    pub action: Action,
+    pub target_type: Target,
     #[oai(nullable)]
     pub target_id: Option<Uuid>,
     #[oai(nullable)]

@@ -19,8 +19,10 @@ use crate::{
         domain::{Fields, Name},
         http::{
             common::{Deleted, invalid, page},
+            json::JsonBody,
             problem::ApiError,
             security::BearerAuth,
+            text::{Bounded, NameText, Text},
         },
     },
 };
@@ -80,21 +82,34 @@ pub struct ProductList {
     pub next_cursor: Option<String>,
 }
 
+/// A stock-keeping unit, unique in the tenant: 1 to 64 characters, no spaces.
+pub type Sku = Text<Bounded<1, 64>>;
+
 #[derive(Object)]
+#[oai(example)]
 pub struct CreateProductRequest {
-    /// Unique in the tenant: 1 to 64 characters, no spaces.
-    pub sku: String,
-    pub name: String,
+    pub sku: Sku,
+    pub name: NameText,
     /// Zero or more.
     pub price_cents: i64,
+}
+
+impl poem_openapi::types::Example for CreateProductRequest {
+    fn example() -> Self {
+        CreateProductRequest {
+            sku: "TEA-500G".into(),
+            name: "Kericho Gold tea, 500 g".into(),
+            price_cents: 45000,
+        }
+    }
 }
 
 #[derive(Object)]
 pub struct UpdateProductRequest {
     #[oai(nullable)]
-    pub sku: Option<String>,
+    pub sku: Option<Sku>,
     #[oai(nullable)]
-    pub name: Option<String>,
+    pub name: Option<NameText>,
     #[oai(nullable)]
     pub price_cents: Option<i64>,
 }
@@ -120,7 +135,7 @@ pub struct AdjustmentRequest {
     pub product_id: Uuid,
     /// Non-zero; negative takes stock out.
     pub delta: i64,
-    pub reason: String,
+    pub reason: Text<Bounded<1, 500>>,
 }
 
 #[derive(Object)]
@@ -237,7 +252,7 @@ impl ProductsApi {
     async fn create(
         &self,
         auth: BearerAuth,
-        body: Json<CreateProductRequest>,
+        body: JsonBody<CreateProductRequest>,
     ) -> Result<ProductCreated, ApiError> {
         let mut fields = Fields::new();
         let sku = fields.check("sku", parse_sku(&body.sku));
@@ -269,7 +284,7 @@ impl ProductsApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-        body: Json<UpdateProductRequest>,
+        body: JsonBody<UpdateProductRequest>,
     ) -> Result<ProductResponse, ApiError> {
         let mut fields = Fields::new();
         let sku = fields.check_optional("sku", body.sku.as_deref(), parse_sku);
@@ -342,7 +357,7 @@ impl ProductsApi {
     async fn adjust(
         &self,
         auth: BearerAuth,
-        body: Json<AdjustmentRequest>,
+        body: JsonBody<AdjustmentRequest>,
     ) -> Result<AdjustmentCreated, ApiError> {
         let mut fields = Fields::new();
         let delta = fields.check("delta", parse_delta(body.delta));

@@ -15,12 +15,15 @@ use crate::{
     modules::Tag,
     platform::{
         auth::access::{Operation, authorize},
+        auth::catalog::PermissionCode,
         db::Database,
         domain::{Fields, Name},
         http::{
             common::{Deleted, page},
+            json::JsonBody,
             problem::ApiError,
             security::BearerAuth,
+            text::{Bounded, NameText, Text},
         },
     },
 };
@@ -61,7 +64,7 @@ pub const OPERATIONS: &[Operation] = &[
 
 #[derive(Object)]
 pub struct Permission {
-    pub code: String,
+    pub code: PermissionCode,
     pub description: String,
 }
 
@@ -73,7 +76,7 @@ pub struct Role {
     pub description: Option<String>,
     /// Owner, Admin, Store Manager and Staff are created with every tenant.
     pub is_system: bool,
-    pub permissions: Vec<String>,
+    pub permissions: Vec<PermissionCode>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -84,7 +87,7 @@ impl From<RoleRow> for Role {
             name: row.name,
             description: row.description,
             is_system: row.is_system,
-            permissions: row.permissions,
+            permissions: row.permissions.into_iter().map(Into::into).collect(),
             created_at: row.created_at,
         }
     }
@@ -97,29 +100,32 @@ pub struct RoleList {
     pub next_cursor: Option<String>,
 }
 
+/// What a role is for, at most 500 characters.
+pub type Description = Text<Bounded<0, 500>>;
+
 #[derive(Object)]
 pub struct CreateRoleRequest {
-    pub name: String,
+    pub name: NameText,
     #[oai(nullable)]
-    pub description: Option<String>,
+    pub description: Option<Description>,
     /// Permission codes; each must be one the caller holds.
-    pub permissions: Vec<String>,
+    pub permissions: Vec<PermissionCode>,
 }
 
 #[derive(Object)]
 pub struct UpdateRoleRequest {
     #[oai(nullable)]
-    pub name: Option<String>,
+    pub name: Option<NameText>,
     #[oai(nullable)]
-    pub description: Option<String>,
+    pub description: Option<Description>,
     /// Replaces the role's permissions when given.
     #[oai(nullable)]
-    pub permissions: Option<Vec<String>>,
+    pub permissions: Option<Vec<PermissionCode>>,
 }
 
 #[derive(Object)]
 pub struct SetPermissionsRequest {
-    pub permissions: Vec<String>,
+    pub permissions: Vec<PermissionCode>,
 }
 
 #[derive(Object)]
@@ -202,6 +208,11 @@ fn parse_description(description: &str) -> Result<String, String> {
     Ok(description.to_string())
 }
 
+/// The codes as the rules take them (checked against the database's catalog there).
+fn codes(permissions: &[PermissionCode]) -> Vec<String> {
+    permissions.iter().map(|code| code.to_string()).collect()
+}
+
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Rbac")]
 impl RbacApi {
     /// The permission catalog (code-defined, seeded by migrations).
@@ -217,7 +228,7 @@ impl RbacApi {
         Ok(PermissionsResponse::Ok(Json(
             rows.into_iter()
                 .map(|p| Permission {
-                    code: p.code,
+                    code: p.code.into(),
                     description: p.description,
                 })
                 .collect(),
@@ -249,7 +260,7 @@ impl RbacApi {
     async fn create(
         &self,
         auth: BearerAuth,
-        body: Json<CreateRoleRequest>,
+        body: JsonBody<CreateRoleRequest>,
     ) -> Result<RoleCreated, ApiError> {
         let mut fields = Fields::new();
         let name = fields.check("name", Name::parse(&body.name));
@@ -265,7 +276,7 @@ impl RbacApi {
             &access,
             &name,
             description.as_deref(),
-            &body.permissions,
+            &codes(&body.permissions),
         )
         .await;
         Ok(RoleCreated::Created(Json(tx.finish(role).await?.into())))
@@ -285,7 +296,7 @@ impl RbacApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-        body: Json<UpdateRoleRequest>,
+        body: JsonBody<UpdateRoleRequest>,
     ) -> Result<RoleResponse, ApiError> {
         let mut fields = Fields::new();
         let name = fields.check_optional("name", body.name.as_deref(), Name::parse);
@@ -296,10 +307,11 @@ impl RbacApi {
         );
         let (name, description) = fields.finish((name, description))?;
         let (tx, access) = authorize(&self.db, &auth.0, &ROLES_UPDATE).await?;
+        let permissions = body.permissions.as_deref().map(codes);
         let change = RoleChange {
             name,
             description,
-            permissions: body.permissions.as_deref(),
+            permissions: permissions.as_deref(),
         };
         let role = service::update_role(&tx, &access, id.0, change).await;
         Ok(RoleResponse::Ok(Json(tx.finish(role).await?.into())))
@@ -324,10 +336,11 @@ impl RbacApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-        body: Json<SetPermissionsRequest>,
+        body: JsonBody<SetPermissionsRequest>,
     ) -> Result<RoleResponse, ApiError> {
         let (tx, access) = authorize(&self.db, &auth.0, &ROLES_SET_PERMISSIONS).await?;
-        let role = service::set_role_permissions(&tx, &access, id.0, &body.permissions).await;
+        let role =
+            service::set_role_permissions(&tx, &access, id.0, &codes(&body.permissions)).await;
         Ok(RoleResponse::Ok(Json(tx.finish(role).await?.into())))
     }
 
@@ -361,7 +374,7 @@ impl RbacApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-        body: Json<AssignRoleRequest>,
+        body: JsonBody<AssignRoleRequest>,
     ) -> Result<AssignmentCreated, ApiError> {
         let (tx, access) = authorize(&self.db, &auth.0, &USER_ROLES_CREATE).await?;
         let assignment = service::assign(&tx, &access, id.0, body.role_id, body.store_id).await;

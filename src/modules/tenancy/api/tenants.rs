@@ -1,7 +1,7 @@
 //! `/api/v1/tenants/current` and `/api/v1/users`: the current tenant and its members.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, param::Query, payload::Json};
 use uuid::Uuid;
 
 use crate::{
@@ -18,8 +18,10 @@ use crate::{
         domain::{Fields, Name},
         http::{
             common::{Deleted, page},
+            json::JsonBody,
             problem::ApiError,
             security::BearerAuth,
+            text::NameText,
         },
     },
 };
@@ -52,9 +54,26 @@ pub const OPERATIONS: &[Operation] = &[
 pub struct Tenant {
     pub id: Uuid,
     pub name: String,
-    /// `active` or `suspended`.
-    pub status: String,
+    pub status: TenantStatus,
     pub created_at: DateTime<Utc>,
+}
+
+/// A suspended tenant's members are refused on every request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum TenantStatus {
+    Active,
+    Suspended,
+}
+
+/// A suspended member is refused on every request in the tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum MemberStatus {
+    Active,
+    Suspended,
 }
 
 impl From<TenantRow> for Tenant {
@@ -70,7 +89,7 @@ impl From<TenantRow> for Tenant {
 
 #[derive(Object)]
 pub struct UpdateTenantRequest {
-    pub name: String,
+    pub name: NameText,
 }
 
 #[derive(Object)]
@@ -78,8 +97,7 @@ pub struct Member {
     pub id: Uuid,
     pub email: String,
     pub full_name: String,
-    /// `active` or `suspended`.
-    pub status: String,
+    pub status: MemberStatus,
     pub joined_at: DateTime<Utc>,
 }
 
@@ -104,8 +122,7 @@ pub struct MemberList {
 
 #[derive(Object)]
 pub struct UpdateMemberRequest {
-    /// `active` or `suspended`.
-    pub status: String,
+    pub status: MemberStatus,
 }
 
 #[derive(ApiResponse)]
@@ -149,7 +166,7 @@ impl TenantsApi {
     async fn update_current(
         &self,
         auth: BearerAuth,
-        body: Json<UpdateTenantRequest>,
+        body: JsonBody<UpdateTenantRequest>,
     ) -> Result<TenantResponse, ApiError> {
         let mut fields = Fields::new();
         let name = fields.check("name", Name::parse(&body.name));
@@ -194,13 +211,10 @@ impl TenantsApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-        body: Json<UpdateMemberRequest>,
+        body: JsonBody<UpdateMemberRequest>,
     ) -> Result<MemberResponse, ApiError> {
-        let mut fields = Fields::new();
-        let status = fields.check("status", service::parse_member_status(&body.status));
-        let status = fields.finish(status)?;
         let (tx, access) = authorize(&self.identity.db, &auth.0, &USERS_UPDATE).await?;
-        let member = service::set_member_status(&tx, &access, id.0, &status).await;
+        let member = service::set_member_status(&tx, &access, id.0, body.status).await;
         Ok(MemberResponse::Ok(Json(tx.finish(member).await?.into())))
     }
 
