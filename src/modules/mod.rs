@@ -101,8 +101,11 @@ pub fn operations() -> Vec<Operation> {
 
 /// The OpenAPI document, completed from each operation's declaration: the required
 /// permission as `x-permission` and in the description, `security: []` on public
-/// operations, and the `X-Store-ID` header on every operation that reads it (all that
-/// take a bearer token; required on store-scoped ones).
+/// operations, the `X-Store-ID` header on every operation that reads it (all that
+/// take a bearer token; required on store-scoped ones), and only the error statuses
+/// the operation can answer with (`Operation::error_statuses`; every operation's
+/// `ApiError` lists them all). Response headers get their standard casing
+/// (poem-openapi upper-cases them).
 pub fn spec_json(service: &OpenApiService<Apis, ()>) -> String {
     let declared = operations();
     let mut spec: Value = match serde_json::from_str(&service.spec()) {
@@ -126,6 +129,34 @@ pub fn spec_json(service: &OpenApiService<Apis, ()>) -> String {
 }
 
 fn complete_operation(operation: &mut serde_json::Map<String, Value>, declared: &Operation) {
+    let has_parameter = |place: &str| {
+        operation
+            .get("parameters")
+            .and_then(Value::as_array)
+            .is_some_and(|parameters| parameters.iter().any(|p| p["in"] == place))
+    };
+    let statuses = declared.error_statuses(
+        has_parameter("path"),
+        has_parameter("query"),
+        operation.contains_key("requestBody"),
+    );
+    if let Some(responses) = operation
+        .get_mut("responses")
+        .and_then(Value::as_object_mut)
+    {
+        responses.retain(|status, _| match status.parse::<u16>() {
+            Ok(status) if status >= 400 => statuses.contains(&status),
+            _ => true,
+        });
+        for response in responses.values_mut() {
+            if let Some(headers) = response.get_mut("headers").and_then(Value::as_object_mut) {
+                *headers = std::mem::take(headers)
+                    .into_iter()
+                    .map(|(name, header)| (standard_header_name(&name), header))
+                    .collect();
+            }
+        }
+    }
     let requirement = match declared.requires {
         Requires::Public => {
             operation.insert("security".into(), json!([]));
@@ -172,6 +203,22 @@ fn complete_operation(operation: &mut serde_json::Map<String, Value>, declared: 
             }
         }
     }
+}
+
+/// `WWW-AUTHENTICATE` → `WWW-Authenticate`, `RETRY-AFTER` → `Retry-After`.
+fn standard_header_name(name: &str) -> String {
+    name.split('-')
+        .map(|word| match word.to_ascii_uppercase().as_str() {
+            upper @ ("WWW" | "ID") => upper.to_string(),
+            upper => {
+                let mut chars = upper.chars();
+                chars.next().map_or_else(String::new, |first| {
+                    first.to_string() + &chars.as_str().to_ascii_lowercase()
+                })
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// The whole HTTP application.

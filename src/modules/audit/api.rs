@@ -10,7 +10,11 @@ use crate::{
     platform::{
         auth::access::{Operation, authorize},
         db::Database,
-        http::{common::page, problem::ApiError, security::BearerAuth},
+        http::{
+            common::{Limit, page},
+            problem::ApiError,
+            security::BearerAuth,
+        },
     },
 };
 
@@ -63,8 +67,7 @@ impl AuditApi {
     async fn list(
         &self,
         auth: BearerAuth,
-        /// 1 to 100, default 50.
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Limit>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<AuditEventListResponse, ApiError> {

@@ -18,7 +18,7 @@ use crate::{
         db::Database,
         domain::{Fields, Name},
         http::{
-            common::{Deleted, invalid, page},
+            common::{Deleted, Limit, invalid, page},
             json::JsonBody,
             problem::ApiError,
             security::BearerAuth,
@@ -33,14 +33,17 @@ pub struct ProductsApi {
 
 // What each operation requires (see `auth::access`): one line per route below.
 const PRODUCTS_LIST: Operation = Operation::permission("products_list", "products.view");
-const PRODUCTS_CREATE: Operation = Operation::permission("products_create", "products.create");
+const PRODUCTS_CREATE: Operation =
+    Operation::permission("products_create", "products.create").returning(&[409]);
 const PRODUCTS_GET: Operation = Operation::permission("products_get", "products.view");
-const PRODUCTS_UPDATE: Operation = Operation::permission("products_update", "products.edit");
+const PRODUCTS_UPDATE: Operation =
+    Operation::permission("products_update", "products.edit").returning(&[409]);
 const PRODUCTS_DELETE: Operation = Operation::permission("products_delete", "products.delete");
 const INVENTORY_LIST: Operation =
     Operation::permission("inventory_list", "inventory.view").in_store();
-const INVENTORY_ADJUST: Operation =
-    Operation::permission("inventory_adjust", "inventory.adjust").in_store();
+const INVENTORY_ADJUST: Operation = Operation::permission("inventory_adjust", "inventory.adjust")
+    .in_store()
+    .returning(&[409]);
 
 pub const OPERATIONS: &[Operation] = &[
     PRODUCTS_LIST,
@@ -232,8 +235,7 @@ impl ProductsApi {
     async fn list(
         &self,
         auth: BearerAuth,
-        /// 1 to 100, default 50.
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Limit>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<ProductListResponse, ApiError> {
@@ -321,8 +323,7 @@ impl ProductsApi {
     async fn inventory(
         &self,
         auth: BearerAuth,
-        /// 1 to 100, default 50.
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Limit>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<StockListResponse, ApiError> {

@@ -19,7 +19,7 @@ use crate::{
         db::Database,
         domain::{Fields, Name},
         http::{
-            common::{Deleted, page},
+            common::{Deleted, Limit, page},
             json::JsonBody,
             problem::ApiError,
             security::BearerAuth,
@@ -35,19 +35,26 @@ pub struct RbacApi {
 // What each operation requires (see `auth::access`): one line per route below.
 const PERMISSIONS_LIST: Operation = Operation::member("permissions_list");
 const ROLES_LIST: Operation = Operation::permission("roles_list", "roles.view");
-const ROLES_CREATE: Operation =
-    Operation::permission("roles_create", "roles.create").reading_held_permissions();
+const ROLES_CREATE: Operation = Operation::permission("roles_create", "roles.create")
+    .reading_held_permissions()
+    .returning(&[409]);
 const ROLES_GET: Operation = Operation::permission("roles_get", "roles.view");
-const ROLES_UPDATE: Operation =
-    Operation::permission("roles_update", "roles.edit").reading_held_permissions();
-const ROLES_DELETE: Operation = Operation::permission("roles_delete", "roles.delete");
+const ROLES_UPDATE: Operation = Operation::permission("roles_update", "roles.edit")
+    .reading_held_permissions()
+    .returning(&[409]);
+const ROLES_DELETE: Operation =
+    Operation::permission("roles_delete", "roles.delete").returning(&[409]);
 const ROLES_SET_PERMISSIONS: Operation =
-    Operation::permission("roles_set_permissions", "roles.edit").reading_held_permissions();
+    Operation::permission("roles_set_permissions", "roles.edit")
+        .reading_held_permissions()
+        .returning(&[409]);
 const USER_ROLES_LIST: Operation = Operation::permission("user_roles_list", "roles.assign");
-const USER_ROLES_CREATE: Operation =
-    Operation::permission("user_roles_create", "roles.assign").reading_held_permissions();
-const USER_ROLES_DELETE: Operation =
-    Operation::permission("user_roles_delete", "roles.assign").reading_held_permissions();
+const USER_ROLES_CREATE: Operation = Operation::permission("user_roles_create", "roles.assign")
+    .reading_held_permissions()
+    .returning(&[409]);
+const USER_ROLES_DELETE: Operation = Operation::permission("user_roles_delete", "roles.assign")
+    .reading_held_permissions()
+    .returning(&[409]);
 
 pub const OPERATIONS: &[Operation] = &[
     PERMISSIONS_LIST,
@@ -240,8 +247,7 @@ impl RbacApi {
     async fn list(
         &self,
         auth: BearerAuth,
-        /// 1 to 100, default 50.
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Limit>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<RoleListResponse, ApiError> {

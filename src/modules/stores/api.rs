@@ -15,7 +15,7 @@ use crate::{
         db::Database,
         domain::{Fields, Name},
         http::{
-            common::{Deleted, page},
+            common::{Deleted, Limit, page},
             json::JsonBody,
             problem::ApiError,
             security::BearerAuth,
@@ -30,10 +30,13 @@ pub struct StoresApi {
 
 // What each operation requires (see `auth::access`): one line per route below.
 const STORES_LIST: Operation = Operation::permission_in_some_store("stores_list", "stores.view");
-const STORES_CREATE: Operation = Operation::permission("stores_create", "stores.create");
+const STORES_CREATE: Operation =
+    Operation::permission("stores_create", "stores.create").returning(&[409]);
 const STORES_GET: Operation = Operation::permission_in_some_store("stores_get", "stores.view");
-const STORES_UPDATE: Operation = Operation::permission("stores_update", "stores.edit");
-const STORES_DELETE: Operation = Operation::permission("stores_delete", "stores.delete");
+const STORES_UPDATE: Operation =
+    Operation::permission("stores_update", "stores.edit").returning(&[409]);
+const STORES_DELETE: Operation =
+    Operation::permission("stores_delete", "stores.delete").returning(&[409]);
 const STORE_USERS_LIST: Operation =
     Operation::permission("store_users_list", "stores.assign_users");
 const STORE_USERS_PUT: Operation = Operation::permission("store_users_put", "stores.assign_users");
@@ -188,8 +191,7 @@ impl StoresApi {
     async fn list(
         &self,
         auth: BearerAuth,
-        /// 1 to 100, default 50.
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Limit>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<StoreListResponse, ApiError> {

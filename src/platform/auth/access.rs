@@ -44,6 +44,10 @@ pub struct Operation {
     /// Store-scoped: `X-Store-ID` is required (400 without it), and the store is the
     /// context that store-scoped tables' policies filter by.
     pub requires_store: bool,
+    /// The error statuses the operation returns beyond those that follow from how it
+    /// is called (see [`Operation::error_statuses`]): 409 for a write that can
+    /// conflict, 401 for a public operation that checks a credential, ...
+    pub also_returns: &'static [u16],
 }
 
 impl Operation {
@@ -53,6 +57,7 @@ impl Operation {
             requires: Requires::Public,
             reads_held_permissions: false,
             requires_store: false,
+            also_returns: &[],
         }
     }
 
@@ -62,6 +67,7 @@ impl Operation {
             requires: Requires::Member,
             reads_held_permissions: false,
             requires_store: false,
+            also_returns: &[],
         }
     }
 
@@ -71,6 +77,7 @@ impl Operation {
             requires: Requires::Permission(permission),
             reads_held_permissions: false,
             requires_store: false,
+            also_returns: &[],
         }
     }
 
@@ -80,6 +87,7 @@ impl Operation {
             requires: Requires::PermissionInSomeStore(permission),
             reads_held_permissions: false,
             requires_store: false,
+            also_returns: &[],
         }
     }
 
@@ -97,6 +105,43 @@ impl Operation {
             requires_store: true,
             ..self
         }
+    }
+
+    /// See [`Operation::also_returns`].
+    pub const fn returning(self, statuses: &'static [u16]) -> Operation {
+        Operation {
+            also_returns: statuses,
+            ..self
+        }
+    }
+
+    /// Every error status the operation can answer with, given whether it takes path
+    /// or query parameters and a body: 500 and 503 always; with a bearer token, 400 (a
+    /// malformed `X-Store-ID`), 401 and 403; with parameters 400, and 404 when one is
+    /// in the path; with a body 400, 413, 415 and 422; and [`Operation::also_returns`].
+    pub fn error_statuses(
+        &self,
+        path_parameters: bool,
+        query_parameters: bool,
+        body: bool,
+    ) -> Vec<u16> {
+        let mut statuses = vec![500, 503];
+        if self.takes_bearer() {
+            statuses.extend([400, 401, 403]);
+        }
+        if path_parameters || query_parameters {
+            statuses.push(400);
+        }
+        if path_parameters {
+            statuses.push(404);
+        }
+        if body {
+            statuses.extend([400, 413, 415, 422]);
+        }
+        statuses.extend(self.also_returns);
+        statuses.sort_unstable();
+        statuses.dedup();
+        statuses
     }
 
     /// Whether a bearer token is required (everything but public operations).

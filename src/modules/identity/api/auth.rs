@@ -26,15 +26,16 @@ use crate::{
 };
 
 // What each operation requires (see `auth::access`): one line per route below.
-const AUTH_BOOTSTRAP: Operation = Operation::public("auth_bootstrap");
-const AUTH_REGISTER: Operation = Operation::public("auth_register");
-const AUTH_LOGIN: Operation = Operation::public("auth_login");
-const AUTH_REFRESH: Operation = Operation::public("auth_refresh");
+const AUTH_BOOTSTRAP: Operation = Operation::public("auth_bootstrap").returning(&[409]);
+const AUTH_REGISTER: Operation = Operation::public("auth_register").returning(&[403, 409]);
+/// 404: a `tenant_id` the user is not a member of.
+const AUTH_LOGIN: Operation = Operation::public("auth_login").returning(&[401, 403, 404, 429]);
+const AUTH_REFRESH: Operation = Operation::public("auth_refresh").returning(&[401, 403]);
 const AUTH_LOGOUT: Operation = Operation::public("auth_logout");
 /// Any authenticated user; membership of the target tenant is checked by the flow.
-const AUTH_SWITCH_TENANT: Operation = Operation::member("auth_switch_tenant");
+const AUTH_SWITCH_TENANT: Operation = Operation::member("auth_switch_tenant").returning(&[404]);
 const AUTH_FORGOT_PASSWORD: Operation = Operation::public("auth_forgot_password");
-const AUTH_RESET_PASSWORD: Operation = Operation::public("auth_reset_password");
+const AUTH_RESET_PASSWORD: Operation = Operation::public("auth_reset_password").returning(&[401]);
 
 pub const OPERATIONS: &[Operation] = &[
     AUTH_BOOTSTRAP,

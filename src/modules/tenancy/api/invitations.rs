@@ -17,7 +17,7 @@ use crate::{
         auth::access::{Operation, authorize},
         domain::{Email, Fields},
         http::{
-            common::{Deleted, page, wire_name},
+            common::{Deleted, Limit, page, wire_name},
             json::JsonBody,
             problem::ApiError,
             security::BearerAuth,
@@ -31,11 +31,13 @@ pub struct InvitationsApi {
 }
 
 // What each operation requires (see `auth::access`): one line per route below.
-const INVITATIONS_CREATE: Operation =
-    Operation::permission("invitations_create", "users.invite").reading_held_permissions();
+const INVITATIONS_CREATE: Operation = Operation::permission("invitations_create", "users.invite")
+    .reading_held_permissions()
+    .returning(&[409]);
 const INVITATIONS_LIST: Operation = Operation::permission("invitations_list", "users.invite");
 const INVITATIONS_DELETE: Operation = Operation::permission("invitations_delete", "users.invite");
-const AUTH_ACCEPT_INVITATION: Operation = Operation::public("auth_accept_invitation");
+const AUTH_ACCEPT_INVITATION: Operation =
+    Operation::public("auth_accept_invitation").returning(&[401, 403, 409]);
 
 pub const OPERATIONS: &[Operation] = &[
     INVITATIONS_CREATE,
@@ -179,8 +181,7 @@ impl InvitationsApi {
     async fn list(
         &self,
         auth: BearerAuth,
-        /// 1 to 100, default 50.
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Limit>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
         /// Only the invitations in this state; default: all but the revoked.

@@ -17,7 +17,7 @@ use crate::{
         auth::access::{Operation, authorize},
         domain::{Fields, Name},
         http::{
-            common::{Deleted, page},
+            common::{Deleted, Limit, page},
             json::JsonBody,
             problem::ApiError,
             security::BearerAuth,
@@ -36,10 +36,12 @@ const TENANTS_UPDATE_CURRENT: Operation =
     Operation::permission("tenants_update_current", "tenants.edit");
 const USERS_LIST: Operation = Operation::permission("users_list", "users.view");
 const USERS_GET: Operation = Operation::permission("users_get", "users.view");
-const USERS_UPDATE: Operation =
-    Operation::permission("users_update", "users.edit").reading_held_permissions();
-const USERS_DELETE: Operation =
-    Operation::permission("users_delete", "users.remove").reading_held_permissions();
+const USERS_UPDATE: Operation = Operation::permission("users_update", "users.edit")
+    .reading_held_permissions()
+    .returning(&[409]);
+const USERS_DELETE: Operation = Operation::permission("users_delete", "users.remove")
+    .reading_held_permissions()
+    .returning(&[409]);
 
 pub const OPERATIONS: &[Operation] = &[
     TENANTS_GET_CURRENT,
@@ -181,8 +183,7 @@ impl TenantsApi {
     async fn list_users(
         &self,
         auth: BearerAuth,
-        /// 1 to 100, default 50.
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Limit>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<MemberListResponse, ApiError> {
