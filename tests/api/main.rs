@@ -11,6 +11,7 @@ mod helpers;
 mod invariants;
 mod isolation;
 mod me;
+mod openapi;
 mod operations;
 mod policies;
 mod products;
