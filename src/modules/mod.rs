@@ -125,7 +125,59 @@ pub fn spec_json(service: &OpenApiService<Apis, ()>) -> String {
             }
         }
     }
+    let enums: serde_json::Map<String, Value> = spec
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .map(|schemas| {
+            schemas
+                .iter()
+                .filter(|(_, schema)| schema.get("enum").is_some())
+                .map(|(name, schema)| (format!("#/components/schemas/{name}"), schema.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    inline_enum_refs(&mut spec, &enums);
     serde_json::to_string_pretty(&spec).unwrap_or_else(|_| service.spec())
+}
+
+/// poem-openapi gives a property that refers to a schema and says more (a
+/// description, `nullable`) as `allOf: [{$ref}, {...}]`; generators cannot take the
+/// `allOf` of an enum (openapi-python-client drops the whole object). Such a property
+/// gets the enum inline, with what it says.
+fn inline_enum_refs(value: &mut Value, enums: &serde_json::Map<String, Value>) {
+    match value {
+        Value::Object(object) => {
+            let referenced = object
+                .get("allOf")
+                .and_then(Value::as_array)
+                .and_then(|parts| {
+                    parts
+                        .iter()
+                        .find_map(|part| enums.get(part.get("$ref")?.as_str()?))
+                })
+                .cloned();
+            if let Some(Value::Object(mut inline)) = referenced {
+                let parts = object.remove("allOf");
+                let extras = parts
+                    .iter()
+                    .flat_map(|parts| parts.as_array().into_iter().flatten());
+                for extra in extras.filter_map(Value::as_object) {
+                    inline.extend(
+                        extra
+                            .iter()
+                            .filter(|(key, _)| *key != "$ref")
+                            .map(|(k, v)| (k.clone(), v.clone())),
+                    );
+                }
+                inline.extend(std::mem::take(object));
+                inline.remove("title");
+                *object = inline;
+            }
+            object.values_mut().for_each(|v| inline_enum_refs(v, enums));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| inline_enum_refs(v, enums)),
+        _ => {}
+    }
 }
 
 fn complete_operation(operation: &mut serde_json::Map<String, Value>, declared: &Operation) {
