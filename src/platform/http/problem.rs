@@ -1,8 +1,10 @@
 //! The HTTP edge of errors: RFC 9457 `application/problem+json` bodies with a stable
-//! `code` (API.md, "Errors"). Every operation returns `Result<_, ApiError>`, so every
-//! failure a handler can produce is documented in the OpenAPI document, and anything
-//! that fails before a handler (routing, body parsing, a panic) is turned into the same
-//! shape by [`problem_response`].
+//! `code` (API.md, "Errors"). Every operation returns `Result<_, ApiError>`; the
+//! OpenAPI document keeps, of `ApiError`'s statuses, those the operation's declaration
+//! says it can answer with (`modules::spec_json`). Anything that fails before a
+//! handler (routing, a body or parameter that does not parse, a panic) is turned into
+//! the same shape: by `json::JsonBody`, `params::NameParameters` or
+//! [`problem_response`].
 
 use poem::http::StatusCode;
 use poem_openapi::{ApiResponse, Enum, Object, payload::Json};
