@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::platform::{
     auth::access::{Operation, Requires},
     db::Database,
-    http::{edge_stack, security::STORE_HEADER},
+    http::{edge_stack, params::NameParameters, security::STORE_HEADER},
 };
 use identity::service::Identity;
 
@@ -101,8 +101,11 @@ pub fn operations() -> Vec<Operation> {
 
 /// The OpenAPI document, completed from each operation's declaration: the required
 /// permission as `x-permission` and in the description, `security: []` on public
-/// operations, and the `X-Store-ID` header on every operation that reads it (all that
-/// take a bearer token; required on store-scoped ones).
+/// operations, the `X-Store-ID` header on every operation that reads it (all that
+/// take a bearer token; required on store-scoped ones), and only the error statuses
+/// the operation can answer with (`Operation::error_statuses`; every operation's
+/// `ApiError` lists them all). Response headers get their standard casing
+/// (poem-openapi upper-cases them).
 pub fn spec_json(service: &OpenApiService<Apis, ()>) -> String {
     let declared = operations();
     let mut spec: Value = match serde_json::from_str(&service.spec()) {
@@ -122,10 +125,90 @@ pub fn spec_json(service: &OpenApiService<Apis, ()>) -> String {
             }
         }
     }
+    let enums: serde_json::Map<String, Value> = spec
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .map(|schemas| {
+            schemas
+                .iter()
+                .filter(|(_, schema)| schema.get("enum").is_some())
+                .map(|(name, schema)| (format!("#/components/schemas/{name}"), schema.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    inline_enum_refs(&mut spec, &enums);
     serde_json::to_string_pretty(&spec).unwrap_or_else(|_| service.spec())
 }
 
+/// poem-openapi gives a property that refers to a schema and says more (a
+/// description, `nullable`) as `allOf: [{$ref}, {...}]`; generators cannot take the
+/// `allOf` of an enum (openapi-python-client drops the whole object). Such a property
+/// gets the enum inline, with what it says.
+fn inline_enum_refs(value: &mut Value, enums: &serde_json::Map<String, Value>) {
+    match value {
+        Value::Object(object) => {
+            let referenced = object
+                .get("allOf")
+                .and_then(Value::as_array)
+                .and_then(|parts| {
+                    parts
+                        .iter()
+                        .find_map(|part| enums.get(part.get("$ref")?.as_str()?))
+                })
+                .cloned();
+            if let Some(Value::Object(mut inline)) = referenced {
+                let parts = object.remove("allOf");
+                let extras = parts
+                    .iter()
+                    .flat_map(|parts| parts.as_array().into_iter().flatten());
+                for extra in extras.filter_map(Value::as_object) {
+                    inline.extend(
+                        extra
+                            .iter()
+                            .filter(|(key, _)| *key != "$ref")
+                            .map(|(k, v)| (k.clone(), v.clone())),
+                    );
+                }
+                inline.extend(std::mem::take(object));
+                inline.remove("title");
+                *object = inline;
+            }
+            object.values_mut().for_each(|v| inline_enum_refs(v, enums));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| inline_enum_refs(v, enums)),
+        _ => {}
+    }
+}
+
 fn complete_operation(operation: &mut serde_json::Map<String, Value>, declared: &Operation) {
+    let has_parameter = |place: &str| {
+        operation
+            .get("parameters")
+            .and_then(Value::as_array)
+            .is_some_and(|parameters| parameters.iter().any(|p| p["in"] == place))
+    };
+    let statuses = declared.error_statuses(
+        has_parameter("path"),
+        has_parameter("query"),
+        operation.contains_key("requestBody"),
+    );
+    if let Some(responses) = operation
+        .get_mut("responses")
+        .and_then(Value::as_object_mut)
+    {
+        responses.retain(|status, _| match status.parse::<u16>() {
+            Ok(status) if status >= 400 => statuses.contains(&status),
+            _ => true,
+        });
+        for response in responses.values_mut() {
+            if let Some(headers) = response.get_mut("headers").and_then(Value::as_object_mut) {
+                *headers = std::mem::take(headers)
+                    .into_iter()
+                    .map(|(name, header)| (standard_header_name(&name), header))
+                    .collect();
+            }
+        }
+    }
     let requirement = match declared.requires {
         Requires::Public => {
             operation.insert("security".into(), json!([]));
@@ -177,11 +260,28 @@ fn complete_operation(operation: &mut serde_json::Map<String, Value>, declared: 
     }
 }
 
+/// `WWW-AUTHENTICATE` → `WWW-Authenticate`, `RETRY-AFTER` → `Retry-After`.
+fn standard_header_name(name: &str) -> String {
+    name.split('-')
+        .map(|word| match word.to_ascii_uppercase().as_str() {
+            upper @ ("WWW" | "ID") => upper.to_string(),
+            upper => {
+                let mut chars = upper.chars();
+                chars.next().map_or_else(String::new, |first| {
+                    first.to_string() + &chars.as_str().to_ascii_lowercase()
+                })
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
 /// The whole HTTP application.
 pub fn routes(state: AppState) -> impl Endpoint {
     let service = openapi_service(&state);
     let spec = spec_json(&service);
     let docs = service.swagger_ui();
+    let names = NameParameters::new(serde_json::from_str(&spec).unwrap_or_default());
     let routes = Route::new()
         .at(
             "/openapi.json",
@@ -192,7 +292,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
             }),
         )
         .nest("/docs", docs)
-        .nest("/", service)
+        .nest("/", service.with(names))
         .data(state.identity.tokens.clone());
     edge_stack(routes)
 }

@@ -133,7 +133,7 @@ async fn register_with_a_password_over_128_characters_answers_422_without_hashin
 }
 
 #[tokio::test]
-async fn register_with_malformed_json_or_wrong_types_answers_400_problem() {
+async fn register_with_malformed_json_answers_400_and_wrong_types_422() {
     let app = spawn_app().await;
     // Not JSON at all: no operation method sends that.
     let response = app
@@ -145,7 +145,7 @@ async fn register_with_malformed_json_or_wrong_types_answers_400_problem() {
     let response = app
         .auth_register(&json!({"email": 42, "password": [], "full_name": null}))
         .await;
-    assert_problem(response, 400, "bad_request").await;
+    assert_problem(response, 422, "validation_failed").await;
 }
 
 #[tokio::test]

@@ -4,13 +4,17 @@ use chrono::{DateTime, Utc};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json};
 use uuid::Uuid;
 
-use super::db as audit;
+use super::{Action, Target, db as audit};
 use crate::{
     modules::Tag,
     platform::{
         auth::access::{Operation, authorize},
         db::Database,
-        http::{common::page, problem::ApiError, security::BearerAuth},
+        http::{
+            common::{Limit, page},
+            problem::ApiError,
+            security::BearerAuth,
+        },
     },
 };
 
@@ -28,9 +32,8 @@ pub struct AuditEvent {
     pub id: Uuid,
     #[oai(nullable)]
     pub actor_user_id: Option<Uuid>,
-    /// What happened, e.g. `role.assigned`, `store.created`.
-    pub action: String,
-    pub target_type: String,
+    pub action: Action,
+    pub target_type: Target,
     #[oai(nullable)]
     pub target_id: Option<Uuid>,
     #[oai(nullable)]
@@ -64,8 +67,7 @@ impl AuditApi {
     async fn list(
         &self,
         auth: BearerAuth,
-        /// 1 to 100, default 50.
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Limit>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<AuditEventListResponse, ApiError> {

@@ -4,13 +4,17 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::{Action, Target};
 use crate::error::Error;
-use crate::platform::db::{RequestTx, page::Page};
+use crate::platform::{
+    db::{RequestTx, enum_column, page::Page},
+    http::common::wire_name,
+};
 
 /// What an event records about a change.
-pub struct Event<'a> {
-    pub action: &'a str,
-    pub target_type: &'a str,
+pub struct Event {
+    pub action: Action,
+    pub target_type: Target,
     pub target_id: Option<Uuid>,
     pub store_id: Option<Uuid>,
     /// A before/after summary.
@@ -18,7 +22,7 @@ pub struct Event<'a> {
 }
 
 /// Appends an event for the context's tenant and user.
-pub async fn insert(tx: &RequestTx, event: &Event<'_>) -> Result<(), Error> {
+pub async fn insert(tx: &RequestTx, event: &Event) -> Result<(), Error> {
     let statement = tx
         .prepare(
             "INSERT INTO audit_events (tenant_id, actor_user_id, action, target_type, target_id, store_id, details)
@@ -28,8 +32,8 @@ pub async fn insert(tx: &RequestTx, event: &Event<'_>) -> Result<(), Error> {
     tx.execute(
         &statement,
         &[
-            &event.action,
-            &event.target_type,
+            &wire_name(&event.action),
+            &wire_name(&event.target_type),
             &event.target_id,
             &event.store_id,
             &event.details,
@@ -43,8 +47,8 @@ pub async fn insert(tx: &RequestTx, event: &Event<'_>) -> Result<(), Error> {
 pub struct EventRow {
     pub id: Uuid,
     pub actor_user_id: Option<Uuid>,
-    pub action: String,
-    pub target_type: String,
+    pub action: Action,
+    pub target_type: Target,
     pub target_id: Option<Uuid>,
     pub store_id: Option<Uuid>,
     pub details: Value,
@@ -70,8 +74,8 @@ pub async fn list(tx: RequestTx, page: &Page) -> Result<Vec<EventRow>, Error> {
             Ok(EventRow {
                 id: row.try_get("id")?,
                 actor_user_id: row.try_get("actor_user_id")?,
-                action: row.try_get("action")?,
-                target_type: row.try_get("target_type")?,
+                action: enum_column(row, "action")?,
+                target_type: enum_column(row, "target_type")?,
                 target_id: row.try_get("target_id")?,
                 store_id: row.try_get("store_id")?,
                 details: row.try_get("details")?,

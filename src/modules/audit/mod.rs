@@ -8,11 +8,64 @@ mod db;
 
 pub use db::Event;
 
+use poem_openapi::Enum;
+
 use crate::{error::Error, platform::db::RequestTx};
+
+/// What happened: every action a write records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename = "AuditAction")]
+pub enum Action {
+    #[oai(rename = "invitation.accepted")]
+    InvitationAccepted,
+    #[oai(rename = "invitation.created")]
+    InvitationCreated,
+    #[oai(rename = "invitation.revoked")]
+    InvitationRevoked,
+    #[oai(rename = "member.removed")]
+    MemberRemoved,
+    #[oai(rename = "member.updated")]
+    MemberUpdated,
+    #[oai(rename = "role.assigned")]
+    RoleAssigned,
+    #[oai(rename = "role.created")]
+    RoleCreated,
+    #[oai(rename = "role.deleted")]
+    RoleDeleted,
+    #[oai(rename = "role.permissions_set")]
+    RolePermissionsSet,
+    #[oai(rename = "role.unassigned")]
+    RoleUnassigned,
+    #[oai(rename = "role.updated")]
+    RoleUpdated,
+    #[oai(rename = "store.created")]
+    StoreCreated,
+    #[oai(rename = "store.deleted")]
+    StoreDeleted,
+    #[oai(rename = "store.updated")]
+    StoreUpdated,
+    #[oai(rename = "store.user_linked")]
+    StoreUserLinked,
+    #[oai(rename = "store.user_unlinked")]
+    StoreUserUnlinked,
+    #[oai(rename = "tenant.updated")]
+    TenantUpdated,
+}
+
+/// The kind of thing an event's `target_id` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename = "AuditTarget", rename_all = "snake_case")]
+pub enum Target {
+    Invitation,
+    Role,
+    Store,
+    Tenant,
+    User,
+}
 
 /// Appends `event` for the context's tenant and user (the audit convention: call it
 /// in the transaction of the write it describes).
-pub async fn record(tx: &RequestTx, event: Event<'_>) -> Result<(), Error> {
+pub async fn record(tx: &RequestTx, event: Event) -> Result<(), Error> {
     db::insert(tx, &event).await
 }
 

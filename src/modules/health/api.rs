@@ -1,10 +1,14 @@
 //! Liveness and readiness, for load balancers and orchestrators.
 
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
 
 use crate::{
     modules::Tag,
-    platform::{auth::access::Operation, db::Database, http::problem::Problem},
+    platform::{
+        auth::access::Operation,
+        db::Database,
+        http::problem::{Problem, ProblemCode},
+    },
 };
 
 // What each operation requires (see `auth::access`).
@@ -19,8 +23,14 @@ pub struct HealthApi {
 
 #[derive(Debug, Object)]
 pub struct HealthStatus {
-    /// `ok`.
-    pub status: String,
+    pub status: Health,
+}
+
+/// A health check that answers 200 says `ok`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Health {
+    Ok,
 }
 
 #[derive(ApiResponse)]
@@ -38,9 +48,7 @@ impl HealthApi {
     /// The process is alive.
     #[oai(path = "/health", method = "get", operation_id = "health_get")]
     async fn health(&self) -> Json<HealthStatus> {
-        Json(HealthStatus {
-            status: "ok".into(),
-        })
+        Json(HealthStatus { status: Health::Ok })
     }
 
     /// The database answers and its schema is current.
@@ -49,14 +57,12 @@ impl HealthApi {
         let unavailable = |detail: &str| {
             DbHealthResponse::Unavailable(Json(Problem::new(
                 poem::http::StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
+                ProblemCode::Unavailable,
                 detail,
             )))
         };
         match self.db.migrations_current().await {
-            Ok(true) => DbHealthResponse::Ok(Json(HealthStatus {
-                status: "ok".into(),
-            })),
+            Ok(true) => DbHealthResponse::Ok(Json(HealthStatus { status: Health::Ok })),
             Ok(false) => unavailable("database migrations are not current"),
             Err(error) => {
                 tracing::warn!(%error, "database health check failed");

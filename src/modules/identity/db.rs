@@ -8,7 +8,10 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::error::Error;
-use crate::platform::db::RequestTx;
+use crate::modules::tenancy::MemberStatus;
+use crate::platform::db::{RequestTx, enum_column};
+
+pub use super::api::me::UserStatus;
 
 #[derive(Debug, Clone)]
 pub struct UserRow {
@@ -16,7 +19,7 @@ pub struct UserRow {
     pub email: String,
     pub full_name: String,
     pub is_platform_admin: bool,
-    pub status: String,
+    pub status: UserStatus,
     pub created_at: DateTime<Utc>,
 }
 
@@ -27,7 +30,7 @@ impl UserRow {
             email: row.try_get("email")?,
             full_name: row.try_get("full_name")?,
             is_platform_admin: row.try_get("is_platform_admin")?,
-            status: row.try_get("status")?,
+            status: enum_column(row, "status")?,
             created_at: row.try_get("created_at")?,
         })
     }
@@ -38,7 +41,7 @@ pub struct Membership {
     pub tenant_id: Uuid,
     pub tenant_name: String,
     pub tenant_status: String,
-    pub member_status: String,
+    pub member_status: MemberStatus,
 }
 
 /// What login learns before verifying the password.
@@ -175,7 +178,7 @@ pub async fn memberships(tx: &RequestTx) -> Result<Vec<Membership>, Error> {
                 tenant_id: row.try_get("tenant_id")?,
                 tenant_name: row.try_get("tenant_name")?,
                 tenant_status: row.try_get("tenant_status")?,
-                member_status: row.try_get("member_status")?,
+                member_status: enum_column(row, "member_status")?,
             })
         })
         .collect()

@@ -18,9 +18,11 @@ use crate::{
         db::Database,
         domain::{Fields, Name},
         http::{
-            common::{Deleted, page},
+            common::{Deleted, Limit, page},
+            json::JsonBody,
             problem::ApiError,
             security::BearerAuth,
+            text::{Bounded, NameText, Text},
         },
     },
 };
@@ -31,14 +33,17 @@ pub struct ProductsApi {
 
 // What each operation requires (see `auth::access`): one line per route below.
 const PRODUCTS_LIST: Operation = Operation::permission("products_list", "products.view");
-const PRODUCTS_CREATE: Operation = Operation::permission("products_create", "products.create");
+const PRODUCTS_CREATE: Operation =
+    Operation::permission("products_create", "products.create").returning(&[409]);
 const PRODUCTS_GET: Operation = Operation::permission("products_get", "products.view");
-const PRODUCTS_UPDATE: Operation = Operation::permission("products_update", "products.edit");
+const PRODUCTS_UPDATE: Operation =
+    Operation::permission("products_update", "products.edit").returning(&[409]);
 const PRODUCTS_DELETE: Operation = Operation::permission("products_delete", "products.delete");
 const INVENTORY_LIST: Operation =
     Operation::permission("inventory_list", "inventory.view").in_store();
-const INVENTORY_ADJUST: Operation =
-    Operation::permission("inventory_adjust", "inventory.adjust").in_store();
+const INVENTORY_ADJUST: Operation = Operation::permission("inventory_adjust", "inventory.adjust")
+    .in_store()
+    .returning(&[409]);
 
 pub const OPERATIONS: &[Operation] = &[
     PRODUCTS_LIST,
@@ -80,21 +85,34 @@ pub struct ProductList {
     pub next_cursor: Option<String>,
 }
 
+/// A stock-keeping unit, unique in the tenant: 1 to 64 characters, no spaces.
+pub type Sku = Text<Bounded<1, 64>>;
+
 #[derive(Object)]
+#[oai(example)]
 pub struct CreateProductRequest {
-    /// Unique in the tenant: 1 to 64 characters, no spaces.
-    pub sku: String,
-    pub name: String,
+    pub sku: Sku,
+    pub name: NameText,
     /// Zero or more.
     pub price_cents: i64,
+}
+
+impl poem_openapi::types::Example for CreateProductRequest {
+    fn example() -> Self {
+        CreateProductRequest {
+            sku: "TEA-500G".into(),
+            name: "Kericho Gold tea, 500 g".into(),
+            price_cents: 45000,
+        }
+    }
 }
 
 #[derive(Object)]
 pub struct UpdateProductRequest {
     #[oai(nullable)]
-    pub sku: Option<String>,
+    pub sku: Option<Sku>,
     #[oai(nullable)]
-    pub name: Option<String>,
+    pub name: Option<NameText>,
     #[oai(nullable)]
     pub price_cents: Option<i64>,
 }
@@ -120,7 +138,7 @@ pub struct AdjustmentRequest {
     pub product_id: Uuid,
     /// Non-zero; negative takes stock out.
     pub delta: i64,
-    pub reason: String,
+    pub reason: Text<Bounded<1, 500>>,
 }
 
 #[derive(Object)]
@@ -217,8 +235,7 @@ impl ProductsApi {
     async fn list(
         &self,
         auth: BearerAuth,
-        /// 1 to 100, default 50.
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Limit>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<ProductListResponse, ApiError> {
@@ -237,7 +254,7 @@ impl ProductsApi {
     async fn create(
         &self,
         auth: BearerAuth,
-        body: Json<CreateProductRequest>,
+        body: JsonBody<CreateProductRequest>,
     ) -> Result<ProductCreated, ApiError> {
         let mut fields = Fields::new();
         let sku = fields.check("sku", parse_sku(&body.sku));
@@ -269,7 +286,7 @@ impl ProductsApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-        body: Json<UpdateProductRequest>,
+        body: JsonBody<UpdateProductRequest>,
     ) -> Result<ProductResponse, ApiError> {
         let mut fields = Fields::new();
         let sku = fields.check_optional("sku", body.sku.as_deref(), parse_sku);
@@ -306,8 +323,7 @@ impl ProductsApi {
     async fn inventory(
         &self,
         auth: BearerAuth,
-        /// 1 to 100, default 50.
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Limit>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<StockListResponse, ApiError> {
@@ -342,7 +358,7 @@ impl ProductsApi {
     async fn adjust(
         &self,
         auth: BearerAuth,
-        body: Json<AdjustmentRequest>,
+        body: JsonBody<AdjustmentRequest>,
     ) -> Result<AdjustmentCreated, ApiError> {
         let mut fields = Fields::new();
         let delta = fields.check("delta", parse_delta(body.delta));

@@ -15,12 +15,15 @@ use crate::{
     modules::Tag,
     platform::{
         auth::access::{Operation, authorize},
+        auth::catalog::PermissionCode,
         db::Database,
         domain::{Fields, Name},
         http::{
-            common::{Deleted, page},
+            common::{Deleted, Limit, page},
+            json::JsonBody,
             problem::ApiError,
             security::BearerAuth,
+            text::{Bounded, NameText, Text},
         },
     },
 };
@@ -32,19 +35,26 @@ pub struct RbacApi {
 // What each operation requires (see `auth::access`): one line per route below.
 const PERMISSIONS_LIST: Operation = Operation::member("permissions_list");
 const ROLES_LIST: Operation = Operation::permission("roles_list", "roles.view");
-const ROLES_CREATE: Operation =
-    Operation::permission("roles_create", "roles.create").reading_held_permissions();
+const ROLES_CREATE: Operation = Operation::permission("roles_create", "roles.create")
+    .reading_held_permissions()
+    .returning(&[409]);
 const ROLES_GET: Operation = Operation::permission("roles_get", "roles.view");
-const ROLES_UPDATE: Operation =
-    Operation::permission("roles_update", "roles.edit").reading_held_permissions();
-const ROLES_DELETE: Operation = Operation::permission("roles_delete", "roles.delete");
+const ROLES_UPDATE: Operation = Operation::permission("roles_update", "roles.edit")
+    .reading_held_permissions()
+    .returning(&[409]);
+const ROLES_DELETE: Operation =
+    Operation::permission("roles_delete", "roles.delete").returning(&[409]);
 const ROLES_SET_PERMISSIONS: Operation =
-    Operation::permission("roles_set_permissions", "roles.edit").reading_held_permissions();
+    Operation::permission("roles_set_permissions", "roles.edit")
+        .reading_held_permissions()
+        .returning(&[409]);
 const USER_ROLES_LIST: Operation = Operation::permission("user_roles_list", "roles.assign");
-const USER_ROLES_CREATE: Operation =
-    Operation::permission("user_roles_create", "roles.assign").reading_held_permissions();
-const USER_ROLES_DELETE: Operation =
-    Operation::permission("user_roles_delete", "roles.assign").reading_held_permissions();
+const USER_ROLES_CREATE: Operation = Operation::permission("user_roles_create", "roles.assign")
+    .reading_held_permissions()
+    .returning(&[409]);
+const USER_ROLES_DELETE: Operation = Operation::permission("user_roles_delete", "roles.assign")
+    .reading_held_permissions()
+    .returning(&[409]);
 
 pub const OPERATIONS: &[Operation] = &[
     PERMISSIONS_LIST,
@@ -61,7 +71,7 @@ pub const OPERATIONS: &[Operation] = &[
 
 #[derive(Object)]
 pub struct Permission {
-    pub code: String,
+    pub code: PermissionCode,
     pub description: String,
 }
 
@@ -73,7 +83,7 @@ pub struct Role {
     pub description: Option<String>,
     /// Owner, Admin, Store Manager and Staff are created with every tenant.
     pub is_system: bool,
-    pub permissions: Vec<String>,
+    pub permissions: Vec<PermissionCode>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -84,7 +94,7 @@ impl From<RoleRow> for Role {
             name: row.name,
             description: row.description,
             is_system: row.is_system,
-            permissions: row.permissions,
+            permissions: row.permissions.into_iter().map(Into::into).collect(),
             created_at: row.created_at,
         }
     }
@@ -97,29 +107,32 @@ pub struct RoleList {
     pub next_cursor: Option<String>,
 }
 
+/// What a role is for, at most 500 characters.
+pub type Description = Text<Bounded<0, 500>>;
+
 #[derive(Object)]
 pub struct CreateRoleRequest {
-    pub name: String,
+    pub name: NameText,
     #[oai(nullable)]
-    pub description: Option<String>,
+    pub description: Option<Description>,
     /// Permission codes; each must be one the caller holds.
-    pub permissions: Vec<String>,
+    pub permissions: Vec<PermissionCode>,
 }
 
 #[derive(Object)]
 pub struct UpdateRoleRequest {
     #[oai(nullable)]
-    pub name: Option<String>,
+    pub name: Option<NameText>,
     #[oai(nullable)]
-    pub description: Option<String>,
+    pub description: Option<Description>,
     /// Replaces the role's permissions when given.
     #[oai(nullable)]
-    pub permissions: Option<Vec<String>>,
+    pub permissions: Option<Vec<PermissionCode>>,
 }
 
 #[derive(Object)]
 pub struct SetPermissionsRequest {
-    pub permissions: Vec<String>,
+    pub permissions: Vec<PermissionCode>,
 }
 
 #[derive(Object)]
@@ -202,6 +215,11 @@ fn parse_description(description: &str) -> Result<String, String> {
     Ok(description.to_string())
 }
 
+/// The codes as the rules take them (checked against the database's catalog there).
+fn codes(permissions: &[PermissionCode]) -> Vec<String> {
+    permissions.iter().map(|code| code.to_string()).collect()
+}
+
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Rbac")]
 impl RbacApi {
     /// The permission catalog (code-defined, seeded by migrations).
@@ -217,7 +235,7 @@ impl RbacApi {
         Ok(PermissionsResponse::Ok(Json(
             rows.into_iter()
                 .map(|p| Permission {
-                    code: p.code,
+                    code: p.code.into(),
                     description: p.description,
                 })
                 .collect(),
@@ -229,8 +247,7 @@ impl RbacApi {
     async fn list(
         &self,
         auth: BearerAuth,
-        /// 1 to 100, default 50.
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Limit>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<RoleListResponse, ApiError> {
@@ -249,7 +266,7 @@ impl RbacApi {
     async fn create(
         &self,
         auth: BearerAuth,
-        body: Json<CreateRoleRequest>,
+        body: JsonBody<CreateRoleRequest>,
     ) -> Result<RoleCreated, ApiError> {
         let mut fields = Fields::new();
         let name = fields.check("name", Name::parse(&body.name));
@@ -265,7 +282,7 @@ impl RbacApi {
             &access,
             &name,
             description.as_deref(),
-            &body.permissions,
+            &codes(&body.permissions),
         )
         .await;
         Ok(RoleCreated::Created(Json(tx.finish(role).await?.into())))
@@ -285,7 +302,7 @@ impl RbacApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-        body: Json<UpdateRoleRequest>,
+        body: JsonBody<UpdateRoleRequest>,
     ) -> Result<RoleResponse, ApiError> {
         let mut fields = Fields::new();
         let name = fields.check_optional("name", body.name.as_deref(), Name::parse);
@@ -296,10 +313,11 @@ impl RbacApi {
         );
         let (name, description) = fields.finish((name, description))?;
         let (tx, access) = authorize(&self.db, &auth.0, &ROLES_UPDATE).await?;
+        let permissions = body.permissions.as_deref().map(codes);
         let change = RoleChange {
             name,
             description,
-            permissions: body.permissions.as_deref(),
+            permissions: permissions.as_deref(),
         };
         let role = service::update_role(&tx, &access, id.0, change).await;
         Ok(RoleResponse::Ok(Json(tx.finish(role).await?.into())))
@@ -324,10 +342,11 @@ impl RbacApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-        body: Json<SetPermissionsRequest>,
+        body: JsonBody<SetPermissionsRequest>,
     ) -> Result<RoleResponse, ApiError> {
         let (tx, access) = authorize(&self.db, &auth.0, &ROLES_SET_PERMISSIONS).await?;
-        let role = service::set_role_permissions(&tx, &access, id.0, &body.permissions).await;
+        let role =
+            service::set_role_permissions(&tx, &access, id.0, &codes(&body.permissions)).await;
         Ok(RoleResponse::Ok(Json(tx.finish(role).await?.into())))
     }
 
@@ -361,7 +380,7 @@ impl RbacApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-        body: Json<AssignRoleRequest>,
+        body: JsonBody<AssignRoleRequest>,
     ) -> Result<AssignmentCreated, ApiError> {
         let (tx, access) = authorize(&self.db, &auth.0, &USER_ROLES_CREATE).await?;
         let assignment = service::assign(&tx, &access, id.0, body.role_id, body.store_id).await;

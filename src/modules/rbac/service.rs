@@ -12,7 +12,7 @@ use super::db::{self, AssignmentRow, RoleRow};
 use crate::{
     error::Error,
     modules::{
-        audit::{self, Event},
+        audit::{self, Action, Event, Target},
         stores, tenancy,
     },
     platform::{
@@ -128,8 +128,8 @@ pub async fn create_role(
     audit::record(
         tx,
         Event {
-            action: "role.created",
-            target_type: "role",
+            action: Action::RoleCreated,
+            target_type: Target::Role,
             target_id: Some(id),
             store_id: None,
             details: json!({"after": {"name": name.as_str(), "permissions": permissions}}),
@@ -162,8 +162,8 @@ pub async fn update_role(
     audit::record(
         tx,
         Event {
-            action: "role.updated",
-            target_type: "role",
+            action: Action::RoleUpdated,
+            target_type: Target::Role,
             target_id: Some(id),
             store_id: None,
             details: json!({
@@ -189,8 +189,8 @@ pub async fn set_role_permissions(
     audit::record(
         tx,
         Event {
-            action: "role.permissions_set",
-            target_type: "role",
+            action: Action::RolePermissionsSet,
+            target_type: Target::Role,
             target_id: Some(id),
             store_id: None,
             details: json!({"before": {"permissions": before.permissions}, "after": {"permissions": permissions}}),
@@ -211,8 +211,8 @@ pub async fn delete_role(tx: &RequestTx, id: Uuid) -> Result<(), Error> {
     audit::record(
         tx,
         Event {
-            action: "role.deleted",
-            target_type: "role",
+            action: Action::RoleDeleted,
+            target_type: Target::Role,
             target_id: Some(id),
             store_id: None,
             details: json!({"before": {"name": role.name, "permissions": role.permissions}}),
@@ -247,8 +247,8 @@ pub async fn assign(
     audit::record(
         tx,
         Event {
-            action: "role.assigned",
-            target_type: "user",
+            action: Action::RoleAssigned,
+            target_type: Target::User,
             target_id: Some(user_id),
             store_id,
             details: json!({"after": {"assignment_id": assignment_id, "role_id": role.id, "role": role.name}}),
@@ -275,8 +275,8 @@ pub async fn unassign(
     audit::record(
         tx,
         Event {
-            action: "role.unassigned",
-            target_type: "user",
+            action: Action::RoleUnassigned,
+            target_type: Target::User,
             target_id: Some(user_id),
             store_id: assignment.store_id,
             details: json!({"before": {"assignment_id": assignment.id, "role_id": role.id, "role": role.name}}),

@@ -1,7 +1,7 @@
 //! `/api/v1/stores`: a tenant's branches and who works in them.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, param::Query, payload::Json};
 use uuid::Uuid;
 
 use super::{
@@ -15,9 +15,11 @@ use crate::{
         db::Database,
         domain::{Fields, Name},
         http::{
-            common::{Deleted, page},
+            common::{Deleted, Limit, page},
+            json::JsonBody,
             problem::ApiError,
             security::BearerAuth,
+            text::{Bounded, NameText, Text},
         },
     },
 };
@@ -28,10 +30,13 @@ pub struct StoresApi {
 
 // What each operation requires (see `auth::access`): one line per route below.
 const STORES_LIST: Operation = Operation::permission_in_some_store("stores_list", "stores.view");
-const STORES_CREATE: Operation = Operation::permission("stores_create", "stores.create");
+const STORES_CREATE: Operation =
+    Operation::permission("stores_create", "stores.create").returning(&[409]);
 const STORES_GET: Operation = Operation::permission_in_some_store("stores_get", "stores.view");
-const STORES_UPDATE: Operation = Operation::permission("stores_update", "stores.edit");
-const STORES_DELETE: Operation = Operation::permission("stores_delete", "stores.delete");
+const STORES_UPDATE: Operation =
+    Operation::permission("stores_update", "stores.edit").returning(&[409]);
+const STORES_DELETE: Operation =
+    Operation::permission("stores_delete", "stores.delete").returning(&[409]);
 const STORE_USERS_LIST: Operation =
     Operation::permission("store_users_list", "stores.assign_users");
 const STORE_USERS_PUT: Operation = Operation::permission("store_users_put", "stores.assign_users");
@@ -57,10 +62,23 @@ pub struct Store {
     pub code: Option<String>,
     #[oai(nullable)]
     pub address: Option<String>,
-    /// `active` or `archived`.
-    pub status: String,
+    pub status: StoreStatus,
     pub created_at: DateTime<Utc>,
 }
+
+/// Whether a store is in use; an archived store keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum StoreStatus {
+    Active,
+    Archived,
+}
+
+/// A store's short code, unique in the tenant: letters, digits, `-` and `_`.
+pub type StoreCode = Text<Bounded<1, 32>>;
+/// A postal address, lines separated by newlines.
+pub type Address = Text<Bounded<0, 500>>;
 
 impl From<StoreRow> for Store {
     fn from(row: StoreRow) -> Self {
@@ -83,26 +101,36 @@ pub struct StoreList {
 }
 
 #[derive(Object)]
+#[oai(example)]
 pub struct CreateStoreRequest {
-    pub name: String,
+    pub name: NameText,
     /// Short code, unique in the tenant.
     #[oai(nullable)]
-    pub code: Option<String>,
+    pub code: Option<StoreCode>,
     #[oai(nullable)]
-    pub address: Option<String>,
+    pub address: Option<Address>,
+}
+
+impl poem_openapi::types::Example for CreateStoreRequest {
+    fn example() -> Self {
+        CreateStoreRequest {
+            name: "Westlands".into(),
+            code: Some("WL-01".into()),
+            address: Some("Waiyaki Way 12, Nairobi".into()),
+        }
+    }
 }
 
 #[derive(Object)]
 pub struct UpdateStoreRequest {
     #[oai(nullable)]
-    pub name: Option<String>,
+    pub name: Option<NameText>,
     #[oai(nullable)]
-    pub code: Option<String>,
+    pub code: Option<StoreCode>,
     #[oai(nullable)]
-    pub address: Option<String>,
-    /// `active` or `archived`.
+    pub address: Option<Address>,
     #[oai(nullable)]
-    pub status: Option<String>,
+    pub status: Option<StoreStatus>,
 }
 
 #[derive(Object)]
@@ -155,13 +183,6 @@ fn parse_address(address: &str) -> Result<String, String> {
     Ok(address.to_string())
 }
 
-fn parse_status(status: &str) -> Result<String, String> {
-    match status {
-        "active" | "archived" => Ok(status.to_string()),
-        _ => Err("must be active or archived".into()),
-    }
-}
-
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Stores")]
 impl StoresApi {
     /// The stores the caller can see: all of them with a tenant-wide role, otherwise
@@ -170,8 +191,7 @@ impl StoresApi {
     async fn list(
         &self,
         auth: BearerAuth,
-        /// 1 to 100, default 50.
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Limit>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<StoreListResponse, ApiError> {
@@ -190,7 +210,7 @@ impl StoresApi {
     async fn create(
         &self,
         auth: BearerAuth,
-        body: Json<CreateStoreRequest>,
+        body: JsonBody<CreateStoreRequest>,
     ) -> Result<StoreCreated, ApiError> {
         let mut fields = Fields::new();
         let name = fields.check("name", Name::parse(&body.name));
@@ -222,20 +242,19 @@ impl StoresApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-        body: Json<UpdateStoreRequest>,
+        body: JsonBody<UpdateStoreRequest>,
     ) -> Result<StoreResponse, ApiError> {
         let mut fields = Fields::new();
         let name = fields.check_optional("name", body.name.as_deref(), Name::parse);
         let code = fields.check_optional("code", body.code.as_deref(), parse_code);
         let address = fields.check_optional("address", body.address.as_deref(), parse_address);
-        let status = fields.check_optional("status", body.status.as_deref(), parse_status);
-        let (name, code, address, status) = fields.finish((name, code, address, status))?;
+        let (name, code, address) = fields.finish((name, code, address))?;
         let (tx, _) = authorize_for_store(&self.db, &auth.0, id.0, &STORES_UPDATE).await?;
         let fields = StoreFields {
             name,
             code,
             address,
-            status,
+            status: body.status,
         };
         let store = service::update(&tx, id.0, fields).await;
         Ok(StoreResponse::Ok(Json(tx.finish(store).await?.into())))

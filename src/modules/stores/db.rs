@@ -10,8 +10,10 @@ use uuid::Uuid;
 use crate::{
     error::Error,
     modules::tenancy::MemberRow,
-    platform::db::{RequestTx, page::Page},
+    platform::db::{RequestTx, enum_column, page::Page},
 };
+
+pub use super::api::StoreStatus;
 
 #[derive(Debug, Clone)]
 pub struct StoreRow {
@@ -19,7 +21,7 @@ pub struct StoreRow {
     pub name: String,
     pub code: Option<String>,
     pub address: Option<String>,
-    pub status: String,
+    pub status: StoreStatus,
     pub created_at: DateTime<Utc>,
 }
 
@@ -30,7 +32,7 @@ impl StoreRow {
             name: row.try_get("name")?,
             code: row.try_get("code")?,
             address: row.try_get("address")?,
-            status: row.try_get("status")?,
+            status: enum_column(row, "status")?,
             created_at: row.try_get("created_at")?,
         })
     }

@@ -3,14 +3,14 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use super::db::{self, StoreRow};
+use super::db::{self, StoreRow, StoreStatus};
 use crate::{
     error::Error,
     modules::{
-        audit::{self, Event},
+        audit::{self, Action, Event, Target},
         tenancy,
     },
-    platform::{db::RequestTx, domain::Name},
+    platform::{db::RequestTx, domain::Name, http::common::wire_name},
 };
 
 /// A store's fields as parsed from a request; `None` leaves a field as it is.
@@ -18,7 +18,7 @@ pub struct StoreFields {
     pub name: Option<Name>,
     pub code: Option<String>,
     pub address: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<StoreStatus>,
 }
 
 pub async fn create(tx: &RequestTx, name: &Name, fields: StoreFields) -> Result<StoreRow, Error> {
@@ -32,8 +32,8 @@ pub async fn create(tx: &RequestTx, name: &Name, fields: StoreFields) -> Result<
     audit::record(
         tx,
         Event {
-            action: "store.created",
-            target_type: "store",
+            action: Action::StoreCreated,
+            target_type: Target::Store,
             target_id: Some(store.id),
             store_id: Some(store.id),
             details: json!({"after": {"name": store.name, "code": store.code}}),
@@ -51,14 +51,14 @@ pub async fn update(tx: &RequestTx, id: Uuid, fields: StoreFields) -> Result<Sto
         fields.name.as_ref().map(Name::as_str),
         fields.code.as_deref(),
         fields.address.as_deref(),
-        fields.status.as_deref(),
+        fields.status.map(|status| wire_name(&status)).as_deref(),
     )
     .await?;
     audit::record(
         tx,
         Event {
-            action: "store.updated",
-            target_type: "store",
+            action: Action::StoreUpdated,
+            target_type: Target::Store,
             target_id: Some(store.id),
             store_id: Some(store.id),
             details: json!({
@@ -77,8 +77,8 @@ pub async fn delete(tx: &RequestTx, id: Uuid) -> Result<(), Error> {
     audit::record(
         tx,
         Event {
-            action: "store.deleted",
-            target_type: "store",
+            action: Action::StoreDeleted,
+            target_type: Target::Store,
             target_id: Some(store.id),
             store_id: None,
             details: json!({"before": {"name": store.name, "code": store.code}}),
@@ -101,8 +101,8 @@ pub async fn link(tx: &RequestTx, store_id: Uuid, user_id: Uuid) -> Result<(), E
         audit::record(
             tx,
             Event {
-                action: "store.user_linked",
-                target_type: "user",
+                action: Action::StoreUserLinked,
+                target_type: Target::User,
                 target_id: Some(user_id),
                 store_id: Some(store_id),
                 details: json!({}),
@@ -118,8 +118,8 @@ pub async fn unlink(tx: &RequestTx, store_id: Uuid, user_id: Uuid) -> Result<(),
     audit::record(
         tx,
         Event {
-            action: "store.user_unlinked",
-            target_type: "user",
+            action: Action::StoreUserUnlinked,
+            target_type: Target::User,
             target_id: Some(user_id),
             store_id: Some(store_id),
             details: json!({}),

@@ -8,8 +8,10 @@ use uuid::Uuid;
 
 use crate::{
     error::Error,
-    platform::db::{RequestTx, page::Page},
+    platform::db::{RequestTx, enum_column, page::Page},
 };
+
+pub use super::api::{InvitationStatus, MemberStatus, TenantStatus};
 
 // --- tenant -----------------------------------------------------------------------------
 
@@ -17,7 +19,7 @@ use crate::{
 pub struct TenantRow {
     pub id: Uuid,
     pub name: String,
-    pub status: String,
+    pub status: TenantStatus,
     pub created_at: DateTime<Utc>,
 }
 
@@ -26,7 +28,7 @@ impl TenantRow {
         Ok(TenantRow {
             id: row.try_get("id")?,
             name: row.try_get("name")?,
-            status: row.try_get("status")?,
+            status: enum_column(row, "status")?,
             created_at: row.try_get("created_at")?,
         })
     }
@@ -72,7 +74,7 @@ pub struct MemberRow {
     pub user_id: Uuid,
     pub email: String,
     pub full_name: String,
-    pub status: String,
+    pub status: MemberStatus,
     pub joined_at: DateTime<Utc>,
 }
 
@@ -82,7 +84,7 @@ impl MemberRow {
             user_id: row.try_get("user_id")?,
             email: row.try_get("email")?,
             full_name: row.try_get("full_name")?,
-            status: row.try_get("status")?,
+            status: enum_column(row, "status")?,
             joined_at: row.try_get("joined_at")?,
         })
     }
@@ -175,7 +177,7 @@ pub struct InvitationRow {
     pub store_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
-    pub status: String,
+    pub status: InvitationStatus,
 }
 
 impl InvitationRow {
@@ -187,7 +189,7 @@ impl InvitationRow {
             store_id: row.try_get("store_id")?,
             created_at: row.try_get("created_at")?,
             expires_at: row.try_get("expires_at")?,
-            status: row.try_get("status")?,
+            status: enum_column(row, "status")?,
         })
     }
 }

@@ -6,6 +6,7 @@ pub mod api;
 mod db;
 pub mod service;
 
+pub use api::MemberStatus;
 pub use db::{MemberRow, TenantRow};
 
 use uuid::Uuid;

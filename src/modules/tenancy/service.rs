@@ -7,11 +7,11 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::db::{self, InvitationRow, MemberRow, TenantRow};
+use super::db::{self, InvitationRow, InvitationStatus, MemberRow, MemberStatus, TenantRow};
 use crate::{
     error::Error,
     modules::{
-        audit::{self, Event},
+        audit::{self, Action, Event, Target},
         identity::service::{Identity, Session},
         rbac,
     },
@@ -19,6 +19,7 @@ use crate::{
         auth::OpaqueToken,
         db::{Access, RequestTx, Scope},
         domain::{Email, Fields, Name, Password},
+        http::common::wire_name,
     },
 };
 
@@ -38,8 +39,8 @@ pub async fn rename_tenant(tx: &RequestTx, id: Uuid, name: &Name) -> Result<Tena
     audit::record(
         tx,
         Event {
-            action: "tenant.updated",
-            target_type: "tenant",
+            action: Action::TenantUpdated,
+            target_type: Target::Tenant,
             target_id: Some(tenant.id),
             store_id: None,
             details: json!({"before": {"name": before.name}, "after": {"name": tenant.name}}),
@@ -49,14 +50,6 @@ pub async fn rename_tenant(tx: &RequestTx, id: Uuid, name: &Name) -> Result<Tena
     Ok(tenant)
 }
 
-/// A member's status: `active` or `suspended`.
-pub fn parse_member_status(status: &str) -> Result<String, String> {
-    match status {
-        "active" | "suspended" => Ok(status.to_string()),
-        _ => Err("must be active or suspended".into()),
-    }
-}
-
 /// Suspends or reactivates a member. Suspending someone takes their permissions away:
 /// only someone who holds them all may (an Admin cannot suspend an Owner), and the last
 /// active Owner cannot be suspended (409).
@@ -64,18 +57,18 @@ pub async fn set_member_status(
     tx: &RequestTx,
     access: &Access,
     user_id: Uuid,
-    status: &str,
+    status: MemberStatus,
 ) -> Result<MemberRow, Error> {
     rbac::service::lock_owners(tx).await?;
     let before = db::member(tx, user_id).await?;
     rbac::service::ensure_holds_all_of(tx, access, user_id).await?;
-    db::set_member_status(tx, user_id, status).await?;
+    db::set_member_status(tx, user_id, &wire_name(&status)).await?;
     rbac::service::ensure_an_owner_remains(tx).await?;
     audit::record(
         tx,
         Event {
-            action: "member.updated",
-            target_type: "user",
+            action: Action::MemberUpdated,
+            target_type: Target::User,
             target_id: Some(user_id),
             store_id: None,
             details: json!({"before": {"status": before.status}, "after": {"status": status}}),
@@ -103,8 +96,8 @@ pub async fn remove_member(
     audit::record(
         tx,
         Event {
-            action: "member.removed",
-            target_type: "user",
+            action: Action::MemberRemoved,
+            target_type: Target::User,
             target_id: Some(user_id),
             store_id: None,
             details: json!({"before": {"email": before.email, "status": before.status}}),
@@ -167,8 +160,8 @@ pub async fn invite(
     audit::record(
         tx,
         Event {
-            action: "invitation.created",
-            target_type: "invitation",
+            action: Action::InvitationCreated,
+            target_type: Target::Invitation,
             target_id: Some(created.id),
             store_id,
             details: json!({"after": {"email": created.email, "role_id": role.id, "role": role.name}}),
@@ -184,8 +177,8 @@ pub async fn revoke_invitation(tx: &RequestTx, id: Uuid) -> Result<(), Error> {
     audit::record(
         tx,
         Event {
-            action: "invitation.revoked",
-            target_type: "invitation",
+            action: Action::InvitationRevoked,
+            target_type: Target::Invitation,
             target_id: Some(invitation.id),
             store_id: invitation.store_id,
             details: json!({"before": {"email": invitation.email}}),
@@ -218,7 +211,7 @@ pub async fn accept_invitation(
     }
     .await;
     let (invitation, existing) = tx.finish(found).await?.ok_or(BAD_INVITATION_TOKEN)?;
-    if invitation.status != "pending" {
+    if invitation.status != wire_name(&InvitationStatus::Pending) {
         return Err(BAD_INVITATION_TOKEN);
     }
 
@@ -268,8 +261,8 @@ pub async fn accept_invitation(
         audit::record(
             &tx,
             Event {
-                action: "invitation.accepted",
-                target_type: "invitation",
+                action: Action::InvitationAccepted,
+                target_type: Target::Invitation,
                 target_id: Some(invitation.invitation_id),
                 store_id: invitation.store_id,
                 details: json!({"after": {"user_id": user_id, "new_user": new_user.is_some()}}),

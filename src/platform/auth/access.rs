@@ -48,6 +48,10 @@ pub struct Operation {
     /// held permissions). Only for operations that act in that store: elsewhere a role
     /// held in one store must not act tenant-wide because the request names the store.
     pub store_grants: bool,
+    /// The error statuses the operation returns beyond those that follow from how it
+    /// is called (see [`Operation::error_statuses`]): 409 for a write that can
+    /// conflict, 401 for a public operation that checks a credential, ...
+    pub also_returns: &'static [u16],
 }
 
 impl Operation {
@@ -58,6 +62,7 @@ impl Operation {
             reads_held_permissions: false,
             requires_store: false,
             store_grants: false,
+            also_returns: &[],
         }
     }
 
@@ -68,6 +73,7 @@ impl Operation {
             reads_held_permissions: false,
             requires_store: false,
             store_grants: false,
+            also_returns: &[],
         }
     }
 
@@ -78,6 +84,7 @@ impl Operation {
             reads_held_permissions: false,
             requires_store: false,
             store_grants: false,
+            also_returns: &[],
         }
     }
 
@@ -88,6 +95,7 @@ impl Operation {
             reads_held_permissions: false,
             requires_store: false,
             store_grants: false,
+            also_returns: &[],
         }
     }
 
@@ -115,6 +123,43 @@ impl Operation {
             store_grants: true,
             ..self
         }
+    }
+
+    /// See [`Operation::also_returns`].
+    pub const fn returning(self, statuses: &'static [u16]) -> Operation {
+        Operation {
+            also_returns: statuses,
+            ..self
+        }
+    }
+
+    /// Every error status the operation can answer with, given whether it takes path
+    /// or query parameters and a body: 500 and 503 always; with a bearer token, 400 (a
+    /// malformed `X-Store-ID`), 401 and 403; with parameters 400, and 404 when one is
+    /// in the path; with a body 400, 413, 415 and 422; and [`Operation::also_returns`].
+    pub fn error_statuses(
+        &self,
+        path_parameters: bool,
+        query_parameters: bool,
+        body: bool,
+    ) -> Vec<u16> {
+        let mut statuses = vec![500, 503];
+        if self.takes_bearer() {
+            statuses.extend([400, 401, 403]);
+        }
+        if path_parameters || query_parameters {
+            statuses.push(400);
+        }
+        if path_parameters {
+            statuses.push(404);
+        }
+        if body {
+            statuses.extend([400, 413, 415, 422]);
+        }
+        statuses.extend(self.also_returns);
+        statuses.sort_unstable();
+        statuses.dedup();
+        statuses
     }
 
     /// Whether a bearer token is required (everything but public operations).

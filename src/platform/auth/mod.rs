@@ -2,6 +2,7 @@
 //! pool, access tokens (JWT) and opaque tokens (refresh, reset).
 
 pub mod access;
+pub mod catalog;
 pub mod password;
 pub mod tokens;
 

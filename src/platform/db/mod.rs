@@ -15,7 +15,21 @@ use tokio_postgres::NoTls;
 
 pub use request_tx::{Access, RequestTx, Scope};
 
-use crate::error::Error;
+use crate::{error::Error, platform::http::common::from_wire};
+
+/// A text column holding one of an enum's wire names (a `CHECK`ed status, an audit
+/// action): a value outside the enum is a bug, reported as one, never a panic.
+pub fn enum_column<T: poem_openapi::types::ParseFromJSON>(
+    row: &tokio_postgres::Row,
+    column: &str,
+) -> Result<T, Error> {
+    let text: String = row.try_get(column)?;
+    from_wire(&text).ok_or_else(|| {
+        Error::Internal(anyhow::anyhow!(
+            "column {column} holds {text:?}, which the API does not know"
+        ))
+    })
+}
 
 /// The login role's view of the database: a pool of connections. Requests never use a
 /// connection directly; they go through [`Database::begin`], which opens the

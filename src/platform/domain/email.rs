@@ -1,5 +1,8 @@
 use std::fmt;
 
+/// The longest address (RFC 5321's path limit, less the angle brackets).
+pub const MAX_CHARS: usize = 254;
+
 /// An email address, normalized: trimmed and lower-cased, so that one mailbox is one
 /// account whatever the caller typed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -11,8 +14,8 @@ impl Email {
         if email.is_empty() {
             return Err("is required".into());
         }
-        if email.len() > 254 {
-            return Err("is longer than 254 characters".into());
+        if email.len() > MAX_CHARS {
+            return Err(format!("is longer than {MAX_CHARS} characters"));
         }
         let Some((local, domain)) = email.rsplit_once('@') else {
             return Err("is not an email address".into());

@@ -2,9 +2,9 @@
 //! is valid. Handlers parse request fields into them and collect every failure into
 //! one `422 validation_failed` with an entry per field.
 
-mod email;
-mod name;
-mod password;
+pub mod email;
+pub mod name;
+pub mod password;
 
 pub use email::Email;
 pub use name::Name;

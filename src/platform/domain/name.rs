@@ -1,3 +1,5 @@
+pub const MAX_CHARS: usize = 200;
+
 /// A human-facing name (a person's full name, a tenant's or a store's name): trimmed,
 /// 1 to 200 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,8 +11,8 @@ impl Name {
         if name.is_empty() {
             return Err("is required".into());
         }
-        if name.chars().count() > 200 {
-            return Err("must be at most 200 characters".into());
+        if name.chars().count() > MAX_CHARS {
+            return Err(format!("must be at most {MAX_CHARS} characters"));
         }
         if name.chars().any(char::is_control) {
             return Err("must not contain control characters".into());

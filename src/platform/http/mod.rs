@@ -4,8 +4,11 @@
 
 pub mod common;
 pub mod edge;
+pub mod json;
+pub mod params;
 pub mod problem;
 pub mod security;
+pub mod text;
 
 use poem::{Endpoint, EndpointExt, middleware::CatchPanic};
 

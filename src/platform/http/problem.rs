@@ -1,16 +1,43 @@
 //! The HTTP edge of errors: RFC 9457 `application/problem+json` bodies with a stable
-//! `code` (docs/api.md, "Errors"). Every operation returns `Result<_, ApiError>`, so every
-//! failure a handler can produce is documented in the OpenAPI document, and anything
-//! that fails before a handler (routing, body parsing, a panic) is turned into the same
-//! shape by [`problem_response`].
+//! `code` (docs/api.md, "Errors"). Every operation returns `Result<_, ApiError>`; the
+//! OpenAPI document keeps, of `ApiError`'s statuses, those the operation's declaration
+//! says it can answer with (`modules::spec_json`). Anything that fails before a
+//! handler (routing, a body or parameter that does not parse, a panic) is turned into
+//! the same shape: by `json::JsonBody`, `params::NameParameters` or
+//! [`problem_response`].
 
 use poem::http::StatusCode;
-use poem_openapi::{ApiResponse, Object, payload::Json};
+use poem_openapi::{ApiResponse, Enum, Object, payload::Json};
 
 use crate::{
     error::{ConstraintKind, Error, FieldError},
+    platform::auth::catalog::PermissionCode,
     telemetry,
 };
+
+/// Every `code` a problem can have: what clients switch on (API.md, "Errors").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ProblemCode {
+    BadRequest,
+    Unauthenticated,
+    TokenExpired,
+    InvalidCredentials,
+    Forbidden,
+    StoreAccessDenied,
+    TenantSuspended,
+    RegistrationDisabled,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    BootstrapClosed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+    RateLimited,
+    Internal,
+    Unavailable,
+}
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
@@ -34,27 +61,27 @@ pub struct Problem {
     /// What happened, for a person reading it (clients switch on `code`).
     pub detail: String,
     /// Stable, snake_case: what clients switch on.
-    pub code: String,
+    pub code: ProblemCode,
     /// For `forbidden`: the permission that was missing.
     #[oai(nullable)]
-    pub permission: Option<String>,
+    pub permission: Option<PermissionCode>,
     /// For `validation_failed`: each invalid field.
     #[oai(nullable)]
     pub errors: Option<Vec<ProblemField>>,
-    /// The request id (also in the `x-request-id` header), so a report can be matched
+    /// The request id (also in the `X-Request-ID` header), so a report can be matched
     /// with the server's log.
     #[oai(nullable)]
     pub request_id: Option<String>,
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Problem {
+    pub fn new(status: StatusCode, code: ProblemCode, detail: impl Into<String>) -> Problem {
         Problem {
             kind: "about:blank".into(),
             title: status.canonical_reason().unwrap_or("Error").into(),
             status: status.as_u16(),
             detail: detail.into(),
-            code: code.into(),
+            code,
             permission: None,
             errors: None,
             request_id: telemetry::current_request_id(),
@@ -63,8 +90,12 @@ impl Problem {
 }
 
 /// Every error response of the API.
+///
+/// Request parsing failures do not come here: poem-openapi hands them to the *success*
+/// type's `bad_request_handler`, which no operation has, so they reach the edge as
+/// errors. The body's are already problems (`super::json::JsonBody`), parameters'
+/// are named by `super::params`, and the edge answers the rest (`problem_response`).
 #[derive(Debug, ApiResponse)]
-#[oai(bad_request_handler = "bad_request")]
 pub enum ApiError {
     /// The request is malformed (`bad_request`).
     #[oai(status = 400, content_type = "application/problem+json")]
@@ -103,33 +134,24 @@ pub enum ApiError {
     Unavailable(Json<Problem>),
 }
 
-/// Body parsing failures of poem-openapi (malformed JSON, wrong types, a missing or
-/// malformed parameter) become 400 problems instead of poem's plain-text answer.
-fn bad_request(error: poem::Error) -> ApiError {
-    ApiError::BadRequest(Json(Problem::new(
-        StatusCode::BAD_REQUEST,
-        "bad_request",
-        error.to_string(),
-    )))
-}
-
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
+        use ProblemCode as C;
         use StatusCode as S;
-        let problem = |status, code: &str, detail: &str| Json(Problem::new(status, code, detail));
+        let problem = |status, code, detail: &str| Json(Problem::new(status, code, detail));
         let bearer = || "Bearer".to_string();
         match error {
             Error::BadRequest(detail) => {
-                ApiError::BadRequest(problem(S::BAD_REQUEST, "bad_request", &detail))
+                ApiError::BadRequest(problem(S::BAD_REQUEST, C::BadRequest, &detail))
             }
             Error::InvalidToken(detail) => ApiError::Unauthorized(
-                problem(S::UNAUTHORIZED, "unauthenticated", detail),
+                problem(S::UNAUTHORIZED, C::Unauthenticated, detail),
                 bearer(),
             ),
             Error::Unauthenticated => ApiError::Unauthorized(
                 problem(
                     S::UNAUTHORIZED,
-                    "unauthenticated",
+                    C::Unauthenticated,
                     "a valid access token is required",
                 ),
                 bearer(),
@@ -137,7 +159,7 @@ impl From<Error> for ApiError {
             Error::TokenExpired => ApiError::Unauthorized(
                 problem(
                     S::UNAUTHORIZED,
-                    "token_expired",
+                    C::TokenExpired,
                     "the access token has expired",
                 ),
                 "Bearer error=\"invalid_token\", error_description=\"expired\"".into(),
@@ -145,7 +167,7 @@ impl From<Error> for ApiError {
             Error::InvalidCredentials => ApiError::Unauthorized(
                 problem(
                     S::UNAUTHORIZED,
-                    "invalid_credentials",
+                    C::InvalidCredentials,
                     "invalid email or password",
                 ),
                 bearer(),
@@ -153,31 +175,31 @@ impl From<Error> for ApiError {
             Error::Forbidden { permission } => {
                 let mut body = Problem::new(
                     S::FORBIDDEN,
-                    "forbidden",
+                    C::Forbidden,
                     format!("this requires the permission {permission}"),
                 );
-                body.permission = Some(permission);
+                body.permission = Some(PermissionCode::new(permission));
                 ApiError::Forbidden(Json(body))
             }
             Error::StoreAccessDenied => ApiError::Forbidden(problem(
                 S::FORBIDDEN,
-                "store_access_denied",
+                C::StoreAccessDenied,
                 "the store named by X-Store-ID is not accessible",
             )),
             Error::TenantSuspended => ApiError::Forbidden(problem(
                 S::FORBIDDEN,
-                "tenant_suspended",
+                C::TenantSuspended,
                 "the tenant or the membership is suspended",
             )),
             Error::NotFound => ApiError::NotFound(problem(
                 S::NOT_FOUND,
-                "not_found",
+                C::NotFound,
                 "no such resource in this tenant",
             )),
             Error::Validation(fields) => {
                 let mut body = Problem::new(
                     S::UNPROCESSABLE_ENTITY,
-                    "validation_failed",
+                    C::ValidationFailed,
                     "the request body is invalid",
                 );
                 body.errors = Some(
@@ -189,7 +211,7 @@ impl From<Error> for ApiError {
                 ApiError::Unprocessable(Json(body))
             }
             Error::Conflict(detail) => {
-                ApiError::Conflict(problem(S::CONFLICT, "conflict", &detail))
+                ApiError::Conflict(problem(S::CONFLICT, C::Conflict, &detail))
             }
             Error::Constraint { kind, name } => {
                 // Unnamed by the code that wrote: say what kind of thing happened, not
@@ -197,44 +219,44 @@ impl From<Error> for ApiError {
                 tracing::info!(constraint = %name, ?kind, "constraint violation not mapped by its writer");
                 match kind {
                     ConstraintKind::Unique => {
-                        ApiError::Conflict(problem(S::CONFLICT, "conflict", "it already exists"))
+                        ApiError::Conflict(problem(S::CONFLICT, C::Conflict, "it already exists"))
                     }
                     ConstraintKind::ForeignKey => ApiError::Conflict(problem(
                         S::CONFLICT,
-                        "conflict",
+                        C::Conflict,
                         "a row this request refers to does not exist or is still referred to",
                     )),
                     ConstraintKind::Check => ApiError::BadRequest(problem(
                         S::BAD_REQUEST,
-                        "bad_request",
+                        C::BadRequest,
                         "a value is outside what can be stored",
                     )),
                 }
             }
             Error::RateLimited { retry_after_secs } => ApiError::TooManyRequests(
-                problem(S::TOO_MANY_REQUESTS, "rate_limited", "too many attempts"),
+                problem(S::TOO_MANY_REQUESTS, C::RateLimited, "too many attempts"),
                 retry_after_secs,
             ),
             Error::RegistrationClosed => ApiError::Forbidden(problem(
                 S::FORBIDDEN,
-                "registration_disabled",
+                C::RegistrationDisabled,
                 "registration is disabled on this server",
             )),
             Error::BootstrapClosed => ApiError::Conflict(problem(
                 S::CONFLICT,
-                "bootstrap_closed",
+                C::BootstrapClosed,
                 "bootstrap is closed once any user exists",
             )),
             Error::PayloadTooLarge => ApiError::PayloadTooLarge(problem(
                 S::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+                C::PayloadTooLarge,
                 "the request body is too large",
             )),
             Error::Unavailable(detail) => {
                 tracing::warn!(%detail, "database unavailable");
                 ApiError::Unavailable(problem(
                     S::SERVICE_UNAVAILABLE,
-                    "unavailable",
+                    C::Unavailable,
                     "the service is temporarily unavailable; retry",
                 ))
             }
@@ -242,7 +264,7 @@ impl From<Error> for ApiError {
                 tracing::error!(error = ?error, "internal error");
                 ApiError::Internal(problem(
                     S::INTERNAL_SERVER_ERROR,
-                    "internal",
+                    C::Internal,
                     INTERNAL_DETAIL,
                 ))
             }
@@ -258,17 +280,17 @@ const INTERNAL_DETAIL: &str =
 /// operation: unknown route, wrong method, a body too large, a panic.
 pub fn problem_response(status: StatusCode, detail: Option<String>) -> poem::Response {
     let code = match status {
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::UNAUTHORIZED => "unauthenticated",
-        StatusCode::FORBIDDEN => "forbidden",
-        StatusCode::UNPROCESSABLE_ENTITY => "validation_failed",
-        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
-        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
-        status if status.is_server_error() => "internal",
-        _ => "bad_request",
+        StatusCode::NOT_FOUND => ProblemCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ProblemCode::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ProblemCode::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ProblemCode::UnsupportedMediaType,
+        StatusCode::UNAUTHORIZED => ProblemCode::Unauthenticated,
+        StatusCode::FORBIDDEN => ProblemCode::Forbidden,
+        StatusCode::UNPROCESSABLE_ENTITY => ProblemCode::ValidationFailed,
+        StatusCode::TOO_MANY_REQUESTS => ProblemCode::RateLimited,
+        StatusCode::SERVICE_UNAVAILABLE => ProblemCode::Unavailable,
+        status if status.is_server_error() => ProblemCode::Internal,
+        _ => ProblemCode::BadRequest,
     };
     // A server error's own message may carry internals: log it, never send it.
     let detail = match detail {
@@ -283,7 +305,7 @@ pub fn problem_response(status: StatusCode, detail: Option<String>) -> poem::Res
         .body(serde_json::to_vec(&problem_json(&body)).unwrap_or_default());
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(
-            "www-authenticate",
+            poem::http::header::WWW_AUTHENTICATE,
             poem::http::HeaderValue::from_static("Bearer"),
         );
     }

@@ -1,7 +1,7 @@
 //! `/api/v1/auth/*`: registration, bootstrap, login, tokens, password reset.
 
 use poem::web::RemoteAddr;
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json, types::Example};
 use uuid::Uuid;
 
 use super::me::User;
@@ -16,20 +16,26 @@ use crate::{
     },
     platform::{
         auth::access::Operation,
-        http::{problem::ApiError, security::BearerAuth},
+        http::{
+            json::JsonBody,
+            problem::ApiError,
+            security::BearerAuth,
+            text::{EmailText, NameText, PasswordText, SecretText, Text},
+        },
     },
 };
 
 // What each operation requires (see `auth::access`): one line per route below.
-const AUTH_BOOTSTRAP: Operation = Operation::public("auth_bootstrap");
-const AUTH_REGISTER: Operation = Operation::public("auth_register");
-const AUTH_LOGIN: Operation = Operation::public("auth_login");
-const AUTH_REFRESH: Operation = Operation::public("auth_refresh");
+const AUTH_BOOTSTRAP: Operation = Operation::public("auth_bootstrap").returning(&[409]);
+const AUTH_REGISTER: Operation = Operation::public("auth_register").returning(&[403, 409]);
+/// 404: a `tenant_id` the user is not a member of.
+const AUTH_LOGIN: Operation = Operation::public("auth_login").returning(&[401, 403, 404, 429]);
+const AUTH_REFRESH: Operation = Operation::public("auth_refresh").returning(&[401, 403]);
 const AUTH_LOGOUT: Operation = Operation::public("auth_logout");
 /// Any authenticated user; membership of the target tenant is checked by the flow.
-const AUTH_SWITCH_TENANT: Operation = Operation::member("auth_switch_tenant");
+const AUTH_SWITCH_TENANT: Operation = Operation::member("auth_switch_tenant").returning(&[404]);
 const AUTH_FORGOT_PASSWORD: Operation = Operation::public("auth_forgot_password");
-const AUTH_RESET_PASSWORD: Operation = Operation::public("auth_reset_password");
+const AUTH_RESET_PASSWORD: Operation = Operation::public("auth_reset_password").returning(&[401]);
 
 pub const OPERATIONS: &[Operation] = &[
     AUTH_BOOTSTRAP,
@@ -47,13 +53,31 @@ pub struct AuthApi {
 }
 
 #[derive(Object)]
+#[oai(example)]
 pub struct RegisterRequest {
-    pub email: String,
+    pub email: EmailText,
     /// 8 to 128 characters, not the email.
-    pub password: String,
-    pub full_name: String,
+    pub password: PasswordText,
+    pub full_name: NameText,
     /// The name of the user's first tenant.
-    pub tenant_name: String,
+    pub tenant_name: NameText,
+}
+
+impl Example for RegisterRequest {
+    fn example() -> Self {
+        RegisterRequest {
+            email: "amina@example.com".into(),
+            password: "correct horse battery".into(),
+            full_name: "Amina Odhiambo".into(),
+            tenant_name: "Odhiambo Traders".into(),
+        }
+    }
+}
+
+/// How to present the access token: always `Bearer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum TokenType {
+    Bearer,
 }
 
 #[derive(Object)]
@@ -62,27 +86,36 @@ pub struct AccountCreated {
     pub tenant: Tenant,
     pub access_token: String,
     pub refresh_token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
+    pub token_type: TokenType,
     /// Seconds until the access token expires.
     pub expires_in: u64,
 }
 
 #[derive(Object)]
+#[oai(example)]
 pub struct LoginRequest {
-    pub email: String,
-    pub password: String,
+    pub email: EmailText,
+    pub password: SecretText,
     /// The tenant to act in; default: the one used last.
     #[oai(nullable)]
     pub tenant_id: Option<Uuid>,
+}
+
+impl Example for LoginRequest {
+    fn example() -> Self {
+        LoginRequest {
+            email: "amina@example.com".into(),
+            password: "correct horse battery".into(),
+            tenant_id: None,
+        }
+    }
 }
 
 #[derive(Object)]
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
+    pub token_type: TokenType,
     /// Seconds until the access token expires.
     pub expires_in: u64,
     pub tenant_id: Uuid,
@@ -93,7 +126,7 @@ impl From<Session> for TokenPair {
         TokenPair {
             access_token: session.access_token,
             refresh_token: session.refresh_token,
-            token_type: "Bearer".into(),
+            token_type: TokenType::Bearer,
             expires_in: session.expires_in,
             tenant_id: session.tenant_id,
         }
@@ -102,7 +135,7 @@ impl From<Session> for TokenPair {
 
 #[derive(Object)]
 pub struct RefreshRequest {
-    pub refresh_token: String,
+    pub refresh_token: Text,
 }
 
 #[derive(Object)]
@@ -112,14 +145,14 @@ pub struct SwitchTenantRequest {
 
 #[derive(Object)]
 pub struct ForgotPasswordRequest {
-    pub email: String,
+    pub email: EmailText,
 }
 
 #[derive(Object)]
 pub struct ResetPasswordRequest {
     /// The token from the password-reset message.
-    pub token: String,
-    pub new_password: String,
+    pub token: Text,
+    pub new_password: PasswordText,
 }
 
 #[derive(ApiResponse)]
@@ -156,7 +189,7 @@ fn created(user: UserRow, tenant: TenantRow, session: Session) -> Created {
         tenant: tenant.into(),
         access_token: session.access_token,
         refresh_token: session.refresh_token,
-        token_type: "Bearer".into(),
+        token_type: TokenType::Bearer,
         expires_in: session.expires_in,
     }))
 }
@@ -174,14 +207,14 @@ impl AuthApi {
     /// Create the first user (a platform admin) and their tenant. Closed for good once
     /// any user exists.
     #[oai(path = "/bootstrap", method = "post", operation_id = "auth_bootstrap")]
-    async fn bootstrap(&self, body: Json<RegisterRequest>) -> Result<Created, ApiError> {
+    async fn bootstrap(&self, body: JsonBody<RegisterRequest>) -> Result<Created, ApiError> {
         let (user, tenant, session) = self.identity.bootstrap(account(&body)).await?;
         Ok(created(user, tenant, session))
     }
 
     /// Register a user and their first tenant; the user becomes its Owner.
     #[oai(path = "/register", method = "post", operation_id = "auth_register")]
-    async fn register(&self, body: Json<RegisterRequest>) -> Result<Created, ApiError> {
+    async fn register(&self, body: JsonBody<RegisterRequest>) -> Result<Created, ApiError> {
         let (user, tenant, session) = self.identity.register(account(&body)).await?;
         Ok(created(user, tenant, session))
     }
@@ -192,7 +225,7 @@ impl AuthApi {
     async fn login(
         &self,
         remote: &RemoteAddr,
-        body: Json<LoginRequest>,
+        body: JsonBody<LoginRequest>,
     ) -> Result<Tokens, ApiError> {
         let session = self
             .identity
@@ -209,7 +242,7 @@ impl AuthApi {
     /// Rotate a refresh token: the old one stops working. Presenting a used refresh
     /// token again revokes its whole session.
     #[oai(path = "/refresh", method = "post", operation_id = "auth_refresh")]
-    async fn refresh(&self, body: Json<RefreshRequest>) -> Result<Tokens, ApiError> {
+    async fn refresh(&self, body: JsonBody<RefreshRequest>) -> Result<Tokens, ApiError> {
         Ok(Tokens::Ok(Json(
             self.identity.refresh(&body.refresh_token).await?.into(),
         )))
@@ -217,7 +250,7 @@ impl AuthApi {
 
     /// End the session of a refresh token.
     #[oai(path = "/logout", method = "post", operation_id = "auth_logout")]
-    async fn logout(&self, body: Json<RefreshRequest>) -> Result<NoContent, ApiError> {
+    async fn logout(&self, body: JsonBody<RefreshRequest>) -> Result<NoContent, ApiError> {
         self.identity.logout(&body.refresh_token).await?;
         Ok(NoContent::NoContent)
     }
@@ -231,7 +264,7 @@ impl AuthApi {
     async fn switch_tenant(
         &self,
         auth: BearerAuth,
-        body: Json<SwitchTenantRequest>,
+        body: JsonBody<SwitchTenantRequest>,
     ) -> Result<Tokens, ApiError> {
         Ok(Tokens::Ok(Json(
             self.identity
@@ -250,7 +283,7 @@ impl AuthApi {
     )]
     async fn forgot_password(
         &self,
-        body: Json<ForgotPasswordRequest>,
+        body: JsonBody<ForgotPasswordRequest>,
     ) -> Result<Accepted, ApiError> {
         self.identity.forgot_password(&body.email).await?;
         Ok(Accepted::Accepted)
@@ -265,7 +298,7 @@ impl AuthApi {
     )]
     async fn reset_password(
         &self,
-        body: Json<ResetPasswordRequest>,
+        body: JsonBody<ResetPasswordRequest>,
     ) -> Result<NoContent, ApiError> {
         self.identity
             .reset_password(&body.token, &body.new_password)
@@ -276,9 +309,9 @@ impl AuthApi {
 
 fn account(body: &RegisterRequest) -> NewAccount<'_> {
     NewAccount {
-        email: &body.email,
-        password: &body.password,
-        full_name: &body.full_name,
-        tenant_name: &body.tenant_name,
+        email: body.email.as_str(),
+        password: body.password.as_str(),
+        full_name: body.full_name.as_str(),
+        tenant_name: body.tenant_name.as_str(),
     }
 }

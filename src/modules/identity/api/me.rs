@@ -1,18 +1,23 @@
 //! `/api/v1/me`: the caller, their tenant, memberships, roles and permissions.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
 use uuid::Uuid;
 
 use crate::{
     modules::{
         Tag,
         identity::{db::UserRow, service::Identity},
-        tenancy::api::Tenant,
+        tenancy::{MemberStatus, api::Tenant},
     },
     platform::{
-        auth::access::Operation,
-        http::{problem::ApiError, security::BearerAuth},
+        auth::{access::Operation, catalog::PermissionCode},
+        http::{
+            json::JsonBody,
+            problem::ApiError,
+            security::BearerAuth,
+            text::{NameText, PasswordText, SecretText},
+        },
     },
 };
 
@@ -26,8 +31,16 @@ pub struct User {
     pub email: String,
     pub full_name: String,
     pub is_platform_admin: bool,
-    pub status: String,
+    pub status: UserStatus,
     pub created_at: DateTime<Utc>,
+}
+
+/// A disabled user cannot log in anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum UserStatus {
+    Active,
+    Disabled,
 }
 
 impl From<UserRow> for User {
@@ -48,7 +61,7 @@ pub struct Membership {
     pub tenant_id: Uuid,
     pub tenant_name: String,
     /// The membership's status (`suspended` also when the tenant is).
-    pub status: String,
+    pub status: MemberStatus,
 }
 
 #[derive(Object)]
@@ -67,18 +80,18 @@ pub struct Me {
     pub memberships: Vec<Membership>,
     pub roles: Vec<RoleAssignment>,
     /// Effective permission codes (in the store of `X-Store-ID`, when given).
-    pub permissions: Vec<String>,
+    pub permissions: Vec<PermissionCode>,
 }
 
 #[derive(Object)]
 pub struct UpdateMeRequest {
-    pub full_name: String,
+    pub full_name: NameText,
 }
 
 #[derive(Object)]
 pub struct ChangePasswordRequest {
-    pub current_password: String,
-    pub new_password: String,
+    pub current_password: SecretText,
+    pub new_password: PasswordText,
 }
 
 #[derive(ApiResponse)]
@@ -127,7 +140,7 @@ impl MeApi {
                     status: if m.tenant_status == "active" {
                         m.member_status
                     } else {
-                        "suspended".into()
+                        MemberStatus::Suspended
                     },
                 })
                 .collect(),
@@ -140,7 +153,7 @@ impl MeApi {
                     store_id: r.store_id,
                 })
                 .collect(),
-            permissions: me.permissions,
+            permissions: me.permissions.into_iter().map(Into::into).collect(),
         })))
     }
 
@@ -149,7 +162,7 @@ impl MeApi {
     async fn update(
         &self,
         auth: BearerAuth,
-        body: Json<UpdateMeRequest>,
+        body: JsonBody<UpdateMeRequest>,
     ) -> Result<UserResponse, ApiError> {
         let user = self
             .identity
@@ -167,7 +180,7 @@ impl MeApi {
     async fn change_password(
         &self,
         auth: BearerAuth,
-        body: Json<ChangePasswordRequest>,
+        body: JsonBody<ChangePasswordRequest>,
     ) -> Result<PasswordChanged, ApiError> {
         self.identity
             .change_password(

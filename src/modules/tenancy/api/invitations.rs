@@ -17,9 +17,11 @@ use crate::{
         auth::access::{Operation, authorize},
         domain::{Email, Fields},
         http::{
-            common::{Deleted, page},
+            common::{Deleted, Limit, page, wire_name},
+            json::JsonBody,
             problem::ApiError,
             security::BearerAuth,
+            text::{EmailText, NameText, SecretText, Text},
         },
     },
 };
@@ -29,11 +31,13 @@ pub struct InvitationsApi {
 }
 
 // What each operation requires (see `auth::access`): one line per route below.
-const INVITATIONS_CREATE: Operation =
-    Operation::permission("invitations_create", "users.invite").reading_held_permissions();
+const INVITATIONS_CREATE: Operation = Operation::permission("invitations_create", "users.invite")
+    .reading_held_permissions()
+    .returning(&[409]);
 const INVITATIONS_LIST: Operation = Operation::permission("invitations_list", "users.invite");
 const INVITATIONS_DELETE: Operation = Operation::permission("invitations_delete", "users.invite");
-const AUTH_ACCEPT_INVITATION: Operation = Operation::public("auth_accept_invitation");
+const AUTH_ACCEPT_INVITATION: Operation =
+    Operation::public("auth_accept_invitation").returning(&[401, 403, 409]);
 
 pub const OPERATIONS: &[Operation] = &[
     INVITATIONS_CREATE,
@@ -43,13 +47,24 @@ pub const OPERATIONS: &[Operation] = &[
 ];
 
 #[derive(Object)]
+#[oai(example)]
 pub struct CreateInvitationRequest {
-    pub email: String,
+    pub email: EmailText,
     /// The role the invitee gets; the caller must hold all its permissions.
     pub role_id: Uuid,
     /// Give the role in this store only.
     #[oai(nullable)]
     pub store_id: Option<Uuid>,
+}
+
+impl poem_openapi::types::Example for CreateInvitationRequest {
+    fn example() -> Self {
+        CreateInvitationRequest {
+            email: "wanjiru@example.com".into(),
+            role_id: uuid::uuid!("0b9e3c1a-5f7d-4e2b-9a61-3c8d2e4f6a70"),
+            store_id: None,
+        }
+    }
 }
 
 #[derive(Object)]
@@ -60,8 +75,7 @@ pub struct Invitation {
     #[oai(nullable)]
     pub store_id: Option<Uuid>,
     pub expires_at: DateTime<Utc>,
-    /// `pending`, `accepted`, `revoked` or `expired`.
-    pub status: String,
+    pub status: InvitationStatus,
     pub created_at: DateTime<Utc>,
 }
 
@@ -89,17 +103,6 @@ pub enum InvitationStatus {
     Expired,
 }
 
-impl InvitationStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InvitationStatus::Pending => "pending",
-            InvitationStatus::Accepted => "accepted",
-            InvitationStatus::Revoked => "revoked",
-            InvitationStatus::Expired => "expired",
-        }
-    }
-}
-
 #[derive(Object)]
 pub struct InvitationList {
     pub items: Vec<Invitation>,
@@ -110,13 +113,13 @@ pub struct InvitationList {
 #[derive(Object)]
 pub struct AcceptInvitationRequest {
     /// The token from the invitation message.
-    pub token: String,
-    /// A new user's password; an existing user's own password.
+    pub token: Text,
+    /// A new user's password (8 to 128 characters); an existing user's own password.
     #[oai(nullable)]
-    pub password: Option<String>,
+    pub password: Option<SecretText>,
     /// Required when the email has no account yet.
     #[oai(nullable)]
-    pub full_name: Option<String>,
+    pub full_name: Option<NameText>,
 }
 
 #[derive(ApiResponse)]
@@ -151,7 +154,7 @@ impl InvitationsApi {
     async fn create(
         &self,
         auth: BearerAuth,
-        body: Json<CreateInvitationRequest>,
+        body: JsonBody<CreateInvitationRequest>,
     ) -> Result<InvitationCreated, ApiError> {
         let mut fields = Fields::new();
         let email = fields.check("email", Email::parse(&body.email));
@@ -178,8 +181,7 @@ impl InvitationsApi {
     async fn list(
         &self,
         auth: BearerAuth,
-        /// 1 to 100, default 50.
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Limit>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
         /// Only the invitations in this state; default: all but the revoked.
@@ -187,8 +189,8 @@ impl InvitationsApi {
     ) -> Result<InvitationListResponse, ApiError> {
         let page = page(limit.0, cursor.0)?;
         let (tx, _) = authorize(&self.identity.db, &auth.0, &INVITATIONS_LIST).await?;
-        let status = status.0.map(InvitationStatus::as_str);
-        let rows = db::list_invitations(tx, &page, status).await?;
+        let status = status.0.map(|status| wire_name(&status));
+        let rows = db::list_invitations(tx, &page, status.as_deref()).await?;
         let (rows, next_cursor) = page.finish(rows, |i| (i.created_at, i.id));
         Ok(InvitationListResponse::Ok(Json(InvitationList {
             items: rows.into_iter().map(Into::into).collect(),
@@ -218,7 +220,7 @@ impl InvitationsApi {
         operation_id = "auth_accept_invitation",
         tag = "Tag::Auth"
     )]
-    async fn accept(&self, body: Json<AcceptInvitationRequest>) -> Result<Accepted, ApiError> {
+    async fn accept(&self, body: JsonBody<AcceptInvitationRequest>) -> Result<Accepted, ApiError> {
         let session = service::accept_invitation(
             &self.identity,
             &body.token,

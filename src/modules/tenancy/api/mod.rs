@@ -1,4 +1,5 @@
 pub mod invitations;
 pub mod tenants;
 
-pub use tenants::{Member, Tenant};
+pub use invitations::InvitationStatus;
+pub use tenants::{Member, MemberStatus, Tenant, TenantStatus};

@@ -1,7 +1,7 @@
 //! `/api/v1/tenants/current` and `/api/v1/users`: the current tenant and its members.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, param::Query, payload::Json};
 use uuid::Uuid;
 
 use crate::{
@@ -17,9 +17,11 @@ use crate::{
         auth::access::{Operation, authorize},
         domain::{Fields, Name},
         http::{
-            common::{Deleted, page},
+            common::{Deleted, Limit, page},
+            json::JsonBody,
             problem::ApiError,
             security::BearerAuth,
+            text::NameText,
         },
     },
 };
@@ -34,10 +36,12 @@ const TENANTS_UPDATE_CURRENT: Operation =
     Operation::permission("tenants_update_current", "tenants.edit");
 const USERS_LIST: Operation = Operation::permission("users_list", "users.view");
 const USERS_GET: Operation = Operation::permission("users_get", "users.view");
-const USERS_UPDATE: Operation =
-    Operation::permission("users_update", "users.edit").reading_held_permissions();
-const USERS_DELETE: Operation =
-    Operation::permission("users_delete", "users.remove").reading_held_permissions();
+const USERS_UPDATE: Operation = Operation::permission("users_update", "users.edit")
+    .reading_held_permissions()
+    .returning(&[409]);
+const USERS_DELETE: Operation = Operation::permission("users_delete", "users.remove")
+    .reading_held_permissions()
+    .returning(&[409]);
 
 pub const OPERATIONS: &[Operation] = &[
     TENANTS_GET_CURRENT,
@@ -52,9 +56,26 @@ pub const OPERATIONS: &[Operation] = &[
 pub struct Tenant {
     pub id: Uuid,
     pub name: String,
-    /// `active` or `suspended`.
-    pub status: String,
+    pub status: TenantStatus,
     pub created_at: DateTime<Utc>,
+}
+
+/// A suspended tenant's members are refused on every request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum TenantStatus {
+    Active,
+    Suspended,
+}
+
+/// A suspended member is refused on every request in the tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum MemberStatus {
+    Active,
+    Suspended,
 }
 
 impl From<TenantRow> for Tenant {
@@ -70,7 +91,7 @@ impl From<TenantRow> for Tenant {
 
 #[derive(Object)]
 pub struct UpdateTenantRequest {
-    pub name: String,
+    pub name: NameText,
 }
 
 #[derive(Object)]
@@ -78,8 +99,7 @@ pub struct Member {
     pub id: Uuid,
     pub email: String,
     pub full_name: String,
-    /// `active` or `suspended`.
-    pub status: String,
+    pub status: MemberStatus,
     pub joined_at: DateTime<Utc>,
 }
 
@@ -104,8 +124,7 @@ pub struct MemberList {
 
 #[derive(Object)]
 pub struct UpdateMemberRequest {
-    /// `active` or `suspended`.
-    pub status: String,
+    pub status: MemberStatus,
 }
 
 #[derive(ApiResponse)]
@@ -149,7 +168,7 @@ impl TenantsApi {
     async fn update_current(
         &self,
         auth: BearerAuth,
-        body: Json<UpdateTenantRequest>,
+        body: JsonBody<UpdateTenantRequest>,
     ) -> Result<TenantResponse, ApiError> {
         let mut fields = Fields::new();
         let name = fields.check("name", Name::parse(&body.name));
@@ -164,8 +183,7 @@ impl TenantsApi {
     async fn list_users(
         &self,
         auth: BearerAuth,
-        /// 1 to 100, default 50.
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Limit>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<MemberListResponse, ApiError> {
@@ -194,13 +212,10 @@ impl TenantsApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-        body: Json<UpdateMemberRequest>,
+        body: JsonBody<UpdateMemberRequest>,
     ) -> Result<MemberResponse, ApiError> {
-        let mut fields = Fields::new();
-        let status = fields.check("status", service::parse_member_status(&body.status));
-        let status = fields.finish(status)?;
         let (tx, access) = authorize(&self.identity.db, &auth.0, &USERS_UPDATE).await?;
-        let member = service::set_member_status(&tx, &access, id.0, &status).await;
+        let member = service::set_member_status(&tx, &access, id.0, body.status).await;
         Ok(MemberResponse::Ok(Json(tx.finish(member).await?.into())))
     }
 

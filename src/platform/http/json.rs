@@ -1,0 +1,311 @@
+//! The JSON request body of every operation, [`JsonBody`]: poem-openapi's `Json`
+//! payload, except for how it fails. Malformed JSON is a 400 `bad_request` saying
+//! where (line and column); JSON that does not fit the body's schema (a number where a
+//! string is declared, a missing field, an unknown enum value) is a 422
+//! `validation_failed` naming each field, found by walking the body against the
+//! schema that the type registers for the OpenAPI document. No message names a Rust
+//! or schema type.
+//!
+//! The walk ([`mismatches`], [`expectation`]) is also what names a malformed query or
+//! path parameter (`super::params`).
+
+use std::ops::{Deref, DerefMut};
+
+use poem::{FromRequest, Request, RequestBody};
+use poem_openapi::{
+    payload::{Json, ParsePayload, Payload},
+    registry::{MetaSchemaRef, Registry},
+    types::{ParseFromJSON, Type},
+};
+use serde_json::{Map, Value};
+
+use super::problem::ApiError;
+use crate::error::{Error, FieldError};
+
+/// A JSON request body of type `T` (see the module's comment).
+#[derive(Debug, Clone)]
+pub struct JsonBody<T>(pub T);
+
+impl<T> Deref for JsonBody<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> DerefMut for JsonBody<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+impl<T: Type> Payload for JsonBody<T> {
+    const CONTENT_TYPE: &'static str = Json::<T>::CONTENT_TYPE;
+
+    fn check_content_type(content_type: &str) -> bool {
+        Json::<T>::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
+    const IS_REQUIRED: bool = T::IS_REQUIRED;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let data = Vec::<u8>::from_request(request, body).await?;
+        let value = if data.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&data).map_err(|error| {
+                reject(Error::BadRequest(format!(
+                    "the request body is not valid JSON: {error}"
+                )))
+            })?
+        };
+        match T::parse_from_json(Some(value)) {
+            Ok(value) => Ok(JsonBody(value)),
+            // Parsed again only on failure, so that a good body is not copied.
+            Err(_) => Err(reject(diagnose::<T>(
+                &serde_json::from_slice(&data).unwrap_or(Value::Null),
+            ))),
+        }
+    }
+}
+
+poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON);
+
+/// An error as the problem+json answer it is (the edge passes it on unchanged).
+fn reject(error: Error) -> poem::Error {
+    ApiError::from(error).into()
+}
+
+/// Why `value` is not a `T`, from `T`'s schema.
+fn diagnose<T: Type>(value: &Value) -> Error {
+    let mut registry = Registry::new();
+    T::register(&mut registry);
+    let components = match serde_json::to_value(&registry.schemas) {
+        Ok(Value::Object(components)) => components,
+        _ => Map::new(),
+    };
+    let root = serde_json::to_value(T::schema_ref()).unwrap_or(Value::Null);
+    let mut errors = Vec::new();
+    mismatches(value, &root, &components, "", &mut errors);
+    match errors.iter().find(|error| error.field.is_empty()) {
+        Some(whole) => Error::BadRequest(format!("the request body {}", whole.message)),
+        None if errors.is_empty() => {
+            Error::BadRequest("the request body does not match its schema".into())
+        }
+        None => Error::Validation(errors),
+    }
+}
+
+/// The schema `schema` names, following a `$ref` into `components`.
+pub fn resolve<'a>(schema: &'a Value, components: &'a Map<String, Value>) -> &'a Value {
+    match schema.get("$ref").and_then(Value::as_str) {
+        Some(reference) => reference
+            .rsplit('/')
+            .next()
+            .and_then(|name| components.get(name))
+            .unwrap_or(schema),
+        None => schema,
+    }
+}
+
+/// Records under `field` (`name`, `user.name`, `permissions[2]`) each way `value`
+/// does not fit `schema`.
+pub fn mismatches(
+    value: &Value,
+    schema: &Value,
+    components: &Map<String, Value>,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) {
+    let schema = resolve(schema, components);
+    if value.is_null() && schema.get("nullable") == Some(&Value::Bool(true)) {
+        return;
+    }
+    for part in schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        mismatches(value, part, components, field, errors);
+    }
+    if !fits(value, schema) {
+        errors.push(FieldError::new(field, expectation(schema, components)));
+        return;
+    }
+    match value {
+        Value::Object(object) => {
+            let required = |name: &str| {
+                schema
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .is_some_and(|required| required.iter().any(|r| r == name))
+            };
+            let properties = schema.get("properties").and_then(Value::as_object);
+            for (name, property) in properties.into_iter().flatten() {
+                let inner = join(field, name);
+                match object.get(name) {
+                    // An optional field may be null, as poem-openapi reads `Option`.
+                    None | Some(Value::Null) => {
+                        if required(name) {
+                            errors.push(FieldError::new(inner, "is required"));
+                        }
+                    }
+                    Some(value) => mismatches(value, property, components, &inner, errors),
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item) = schema.get("items") {
+                for (index, value) in items.iter().enumerate() {
+                    mismatches(
+                        value,
+                        item,
+                        components,
+                        &format!("{field}[{index}]"),
+                        errors,
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn join(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_string()
+    } else {
+        format!("{parent}.{name}")
+    }
+}
+
+/// Whether `value` is of the schema's type, format and enum (not its lengths or
+/// ranges, which the domain parsers check).
+fn fits(value: &Value, schema: &Value) -> bool {
+    let text = |key: &str| schema.get(key).and_then(Value::as_str);
+    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        return values.contains(value);
+    }
+    match (text("type"), value) {
+        (None, _) => true,
+        (Some("string"), Value::String(text_value)) => match text("format") {
+            Some("uuid") => uuid::Uuid::parse_str(text_value).is_ok(),
+            Some("date-time") => chrono::DateTime::parse_from_rfc3339(text_value).is_ok(),
+            _ => true,
+        },
+        (Some("integer"), Value::Number(number)) => match text("format") {
+            Some(format) if format.starts_with("uint") => number.is_u64(),
+            _ => number.is_i64(),
+        },
+        (Some("number"), Value::Number(_))
+        | (Some("boolean"), Value::Bool(_))
+        | (Some("array"), Value::Array(_))
+        | (Some("object"), Value::Object(_)) => true,
+        _ => false,
+    }
+}
+
+/// What a value of `schema` must be, in a client's words.
+pub fn expectation(schema: &Value, components: &Map<String, Value>) -> String {
+    let schema = resolve(schema, components);
+    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        let names: Vec<String> = values
+            .iter()
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+            .collect();
+        return format!("must be one of: {}", names.join(", "));
+    }
+    let format = schema.get("format").and_then(Value::as_str);
+    match (schema.get("type").and_then(Value::as_str), format) {
+        (Some("string"), Some("uuid")) => "must be a UUID".into(),
+        (Some("string"), Some("date-time")) => "must be an RFC 3339 date and time".into(),
+        (Some("string"), _) => "must be a string".into(),
+        (Some("integer"), _) => "must be an integer".into(),
+        (Some("number"), _) => "must be a number".into(),
+        (Some("boolean"), _) => "must be true or false".into(),
+        (Some("array"), _) => "must be an array".into(),
+        (Some("object"), _) => "must be a JSON object".into(),
+        _ => "is not valid".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn errors(value: Value, schema: Value, components: Value) -> Vec<(String, String)> {
+        let Value::Object(components) = components else {
+            panic!("components are an object");
+        };
+        let mut errors = Vec::new();
+        mismatches(&value, &schema, &components, "", &mut errors);
+        errors.into_iter().map(|e| (e.field, e.message)).collect()
+    }
+
+    #[test]
+    fn each_field_that_does_not_fit_is_named() {
+        let components = json!({
+            "Status": {"type": "string", "enum": ["active", "archived"]},
+            "Body": {
+                "type": "object",
+                "required": ["name", "count"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "count": {"type": "integer", "format": "int64"},
+                    "id": {"type": "string", "format": "uuid"},
+                    "status": {"allOf": [{"$ref": "#/components/schemas/Status"}, {"nullable": true}], "nullable": true},
+                    "tags": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        });
+        let found = errors(
+            json!({"name": 5, "id": "x", "status": "gone", "tags": ["a", true]}),
+            json!({"$ref": "#/components/schemas/Body"}),
+            components.clone(),
+        );
+        let expected = [
+            ("name", "must be a string"),
+            ("count", "is required"),
+            ("id", "must be a UUID"),
+            ("status", "must be one of: active, archived"),
+            ("tags[1]", "must be a string"),
+        ];
+        let mut sorted = found.clone();
+        sorted.sort();
+        let mut expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(f, m)| (f.to_string(), m.to_string()))
+            .collect();
+        expected.sort();
+        assert_eq!(sorted, expected);
+        let fine = errors(
+            json!({"name": "n", "count": 1, "status": null}),
+            json!({"$ref": "#/components/schemas/Body"}),
+            components,
+        );
+        assert!(fine.is_empty(), "{fine:?}");
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_named_as_a_whole() {
+        let found = errors(json!([1]), json!({"type": "object"}), json!({}));
+        assert_eq!(
+            found,
+            [(String::new(), "must be a JSON object".to_string())]
+        );
+    }
+}
