@@ -77,6 +77,8 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
         "rowguard",
         env!("CARGO_PKG_VERSION"),
     )
+    // The API is served where the document is: generated clients take a base URL.
+    .server("/")
     .description(
         "The multi-tenant, multi-store core of a SaaS backend: identity, tenancy, \
          role-based access control, with PostgreSQL row-level security as the tenant filter. \
@@ -137,6 +139,23 @@ pub fn spec_json(service: &OpenApiService<Apis, ()>) -> String {
         })
         .unwrap_or_default();
     inline_enum_refs(&mut spec, &enums);
+    // An enum every use of which was inlined is a schema nobody refers to: generators
+    // warn about it, and it names nothing a client can meet.
+    let text = spec.to_string();
+    let unused: Vec<String> = enums
+        .keys()
+        .filter(|reference| !text.contains(&format!("\"{reference}\"")))
+        .filter_map(|reference| reference.strip_prefix("#/components/schemas/"))
+        .map(str::to_string)
+        .collect();
+    if let Some(schemas) = spec
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for name in &unused {
+            schemas.remove(name);
+        }
+    }
     serde_json::to_string_pretty(&spec).unwrap_or_else(|_| service.spec())
 }
 
