@@ -338,3 +338,113 @@ async fn a_permission_granted_in_system_role_grants_reaches_the_next_new_tenant(
             .contains(&widgets)
     );
 }
+
+/// A role created by the tenant's Owner; returns its id.
+async fn custom_role(
+    app: &crate::helpers::TestApp,
+    token: &str,
+    name: &str,
+    permissions: &[&str],
+) -> String {
+    let created = app
+        .roles_create(token, &json!({"name": name, "permissions": permissions}))
+        .await;
+    assert_eq!(created.status(), 201, "creating role {name}");
+    text(&created.json().await.unwrap(), "id")
+}
+
+#[tokio::test]
+async fn changing_a_role_needs_every_permission_it_has_before_and_after() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    custom_role(
+        &app,
+        &acme.token,
+        "Editor",
+        &["roles.view", "roles.edit", "products.view"],
+    )
+    .await;
+    let small = custom_role(&app, &acme.token, "Small", &["products.view"]).await;
+    let (_, editor) = app
+        .member(&acme.token, "editor@acme.example", "Editor", None)
+        .await;
+    // A role within what the editor holds: changed.
+    let widened = app
+        .roles_set_permissions(
+            &editor,
+            &small,
+            &json!({"permissions": ["products.view", "roles.view"]}),
+        )
+        .await;
+    assert_eq!(widened.status(), 200);
+    // A role above them: not emptied, not touched at all.
+    let admin = app.role_id(&acme.token, "Admin").await;
+    let before = permissions_of(&app, &acme.token, "Admin").await;
+    let emptied = app
+        .roles_set_permissions(&editor, &admin, &json!({"permissions": []}))
+        .await;
+    assert_problem(emptied, 403, "forbidden").await;
+    let described = app
+        .roles_update(&editor, &admin, &json!({"description": "nobody"}))
+        .await;
+    assert_problem(described, 403, "forbidden").await;
+    assert_eq!(permissions_of(&app, &acme.token, "Admin").await, before);
+}
+
+#[tokio::test]
+async fn a_system_role_keeps_its_name() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let staff = app.role_id(&acme.token, "Staff").await;
+    let described = app
+        .roles_update(
+            &acme.token,
+            &staff,
+            &json!({"description": "Works in a store"}),
+        )
+        .await;
+    assert_eq!(described.status(), 200);
+    let renamed = app
+        .roles_update(&acme.token, &staff, &json!({"name": "Crew"}))
+        .await;
+    assert_problem(renamed, 409, "conflict").await;
+    assert_eq!(app.role_id(&acme.token, "Staff").await, staff);
+}
+
+#[tokio::test]
+async fn deleting_a_store_needs_the_right_to_remove_each_assignment_it_takes_with_it() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let north = app.store(&acme.token, "North").await;
+    let south = app.store(&acme.token, "South").await;
+    let closer_perms = [
+        "stores.delete",
+        "stores.view",
+        "tenants.view",
+        "products.view",
+        "inventory.view",
+        "inventory.adjust",
+    ];
+    let closer = custom_role(&app, &acme.token, "Closer", &closer_perms).await;
+    let (closer_id, closer_token) = app
+        .member(&acme.token, "closer@acme.example", "Closer", Some(&north))
+        .await;
+    let in_south = app
+        .user_roles_create(
+            &acme.token,
+            &closer_id,
+            &json!({"role_id": closer, "store_id": south}),
+        )
+        .await;
+    assert_eq!(in_south.status(), 201);
+    app.member(&acme.token, "staff@acme.example", "Staff", Some(&north))
+        .await;
+    app.member(&acme.token, "owner2@acme.example", "Owner", Some(&south))
+        .await;
+    // North holds Staff's and Closer's assignments, both within what the closer holds.
+    assert_eq!(app.stores_delete(&closer_token, &north).await.status(), 204);
+    // South holds an Owner assignment the closer could not remove directly.
+    let refused = app.stores_delete(&closer_token, &south).await;
+    assert_problem(refused, 403, "forbidden").await;
+    assert_eq!(app.stores_get(&acme.token, &south).await.status(), 200);
+}

@@ -541,3 +541,97 @@ async fn a_revoked_invitation_leaves_the_default_invitation_list() {
     assert_eq!(revoked["items"][0]["status"], "revoked");
     assert_eq!(ids(revoked), [id]);
 }
+
+/// Invites `email` as `role` with `inviter`'s token; returns the invitation's token.
+async fn invited(
+    app: &crate::helpers::TestApp,
+    owner: &str,
+    inviter: &str,
+    email: &str,
+    role: &str,
+) -> String {
+    let role_id = app.role_id(owner, role).await;
+    let created = app
+        .invitations_create(inviter, &json!({"email": email, "role_id": role_id}))
+        .await;
+    assert_eq!(created.status(), 201, "inviting {email}");
+    app.outbox_token(email, "invitation").await
+}
+
+fn acceptance(token: &str) -> serde_json::Value {
+    json!({"token": token, "password": PASSWORD, "full_name": "New Member"})
+}
+
+#[tokio::test]
+async fn an_invitation_does_not_outlive_its_inviters_access() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let (removed_id, removed) = app
+        .member(&acme.token, "a@acme.example", "Admin", None)
+        .await;
+    let (suspended_id, suspended) = app
+        .member(&acme.token, "b@acme.example", "Admin", None)
+        .await;
+    let first = invited(&app, &acme.token, &removed, "x@acme.example", "Staff").await;
+    let second = invited(&app, &acme.token, &removed, "y@acme.example", "Staff").await;
+    let third = invited(&app, &acme.token, &suspended, "z@acme.example", "Staff").await;
+    // While the inviter is there, an invitation works.
+    assert_eq!(
+        app.auth_accept_invitation(&acceptance(&first))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.users_delete(&acme.token, &removed_id).await.status(),
+        204
+    );
+    let suspend = json!({"status": "suspended"});
+    assert_eq!(
+        app.users_update(&acme.token, &suspended_id, &suspend)
+            .await
+            .status(),
+        200
+    );
+    for token in [second, third] {
+        let refused = app.auth_accept_invitation(&acceptance(&token)).await;
+        assert_problem(refused, 401, "unauthenticated").await;
+    }
+}
+
+#[tokio::test]
+async fn an_invitation_is_void_once_its_inviter_no_longer_holds_the_role() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let (admin_id, admin) = app
+        .member(&acme.token, "a@acme.example", "Admin", None)
+        .await;
+    let accepted = invited(&app, &acme.token, &admin, "x@acme.example", "Admin").await;
+    let voided = invited(&app, &acme.token, &admin, "y@acme.example", "Admin").await;
+    // While the inviter is an Admin, an Admin invitation works.
+    assert_eq!(
+        app.auth_accept_invitation(&acceptance(&accepted))
+            .await
+            .status(),
+        200
+    );
+    // Demoted to Staff: they could no longer issue it.
+    let assignments: serde_json::Value = app
+        .user_roles_list(&acme.token, &admin_id)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let assignment = text(&assignments["items"][0], "id");
+    let staff = app.role_id(&acme.token, "Staff").await;
+    let demoted = app
+        .user_roles_create(&acme.token, &admin_id, &json!({"role_id": staff}))
+        .await;
+    assert_eq!(demoted.status(), 201);
+    let removed = app
+        .user_roles_delete(&acme.token, &admin_id, &assignment)
+        .await;
+    assert_eq!(removed.status(), 204);
+    let refused = app.auth_accept_invitation(&acceptance(&voided)).await;
+    assert_problem(refused, 401, "unauthenticated").await;
+}

@@ -112,6 +112,26 @@ pub async fn role(tx: &RequestTx, id: Uuid) -> Result<RoleRow, Error> {
     )
 }
 
+/// The roles assigned to someone in `store_id` (the assignments that go with the store).
+pub async fn roles_assigned_in_store(
+    tx: &RequestTx,
+    store_id: Uuid,
+) -> Result<Vec<RoleRow>, Error> {
+    let statement = tx
+        .prepare(concat!(
+            role_select!(),
+            "WHERE EXISTS (SELECT 1 FROM user_roles ur
+                           WHERE ur.role_id = r.id AND ur.store_id = $1)
+             ORDER BY r.created_at, r.id"
+        ))
+        .await?;
+    tx.query(&statement, &[&store_id])
+        .await?
+        .iter()
+        .map(RoleRow::from_row)
+        .collect()
+}
+
 fn name_taken() -> Error {
     Error::Conflict("the tenant already has a role of that name".into())
 }
@@ -204,6 +224,32 @@ pub async fn permissions_of(tx: &RequestTx, user_id: Uuid) -> Result<Vec<String>
         .iter()
         .map(|row| Ok(row.try_get(0)?))
         .collect()
+}
+
+/// Whether an active member holds, through tenant-wide roles, every one of `codes`:
+/// what an invitation's issuer had to hold when issuing it, checked again when it is
+/// accepted.
+pub async fn still_holds_tenant_wide(
+    tx: &RequestTx,
+    user_id: Uuid,
+    codes: &[String],
+) -> Result<bool, Error> {
+    let statement = tx
+        .prepare(
+            "SELECT EXISTS (SELECT 1 FROM tenant_users tu JOIN users u ON u.id = tu.user_id
+                            WHERE tu.user_id = $1 AND tu.status = 'active' AND u.status = 'active')
+                AND NOT EXISTS (
+                    SELECT 1 FROM unnest($2::text[]) AS c
+                    WHERE NOT EXISTS (
+                        SELECT 1 FROM user_roles ur
+                        JOIN role_permissions rp ON rp.tenant_id = ur.tenant_id AND rp.role_id = ur.role_id
+                        WHERE ur.user_id = $1 AND ur.store_id IS NULL AND rp.permission_code = c))",
+        )
+        .await?;
+    Ok(tx
+        .query_one(&statement, &[&user_id, &codes])
+        .await?
+        .try_get(0)?)
 }
 
 #[derive(Debug, Clone)]

@@ -106,6 +106,19 @@ pub async fn grantable_role(
     Ok(role)
 }
 
+/// Whether `user_id` could still issue an invitation with `role_id`: an active member
+/// holding `users.invite` and every permission of the role through tenant-wide roles,
+/// as when they issued it.
+pub async fn could_still_invite_with(
+    tx: &RequestTx,
+    user_id: Uuid,
+    role_id: Uuid,
+) -> Result<bool, Error> {
+    let mut needed = db::role(tx, role_id).await?.permissions;
+    needed.push("users.invite".into());
+    db::still_holds_tenant_wide(tx, user_id, &needed).await
+}
+
 /// What a role is created or changed with.
 pub struct RoleChange<'a> {
     pub name: Option<Name>,
@@ -139,7 +152,9 @@ pub async fn create_role(
     db::role(tx, id).await
 }
 
-/// Changes a role; permissions added must be held by the caller. Owner: 409.
+/// Changes a role: the caller must hold every permission it has, before and after
+/// (otherwise a `roles.edit` holder could empty a role above them, then act on its
+/// holders as if they held nothing). Owner: 409; a system role keeps its name (409).
 pub async fn update_role(
     tx: &RequestTx,
     access: &Access,
@@ -148,6 +163,15 @@ pub async fn update_role(
 ) -> Result<RoleRow, Error> {
     let before = db::role(tx, id).await?;
     refuse_owner(&before)?;
+    ensure_holds(access, &before.permissions)?;
+    if before.is_system
+        && change
+            .name
+            .as_ref()
+            .is_some_and(|name| name.as_str() != before.name)
+    {
+        return Err(Error::Conflict("a system role keeps its name".into()));
+    }
     if let Some(permissions) = change.permissions {
         replace_permissions(tx, access, &before, permissions).await?;
     }
@@ -176,7 +200,8 @@ pub async fn update_role(
     Ok(after)
 }
 
-/// Replaces a role's permissions; those added must be held by the caller. Owner: 409.
+/// Replaces a role's permissions; the caller must hold every permission it has, before
+/// and after. Owner: 409.
 pub async fn set_role_permissions(
     tx: &RequestTx,
     access: &Access,
@@ -185,6 +210,7 @@ pub async fn set_role_permissions(
 ) -> Result<RoleRow, Error> {
     let before = db::role(tx, id).await?;
     refuse_owner(&before)?;
+    ensure_holds(access, &before.permissions)?;
     let permissions = replace_permissions(tx, access, &before, permissions).await?;
     audit::record(
         tx,
@@ -258,6 +284,19 @@ pub async fn assign(
     db::assignment(tx, user_id, assignment_id).await
 }
 
+/// Before deleting a store: its store-scoped assignments go with it, so the caller must
+/// be one who could remove each of them directly (hold every permission of its role).
+pub async fn ensure_may_remove_assignments_in_store(
+    tx: &RequestTx,
+    access: &Access,
+    store_id: Uuid,
+) -> Result<(), Error> {
+    for role in db::roles_assigned_in_store(tx, store_id).await? {
+        ensure_holds(access, &role.permissions)?;
+    }
+    Ok(())
+}
+
 /// Removes an assignment; the caller must hold every permission of the role, and the
 /// last active Owner keeps theirs (409).
 pub async fn unassign(
@@ -286,7 +325,7 @@ pub async fn unassign(
 }
 
 /// Sets `role`'s permissions to `requested` (known codes only; those added must be
-/// held); returns them sorted and deduplicated.
+/// held, as the callers check for those removed); returns them sorted and deduplicated.
 async fn replace_permissions(
     tx: &RequestTx,
     access: &Access,

@@ -35,8 +35,9 @@ const STORES_CREATE: Operation =
 const STORES_GET: Operation = Operation::permission_in_some_store("stores_get", "stores.view");
 const STORES_UPDATE: Operation =
     Operation::permission("stores_update", "stores.edit").returning(&[409]);
-const STORES_DELETE: Operation =
-    Operation::permission("stores_delete", "stores.delete").returning(&[409]);
+const STORES_DELETE: Operation = Operation::permission("stores_delete", "stores.delete")
+    .returning(&[409])
+    .reading_held_permissions();
 const STORE_USERS_LIST: Operation =
     Operation::permission("store_users_list", "stores.assign_users");
 const STORE_USERS_PUT: Operation = Operation::permission("store_users_put", "stores.assign_users");
@@ -267,8 +268,8 @@ impl StoresApi {
         operation_id = "stores_delete"
     )]
     async fn delete(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<Deleted, ApiError> {
-        let (tx, _) = authorize_for_store(&self.db, &auth.0, id.0, &STORES_DELETE).await?;
-        let deleted = service::delete(&tx, id.0).await;
+        let (tx, access) = authorize_for_store(&self.db, &auth.0, id.0, &STORES_DELETE).await?;
+        let deleted = service::delete(&tx, &access, id.0).await;
         tx.finish(deleted).await?;
         Ok(Deleted::NoContent)
     }

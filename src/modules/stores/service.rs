@@ -8,9 +8,13 @@ use crate::{
     error::Error,
     modules::{
         audit::{self, Action, Event, Target},
-        tenancy,
+        rbac, tenancy,
     },
-    platform::{db::RequestTx, domain::Name, http::common::wire_name},
+    platform::{
+        db::{Access, RequestTx},
+        domain::Name,
+        http::common::wire_name,
+    },
 };
 
 /// A store's fields as parsed from a request; `None` leaves a field as it is.
@@ -71,8 +75,11 @@ pub async fn update(tx: &RequestTx, id: Uuid, fields: StoreFields) -> Result<Sto
     Ok(store)
 }
 
-/// Deletes a store, with its inventory, links and store-scoped assignments.
-pub async fn delete(tx: &RequestTx, id: Uuid) -> Result<(), Error> {
+/// Deletes a store, with its inventory, links and store-scoped assignments: only by
+/// someone who could remove each of those assignments directly.
+pub async fn delete(tx: &RequestTx, access: &Access, id: Uuid) -> Result<(), Error> {
+    db::store(tx, id).await?;
+    rbac::service::ensure_may_remove_assignments_in_store(tx, access, id).await?;
     let store = db::delete_store(tx, id).await?;
     audit::record(
         tx,

@@ -307,6 +307,31 @@ pub async fn delete_finished_invitations_for_role(
     Ok(())
 }
 
+/// Who issued an invitation (`None` once their account is gone).
+pub async fn inviter_of(tx: &RequestTx, invitation_id: Uuid) -> Result<Option<Uuid>, Error> {
+    let statement = tx
+        .prepare("SELECT invited_by FROM invitations WHERE id = $1")
+        .await?;
+    Ok(tx
+        .query_opt(&statement, &[&invitation_id])
+        .await?
+        .map(|row| row.try_get(0))
+        .transpose()?
+        .flatten())
+}
+
+/// Revokes the pending invitations `user_id` issued (they are removed or suspended).
+pub async fn revoke_invitations_by(tx: &RequestTx, user_id: Uuid) -> Result<u64, Error> {
+    let statement = tx
+        .prepare(concat!(
+            "UPDATE invitations SET revoked_at = now() WHERE invited_by = $1 AND ",
+            invitation_status!(),
+            " = 'pending'"
+        ))
+        .await?;
+    Ok(tx.execute(&statement, &[&user_id]).await?)
+}
+
 /// Revokes a pending invitation; `NotFound` when there is none by that id.
 pub async fn revoke_invitation(tx: &RequestTx, id: Uuid) -> Result<InvitationRow, Error> {
     let statement = tx

@@ -63,6 +63,10 @@ pub async fn set_member_status(
     let before = db::member(tx, user_id).await?;
     rbac::service::ensure_holds_all_of(tx, access, user_id).await?;
     db::set_member_status(tx, user_id, &wire_name(&status)).await?;
+    if status == MemberStatus::Suspended {
+        // What they issued does not outlive their access.
+        db::revoke_invitations_by(tx, user_id).await?;
+    }
     rbac::service::ensure_an_owner_remains(tx).await?;
     audit::record(
         tx,
@@ -91,6 +95,7 @@ pub async fn remove_member(
     let before = db::member(tx, user_id).await?;
     rbac::service::ensure_holds_all_of(tx, access, user_id).await?;
     db::remove_member(tx, user_id).await?;
+    db::revoke_invitations_by(tx, user_id).await?;
     identity.end_member_sessions(tx, user_id).await?;
     rbac::service::ensure_an_owner_remains(tx).await?;
     audit::record(
@@ -251,6 +256,18 @@ pub async fn accept_invitation(
             identity
                 .create_user(&tx, user_id, &invitation.email, name, hash)
                 .await?;
+        }
+        // The invitation holds only while its issuer could still issue it: an active
+        // member holding users.invite and every permission of the role (demoted,
+        // suspended or removed since, and it is void).
+        let still_valid = match db::inviter_of(&tx, invitation.invitation_id).await? {
+            Some(inviter) => {
+                rbac::service::could_still_invite_with(&tx, inviter, invitation.role_id).await?
+            }
+            None => false,
+        };
+        if !still_valid {
+            return Err(BAD_INVITATION_TOKEN);
         }
         // Only one acceptance wins, even when two race with the same token.
         if !db::mark_invitation_accepted(&tx, invitation.invitation_id).await? {
