@@ -329,7 +329,7 @@ pub async fn revoke_invitations_by(tx: &RequestTx, user_id: Uuid) -> Result<u64,
             " = 'pending'"
         ))
         .await?;
-    Ok(tx.execute(&statement, &[&user_id]).await?)
+    tx.execute(&statement, &[&user_id]).await
 }
 
 /// Revokes a pending invitation; `NotFound` when there is none by that id.
