@@ -1004,3 +1004,78 @@ async fn switch_tenant_checks_x_store_id_in_the_tokens_tenant_not_the_target() {
         .await;
     assert_problem(foreign, 403, "store_access_denied").await;
 }
+
+#[tokio::test]
+async fn switching_tenant_moves_the_session_so_a_switch_with_a_stolen_access_token_is_caught() {
+    let app = spawn_app().await;
+    let (ada, second) = ada_in_two_tenants(&app).await;
+    let token = text(&ada, "access_token");
+    // The legitimate switch: the new pair works, its refresh token refreshes.
+    let switched: serde_json::Value = app
+        .auth_switch_tenant(&token, &json!({"tenant_id": second}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let moved = json!({"refresh_token": switched["refresh_token"]});
+    let refreshed = app.auth_refresh(&moved).await;
+    assert_eq!(refreshed.status(), 200);
+    let refreshed: serde_json::Value = refreshed.json().await.unwrap();
+    assert_eq!(
+        app.me_get(&text(&refreshed, "access_token")).await.status(),
+        200
+    );
+    // The refresh token from before the switch was used up by it: presenting it again
+    // is a reuse, and ends the session wherever it went.
+    let before = json!({"refresh_token": ada["refresh_token"]});
+    assert_problem(app.auth_refresh(&before).await, 401, "unauthenticated").await;
+    let after_reuse = app.me_get(&text(&refreshed, "access_token")).await;
+    assert_problem(after_reuse, 401, "unauthenticated").await;
+}
+
+#[tokio::test]
+async fn a_password_change_ends_a_session_moved_away_with_the_callers_access_token() {
+    let app = spawn_app().await;
+    let (ada, second) = ada_in_two_tenants(&app).await;
+    let victim = text(&ada, "access_token");
+    // A thief with the victim's access token moves the session to the other tenant.
+    let stolen: serde_json::Value = app
+        .auth_switch_tenant(&victim, &json!({"tenant_id": second}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        app.me_get(&text(&stolen, "access_token")).await.status(),
+        200
+    );
+    // The victim changes the password: the moved session ends, the thief's tokens too.
+    let change = json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"});
+    assert_eq!(app.me_change_password(&victim, &change).await.status(), 204);
+    let refresh = app
+        .auth_refresh(&json!({"refresh_token": stolen["refresh_token"]}))
+        .await;
+    assert_problem(refresh, 401, "unauthenticated").await;
+    let me = app.me_get(&text(&stolen, "access_token")).await;
+    assert_problem(me, 401, "unauthenticated").await;
+}
+
+#[tokio::test]
+async fn a_password_change_from_where_the_session_is_keeps_it() {
+    let app = spawn_app().await;
+    let (ada, second) = ada_in_two_tenants(&app).await;
+    let switched: serde_json::Value = app
+        .auth_switch_tenant(&text(&ada, "access_token"), &json!({"tenant_id": second}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let here = text(&switched, "access_token");
+    let change = json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"});
+    assert_eq!(app.me_change_password(&here, &change).await.status(), 204);
+    assert_eq!(app.me_get(&here).await.status(), 200);
+    let refresh = app
+        .auth_refresh(&json!({"refresh_token": switched["refresh_token"]}))
+        .await;
+    assert_eq!(refresh.status(), 200);
+}

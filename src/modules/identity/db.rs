@@ -219,6 +219,24 @@ pub async fn rotate_refresh_token(
     })
 }
 
+/// Moves the session `family_id` of the context user into the context tenant: its live
+/// refresh token is used up and `token_hash` succeeds it. `false` when the session has
+/// no live token (ended, or moved meanwhile by a concurrent switch).
+pub async fn move_session_to_tenant(
+    tx: &RequestTx,
+    family_id: Uuid,
+    token_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> Result<bool, Error> {
+    let statement = tx
+        .prepare("SELECT app.move_session_to_tenant($1, $2, $3)")
+        .await?;
+    Ok(tx
+        .query_one(&statement, &[&family_id, &token_hash, &expires_at])
+        .await?
+        .try_get(0)?)
+}
+
 /// Ends every session of `user_id` in the context tenant.
 pub async fn revoke_member_sessions(tx: &RequestTx, user_id: Uuid) -> Result<(), Error> {
     let statement = tx.prepare("SELECT app.revoke_member_sessions($1)").await?;

@@ -365,10 +365,11 @@ impl Identity {
     }
 
     /// A token pair in another tenant the user is a member of, in the same session:
-    /// the refresh token continues the caller's refresh-token family, so logging out,
-    /// a detected reuse or a password change ends the switched tokens with the
-    /// original. Switching to the token's own tenant is refused: it would only mint a
-    /// second refresh token from an access token.
+    /// the session moves (its live refresh token is used up and succeeded in the
+    /// target tenant, as in a rotation), so it stays one chain: logging out, a
+    /// detected reuse or a password change end it wherever it is, and a switch made
+    /// with a stolen access token is caught as a reuse at the owner's next refresh.
+    /// Switching to the token's own tenant is refused.
     pub async fn switch_tenant(
         &self,
         caller: &Caller,
@@ -402,8 +403,11 @@ impl Identity {
                 Some(error) => Err(error),
                 None => {
                     let refresh = OpaqueToken::generate();
-                    sql::issue_refresh_token(&tx, claims.sid, &refresh.hash, self.refresh_expiry())
-                        .await?;
+                    let expires = self.refresh_expiry();
+                    if !sql::move_session_to_tenant(&tx, claims.sid, &refresh.hash, expires).await?
+                    {
+                        return Err(Error::Unauthenticated);
+                    }
                     self.session(claims.sub, tenant_id, claims.sid, refresh.token)
                 }
             }

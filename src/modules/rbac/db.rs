@@ -132,6 +132,16 @@ pub async fn roles_assigned_in_store(
         .collect()
 }
 
+/// Locks a role's row until the transaction ends, so that a change decided on what
+/// the role holds is not made against a concurrent change of it.
+pub async fn lock_role(tx: &RequestTx, id: Uuid) -> Result<(), Error> {
+    let statement = tx
+        .prepare("SELECT id FROM roles WHERE id = $1 FOR UPDATE")
+        .await?;
+    tx.query(&statement, &[&id]).await?;
+    Ok(())
+}
+
 fn name_taken() -> Error {
     Error::Conflict("the tenant already has a role of that name".into())
 }

@@ -161,6 +161,7 @@ pub async fn update_role(
     id: Uuid,
     change: RoleChange<'_>,
 ) -> Result<RoleRow, Error> {
+    db::lock_role(tx, id).await?;
     let before = db::role(tx, id).await?;
     refuse_owner(&before)?;
     ensure_holds(access, &before.permissions)?;
@@ -208,6 +209,7 @@ pub async fn set_role_permissions(
     id: Uuid,
     permissions: &[String],
 ) -> Result<RoleRow, Error> {
+    db::lock_role(tx, id).await?;
     let before = db::role(tx, id).await?;
     refuse_owner(&before)?;
     ensure_holds(access, &before.permissions)?;

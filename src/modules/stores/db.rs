@@ -88,6 +88,19 @@ pub async fn visible_store(tx: &RequestTx, id: Uuid) -> Result<StoreRow, Error> 
     )
 }
 
+/// Locks a store's row until the transaction ends: an assignment or a link to the
+/// store (which takes a key-share lock on it) waits, so what a deletion checked is
+/// what it removes. `NotFound` when the tenant has no such store.
+pub async fn lock_store(tx: &RequestTx, id: Uuid) -> Result<(), Error> {
+    let statement = tx
+        .prepare("SELECT id FROM stores WHERE id = $1 FOR UPDATE")
+        .await?;
+    match tx.query_opt(&statement, &[&id]).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::NotFound),
+    }
+}
+
 /// Whether the tenant has a store of that id.
 pub async fn exists(tx: &RequestTx, id: Uuid) -> Result<bool, Error> {
     let statement = tx

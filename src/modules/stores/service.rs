@@ -78,7 +78,7 @@ pub async fn update(tx: &RequestTx, id: Uuid, fields: StoreFields) -> Result<Sto
 /// Deletes a store, with its inventory, links and store-scoped assignments: only by
 /// someone who could remove each of those assignments directly.
 pub async fn delete(tx: &RequestTx, access: &Access, id: Uuid) -> Result<(), Error> {
-    db::store(tx, id).await?;
+    db::lock_store(tx, id).await?;
     rbac::service::ensure_may_remove_assignments_in_store(tx, access, id).await?;
     let store = db::delete_store(tx, id).await?;
     audit::record(
