@@ -53,3 +53,9 @@ AS $$
     UPDATE auth.password_reset_tokens SET used_at = now()
     WHERE user_id = app.current_user_id() AND used_at IS NULL;
 $$;
+
+-- Unused since the opening statement checks the session itself; kept for one release
+-- so that servers of the previous one keep working during a rolling deploy.
+COMMENT ON FUNCTION app.session_active(uuid) IS
+    'Deprecated: unused since the opening statement checks the session (src/platform/db/begin_request.sql); '
+    'kept for servers of the previous release during a rolling deploy.';

@@ -349,7 +349,12 @@ mod tests {
     #[test]
     fn default_settings_do_not_read_the_environment() {
         if std::env::var_os(CHILD).is_some() {
-            // The child: the variables below are set, and must not show.
+            // The child, with the variables below set. The command line reads them
+            // (`rowguard serve` is configured from its environment)...
+            let cli = Cli::try_parse_from(["rowguard"]).unwrap();
+            assert_eq!(cli.settings.registration, Registration::Closed);
+            assert_eq!(cli.settings.pool_size, 3);
+            // ...and the defaults that tests and embedders build on do not.
             let settings = Settings::defaults();
             assert_eq!(settings.registration, Registration::Open);
             assert_eq!(settings.pool_size, 0);
@@ -375,8 +380,7 @@ mod tests {
     }
 
     #[test]
-    fn the_command_line_still_reads_the_environment() {
-        // What `rowguard serve` does is unchanged: flags, else the environment.
+    fn the_command_line_reads_its_flags() {
         let cli = Cli::try_parse_from(["rowguard", "--registration", "closed"]).unwrap();
         assert_eq!(cli.settings.registration, Registration::Closed);
     }

@@ -728,12 +728,7 @@ async fn switching_to_the_tokens_own_tenant_is_refused() {
     let app = spawn_app().await;
     let (ada, second) = ada_in_two_tenants(&app).await;
     let token = text(&ada, "access_token");
-    assert_eq!(
-        app.auth_switch_tenant(&token, &json!({"tenant_id": second}))
-            .await
-            .status(),
-        200
-    );
+    app.switch_ok(&token, &second).await;
     let own = json!({"tenant_id": ada["tenant"]["id"]});
     assert_problem(app.auth_switch_tenant(&token, &own).await, 409, "conflict").await;
 }
@@ -743,12 +738,7 @@ async fn a_switched_session_ends_with_the_session_it_came_from() {
     let app = spawn_app().await;
     let (ada, second) = ada_in_two_tenants(&app).await;
     let token = text(&ada, "access_token");
-    let switched: serde_json::Value = app
-        .auth_switch_tenant(&token, &json!({"tenant_id": second}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let switched = app.switch_ok(&token, &second).await;
     let switched_token = text(&switched, "access_token");
     assert_eq!(app.me_get(&switched_token).await.status(), 200);
     // Logging out the original session ends what was switched from it.
@@ -1011,12 +1001,7 @@ async fn switching_tenant_moves_the_session_so_a_switch_with_a_stolen_access_tok
     let (ada, second) = ada_in_two_tenants(&app).await;
     let token = text(&ada, "access_token");
     // The legitimate switch: the new pair works, its refresh token refreshes.
-    let switched: serde_json::Value = app
-        .auth_switch_tenant(&token, &json!({"tenant_id": second}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let switched = app.switch_ok(&token, &second).await;
     let moved = json!({"refresh_token": switched["refresh_token"]});
     let refreshed = app.auth_refresh(&moved).await;
     assert_eq!(refreshed.status(), 200);
@@ -1039,12 +1024,7 @@ async fn a_password_change_ends_a_session_moved_away_with_the_callers_access_tok
     let (ada, second) = ada_in_two_tenants(&app).await;
     let victim = text(&ada, "access_token");
     // A thief with the victim's access token moves the session to the other tenant.
-    let stolen: serde_json::Value = app
-        .auth_switch_tenant(&victim, &json!({"tenant_id": second}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let stolen = app.switch_ok(&victim, &second).await;
     assert_eq!(
         app.me_get(&text(&stolen, "access_token")).await.status(),
         200
@@ -1064,12 +1044,7 @@ async fn a_password_change_ends_a_session_moved_away_with_the_callers_access_tok
 async fn a_password_change_from_where_the_session_is_keeps_it() {
     let app = spawn_app().await;
     let (ada, second) = ada_in_two_tenants(&app).await;
-    let switched: serde_json::Value = app
-        .auth_switch_tenant(&text(&ada, "access_token"), &json!({"tenant_id": second}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let switched = app.switch_ok(&text(&ada, "access_token"), &second).await;
     let here = text(&switched, "access_token");
     let change = json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"});
     assert_eq!(app.me_change_password(&here, &change).await.status(), 204);

@@ -219,13 +219,7 @@ impl StoresApi {
         let address = fields.check_optional("address", body.address.as_deref(), parse_address);
         let (name, code, address) = fields.finish((name, code, address))?;
         let (tx, _) = authorize(&self.db, &auth.0, &STORES_CREATE).await?;
-        let fields = StoreFields {
-            name: None,
-            code,
-            address,
-            status: None,
-        };
-        let store = service::create(&tx, &name, fields).await;
+        let store = service::create(&tx, &name, code.as_deref(), address.as_deref()).await;
         Ok(StoreCreated::Created(Json(tx.finish(store).await?.into())))
     }
 

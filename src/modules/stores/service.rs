@@ -17,7 +17,7 @@ use crate::{
     },
 };
 
-/// A store's fields as parsed from a request; `None` leaves a field as it is.
+/// A store's changes as parsed from a request; `None` leaves a field as it is.
 pub struct StoreFields {
     pub name: Option<Name>,
     pub code: Option<String>,
@@ -25,14 +25,13 @@ pub struct StoreFields {
     pub status: Option<StoreStatus>,
 }
 
-pub async fn create(tx: &RequestTx, name: &Name, fields: StoreFields) -> Result<StoreRow, Error> {
-    let store = db::create_store(
-        tx,
-        name.as_str(),
-        fields.code.as_deref(),
-        fields.address.as_deref(),
-    )
-    .await?;
+pub async fn create(
+    tx: &RequestTx,
+    name: &Name,
+    code: Option<&str>,
+    address: Option<&str>,
+) -> Result<StoreRow, Error> {
+    let store = db::create_store(tx, name.as_str(), code, address).await?;
     audit::record(
         tx,
         Event {

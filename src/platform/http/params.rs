@@ -124,12 +124,12 @@ impl<E: Endpoint> Endpoint for NameParametersEndpoint<E> {
     type Output = E::Output;
 
     async fn call(&self, request: Request) -> poem::Result<E::Output> {
-        let method = request.method().clone();
-        let path = request.uri().path().to_string();
+        // Kept for the error case only; both are cheap to clone (no copy of the path).
+        let (method, uri) = (request.method().clone(), request.uri().clone());
         self.inner
             .call(request)
             .await
-            .map_err(|error| self.names.describe(&method, &path, error))
+            .map_err(|error| self.names.describe(&method, uri.path(), error))
     }
 }
 

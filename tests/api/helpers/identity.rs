@@ -98,6 +98,15 @@ impl TestApp {
     }
 
     /// The newest token the notification outbox holds for `email` with `template`.
+    /// Switches `token`'s session to `tenant_id`; returns the 200 body (the new pair).
+    pub async fn switch_ok(&self, token: &str, tenant_id: &str) -> Value {
+        let response = self
+            .auth_switch_tenant(token, &json!({"tenant_id": tenant_id}))
+            .await;
+        assert_eq!(response.status(), 200, "switching to {tenant_id}");
+        response.json().await.unwrap()
+    }
+
     pub async fn outbox_token(&self, email: &str, template: &str) -> String {
         self.db
             .superuser()
