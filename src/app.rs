@@ -10,34 +10,80 @@ use poem::{
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
 };
 
+use tokio_postgres::Config;
+
 use crate::{
-    config::{DEFAULT_DATA_DIR, Settings},
+    config::{DEFAULT_DATA_DIR, Environment, Settings},
     modules::{self, AppState, identity::service::Identity},
     platform::db::{
-        Database, PoolOptions,
+        self, Database, PoolOptions, RuntimeRole,
         embedded::{ClusterOptions, EmbeddedCluster},
-        migrate, rls_audit,
+        migrate, rls_audit, roles,
     },
 };
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const GRACE_PERIOD: Duration = Duration::from_secs(30);
 
-/// The database the server uses: the one at `DATABASE_URL`, or the embedded cluster.
+/// Where the server's connections go (README, "Database roles").
 pub struct DatabaseTarget {
-    pub url: String,
+    /// The tables' owner: migrations run with it when it is known.
+    pub owner: Option<Config>,
+    /// The login roles of requests and of the credential flows.
+    pub logins: Logins,
     /// Kept alive for as long as the server runs; stopped when dropped.
     pub cluster: Option<EmbeddedCluster>,
 }
 
-/// Finds the database: `DATABASE_URL` when given (nothing is managed), else the
-/// embedded cluster under the data directory, with a `rowguard` database in it.
+pub enum Logins {
+    /// Given by the operator: `DATABASE_URL` and `ROWGUARD_AUTH_DATABASE_URL`.
+    Given { api: Config, auth: Config },
+    /// Development: made by the owner once migrated ([`roles::development_logins`]).
+    MadeByOwner,
+}
+
+/// Finds the database: the login roles' URLs when given; else, in development, the one
+/// URL given taken as the owner's; else the embedded cluster under the data directory,
+/// with a `rowguard` database in it.
 pub async fn database_target(settings: &Settings) -> anyhow::Result<DatabaseTarget> {
-    if let Some(url) = &settings.database_url {
-        return Ok(DatabaseTarget {
-            url: url.expose().to_string(),
-            cluster: None,
-        });
+    let owner = settings
+        .owner_database_url
+        .as_ref()
+        .map(|url| db::parse_url(url.expose(), "ROWGUARD_OWNER_DATABASE_URL"))
+        .transpose()?;
+    match (&settings.database_url, &settings.auth_database_url) {
+        (Some(api), Some(auth)) => {
+            return Ok(DatabaseTarget {
+                owner,
+                logins: Logins::Given {
+                    api: db::parse_url(api.expose(), "DATABASE_URL")?,
+                    auth: db::parse_url(auth.expose(), "ROWGUARD_AUTH_DATABASE_URL")?,
+                },
+                cluster: None,
+            });
+        }
+        (None, Some(_)) => anyhow::bail!("ROWGUARD_AUTH_DATABASE_URL is set without DATABASE_URL"),
+        (Some(url), None) => {
+            if settings.environment == Environment::Production {
+                anyhow::bail!(
+                    "ROWGUARD_ENV=production needs the login roles' URLs: DATABASE_URL (requests) and \
+                     ROWGUARD_AUTH_DATABASE_URL (credential flows), and migrations run as the owner \
+                     (ROWGUARD_OWNER_DATABASE_URL, or `rowguard migrate`): README, \"Database roles\""
+                );
+            }
+            tracing::info!(
+                "DATABASE_URL is taken as the owner's (development): the server makes its login roles \
+                 {} and {} and connects as them",
+                roles::API_LOGIN,
+                roles::AUTH_LOGIN
+            );
+            return Ok(DatabaseTarget {
+                owner: Some(owner.unwrap_or(db::parse_url(url.expose(), "DATABASE_URL")?)),
+                logins: Logins::MadeByOwner,
+                cluster: None,
+            });
+        }
+        (None, None) => {}
     }
     // Moving a directory the operator chose would surprise them; the default is only
     // a convenience, so when the cluster's user cannot reach it, it may live elsewhere.
@@ -57,7 +103,11 @@ pub async fn database_target(settings: &Settings) -> anyhow::Result<DatabaseTarg
         )?;
     ensure_database(&cluster.url("postgres"), "rowguard").await?;
     Ok(DatabaseTarget {
-        url: cluster.url("rowguard"),
+        owner: Some(db::parse_url(
+            &cluster.url("rowguard"),
+            "the embedded cluster's URL",
+        )?),
+        logins: Logins::MadeByOwner,
         cluster: Some(cluster),
     })
 }
@@ -89,66 +139,119 @@ pub fn pool_options(settings: &Settings) -> PoolOptions {
     }
 }
 
-/// Applies migrations and policy files.
-pub async fn migrate(db: &Database) -> anyhow::Result<()> {
-    let mut client = db
-        .admin_connection()
+/// The credential flows hold a connection briefly (never while a password is hashed):
+/// half the request pool, at least two.
+fn credential_pool_options(settings: &Settings) -> PoolOptions {
+    let mut options = pool_options(settings);
+    options.max_size = (options.max_size / 2).max(2);
+    options
+}
+
+/// The request pool and the credential flows' pool.
+pub struct Pools {
+    pub api: Database,
+    pub auth: Database,
+}
+
+impl DatabaseTarget {
+    /// Migrates (when the owner is known), makes the development login roles when
+    /// asked to, builds both pools, and refuses a database behind this build.
+    pub async fn open(&self, settings: &Settings) -> anyhow::Result<Pools> {
+        if let Some(owner) = &self.owner {
+            migrate(owner).await?;
+        }
+        let (api, auth) = match &self.logins {
+            Logins::Given { api, auth } => (api.clone(), auth.clone()),
+            Logins::MadeByOwner => {
+                let owner = self
+                    .owner
+                    .as_ref()
+                    .context("login roles made by an owner need the owner's URL")?;
+                roles::development_logins(owner).await?
+            }
+        };
+        let pools = Pools {
+            api: Database::connect_with(api, RuntimeRole::Api, &pool_options(settings))?,
+            auth: Database::connect_with(
+                auth,
+                RuntimeRole::Auth,
+                &credential_pool_options(settings),
+            )?,
+        };
+        if self.owner.is_none() && !pools.api.migrations_current().await? {
+            anyhow::bail!(
+                "the database is behind this build: run `rowguard migrate` as the owner \
+                 (ROWGUARD_OWNER_DATABASE_URL), or give the server ROWGUARD_OWNER_DATABASE_URL"
+            );
+        }
+        Ok(pools)
+    }
+}
+
+/// Applies migrations and policy files, as the owner.
+pub async fn migrate(owner: &Config) -> anyhow::Result<()> {
+    let mut client = db::connect_once(owner)
         .await
-        .context("connecting to the database")?;
+        .context("connecting to the database as the owner")?;
     migrate::run(&mut client).await
 }
 
-/// docs/design.md invariants 2 and 3, checked before serving: the runtime role cannot
-/// bypass row-level security (checked after actually switching to it), and every
-/// tenant-scoped table has RLS enabled, forced and covered by policies.
-pub async fn self_check(db: &Database) -> anyhow::Result<()> {
-    let mut client = db.admin_connection().await?;
+/// docs/design.md invariants 2 and 3, and the roles of README "Database roles", checked
+/// before serving: the login roles can become their runtime role and nothing else; the
+/// runtime roles cannot bypass row-level security (checked after actually switching to
+/// them); every tenant-scoped table has RLS enabled, forced and covered by policies.
+pub async fn self_check(pools: &Pools) -> anyhow::Result<()> {
+    let client = pools.api.admin_connection().await?;
     let report = rls_audit::report(&**client).await?;
     let mut problems = rls_audit::problems(&report);
 
-    // The SECURITY DEFINER functions (credentials, sessions) run as the login role that
-    // owns the tables, and answer before any tenant context exists: under FORCED row-level
+    // The SECURITY DEFINER functions (credentials, sessions) run as the role that owns
+    // them, and answer before any tenant context exists: under FORCED row-level
     // security they would see nothing unless that role bypasses it.
-    let login_role = client
-        .query_one(
-            "SELECT current_user::text, rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user",
+    let owners = client
+        .query(
+            "SELECT DISTINCT r.rolname::text, r.rolsuper OR r.rolbypassrls
+             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+             JOIN pg_roles r ON r.oid = p.proowner
+             WHERE n.nspname = 'app' AND p.prosecdef",
             &[],
         )
         .await?;
-    let (login_name, login_bypasses): (String, bool) =
-        (login_role.try_get(0)?, login_role.try_get(1)?);
-    if !login_bypasses {
-        problems.push(format!(
-            "the login role {login_name} owns the tables and their SECURITY DEFINER functions, which must see \
-             every tenant's credentials and sessions: give it BYPASSRLS (ALTER ROLE {login_name} BYPASSRLS)"
-        ));
+    for owner in owners {
+        let (name, bypasses): (String, bool) = (owner.try_get(0)?, owner.try_get(1)?);
+        if !bypasses {
+            problems.push(format!(
+                "the role {name} owns the SECURITY DEFINER functions, which must see every tenant's \
+                 credentials and sessions: give it BYPASSRLS (ALTER ROLE {name} BYPASSRLS)"
+            ));
+        }
     }
+    drop(client);
+    problems.extend(roles::problems([&pools.api, &pools.auth]).await?);
 
-    let tx = client.transaction().await?;
-    tx.execute(
-        "SELECT set_config('role', $1, true)",
-        &[&rls_audit::RUNTIME_ROLE],
-    )
-    .await
-    .context("switching to the runtime role rowguard_api")?;
-    let row = tx
-        .query_one(
-            "SELECT current_user::text, current_setting('is_superuser') = 'on', r.rolbypassrls
-             FROM pg_roles r WHERE r.rolname = current_user",
-            &[],
-        )
-        .await?;
-    tx.rollback().await?;
-    let (user, superuser, bypass): (String, bool, bool) =
-        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-    if user != rls_audit::RUNTIME_ROLE {
-        problems.push(format!(
-            "switching to {} left the session as {user}",
-            rls_audit::RUNTIME_ROLE
-        ));
-    }
-    if superuser || bypass {
-        problems.push(format!("as {user}, row-level security can be bypassed"));
+    for db in [&pools.api, &pools.auth] {
+        let role = db.runtime_role().name();
+        let mut client = db.admin_connection().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT set_config('role', $1, true)", &[&role])
+            .await
+            .with_context(|| format!("switching to the runtime role {role}"))?;
+        let row = tx
+            .query_one(
+                "SELECT current_user::text, current_setting('is_superuser') = 'on', r.rolbypassrls
+                 FROM pg_roles r WHERE r.rolname = current_user",
+                &[],
+            )
+            .await?;
+        tx.rollback().await?;
+        let (user, superuser, bypass): (String, bool, bool) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        if user != role {
+            problems.push(format!("switching to {role} left the session as {user}"));
+        }
+        if superuser || bypass {
+            problems.push(format!("as {user}, row-level security can be bypassed"));
+        }
     }
 
     if problems.is_empty() {
@@ -174,9 +277,8 @@ impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
         settings.validate().map_err(anyhow::Error::msg)?;
         let target = database_target(settings).await?;
-        let db = Database::connect(&target.url, &pool_options(settings))?;
-        migrate(&db).await?;
-        self_check(&db).await?;
+        let pools = target.open(settings).await?;
+        self_check(&pools).await?;
         let acceptor = TcpListener::bind(settings.bind.to_string())
             .into_acceptor()
             .await
@@ -186,9 +288,14 @@ impl Application {
             .first()
             .and_then(|addr| addr.as_socket_addr().copied())
             .context("the listener has no socket address")?;
-        let identity = Identity::new(db.clone(), settings, &jwt_secret(settings))?;
+        let identity = Identity::new(
+            pools.api.clone(),
+            pools.auth.clone(),
+            settings,
+            &jwt_secret(settings),
+        )?;
         Ok(Application {
-            db,
+            db: pools.api,
             identity,
             acceptor,
             local_addr,
@@ -200,8 +307,14 @@ impl Application {
         self.local_addr
     }
 
+    /// The request pool (as the login role of requests).
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    /// The credential flows' pool.
+    pub fn credentials(&self) -> &Database {
+        &self.identity.credentials
     }
 
     /// Serves until `shutdown` resolves, lets in-flight requests finish (up to the
@@ -215,7 +328,11 @@ impl Application {
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(modules::routes(state), shutdown, Some(GRACE_PERIOD))
             .await?;
-        crate::platform::db::close(&self.db, Duration::from_secs(5)).await;
+        let close = Duration::from_secs(5);
+        tokio::join!(
+            crate::platform::db::close(&self.db, close),
+            crate::platform::db::close(&self.identity.credentials, close)
+        );
         if let Some(cluster) = self.target.cluster {
             let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
         }

@@ -14,7 +14,7 @@ use crate::{
     },
     platform::{
         auth::OpaqueToken,
-        db::{Database, rls_audit},
+        db::{self, Database, RuntimeRole, rls_audit},
     },
 };
 
@@ -26,8 +26,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {
-            let (db, _target) = connect(&cli.settings).await?;
-            app::migrate(&db).await?;
+            let target = migration_target(&cli.settings).await?;
+            let owner = target.owner.as_ref().context(
+                "rowguard migrate runs as the tables' owner: set ROWGUARD_OWNER_DATABASE_URL",
+            )?;
+            app::migrate(owner).await?;
             println!("migrations and policy files applied");
             Ok(ExitCode::SUCCESS)
         }
@@ -47,13 +50,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// `rowguard bootstrap --email ... --tenant ...`: the first user, as the HTTP
 /// bootstrap would create them, without a running server.
 async fn bootstrap(settings: &Settings, args: &BootstrapArgs) -> anyhow::Result<ExitCode> {
-    let (db, _target) = connect(settings).await?;
-    app::migrate(&db).await?;
+    let target = app::database_target(settings).await?;
+    let pools = target.open(settings).await?;
     let (password, generated) = match &args.password {
         Some(password) => (password.clone(), false),
         None => (OpaqueToken::generate().token, true),
     };
-    let identity = Identity::new(db, settings, &app::jwt_secret(settings))?;
+    let identity = Identity::new(pools.api, pools.auth, settings, &app::jwt_secret(settings))?;
     let account = NewAccount {
         email: &args.email,
         password: &password,
@@ -94,27 +97,50 @@ fn openapi_document(settings: &Settings) -> anyhow::Result<String> {
         .map(Secret::expose)
         .unwrap_or("postgres://localhost/rowguard");
     let db = Database::connect(url, &app::pool_options(settings))?;
-    let identity = Identity::new(db.clone(), settings, &[0u8; 32])?;
+    let credentials = Database::connect_with(
+        db::parse_url(url, "DATABASE_URL")?,
+        RuntimeRole::Auth,
+        &app::pool_options(settings),
+    )?;
+    let identity = Identity::new(db.clone(), credentials, settings, &[0u8; 32])?;
     let state = modules::AppState { db, identity };
     Ok(modules::spec_json(&modules::openapi_service(&state)))
 }
 
-async fn connect(settings: &Settings) -> anyhow::Result<(Database, app::DatabaseTarget)> {
-    let target = app::database_target(settings).await?;
-    let mut options = app::pool_options(settings);
-    options.max_size = 1;
-    let db = Database::connect(&target.url, &options)?;
-    Ok((db, target))
+/// Where `rowguard migrate` finds the owner: ROWGUARD_OWNER_DATABASE_URL, else the
+/// server's own resolution (in development, DATABASE_URL alone or the embedded cluster).
+async fn migration_target(settings: &Settings) -> anyhow::Result<app::DatabaseTarget> {
+    if settings.owner_database_url.is_some() && settings.auth_database_url.is_none() {
+        // Only the owner is needed: do not ask for the login roles' URLs.
+        let mut owner_only = settings.clone();
+        owner_only.database_url = settings.owner_database_url.clone();
+        owner_only.environment = crate::config::Environment::Development;
+        return app::database_target(&owner_only).await;
+    }
+    app::database_target(settings).await
+}
+
+/// One connection for the catalog audit: as the owner when known (the drift check
+/// needs the owner's rights), else as the request login role.
+async fn catalog_connection(
+    settings: &Settings,
+) -> anyhow::Result<(tokio_postgres::Client, app::DatabaseTarget)> {
+    let target = migration_target(settings).await?;
+    let config = match (&target.owner, &target.logins) {
+        (Some(owner), _) => owner.clone(),
+        (None, app::Logins::Given { api, .. }) => api.clone(),
+        (None, app::Logins::MadeByOwner) => anyhow::bail!("no database to read the catalog of"),
+    };
+    let client = db::connect_once(&config)
+        .await
+        .context("connecting to the database")?;
+    Ok((client, target))
 }
 
 /// `rowguard policies [--check] [--format text|json]`: the DBA's view of the live catalog.
 async fn policies(settings: &Settings, args: &PoliciesArgs) -> anyhow::Result<ExitCode> {
-    let (db, _target) = connect(settings).await?;
-    let mut client = db
-        .admin_connection()
-        .await
-        .context("connecting to the database")?;
-    let report = rls_audit::report(&**client).await?;
+    let (mut client, _target) = catalog_connection(settings).await?;
+    let report = rls_audit::report(&client).await?;
     let mut problems = Vec::new();
     if args.check {
         problems = rls_audit::problems(&report);

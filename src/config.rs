@@ -118,10 +118,34 @@ pub enum Environment {
 
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
-    /// PostgreSQL URL. Without it, rowguard starts (or reuses) a private cluster under
-    /// the data directory from the PostgreSQL binaries installed on the machine.
+    /// PostgreSQL URL of request sessions: a login role that can only become
+    /// rowguard_api (README, "Database roles"). Given alone, in development, it is taken
+    /// as the owner's, and the server makes its login roles itself. Without it,
+    /// rowguard starts (or reuses) a private cluster under the data directory from the
+    /// PostgreSQL binaries installed on the machine.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<Secret>,
+
+    /// PostgreSQL URL of the credential flows (login, sessions, passwords): a login
+    /// role that can only become rowguard_auth, which request sessions can never become.
+    #[arg(
+        long,
+        env = "ROWGUARD_AUTH_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub auth_database_url: Option<Secret>,
+
+    /// PostgreSQL URL of the tables' owner, for migrations (`rowguard migrate`, or at
+    /// start-up when given). Without it, a server with its own login roles does not
+    /// migrate, and refuses to start on a database behind this build.
+    #[arg(
+        long,
+        env = "ROWGUARD_OWNER_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub owner_database_url: Option<Secret>,
 
     /// Address the HTTP server listens on.
     #[arg(

@@ -250,24 +250,30 @@ pub async fn revoke_refresh_family(tx: &RequestTx, token_hash: &[u8]) -> Result<
     Ok(())
 }
 
-pub async fn current_password_hash(tx: &RequestTx) -> Result<Option<String>, Error> {
-    let statement = tx
-        .prepare("SELECT app.current_user_password_hash()")
-        .await?;
-    Ok(tx.query_one(&statement, &[]).await?.try_get(0)?)
+/// The password hash of the user of the live session `family_id` (the context user's),
+/// to verify a current password against; `None` when the session has ended.
+pub async fn session_password_hash(
+    tx: &RequestTx,
+    family_id: Uuid,
+) -> Result<Option<String>, Error> {
+    let statement = tx.prepare("SELECT app.session_password_hash($1)").await?;
+    Ok(tx.query_one(&statement, &[&family_id]).await?.try_get(0)?)
 }
 
-pub async fn set_current_password(
+/// Sets the password of the live session's user, ending the user's other sessions;
+/// `false` when the session has ended.
+pub async fn set_session_password(
     tx: &RequestTx,
+    family_id: Uuid,
     password_hash: &str,
-    keep_family_id: Uuid,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let statement = tx
-        .prepare("SELECT app.set_current_user_password($1, $2)")
+        .prepare("SELECT app.set_session_password($1, $2)")
         .await?;
-    tx.execute(&statement, &[&password_hash, &keep_family_id])
-        .await?;
-    Ok(())
+    Ok(tx
+        .query_one(&statement, &[&family_id, &password_hash])
+        .await?
+        .try_get(0)?)
 }
 
 pub async fn request_password_reset(

@@ -61,7 +61,12 @@ impl Limits {
 
 #[derive(Clone)]
 pub struct Identity {
+    /// Requests (runtime role rowguard_api): /me and what other modules ask.
     pub db: Database,
+    /// The credential flows (runtime role rowguard_auth): whatever reads or changes a
+    /// password, a session or a token goes through this pool, which request sessions
+    /// can never become (README, "Database roles").
+    pub credentials: Database,
     pub hasher: PasswordHasher,
     pub tokens: Arc<TokenIssuer>,
     pub limits: Limits,
@@ -122,9 +127,15 @@ pub struct Me {
 }
 
 impl Identity {
-    pub fn new(db: Database, settings: &Settings, jwt_secret: &[u8]) -> anyhow::Result<Identity> {
+    pub fn new(
+        db: Database,
+        credentials: Database,
+        settings: &Settings,
+        jwt_secret: &[u8],
+    ) -> anyhow::Result<Identity> {
         Ok(Identity {
             db,
+            credentials,
             hasher: PasswordHasher::new(settings.hash_concurrency())?,
             tokens: Arc::new(TokenIssuer::new(
                 jwt_secret,
@@ -201,7 +212,10 @@ impl Identity {
         let (user_id, tenant_id) = (Uuid::new_v4(), Uuid::new_v4());
         // The new tenant's id is the context, so the tenant-scoped inserts below pass
         // the same policies as any request.
-        let (tx, _) = self.db.begin(&Scope::tenant(tenant_id, user_id)).await?;
+        let (tx, _) = self
+            .credentials
+            .begin(&Scope::tenant(tenant_id, user_id))
+            .await?;
         let result = async {
             let (email, name) = (account.email.as_str(), account.full_name.as_str());
             if bootstrap {
@@ -257,7 +271,7 @@ impl Identity {
             Err(_) => email.trim().to_lowercase().chars().take(254).collect(),
         };
 
-        let (tx, _) = self.db.begin(&Scope::anonymous()).await?;
+        let (tx, _) = self.credentials.begin(&Scope::anonymous()).await?;
         let lookup = async {
             sql::login_lookup(
                 &tx,
@@ -296,7 +310,7 @@ impl Identity {
         };
         let family = Uuid::new_v4();
         let refresh = OpaqueToken::generate();
-        let (tx, _) = self.db.begin(&user_scope).await?;
+        let (tx, _) = self.credentials.begin(&user_scope).await?;
         let completed = sql::complete_login(
             &tx,
             &key,
@@ -323,7 +337,7 @@ impl Identity {
             return Err(BAD_REFRESH_TOKEN);
         }
         let next = OpaqueToken::generate();
-        let (tx, _) = self.db.begin(&Scope::anonymous()).await?;
+        let (tx, _) = self.credentials.begin(&Scope::anonymous()).await?;
         let rotation = async {
             sql::rotate_refresh_token(
                 &tx,
@@ -359,7 +373,7 @@ impl Identity {
         if !OpaqueToken::looks_valid(refresh_token) {
             return Ok(());
         }
-        let (tx, _) = self.db.begin(&Scope::anonymous()).await?;
+        let (tx, _) = self.credentials.begin(&Scope::anonymous()).await?;
         let revoked = sql::revoke_refresh_family(&tx, &OpaqueToken::hash_of(refresh_token)).await;
         tx.finish(revoked).await
     }
@@ -386,13 +400,13 @@ impl Identity {
             // As on every operation, a store named by X-Store-ID must be reachable in
             // the token's tenant (one more round trip, only when one is named); it has
             // no bearing on the new tenant's tokens.
-            let (tx, _) = authorize(&self.db, caller, operation).await?;
+            let (tx, _) = authorize(&self.credentials, caller, operation).await?;
             tx.rollback().await;
         }
         // The target tenant's scope, in the token's session (checked alive in the same
         // round trip).
         let scope = Scope::tenant(tenant_id, claims.sub).in_session(claims.sid);
-        let (tx, access) = self.db.begin(&scope).await?;
+        let (tx, access) = self.credentials.begin(&scope).await?;
         let session = async {
             if !access.session_active {
                 return Err(Error::Unauthenticated);
@@ -424,7 +438,7 @@ impl Identity {
         };
         let token = OpaqueToken::generate();
         let expires_at = Utc::now() + RESET_TOKEN_TTL;
-        let (tx, _) = self.db.begin(&Scope::anonymous()).await?;
+        let (tx, _) = self.credentials.begin(&Scope::anonymous()).await?;
         let requested = sql::request_password_reset(
             &tx,
             email.as_str(),
@@ -443,7 +457,7 @@ impl Identity {
             return Err(Error::BadRequest("the reset token is malformed".into()));
         }
         let token_hash = OpaqueToken::hash_of(token);
-        let (tx, _) = self.db.begin(&Scope::anonymous()).await?;
+        let (tx, _) = self.credentials.begin(&Scope::anonymous()).await?;
         let email = sql::password_reset_email(&tx, &token_hash).await;
         let email = tx.finish(email).await?.ok_or(BAD_RESET_TOKEN)?;
         let email = Email::parse(&email).ok();
@@ -456,7 +470,7 @@ impl Identity {
         let password = fields.finish(password)?;
         let password_hash = self.hasher.hash(password.expose()).await?;
 
-        let (tx, _) = self.db.begin(&Scope::anonymous()).await?;
+        let (tx, _) = self.credentials.begin(&Scope::anonymous()).await?;
         let outcome = sql::reset_password(&tx, &token_hash, &password_hash).await;
         match tx.finish(outcome).await?.as_str() {
             "ok" => Ok(()),
@@ -474,10 +488,10 @@ impl Identity {
         new_password: &str,
     ) -> Result<(), Error> {
         let claims = &caller.claims;
-        let (tx, _) = authorize(&self.db, caller, operation).await?;
+        let (tx, _) = authorize(&self.credentials, caller, operation).await?;
         let found = async {
             let user = sql::user(&tx, claims.sub).await?;
-            let hash = sql::current_password_hash(&tx).await?;
+            let hash = sql::session_password_hash(&tx, claims.sid).await?;
             Ok((user, hash))
         }
         .await;
@@ -498,8 +512,16 @@ impl Identity {
         }
         let new_hash = self.hasher.hash(password.expose()).await?;
 
-        let (tx, _) = authorize(&self.db, caller, operation).await?;
-        let changed = sql::set_current_password(&tx, &new_hash, claims.sid).await;
+        let (tx, _) = authorize(&self.credentials, caller, operation).await?;
+        let changed = async {
+            if sql::set_session_password(&tx, claims.sid, &new_hash).await? {
+                Ok(())
+            } else {
+                // The session ended while the password was being hashed.
+                Err(Error::Unauthenticated)
+            }
+        }
+        .await;
         tx.finish(changed).await
     }
 

@@ -393,14 +393,14 @@ pub struct InvitedUser {
     pub password_hash: Option<String>,
 }
 
-pub async fn user_for_invitation(
+pub async fn invitation_account(
     tx: &RequestTx,
-    email: &str,
+    token_hash: &[u8],
 ) -> Result<Option<InvitedUser>, Error> {
     let statement = tx
-        .prepare("SELECT user_id, status, password_hash FROM app.user_for_invitation($1)")
+        .prepare("SELECT user_id, status, password_hash FROM app.invitation_account($1)")
         .await?;
-    tx.query_opt(&statement, &[&email])
+    tx.query_opt(&statement, &[&token_hash])
         .await?
         .map(|row| {
             Ok(InvitedUser {

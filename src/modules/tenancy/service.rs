@@ -205,13 +205,15 @@ pub async fn accept_invitation(
     if !OpaqueToken::looks_valid(token) {
         return Err(BAD_INVITATION_TOKEN);
     }
-    let (tx, _) = identity.db.begin(&Scope::anonymous()).await?;
+    let token_hash = OpaqueToken::hash_of(token);
+    // A credential flow (it reads a password hash and starts a session): the
+    // credentials' pool, as rowguard_auth.
+    let (tx, _) = identity.credentials.begin(&Scope::anonymous()).await?;
     let found = async {
-        let Some(invitation) = db::invitation_for_token(&tx, &OpaqueToken::hash_of(token)).await?
-        else {
+        let Some(invitation) = db::invitation_for_token(&tx, &token_hash).await? else {
             return Ok(None);
         };
-        let existing = db::user_for_invitation(&tx, &invitation.email).await?;
+        let existing = db::invitation_account(&tx, &token_hash).await?;
         Ok(Some((invitation, existing)))
     }
     .await;
@@ -248,7 +250,7 @@ pub async fn accept_invitation(
     };
 
     let (tx, _) = identity
-        .db
+        .credentials
         .begin(&Scope::tenant(invitation.tenant_id, user_id))
         .await?;
     let session = async {

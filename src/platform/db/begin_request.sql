@@ -1,35 +1,30 @@
--- The opening statement of every request transaction (docs/design.md, "Shape"), sent by
--- src/platform/db/request_tx.rs right after BEGIN, pipelined with it, as a statement prepared
--- once per connection. Parameters: $1 tenant, $2 user, $3 store (X-Store-ID), $4 the
--- permission the operation declares (any of the four may be NULL), $5 whether to list
--- the user's effective permissions (only the operations that read them ask), $6 the
--- session the access token was issued in (its refresh-token family; NULL for flows
--- that start from no token: login, registration, refresh), $7 the store whose
--- store-scoped roles count toward the permission: the store a store-scoped operation
--- acts in (X-Store-ID, or the path's store on /stores/{id}), NULL for every other
--- operation, where only tenant-wide roles grant (a role held in one store must not
--- act tenant-wide because a request names that store).
+-- The access question of every request transaction (docs/design.md, "Shape"), sent by
+-- src/platform/db/request_tx.rs pipelined behind BEGIN and src/platform/db/set_context.sql
+-- (which sets app.tenant_id, app.user_id, app.store_id and switches to the runtime
+-- role), all three in one round trip, as statements prepared once per connection.
+-- Parameters: $1 tenant, $2 user, $3 store (X-Store-ID), $4 the permission the
+-- operation declares (any of the four may be NULL), $5 whether to list the user's
+-- effective permissions (only the operations that read them ask), $6 the session the
+-- access token was issued in (its refresh-token family; NULL for flows that start from
+-- no token: login, registration, refresh), $7 the store whose store-scoped roles count
+-- toward the permission: the store a store-scoped operation acts in (X-Store-ID, or
+-- the path's store on /stores/{id}), NULL for every other operation, where only
+-- tenant-wide roles grant (a role held in one store must not act tenant-wide because a
+-- request names that store).
 --
--- One round trip both sets the context and answers every question the request needs
--- answered before any handler SQL runs:
+-- It answers every question the request needs answered before any handler SQL runs:
 --   * is the token's session still alive: not logged out, not ended by a password reset
---     or change, not revoked for a reused refresh token (an index probe), so that ending
---     a session ends its access tokens at once, not when they expire;
+--     or change, not revoked for a reused refresh token (app.session_alive: an index
+--     probe of auth.refresh_tokens, which the runtime role cannot read itself), so that
+--     ending a session ends its access tokens at once, not when they expire;
 --   * is the tenant active, is the user an active member, can the user reach the store
 --     named by X-Store-ID, does the user hold the permission the operation declares;
---   * when asked, the user's effective permissions (in that store, when one is named);
---   * the context: app.tenant_id, app.user_id, app.store_id, set transaction-locally
---     (set_config(..., true)), so COMMIT or ROLLBACK clears them and a pooled
---     connection carries nothing to the next request (invariant 1);
---   * last, the switch to the runtime role rowguard_api, so the handler's SQL runs
---     under row-level security (invariant 2).
+--   * when asked, the user's effective permissions (in that store, when one is named).
 --
--- It reads the membership tables as the server's login role (which bypasses RLS), and
--- switching the role inside the statement cannot change that: PostgreSQL checks a
--- statement's privileges when it starts and plans its row security with it, not row by
--- row. The conditions use the parameters, not the settings, so they do not depend on
--- when the settings are assigned: the order of the set_config calls below matters to
--- nothing, and if any of them fails the whole transaction fails.
+-- It runs as the runtime role, under row-level security, with the context already
+-- set: the server's login roles have no rights of their own (README, "Database
+-- roles"), so nothing here reads more than the request's own tenant and user could.
+-- The conditions use the parameters, which are the same values as the settings.
 --
 -- One plain statement rather than a PL/pgSQL function: the function's own statements
 -- and its set-returning call made the opening transaction about a fifth slower
@@ -38,11 +33,7 @@ SELECT
     -- A live session has an unused, unrevoked, unexpired refresh token: rotation
     -- replaces it in the same transaction, and every way of ending a session revokes
     -- them all.
-    $6::uuid IS NULL
-        OR EXISTS (SELECT 1 FROM auth.refresh_tokens AS r
-                   WHERE r.family_id = $6 AND r.user_id = $2
-                     AND r.revoked_at IS NULL AND r.used_at IS NULL
-                     AND r.expires_at > pg_catalog.now()) AS session_active,
+    $6::uuid IS NULL OR app.session_alive($6, $2) AS session_active,
     tenant.active AS tenant_active,
     coalesce(membership.status = 'active', false) AS member_active,
     -- 'active', 'suspended', or NULL when the user is not (or no longer) a member.
@@ -74,13 +65,9 @@ SELECT
                WHERE ur.tenant_id = $1 AND ur.user_id = $2
                  AND (ur.store_id IS NULL OR ur.store_id = $7::uuid))
          ELSE '{}'
-    END AS permissions,
-    -- The context and the role, assigned once: this statement always returns exactly
-    -- one row (one tenant row, at most one membership, aggregates without GROUP BY).
-    pg_catalog.set_config('app.tenant_id', coalesce($1::uuid::text, ''), true) AS context_tenant_id,
-    pg_catalog.set_config('app.user_id', coalesce($2::uuid::text, ''), true) AS context_user_id,
-    pg_catalog.set_config('app.store_id', coalesce($3::uuid::text, ''), true) AS context_store_id,
-    pg_catalog.set_config('role', 'rowguard_api', true) AS context_role
+    END AS permissions
+-- Always exactly one row: one tenant row, at most one membership, aggregates without
+-- GROUP BY.
 FROM (SELECT EXISTS (SELECT 1 FROM public.tenants AS t
                      WHERE t.id = $1 AND t.status = 'active') AS active) AS tenant
 LEFT JOIN LATERAL (

@@ -7,10 +7,11 @@ pub mod migrate;
 pub mod page;
 pub mod request_tx;
 pub mod rls_audit;
+pub mod roles;
 
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Hook, HookError, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
 pub use request_tx::{Access, RequestTx, Scope};
@@ -31,12 +32,33 @@ pub fn enum_column<T: poem_openapi::types::ParseFromJSON>(
     })
 }
 
-/// The login role's view of the database: a pool of connections. Requests never use a
-/// connection directly; they go through [`Database::begin`], which opens the
-/// transaction with the tenant context.
+/// The role a request transaction runs as, once its context is set: what its SQL may
+/// do, under row-level security (README, "Database roles").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeRole {
+    /// Every request: tenant data under row-level security, no credentials.
+    Api,
+    /// The credential flows (login, sessions, passwords, registration, accepting an
+    /// invitation): `Api`'s rights plus the functions that read or change credentials.
+    Auth,
+}
+
+impl RuntimeRole {
+    pub fn name(self) -> &'static str {
+        match self {
+            RuntimeRole::Api => "rowguard_api",
+            RuntimeRole::Auth => "rowguard_auth",
+        }
+    }
+}
+
+/// A pool of connections as one login role, whose transactions run as one runtime
+/// role. Requests never use a connection directly; they go through
+/// [`Database::begin`], which opens the transaction with the tenant context.
 #[derive(Clone)]
 pub struct Database {
     pool: Pool,
+    runtime_role: RuntimeRole,
 }
 
 /// How to build the pool.
@@ -60,12 +82,38 @@ impl Default for PoolOptions {
     }
 }
 
+/// Parses a PostgreSQL URL (its text never appears in the error: it may hold a password).
+pub fn parse_url(url: &str, setting: &str) -> anyhow::Result<tokio_postgres::Config> {
+    url.parse()
+        .map_err(|error| anyhow::anyhow!("{setting} is not a valid PostgreSQL URL: {error}"))
+}
+
+/// One connection outside any pool: migrations, the catalog audit, role set-up.
+pub async fn connect_once(
+    config: &tokio_postgres::Config,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "a one-off database connection ended with an error");
+        }
+    });
+    Ok(client)
+}
+
 impl Database {
-    /// Builds the pool; connections are opened lazily.
+    /// A pool as the login role of `url`, running requests as `rowguard_api`.
+    /// Connections are opened lazily.
     pub fn connect(url: &str, options: &PoolOptions) -> anyhow::Result<Database> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(|error| {
-            anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL: {error}")
-        })?;
+        Database::connect_with(parse_url(url, "DATABASE_URL")?, RuntimeRole::Api, options)
+    }
+
+    /// A pool as the login role of `config`, running requests as `runtime_role`.
+    pub fn connect_with(
+        mut config: tokio_postgres::Config,
+        runtime_role: RuntimeRole,
+        options: &PoolOptions,
+    ) -> anyhow::Result<Database> {
         config.application_name("rowguard");
         config.options(format!(
             "-c statement_timeout={}",
@@ -88,12 +136,40 @@ impl Database {
             .create_timeout(Some(options.acquire_timeout))
             .recycle_timeout(Some(options.acquire_timeout))
             .runtime(Runtime::Tokio1)
+            .post_create(Hook::async_fn(move |client, _| {
+                Box::pin(async move {
+                    // The login role may look up nothing of its own, not even the
+                    // names in the opening statement: prepare it (and cache it for the
+                    // connection's life) as the runtime role, then drop the role again.
+                    // A plan made now is made again on first use if it must be.
+                    let role = runtime_role.name();
+                    client
+                        .batch_execute(&format!("SET ROLE {role}"))
+                        .await
+                        .map_err(HookError::Backend)?;
+                    let prepared = async {
+                        client.prepare_cached(request_tx::SET_CONTEXT).await?;
+                        client.prepare_cached(request_tx::BEGIN_REQUEST).await?;
+                        Ok(())
+                    }
+                    .await;
+                    client
+                        .batch_execute("RESET ROLE")
+                        .await
+                        .map_err(HookError::Backend)?;
+                    prepared.map_err(HookError::Backend)
+                })
+            }))
             .build()?;
-        Ok(Database { pool })
+        Ok(Database { pool, runtime_role })
     }
 
-    /// A pooled connection as the login role, for start-up work (migrations, checks)
-    /// and the health check. Not for request data: use [`Database::begin`].
+    pub fn runtime_role(&self) -> RuntimeRole {
+        self.runtime_role
+    }
+
+    /// A pooled connection as the login role, outside any transaction: for start-up
+    /// checks of the catalog. Not for request data: use [`Database::begin`].
     pub async fn admin_connection(&self) -> Result<deadpool_postgres::Object, Error> {
         Ok(self.pool.get().await?)
     }
@@ -102,16 +178,21 @@ impl Database {
         &self.pool
     }
 
-    /// Whether the database answers and has every migration this build knows.
+    /// Whether the database answers and has every migration this build knows, asked
+    /// as the runtime role (the login role has no rights to ask with).
     pub async fn migrations_current(&self) -> Result<bool, Error> {
-        let client = self.admin_connection().await?;
-        let row = client
-            .query_one(
-                "SELECT coalesce(max(version), 0)::int4 FROM refinery_schema_history",
-                &[],
-            )
-            .await?;
-        let applied: i32 = row.try_get(0)?;
+        let (tx, _) = self.begin(&Scope::anonymous()).await?;
+        let applied = async {
+            let statement = tx
+                .prepare(
+                    "SELECT coalesce(max(version), 0)::int4 FROM public.refinery_schema_history",
+                )
+                .await?;
+            let applied: i32 = tx.query_one(&statement, &[]).await?.try_get(0)?;
+            Ok(applied)
+        }
+        .await;
+        let applied = tx.finish(applied).await?;
         Ok(applied >= migrate::latest_version())
     }
 }

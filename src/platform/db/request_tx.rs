@@ -1,12 +1,13 @@
 //! The request transaction: the one place where a request's tenant context is set.
 //!
-//! [`Database::begin`] takes a pooled connection and sends, in one round trip,
-//! `BEGIN` pipelined with the opening statement (`src/platform/db/begin_request.sql`, read it
-//! there): that statement answers whether the tenant, the membership, the store and
-//! the permission check out, sets `app.tenant_id`, `app.user_id` and `app.store_id`
-//! transaction-locally, and switches the transaction to the runtime role
-//! `rowguard_api`. Everything the handler runs afterwards is filtered by row-level
-//! security.
+//! [`Database::begin`] takes a pooled connection and sends, in one round trip, `BEGIN`
+//! pipelined with two prepared statements: `src/platform/db/set_context.sql` sets
+//! `app.tenant_id`, `app.user_id` and `app.store_id` transaction-locally and switches
+//! the transaction to the pool's runtime role (`rowguard_api`, or `rowguard_auth` for
+//! the credential flows); then `src/platform/db/begin_request.sql` (read it there), the
+//! opening statement, answers under row-level security whether the session, the
+//! tenant, the membership, the store and the permission check out. Everything the
+//! handler runs afterwards is filtered by row-level security.
 //!
 //! The context dies with the transaction, and a connection goes back to the pool only
 //! after COMMIT or ROLLBACK: a [`RequestTx`] dropped without either (an early return,
@@ -21,9 +22,11 @@ use uuid::Uuid;
 use super::Database;
 use crate::error::Error;
 
-/// The opening statement: sets the context, answers the access questions, switches
-/// the role. Kept as SQL a DBA reads as such.
-const BEGIN_REQUEST: &str = include_str!("begin_request.sql");
+/// Sets the context and switches to the runtime role. Kept as SQL a DBA reads as such.
+pub(super) const SET_CONTEXT: &str = include_str!("set_context.sql");
+
+/// The opening statement: answers the access questions, as the runtime role.
+pub(super) const BEGIN_REQUEST: &str = include_str!("begin_request.sql");
 
 /// Who is acting, where, and what the operation requires.
 #[derive(Debug, Clone, Default)]
@@ -126,7 +129,8 @@ impl Access {
     }
 }
 
-/// An open request transaction, running as `rowguard_api` with the request's context.
+/// An open request transaction, running as the pool's runtime role with the request's
+/// context.
 pub struct RequestTx {
     /// `None` once committed or rolled back.
     connection: Option<Object>,
@@ -137,8 +141,11 @@ impl Database {
     /// documentation). The caller decides what the returned [`Access`] allows.
     pub async fn begin(&self, scope: &Scope) -> Result<(RequestTx, Access), Error> {
         let connection = self.pool.get().await?;
-        // Prepared once per connection and cached, so a request costs no Parse.
-        let statement = connection.prepare_cached(BEGIN_REQUEST).await?;
+        // Prepared once per connection and cached, so a request costs no Parse. The
+        // opening statement names objects only the runtime role may look up, so it
+        // was prepared as that role when the connection was made (`Database::connect`).
+        let set_context = connection.prepare_cached(SET_CONTEXT).await?;
+        let opening = connection.prepare_cached(BEGIN_REQUEST).await?;
         // From here the connection may be inside a transaction: RequestTx's Drop
         // discards it unless it is committed or rolled back.
         let tx = RequestTx {
@@ -146,6 +153,9 @@ impl Database {
         };
         let access = {
             let client = tx.connection();
+            let role = self.runtime_role.name();
+            let context: [&(dyn ToSql + Sync); 4] =
+                [&scope.tenant_id, &scope.user_id, &scope.store_id, &role];
             let params: [&(dyn ToSql + Sync); 7] = [
                 &scope.tenant_id,
                 &scope.user_id,
@@ -155,15 +165,17 @@ impl Database {
                 &scope.session_id,
                 &scope.grant_store_id,
             ];
-            // Polled together, the two requests are written back to back without
-            // waiting for BEGIN's answer: one round trip. `biased`: polled in this order,
-            // so BEGIN is queued first (each request is queued on its first poll).
-            let (begun, row) = tokio::join!(
+            // Polled together, the three requests are written back to back without
+            // waiting for an answer: one round trip. `biased`: polled in this order, so
+            // they are queued in this order (each request is queued on its first poll).
+            let (begun, switched, row) = tokio::join!(
                 biased;
                 client.batch_execute("BEGIN"),
-                client.query_one(&statement, &params)
+                client.query_one(&set_context, &context),
+                client.query_one(&opening, &params)
             );
             begun?;
+            switched?;
             Access::from_row(&row?)?
         };
         Ok((tx, access))

@@ -18,7 +18,7 @@ use rowguard::{
     app::{self, Application},
     config::Settings,
     platform::db::{
-        Database, PoolOptions,
+        Database, PoolOptions, RuntimeRole,
         embedded::{ClusterOptions, EmbeddedCluster},
     },
 };
@@ -80,15 +80,10 @@ fn set_up_cluster() -> Cluster {
             .batch_execute(&format!("CREATE DATABASE {template}"))
             .await
             .unwrap();
-        let db = Database::connect(
-            &with_database(&admin_url, &template),
-            &PoolOptions::default(),
-        )
-        .unwrap();
-        app::migrate(&db)
+        let owner: tokio_postgres::Config = with_database(&admin_url, &template).parse().unwrap();
+        app::migrate(&owner)
             .await
             .expect("migrating the template database");
-        db.pool().close();
     });
     Cluster {
         admin_url,
@@ -159,6 +154,18 @@ pub fn with_database(url: &str, database: &str) -> String {
     match query {
         Some(query) => format!("{scheme}://{authority}/{database}?{query}"),
         None => format!("{scheme}://{authority}/{database}"),
+    }
+}
+
+/// The same server and database, as another user (with `password`, if any).
+pub fn as_user(url: &str, user: &str, password: Option<&str>) -> String {
+    let (scheme, rest) = url
+        .split_once("://")
+        .expect("DATABASE_URL is a postgres:// URL");
+    let host = rest.split_once('@').map_or(rest, |(_, host)| host);
+    match password {
+        Some(password) => format!("{scheme}://{user}:{password}@{host}"),
+        None => format!("{scheme}://{user}@{host}"),
     }
 }
 
@@ -256,8 +263,10 @@ pub struct TestApp {
     pub address: SocketAddr,
     pub http: reqwest::Client,
     pub db: TestDb,
-    /// The server's own pool, to look at its state.
+    /// The server's own request pool (its request login role), to look at its state.
     pub database: Database,
+    /// The server's credential flows' pool (its credential login role).
+    pub credentials: Database,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -283,6 +292,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("the server starts");
     let address = application.local_addr();
     let database = application.database().clone();
+    let credentials = application.credentials().clone();
     let (shutdown, stop) = oneshot::channel::<()>();
     let server = tokio::spawn(application.run_until(async {
         let _ = stop.await;
@@ -295,6 +305,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
             .unwrap(),
         db,
         database,
+        credentials,
         shutdown: Some(shutdown),
         server: Some(server),
     }
@@ -307,6 +318,12 @@ impl TestApp {
             address,
             http: reqwest::Client::new(),
             database: Database::connect(&db.url, &PoolOptions::default()).unwrap(),
+            credentials: Database::connect_with(
+                db.url.parse().unwrap(),
+                RuntimeRole::Auth,
+                &PoolOptions::default(),
+            )
+            .unwrap(),
             db,
             shutdown: None,
             server: None,

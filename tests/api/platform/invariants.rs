@@ -1,7 +1,7 @@
 //! docs/design.md invariants 1, 2, 5 and 6, each tried as an attack after the legitimate
 //! access is shown to work.
 
-use rowguard::platform::db::{Scope, rls_audit};
+use rowguard::platform::db::{Database, PoolOptions, RuntimeRole, Scope, rls_audit};
 
 use crate::{fixtures::*, helpers::TestDb};
 
@@ -224,16 +224,29 @@ async fn the_runtime_role_cannot_read_credentials_but_the_login_function_answers
     let test_db = TestDb::new().await;
     seed_two_tenants(&test_db).await;
     let db = test_db.database(1);
+    let credentials = Database::connect_with(
+        test_db.url.parse().unwrap(),
+        RuntimeRole::Auth,
+        &PoolOptions::default(),
+    )
+    .unwrap();
 
-    let (tx, _) = db.begin(&Scope::anonymous()).await.unwrap();
+    let lookup = "SELECT user_id, password_hash FROM app.login_lookup('alice@a.example', '127.0.0.1', 900, 10, 100)";
+    let (tx, _) = credentials.begin(&Scope::anonymous()).await.unwrap();
     let row = tx
-        .query_one(
-            "SELECT user_id, password_hash FROM app.login_lookup($1, '127.0.0.1', 900, 10, 100)",
-            &[&"alice@a.example"],
-        )
+        .query_one(lookup, &[])
         .await
-        .expect("the definer function answers what login needs");
+        .expect("the definer function answers the credential role what login needs");
     assert_eq!(row.get::<_, uuid::Uuid>(0), ALICE_OF_A);
+    tx.rollback().await;
+
+    // Requests cannot ask it: a password hash is nothing a request needs.
+    let (tx, _) = db.begin(&Scope::anonymous()).await.unwrap();
+    let error = tx.query_one(lookup, &[]).await.expect_err(lookup);
+    assert!(
+        format!("{error:?}").contains("permission denied"),
+        "{error:?}"
+    );
     tx.rollback().await;
 
     for attack in [

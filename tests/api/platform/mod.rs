@@ -11,6 +11,7 @@ mod openapi;
 mod operations;
 mod policies;
 mod request_context;
+mod roles;
 mod round_trips;
 mod store_header;
 mod tokens;

@@ -1,0 +1,199 @@
+//! The roles the server connects as (README, "Database roles"; attack review finding
+//! 8): SQL that runs in a request session, as an injection would, cannot reach
+//! credentials, not even by resetting its role; the credential flows' pool can; and a
+//! server whose login roles could do more refuses to start.
+
+use rowguard::{
+    app::Application,
+    config::Environment,
+    platform::db::{Scope, roles},
+};
+use uuid::Uuid;
+
+use crate::helpers::{as_user, spawn_app, test_settings};
+
+/// What SQL running as the request role used to be able to do with other users'
+/// credentials (each was a working attack before the credential functions moved to
+/// rowguard_auth).
+const CREDENTIAL_ATTACKS: [&str; 10] = [
+    "SELECT password_hash FROM app.user_for_invitation('victim@b.example')",
+    "SELECT password_hash FROM app.login_lookup('victim@b.example', 'x', 900, 10, 100)",
+    "SELECT app.current_user_password_hash()",
+    "SELECT app.set_current_user_password('$argon2id$planted', NULL)",
+    "SELECT app.issue_refresh_token(gen_random_uuid(), '\\x00'::bytea, now() + interval '1 day')",
+    "SELECT * FROM app.complete_login('victim@b.example', NULL, NULL, gen_random_uuid(), '\\x01'::bytea, now() + interval '1 day')",
+    "SELECT app.request_password_reset('victim@b.example', 'planted', '\\x02'::bytea, now() + interval '1 hour', 5)",
+    "SELECT app.session_password_hash(gen_random_uuid())",
+    "SELECT app.set_session_password(gen_random_uuid(), '$argon2id$planted')",
+    "SELECT * FROM app.invitation_account('\\x03'::bytea)",
+];
+
+#[tokio::test]
+async fn sql_in_a_request_session_cannot_reach_credentials_even_by_resetting_its_role() {
+    let app = spawn_app().await;
+    let attacker = app.tenant("attacker@a.example", "Attacker Co").await;
+    let victim = app.tenant("victim@b.example", "Victim Co").await;
+    let (attacker_tenant, attacker_user): (Uuid, Uuid) = (
+        attacker.id.parse().unwrap(),
+        attacker.owner_id.parse().unwrap(),
+    );
+
+    // The credential flows' pool reads what login needs.
+    let (tx, _) = app.credentials.begin(&Scope::anonymous()).await.unwrap();
+    let row = tx
+        .query_one(
+            "SELECT user_id, password_hash FROM app.login_lookup('victim@b.example', 'x', 900, 10, 100)",
+            &[],
+        )
+        .await
+        .expect("the credential role calls the login function");
+    assert_eq!(row.get::<_, Uuid>(0).to_string(), victim.owner_id);
+    assert!(row.get::<_, Option<String>>(1).is_some());
+    tx.rollback().await;
+
+    let victims_context = format!(
+        "SELECT set_config('app.user_id', '{}', true)",
+        victim.owner_id
+    );
+    for attack in CREDENTIAL_ATTACKS {
+        for escape in ["", "RESET ROLE", "SET ROLE rowguard_auth"] {
+            let (tx, _) = app
+                .database
+                .begin(&Scope::tenant(attacker_tenant, attacker_user))
+                .await
+                .unwrap();
+            let attempt = async {
+                // The settings are the request's to set: the functions must not trust them.
+                tx.batch_execute(&victims_context).await?;
+                if !escape.is_empty() {
+                    tx.batch_execute(escape).await?;
+                }
+                tx.batch_execute(attack).await
+            }
+            .await;
+            let error = attempt.expect_err(&format!("{escape}; {attack}"));
+            assert!(
+                format!("{error:?}").contains("permission denied"),
+                "{escape}; {attack}: {error:?}"
+            );
+            tx.rollback().await;
+        }
+    }
+
+    // Nothing the attempts did remains: the victim signs in with their own password.
+    app.login_ok("victim@b.example").await;
+    assert_eq!(
+        app.login("victim@b.example", "$argon2id$planted")
+            .await
+            .status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn a_request_session_that_resets_its_role_can_read_nothing() {
+    let app = spawn_app().await;
+    let owner = app.tenant("owner@a.example", "Acme").await;
+    let scope = Scope::tenant(owner.id.parse().unwrap(), owner.owner_id.parse().unwrap());
+
+    let (tx, _) = app.database.begin(&scope).await.unwrap();
+    let row = tx
+        .query_one("SELECT count(*) FROM public.tenants", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 1, "the runtime role sees its tenant");
+    tx.rollback().await;
+
+    for read in [
+        "SELECT count(*) FROM public.tenants",
+        "SELECT count(*) FROM public.users",
+        "SELECT app.current_tenant_id()",
+    ] {
+        let (tx, _) = app.database.begin(&scope).await.unwrap();
+        tx.batch_execute("RESET ROLE").await.unwrap();
+        let who = tx
+            .query_one("SELECT current_user::text", &[])
+            .await
+            .unwrap();
+        assert_eq!(who.get::<_, String>(0), roles::API_LOGIN);
+        let error = tx.batch_execute(read).await.expect_err(read);
+        assert!(
+            format!("{error:?}").contains("permission denied"),
+            "{read}: {error:?}"
+        );
+        tx.rollback().await;
+    }
+}
+
+#[tokio::test]
+async fn a_server_whose_request_login_role_can_become_the_credential_role_refuses_to_start() {
+    let app = spawn_app().await;
+    let owner_url = app.db.url.clone();
+    let owner = owner_url.parse().unwrap();
+    let (api, auth) = roles::development_logins(&owner).await.unwrap();
+    let password = |config: &tokio_postgres::Config| {
+        config
+            .get_password()
+            .map(|p| String::from_utf8(p.to_vec()).unwrap())
+    };
+    let auth_url = as_user(&owner_url, roles::AUTH_LOGIN, password(&auth).as_deref());
+
+    // Given its login roles' URLs, and no owner, a server starts and serves logins.
+    let mut settings = test_settings(&as_user(
+        &owner_url,
+        roles::API_LOGIN,
+        password(&api).as_deref(),
+    ));
+    settings.auth_database_url = Some(auth_url.as_str().into());
+    let server = Application::build(&settings)
+        .await
+        .expect("a server with its own login roles starts");
+    drop(server);
+    app.register("someone@a.example", "Acme").await;
+
+    // A request login role that could become rowguard_auth: refused.
+    let bad = format!("rowguard_test_bad_login_{}", std::process::id());
+    let bad_password = hex::encode(Uuid::new_v4().as_bytes());
+    let superuser = app.db.superuser().await;
+    superuser
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {bad};
+             CREATE ROLE {bad} LOGIN NOINHERIT PASSWORD '{bad_password}';
+             GRANT rowguard_api, rowguard_auth TO {bad};"
+        ))
+        .await
+        .unwrap();
+    let mut settings = test_settings(&as_user(&owner_url, &bad, Some(&bad_password)));
+    settings.auth_database_url = Some(auth_url.as_str().into());
+    let refused = Application::build(&settings).await;
+    superuser
+        .batch_execute(&format!("DROP ROLE {bad}"))
+        .await
+        .unwrap();
+    let error = refused.err().expect("the server refused to start");
+    assert!(
+        format!("{error:#}").contains("can also become rowguard_auth"),
+        "{error:#}"
+    );
+}
+
+#[tokio::test]
+async fn in_production_one_database_url_for_everything_is_refused() {
+    let app = spawn_app().await;
+    let mut settings = test_settings(&app.db.url);
+    // The same settings serve in development (every other test does so).
+    Application::build(&settings)
+        .await
+        .expect("development takes the one URL as the owner's");
+
+    settings.environment = Environment::Production;
+    settings.jwt_secret = Some(hex::encode(rand::random::<[u8; 32]>()).as_str().into());
+    let error = Application::build(&settings)
+        .await
+        .err()
+        .expect("production refuses one URL for everything");
+    assert!(
+        format!("{error:#}").contains("ROWGUARD_AUTH_DATABASE_URL"),
+        "{error:#}"
+    );
+}
