@@ -37,7 +37,7 @@ pub struct DatabaseTarget {
 
 pub enum Logins {
     /// Given by the operator: `DATABASE_URL` and `ROWGUARD_AUTH_DATABASE_URL`.
-    Given { api: Config, auth: Config },
+    Given { api: Box<Config>, auth: Box<Config> },
     /// Development: made by the owner once migrated ([`roles::development_logins`]).
     MadeByOwner,
 }
@@ -56,8 +56,8 @@ pub async fn database_target(settings: &Settings) -> anyhow::Result<DatabaseTarg
             return Ok(DatabaseTarget {
                 owner,
                 logins: Logins::Given {
-                    api: db::parse_url(api.expose(), "DATABASE_URL")?,
-                    auth: db::parse_url(auth.expose(), "ROWGUARD_AUTH_DATABASE_URL")?,
+                    api: Box::new(db::parse_url(api.expose(), "DATABASE_URL")?),
+                    auth: Box::new(db::parse_url(auth.expose(), "ROWGUARD_AUTH_DATABASE_URL")?),
                 },
                 cluster: None,
             });
@@ -161,7 +161,7 @@ impl DatabaseTarget {
             migrate(owner).await?;
         }
         let (api, auth) = match &self.logins {
-            Logins::Given { api, auth } => (api.clone(), auth.clone()),
+            Logins::Given { api, auth } => (api.as_ref().clone(), auth.as_ref().clone()),
             Logins::MadeByOwner => {
                 let owner = self
                     .owner

@@ -128,7 +128,7 @@ async fn catalog_connection(
     let target = migration_target(settings).await?;
     let config = match (&target.owner, &target.logins) {
         (Some(owner), _) => owner.clone(),
-        (None, app::Logins::Given { api, .. }) => api.clone(),
+        (None, app::Logins::Given { api, .. }) => api.as_ref().clone(),
         (None, app::Logins::MadeByOwner) => anyhow::bail!("no database to read the catalog of"),
     };
     let client = db::connect_once(&config)
