@@ -119,8 +119,10 @@ impl From<tokio_postgres::Error> for Error {
             let unstorable = match code.code() {
                 "22021" | "22P05" => Some("a text contains a character that cannot be stored"),
                 "22001" => Some("a value is longer than can be stored"),
-                "22003" => Some("a number is out of range"),
-                "22007" | "22008" => Some("a date or time is invalid or out of range"),
+                "22003" => Some("a number is too large or too small to be stored"),
+                "22007" | "22008" => {
+                    Some("a date or time is invalid or too far in the past or future")
+                }
                 "22P02" => Some("a value is not in a valid format"),
                 _ => None,
             };

@@ -123,14 +123,113 @@ async fn a_suspended_member_is_locked_out_until_reactivated() {
         .users_update(&acme.token, &staff_id, &json!({"status": "suspended"}))
         .await;
     assert_eq!(suspended.status(), 200);
-    assert_problem(app.me_get(&staff).await, 403, "tenant_suspended").await;
+    // Suspension ended the session the token belongs to; signing in again is refused
+    // for what it is.
+    assert_problem(app.me_get(&staff).await, 401, "unauthenticated").await;
+    assert_problem(
+        app.login("staff@acme.example", PASSWORD).await,
+        403,
+        "tenant_suspended",
+    )
+    .await;
     app.users_update(&acme.token, &staff_id, &json!({"status": "active"}))
         .await;
-    assert_eq!(app.me_get(&staff).await.status(), 200);
+    let again = app.login_ok("staff@acme.example").await;
+    assert_eq!(
+        app.me_get(&text(&again, "access_token")).await.status(),
+        200
+    );
     let bad = app
         .users_update(&acme.token, &staff_id, &json!({"status": "banned"}))
         .await;
     assert_problem(bad, 422, "validation_failed").await;
+}
+
+#[tokio::test]
+async fn a_reactivated_member_signs_in_again_and_their_old_refresh_token_stays_refused() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let (staff_id, _) = app
+        .member(&acme.token, "staff@acme.example", "Staff", None)
+        .await;
+    // The session works while the member is active: it refreshes.
+    let session = app.login_ok("staff@acme.example").await;
+    let refreshed = app
+        .auth_refresh(&json!({"refresh_token": session["refresh_token"]}))
+        .await;
+    assert_eq!(refreshed.status(), 200);
+    let old: serde_json::Value = refreshed.json().await.unwrap();
+
+    for status in ["suspended", "active"] {
+        let changed = app
+            .users_update(&acme.token, &staff_id, &json!({"status": status}))
+            .await;
+        assert_eq!(changed.status(), 200, "{status}");
+    }
+    // Reactivation gave access back, not the session taken before the suspension.
+    let stale = app
+        .auth_refresh(&json!({"refresh_token": old["refresh_token"]}))
+        .await;
+    assert_problem(stale, 401, "unauthenticated").await;
+    assert_problem(
+        app.me_get(&text(&old, "access_token")).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+    let fresh = app.login_ok("staff@acme.example").await;
+    assert_eq!(
+        app.me_get(&text(&fresh, "access_token")).await.status(),
+        200
+    );
+    let renewed = app
+        .auth_refresh(&json!({"refresh_token": fresh["refresh_token"]}))
+        .await;
+    assert_eq!(renewed.status(), 200);
+}
+
+#[tokio::test]
+async fn suspension_ends_the_members_sessions_in_that_tenant_only() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let grace = app.tenant("grace@other.example", "Grace's tenant").await;
+    let staff_role = app.role_id(&acme.token, "Staff").await;
+    app.invitations_create(
+        &acme.token,
+        &json!({"email": "grace@other.example", "role_id": staff_role}),
+    )
+    .await;
+    let token = app.outbox_token("grace@other.example", "invitation").await;
+    let in_acme = app
+        .auth_accept_invitation(&json!({"token": token, "password": PASSWORD}))
+        .await;
+    assert_eq!(in_acme.status(), 200);
+    let in_acme: serde_json::Value = in_acme.json().await.unwrap();
+    let at_home = app
+        .auth_login(
+            &json!({"email": "grace@other.example", "password": PASSWORD, "tenant_id": grace.id}),
+        )
+        .await;
+    assert_eq!(at_home.status(), 200);
+    let at_home: serde_json::Value = at_home.json().await.unwrap();
+
+    let suspended = app
+        .users_update(
+            &acme.token,
+            &grace.owner_id,
+            &json!({"status": "suspended"}),
+        )
+        .await;
+    assert_eq!(suspended.status(), 200);
+    let ended = app
+        .auth_refresh(&json!({"refresh_token": in_acme["refresh_token"]}))
+        .await;
+    assert_problem(ended, 401, "unauthenticated").await;
+    // Her session in her own tenant is not Acme's to end.
+    let kept = app
+        .auth_refresh(&json!({"refresh_token": at_home["refresh_token"]}))
+        .await;
+    assert_eq!(kept.status(), 200);
 }
 
 #[tokio::test]
@@ -305,6 +404,51 @@ async fn an_existing_user_accepts_with_their_own_password_and_is_linked() {
         .await
         .unwrap();
     assert_eq!(me["memberships"].as_array().unwrap().len(), 2, "{me}");
+}
+
+#[tokio::test]
+async fn an_accepted_invitation_does_not_tell_the_tenant_whether_the_email_had_an_account() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let grace = app.tenant("grace@other.example", "Grace's tenant").await;
+    // One invitee already has an account, the other is new; both accept.
+    let existing = invited(
+        &app,
+        &acme.token,
+        &acme.token,
+        "grace@other.example",
+        "Staff",
+    )
+    .await;
+    let accepted = app
+        .auth_accept_invitation(&json!({"token": existing, "password": PASSWORD}))
+        .await;
+    assert_eq!(accepted.status(), 200);
+    let (new_id, _) = app
+        .member(&acme.token, "new@acme.example", "Staff", None)
+        .await;
+
+    let events: serde_json::Value = app
+        .audit_events_list(&acme.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let details: Vec<&serde_json::Value> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["action"] == "invitation.accepted")
+        .map(|event| &event["details"])
+        .collect();
+    // Newest first: the new user's acceptance, then the existing one's.
+    assert_eq!(
+        details,
+        [
+            &json!({"after": {"user_id": new_id}}),
+            &json!({"after": {"user_id": grace.owner_id}}),
+        ]
+    );
 }
 
 #[tokio::test]

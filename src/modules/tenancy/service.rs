@@ -52,8 +52,11 @@ pub async fn rename_tenant(tx: &RequestTx, id: Uuid, name: &Name) -> Result<Tena
 
 /// Suspends or reactivates a member. Suspending someone takes their permissions away:
 /// only someone who holds them all may (an Admin cannot suspend an Owner), and the last
-/// active Owner cannot be suspended (409).
+/// active Owner cannot be suspended (409). Suspension ends the member's sessions in
+/// this tenant, as removal does: reactivation gives access back, not the sessions, so
+/// a refresh token from before the suspension stays dead and the member signs in again.
 pub async fn set_member_status(
+    identity: &Identity,
     tx: &RequestTx,
     access: &Access,
     user_id: Uuid,
@@ -64,7 +67,8 @@ pub async fn set_member_status(
     rbac::service::ensure_holds_all_of(tx, access, user_id).await?;
     db::set_member_status(tx, user_id, &wire_name(&status)).await?;
     if status == MemberStatus::Suspended {
-        // What they issued does not outlive their access.
+        // Neither their sessions nor what they issued outlive their access.
+        identity.end_member_sessions(tx, user_id).await?;
         db::revoke_invitations_by(tx, user_id).await?;
     }
     rbac::service::ensure_an_owner_remains(tx).await?;
@@ -284,7 +288,9 @@ pub async fn accept_invitation(
                 target_type: Target::Invitation,
                 target_id: Some(invitation.invitation_id),
                 store_id: invitation.store_id,
-                details: json!({"after": {"user_id": user_id, "new_user": new_user.is_some()}}),
+                // Whether the email already had an account is the invitee's to tell, not
+                // the inviting tenant's: the event reads the same either way.
+                details: json!({"after": {"user_id": user_id}}),
             },
         )
         .await?;

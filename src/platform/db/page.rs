@@ -50,12 +50,7 @@ impl Page {
     /// The keyset bound for descending lists: `WHERE (created_at, id) < ($1, $2)`; the
     /// first page starts after any row (year 9999).
     pub fn before(&self) -> (DateTime<Utc>, Uuid) {
-        self.after.unwrap_or_else(|| {
-            // The largest time PostgreSQL and chrono both hold: 9999-12-31T23:59:59Z.
-            let end =
-                DateTime::from_timestamp(253_402_300_799, 0).unwrap_or(DateTime::<Utc>::MAX_UTC);
-            (end, Uuid::max())
-        })
+        self.after.unwrap_or_else(|| (end_of_time(), Uuid::max()))
     }
 
     /// Cuts `rows` to the page and makes the next cursor from the last row kept.
@@ -80,16 +75,25 @@ fn encode((time, id): (DateTime<Utc>, Uuid)) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
+/// The largest time PostgreSQL and chrono both hold: 9999-12-31T23:59:59Z.
+fn end_of_time() -> DateTime<Utc> {
+    DateTime::from_timestamp(253_402_300_799, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// A cursor this server could have made: its time lies between the bounds of the
+/// first pages (1970 and 9999). Any other is refused here, in our words, rather than
+/// by PostgreSQL (chrono holds years PostgreSQL does not: before 4713 BC).
 fn decode(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()?;
     let raw = String::from_utf8(raw).ok()?;
     let (micros, id) = raw.split_once('|')?;
-    Some((
-        DateTime::from_timestamp_micros(micros.parse().ok()?)?,
-        id.parse().ok()?,
-    ))
+    let time = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+    if !(DateTime::UNIX_EPOCH..=end_of_time()).contains(&time) {
+        return None;
+    }
+    Some((time, id.parse().ok()?))
 }
 
 #[cfg(test)]
@@ -103,6 +107,24 @@ mod tests {
             Uuid::new_v4(),
         );
         assert_eq!(decode(&encode(key)), Some(key));
+    }
+
+    #[test]
+    fn a_cursor_outside_the_years_of_the_first_pages_is_refused() {
+        let id = Uuid::new_v4();
+        for micros in [
+            i64::MIN,
+            -300_000_000_000_000_000,
+            -1,
+            253_402_300_800_000_000,
+        ] {
+            let cursor =
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{micros}|{id}"));
+            assert!(decode(&cursor).is_none(), "{micros}");
+        }
+        for time in [DateTime::UNIX_EPOCH, end_of_time()] {
+            assert_eq!(decode(&encode((time, id))), Some((time, id)));
+        }
     }
 
     #[test]

@@ -64,11 +64,8 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
         let value = if data.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&data).map_err(|error| {
-                reject(Error::BadRequest(format!(
-                    "the request body is not valid JSON: {error}"
-                )))
-            })?
+            serde_json::from_slice(&data)
+                .map_err(|error| reject(Error::BadRequest(not_json(&error))))?
         };
         match T::parse_from_json(Some(value)) {
             Ok(value) => Ok(JsonBody(value)),
@@ -81,6 +78,21 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
 }
 
 poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON);
+
+/// Why the body is not JSON, and where: serde_json's words, except for a number no
+/// field could take (`1e400`), which it calls "out of range" (words a client would
+/// take for the database's).
+fn not_json(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    if message.starts_with("number out of range") {
+        return format!(
+            "the request body holds a number too large to read, at line {} column {}",
+            error.line(),
+            error.column()
+        );
+    }
+    format!("the request body is not valid JSON: {message}")
+}
 
 /// An error as the problem+json answer it is (the edge passes it on unchanged).
 fn reject(error: Error) -> poem::Error {
@@ -232,13 +244,34 @@ pub fn expectation(schema: &Value, components: &Map<String, Value>) -> String {
         (Some("string"), Some("uuid")) => "must be a UUID".into(),
         (Some("string"), Some("date-time")) => "must be an RFC 3339 date and time".into(),
         (Some("string"), _) => "must be a string".into(),
-        (Some("integer"), _) => "must be an integer".into(),
+        (Some("integer"), format) => match integer_range(schema, format) {
+            Some((min, max)) => format!("must be an integer from {min} to {max}"),
+            None => "must be an integer".into(),
+        },
         (Some("number"), _) => "must be a number".into(),
         (Some("boolean"), _) => "must be true or false".into(),
         (Some("array"), _) => "must be an array".into(),
         (Some("object"), _) => "must be a JSON object".into(),
         _ => "is not valid".into(),
     }
+}
+
+/// The integers a schema takes: its `minimum` and `maximum`, else its format's
+/// (`int64`: what a PostgreSQL `bigint` holds).
+fn integer_range(schema: &Value, format: Option<&str>) -> Option<(i128, i128)> {
+    // The document's bounds are JSON numbers written as floats (`100.0`).
+    let bound = |key: &str| schema.get(key).and_then(Value::as_f64).map(|v| v as i128);
+    let (min, max) = match format {
+        Some("int64") => (i128::from(i64::MIN), i128::from(i64::MAX)),
+        Some("int32") => (i128::from(i32::MIN), i128::from(i32::MAX)),
+        Some("uint64") => (0, i128::from(u64::MAX)),
+        Some("uint32") => (0, i128::from(u32::MAX)),
+        _ => (bound("minimum")?, bound("maximum")?),
+    };
+    Some((
+        bound("minimum").unwrap_or(min),
+        bound("maximum").unwrap_or(max),
+    ))
 }
 
 #[cfg(test)]
@@ -298,6 +331,27 @@ mod tests {
             components,
         );
         assert!(fine.is_empty(), "{fine:?}");
+    }
+
+    #[test]
+    fn an_integer_too_large_for_its_field_is_told_the_range_in_our_words() {
+        let int64 = json!({"type": "integer", "format": "int64"});
+        let limit = json!({"type": "integer", "format": "int64", "minimum": 1.0, "maximum": 100.0});
+        assert_eq!(
+            errors(json!(9_223_372_036_854_775_808_u64), int64, json!({})),
+            [(
+                String::new(),
+                "must be an integer from -9223372036854775808 to 9223372036854775807".to_string()
+            )]
+        );
+        assert_eq!(
+            expectation(&limit, &Map::new()),
+            "must be an integer from 1 to 100"
+        );
+        let unreadable = serde_json::from_str::<Value>(r#"{"n": 1e400}"#).unwrap_err();
+        let detail = not_json(&unreadable);
+        assert!(detail.contains("too large"), "{detail}");
+        assert!(!detail.contains("out of range"), "{detail}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The OpenAPI document is one a client generator can use fully, and the server keeps
 //! to it: only a JSON string is a string (a number or a boolean in its place is a
-//! problem naming the field, never coerced), closed sets are enums, each operation
+//! problem naming the field, never coerced), a number no column holds is refused in
+//! our words, never PostgreSQL's, closed sets are enums, each operation
 //! documents the statuses it can answer with, and parameters are documented as they
 //! are checked. Driven from the served document, so that a new operation is covered
 //! without a new test.
@@ -613,4 +614,201 @@ async fn header_names_in_the_document_have_their_standard_casing() {
             }
         }
     }
+}
+
+/// PostgreSQL's words for a value it cannot take (`bigint out of range`, `invalid
+/// input syntax for type ...`, `... violates check constraint`, `timestamp out of
+/// range`): none may reach an answer.
+const POSTGRESQL_PHRASES: &[&str] = &[
+    "out of range",
+    "invalid input syntax",
+    "violates",
+    "bigint",
+    "timestamp",
+    "numeric",
+    "invalid byte sequence",
+];
+
+/// Numbers at and beyond the edges of what a `bigint` holds, as JSON text (sent as
+/// written: `1e400` has no `serde_json::Value`).
+const EDGE_NUMBERS: &[&str] = &[
+    "9223372036854775807",
+    "-9223372036854775808",
+    "9223372036854775808",
+    "-9223372036854775809",
+    "99999999999999999999999999999",
+    "1e30",
+    "-1e30",
+    "1e400",
+    "1.5",
+];
+
+/// Cursors made by hand around a real row id: times before 1970, before 4713 BC (which
+/// chrono holds and PostgreSQL does not), after 9999, and microseconds beyond i64.
+fn edge_cursors(id: &str) -> Vec<String> {
+    use base64::Engine as _;
+    [
+        i64::MIN.to_string(),
+        "-300000000000000000".into(),
+        "-1".into(),
+        "253402300800000000".into(),
+        i64::MAX.to_string(),
+        "99999999999999999999999".into(),
+    ]
+    .iter()
+    .map(|micros| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{micros}|{id}")))
+    .collect()
+}
+
+/// Asserts that an answer is not a server error and shows none of PostgreSQL's words.
+async fn in_our_words(what: &str, response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let is_problem = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/problem+json"));
+    let text = response.text().await.unwrap();
+    assert!(status < 500, "{what}: {status} {text}");
+    assert!(status < 400 || is_problem, "{what}: {status} {text}");
+    let lowered = text.to_lowercase();
+    for phrase in POSTGRESQL_PHRASES {
+        assert!(!lowered.contains(phrase), "{what}: {phrase:?} in {text}");
+    }
+    (status, text)
+}
+
+#[tokio::test]
+async fn numbers_beyond_what_postgresql_holds_are_refused_in_our_words_wherever_a_number_goes() {
+    let app = spawn_app().await;
+    let spec = document(&app).await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let store = app.store(&acme.token, "North").await;
+    let product = app.product(&acme.token, "W-1").await;
+    app.product(&acme.token, "W-2").await;
+    // Bodies name the tenant's product, paths its product too, so that a value that
+    // passes the parser goes on to the rules and the SQL.
+    let placeholder = "00000000-0000-4000-8000-000000000000";
+    let real = |text: &str| text.replace(placeholder, &product);
+
+    // Lists: `limit` and `cursor`, in the store (the inventory needs one).
+    let mut lists = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        let Some(get) = item.get("get") else { continue };
+        let names: Vec<&str> = get["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        if names.contains(&"limit") && names.contains(&"cursor") {
+            lists.push(path.clone());
+        }
+    }
+    assert!(lists.len() >= 7, "{lists:?}");
+    let list = |path: &str| {
+        app.request(Method::GET, path)
+            .bearer(&acme.token)
+            .in_store(&store)
+    };
+    for path in &lists {
+        // The legitimate page works, and so does the cursor it gives.
+        let first = list(path).limit(1).await;
+        let (status, text) = in_our_words(path, first).await;
+        assert_eq!(status, 200, "{path}: {text}");
+        if let Some(next) = serde_json::from_str::<Value>(&text).unwrap()["next_cursor"].as_str() {
+            let second = list(path).limit(1).cursor(next).await;
+            assert_eq!(in_our_words(path, second).await.0, 200, "{path}");
+        }
+        for limit in EDGE_NUMBERS.iter().chain(&["0", "101"]) {
+            let what = format!("{path}?limit={limit}");
+            let (status, _) = in_our_words(&what, list(path).query("limit", limit).await).await;
+            assert_eq!(status, 400, "{what}");
+        }
+        for cursor in edge_cursors(&product) {
+            let what = format!("{path}?cursor={cursor}");
+            let (status, _) = in_our_words(&what, list(path).cursor(&cursor).await).await;
+            assert_eq!(status, 400, "{what}");
+        }
+    }
+    let products: Value = app
+        .products_list(&acme.token)
+        .limit(1)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        products["next_cursor"].is_string(),
+        "a real cursor was tried"
+    );
+
+    // Bodies: each integer property, at and beyond the edges.
+    let mut fields = 0;
+    for (method, path, id, schema, _) in bodies(&spec) {
+        let schema = resolve(&spec, &schema);
+        let integers: Vec<&String> = schema["properties"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, property)| resolve(&spec, property)["type"] == "integer")
+            .map(|(name, _)| name)
+            .collect();
+        if integers.is_empty() {
+            continue;
+        }
+        let good = real(&valid(&spec, schema).to_string());
+        let answer = app
+            .request(method.clone(), real(&path))
+            .bearer(&acme.token)
+            .in_store(&store)
+            .header("content-type", "application/json")
+            .body(good.clone())
+            .await;
+        let (status, text) = in_our_words(&id, answer).await;
+        let body: Value = serde_json::from_str(&text).unwrap_or_default();
+        assert!(
+            !refused_by_the_parser(status, &body),
+            "{id}: the valid body {good} was refused: {status} {text}"
+        );
+        for name in integers {
+            fields += 1;
+            for number in EDGE_NUMBERS {
+                let mut bad: Value = serde_json::from_str(&good).unwrap();
+                bad[name] = json!("NUMBER");
+                let bad = bad.to_string().replace("\"NUMBER\"", number);
+                let answer = app
+                    .request(method.clone(), real(&path))
+                    .bearer(&acme.token)
+                    .in_store(&store)
+                    .header("content-type", "application/json")
+                    .body(bad)
+                    .await;
+                in_our_words(&format!("{id}: {name} = {number}"), answer).await;
+            }
+        }
+    }
+    assert!(fields >= 3, "only {fields} integer fields were tried");
+
+    // Path ids and the store header: a number where a UUID goes (or a path's token:
+    // then, like any unknown one, not found).
+    let huge = "99999999999999999999";
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        if !path.contains('{') {
+            continue;
+        }
+        let path = path
+            .split('/')
+            .map(|s| if s.starts_with('{') { huge } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in item.as_object().unwrap().keys() {
+            let method: Method = method.to_uppercase().parse().unwrap();
+            let what = format!("{method} {path}");
+            let answer = app.request(method, &path).bearer(&acme.token).await;
+            let (status, _) = in_our_words(&what, answer).await;
+            assert!(matches!(status, 400 | 404), "{what}: {status}");
+        }
+    }
+    let header = app.me_get(&acme.token).header("X-Store-ID", huge).await;
+    assert_eq!(in_our_words("X-Store-ID", header).await.0, 400);
 }

@@ -206,7 +206,8 @@ impl TenantsApi {
     }
 
     /// Suspend or reactivate a member. A suspended member is refused on their next
-    /// request. The last active Owner cannot be suspended (409).
+    /// request, and their sessions in this tenant end: once reactivated, they sign in
+    /// again. The last active Owner cannot be suspended (409).
     #[oai(path = "/users/:id", method = "patch", operation_id = "users_update")]
     async fn update_user(
         &self,
@@ -215,7 +216,8 @@ impl TenantsApi {
         body: JsonBody<UpdateMemberRequest>,
     ) -> Result<MemberResponse, ApiError> {
         let (tx, access) = authorize(&self.identity.db, &auth.0, &USERS_UPDATE).await?;
-        let member = service::set_member_status(&tx, &access, id.0, body.status).await;
+        let member =
+            service::set_member_status(&self.identity, &tx, &access, id.0, body.status).await;
         Ok(MemberResponse::Ok(Json(tx.finish(member).await?.into())))
     }
 
