@@ -1,0 +1,126 @@
+"""The list endpoints of a git ref against the working tree's, end to end over HTTP, in
+one interleaved run: both release builds serve at once, each on a database of its own
+seeded alike through its own API, and wrk loads them in turns (A B, then B A, ...), so
+the machine's drift cancels out in the ratio.
+
+    python3 bench/compare_lists.py <git-ref> [--rounds 4] [--seconds 8] [--connections 32]
+
+The ref is built in a temporary worktree (target/compare, kept between runs so only
+what changed is rebuilt). BENCH_DATABASE_URL names the PostgreSQL server (default: the
+local one, as root); wrk and pgbench as for bench/run.sh."""
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run  # noqa: E402  (the benchmark's own helpers)
+
+
+def build(ref):
+    """The release binary of `ref` (or of the working tree when None)."""
+    if ref is None:
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "rowguard"], cwd=run.ROOT, check=True)
+        return os.path.join(run.ROOT, "target/release/rowguard")
+    target = os.path.join(run.ROOT, "target/compare")
+    worktree = tempfile.mkdtemp(prefix="rowguard-compare-")
+    os.rmdir(worktree)
+    subprocess.run(["git", "worktree", "add", "--quiet", "--detach", worktree, ref], cwd=run.ROOT, check=True)
+    try:
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "rowguard"], cwd=worktree, check=True,
+                       env=dict(os.environ, CARGO_TARGET_DIR=target))
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", worktree], cwd=run.ROOT, check=True)
+    binary = os.path.join(target, "release/rowguard-" + ref.replace("/", "_"))
+    os.replace(os.path.join(target, "release/rowguard"), binary)
+    return binary
+
+
+class Server:
+    def __init__(self, binary, database, port, pool_size):
+        self.base = f"http://127.0.0.1:{port}"
+        env = dict(os.environ, DATABASE_URL=run.fresh_database(database), ROWGUARD_BIND=f"127.0.0.1:{port}",
+                   ROWGUARD_JWT_SECRET=run.SECRET, RUST_LOG="warn")
+        if pool_size:
+            env["ROWGUARD_POOL_SIZE"] = str(pool_size)
+        self.process = subprocess.Popen([binary, "serve"], env=env)
+        self.use()
+        for _ in range(300):
+            try:
+                run.call("GET", "/health")
+                return
+            except (urllib.error.URLError, ConnectionError, RuntimeError):
+                time.sleep(0.1)
+        raise RuntimeError(f"{binary} did not start")
+
+    def use(self):
+        """Points the helpers of run.py (call, wrk) at this server."""
+        run.BASE = self.base
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=60)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("ref")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--pool-size", type=int)
+    args = parser.parse_args()
+
+    print(f"building {args.ref} and the working tree ...", file=sys.stderr, flush=True)
+    binaries = {"before": build(args.ref), "after": build(None)}
+    servers = {}
+    try:
+        for port, name in ((18081, "before"), (18082, "after")):
+            servers[name] = Server(binaries[name], f"rowguard_compare_{name}", port, args.pool_size)
+        seeded = {}
+        for name, server in servers.items():
+            server.use()
+            seeded[name] = run.seed(3, stores_per_tenant=25, products_per_tenant=100)[0]
+        endpoints = run.list_endpoints(seeded["after"], args.seconds, args.connections)
+        rps = {(endpoint[0], name): [] for endpoint in endpoints for name in servers}
+        calls = {}
+        for name, server in servers.items():
+            server.use()
+            for label, method, path, body, _ in run.list_endpoints(seeded[name], 0, 0):
+                # The store of the inventory list is each server's own.
+                store = seeded[name]["stores"][0] if "X-Store-ID" in label else None
+                calls[(label, name)] = (method, path, body, store)
+                run.wrk(method, path, args.connections, 2, seeded[name]["token"], body, store)  # warm-up
+        for round_ in range(args.rounds):
+            order = ("before", "after") if round_ % 2 == 0 else ("after", "before")
+            for label, *_ in endpoints:
+                for name in order:
+                    servers[name].use()
+                    method, path, body, store = calls[(label, name)]
+                    result = run.wrk(method, path, args.connections, args.seconds, seeded[name]["token"], body, store)
+                    if result[3]:
+                        raise RuntimeError(f"{name} {label}: {result[3]} errors")
+                    rps[(label, name)].append(result[0])
+                    print(f"round {round_ + 1} {name:6} {label:38} {result[0]:8.0f} req/s", file=sys.stderr,
+                          flush=True)
+    finally:
+        for server in servers.values():
+            server.stop()
+
+    print(f"\n{args.rounds} rounds of {args.seconds} s at {args.connections} connections, "
+          f"interleaved; median requests/s\n")
+    run.table(["endpoint", f"before ({args.ref})", "after (working tree)", "after / before"])
+    for label, *_ in endpoints:
+        before = statistics.median(rps[(label, "before")])
+        after = statistics.median(rps[(label, "after")])
+        run.row([label, f"{before:.0f}", f"{after:.0f}", f"{after / before:.3f}"])
+
+
+if __name__ == "__main__":
+    main()
