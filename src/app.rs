@@ -12,7 +12,10 @@ use poem::{
 
 use crate::{
     config::{DEFAULT_DATA_DIR, Settings},
-    modules::{self, AppState, identity::service::Identity},
+    modules::{
+        self, AppState,
+        identity::service::{Identity, PRUNE_INTERVAL},
+    },
     platform::db::{
         Database, PoolOptions,
         embedded::{ClusterOptions, EmbeddedCluster},
@@ -187,6 +190,9 @@ impl Application {
             .and_then(|addr| addr.as_socket_addr().copied())
             .context("the listener has no socket address")?;
         let identity = Identity::new(db.clone(), settings, &jwt_secret(settings))?;
+        // Before serving, so that a server started after a long pause counts nothing
+        // stale; then every few minutes while it serves (`run_until`).
+        prune_attempts(&identity).await;
         Ok(Application {
             db,
             identity,
@@ -204,6 +210,11 @@ impl Application {
         &self.db
     }
 
+    /// The identity flows the server runs (its password hasher, its limits).
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
     /// Serves until `shutdown` resolves, lets in-flight requests finish (up to the
     /// grace period), waits for their transactions, then stops an embedded cluster.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
@@ -212,15 +223,41 @@ impl Application {
             identity: self.identity.clone(),
         };
         tracing::info!(address = %self.local_addr, "serving");
-        Server::new_with_acceptor(self.acceptor)
+        let pruning = tokio::spawn(prune_periodically(self.identity.clone()));
+        let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(modules::routes(state), shutdown, Some(GRACE_PERIOD))
-            .await?;
+            .await;
+        pruning.abort();
+        served?;
         crate::platform::db::close(&self.db, Duration::from_secs(5)).await;
         if let Some(cluster) = self.target.cluster {
             let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Forgets the throttle attempts no window counts any more. There is no job queue
+/// yet (a later issue builds one): until then the server prunes from this task of its
+/// own, every `PRUNE_INTERVAL`; with several servers each does, harmlessly.
+async fn prune_periodically(identity: Identity) {
+    let mut interval = tokio::time::interval(PRUNE_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate, and `build` has just pruned.
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        prune_attempts(&identity).await;
+    }
+}
+
+/// One pruning; a failure is logged and left to the next one.
+async fn prune_attempts(identity: &Identity) {
+    match identity.prune_attempts().await {
+        Ok(0) => {}
+        Ok(pruned) => tracing::info!(pruned, "forgot old throttle attempts"),
+        Err(error) => tracing::warn!(%error, "pruning old throttle attempts failed"),
     }
 }
 

@@ -73,6 +73,12 @@ impl Call<'_> {
         self
     }
 
+    /// `X-Forwarded-For: <address>`: the client a proxy in front of the server
+    /// forwards (believed only from a trusted proxy, `ROWGUARD_TRUSTED_PROXIES`).
+    pub fn forwarded_for(self, address: &str) -> Self {
+        self.header("X-Forwarded-For", address)
+    }
+
     /// `X-Store-ID`: the store the request acts in.
     pub fn in_store(self, store: impl fmt::Display) -> Self {
         self.header("X-Store-ID", &store.to_string())

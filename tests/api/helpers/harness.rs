@@ -17,9 +17,12 @@ use std::{
 use rowguard::{
     app::{self, Application},
     config::Settings,
-    platform::db::{
-        Database, PoolOptions,
-        embedded::{ClusterOptions, EmbeddedCluster},
+    platform::{
+        auth::PasswordHasher,
+        db::{
+            Database, PoolOptions,
+            embedded::{ClusterOptions, EmbeddedCluster},
+        },
     },
 };
 use tokio::sync::oneshot;
@@ -258,6 +261,8 @@ pub struct TestApp {
     pub db: TestDb,
     /// The server's own pool, to look at its state.
     pub database: Database,
+    /// The server's own password hasher (`None` for a server the test runs itself).
+    pub hasher: Option<PasswordHasher>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -275,7 +280,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let db = TestDb::new().await;
+    spawn_app_on(TestDb::new().await, configure).await
+}
+
+/// The server on a database the test prepared (rows it finds when it starts).
+pub async fn spawn_app_on(db: TestDb, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings(&db.url);
     configure(&mut settings);
     let application = Application::build(&settings)
@@ -283,6 +292,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("the server starts");
     let address = application.local_addr();
     let database = application.database().clone();
+    let hasher = application.identity().hasher.clone();
     let (shutdown, stop) = oneshot::channel::<()>();
     let server = tokio::spawn(application.run_until(async {
         let _ = stop.await;
@@ -295,6 +305,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
             .unwrap(),
         db,
         database,
+        hasher: Some(hasher),
         shutdown: Some(shutdown),
         server: Some(server),
     }
@@ -307,6 +318,7 @@ impl TestApp {
             address,
             http: reqwest::Client::new(),
             database: Database::connect(&db.url, &PoolOptions::default()).unwrap(),
+            hasher: None,
             db,
             shutdown: None,
             server: None,

@@ -18,5 +18,7 @@ mod stores;
 mod tenancy;
 
 pub use call::{Call, assert_problem, text};
-pub use harness::{TestApp, TestDb, connect, spawn_app, spawn_app_with, test_settings};
+pub use harness::{
+    TestApp, TestDb, connect, spawn_app, spawn_app_on, spawn_app_with, test_settings,
+};
 pub use identity::PASSWORD;
