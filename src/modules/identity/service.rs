@@ -117,7 +117,7 @@ pub struct Identity {
 /// What registration answers.
 pub enum Registered {
     /// The user, their tenant and a session.
-    Created(UserRow, TenantRow, Session),
+    Created(Box<(UserRow, TenantRow, Session)>),
     /// `ROWGUARD_REGISTER_CONCEAL_TAKEN_EMAILS`: a new account was created, or the
     /// email was taken and its owner is told; the caller cannot tell which.
     Accepted,
@@ -286,9 +286,10 @@ impl Identity {
                     .await?;
             let owner = rbac::service::create_system_roles(&tx).await?;
             rbac::service::assign_role(&tx, user_id, owner, None).await?;
-            let session = match with_session {
-                true => Some(self.start_session(&tx, user_id, tenant_id).await?),
-                false => None,
+            let session = if with_session {
+                Some(self.start_session(&tx, user_id, tenant_id).await?)
+            } else {
+                None
             };
             let user = sql::user(&tx, user_id).await?;
             Ok(Some((user, tenant, session)))
@@ -344,15 +345,16 @@ impl Identity {
             .hasher
             .hash_unauthenticated(account.password.expose())
             .await?;
-        let created = match attempt.email_taken {
-            true => None,
-            false => {
-                self.create_account(&account, &password_hash, false, !conceal)
-                    .await?
-            }
+        let created = if attempt.email_taken {
+            None
+        } else {
+            self.create_account(&account, &password_hash, false, !conceal)
+                .await?
         };
         match created {
-            Some((user, tenant, Some(session))) => Ok(Registered::Created(user, tenant, session)),
+            Some((user, tenant, Some(session))) => {
+                Ok(Registered::Created(Box::new((user, tenant, session))))
+            }
             Some((_, _, None)) => Ok(Registered::Accepted),
             None if conceal => {
                 self.tell_owner_of_registration_attempt(&account.email)
@@ -363,8 +365,8 @@ impl Identity {
         }
     }
 
-    /// The owner of a taken email hears that someone tried to register it (through
-    /// the outbox, like every message; no password or other input is passed on).
+    /// The owner of a taken email hears that someone tried to register it, through
+    /// the outbox like every message; nothing else the caller sent is passed on.
     async fn tell_owner_of_registration_attempt(&self, email: &Email) -> Result<(), Error> {
         let (tx, _) = self.db.begin(&Scope::anonymous()).await?;
         let queued = sql::enqueue_notification(

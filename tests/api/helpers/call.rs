@@ -173,3 +173,13 @@ pub fn text(value: &serde_json::Value, field: &str) -> String {
         .unwrap_or_else(|| panic!("no string {field} in {value}"))
         .to_string()
 }
+
+/// The `Retry-After` of a response, in seconds.
+pub fn retry_after(response: &reqwest::Response) -> u64 {
+    response
+        .headers()
+        .get("retry-after")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After in {:?}", response.headers()))
+}

@@ -17,8 +17,9 @@ mod rbac;
 mod stores;
 mod tenancy;
 
-pub use call::{Call, assert_problem, text};
+pub use call::{Call, assert_problem, retry_after, text};
 pub use harness::{
     TestApp, TestDb, connect, spawn_app, spawn_app_on, spawn_app_with, test_settings,
 };
 pub use identity::PASSWORD;
+pub use tenancy::Tenant;

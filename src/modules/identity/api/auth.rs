@@ -231,7 +231,8 @@ impl AuthApi {
             .register(account(&body), client.as_str())
             .await?
         {
-            Registered::Created(user, tenant, session) => {
+            Registered::Created(account) => {
+                let (user, tenant, session) = *account;
                 let Created::Created(body) = created(user, tenant, session);
                 Ok(Registration::Created(body))
             }
