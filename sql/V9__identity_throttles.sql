@@ -267,19 +267,21 @@ $$;
 -- Pruning -------------------------------------------------------------------------------
 
 -- Forgets at most p_batch attempts older than p_older_than_secs (the longest window
--- any throttle counts); returns how many. The server calls it in batches, each its
--- own short transaction, so a table grown under attack is emptied without one long
--- statement.
+-- any throttle counts), and never any of the last hour (the windows of
+-- forgot-password and registration), so that no caller can wipe the counts of a
+-- throttle; returns how many. The server calls it in batches, each its own short
+-- transaction, so a table grown under attack is emptied without one long statement.
 CREATE FUNCTION app.prune_attempts(p_older_than_secs integer, p_batch integer) RETURNS integer
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    v_before timestamptz := now() - make_interval(secs => greatest(p_older_than_secs, 3600));
     v_deleted integer;
 BEGIN
     DELETE FROM auth.attempts AS a
     WHERE a.id IN (SELECT o.id FROM auth.attempts AS o
-                   WHERE o.created_at < now() - make_interval(secs => p_older_than_secs)
+                   WHERE o.created_at < v_before
                    ORDER BY o.created_at LIMIT p_batch);
     GET DIAGNOSTICS v_deleted = ROW_COUNT;
     RETURN v_deleted;
