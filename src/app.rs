@@ -14,7 +14,10 @@ use tokio_postgres::Config;
 
 use crate::{
     config::{DEFAULT_DATA_DIR, Environment, Settings},
-    modules::{self, AppState, identity::service::Identity},
+    modules::{
+        self, AppState,
+        identity::service::{Identity, PRUNE_INTERVAL},
+    },
     platform::db::{
         self, Database, PoolOptions, RuntimeRole,
         embedded::{ClusterOptions, EmbeddedCluster},
@@ -294,6 +297,9 @@ impl Application {
             settings,
             &jwt_secret(settings),
         )?;
+        // Before serving, so that a server started after a long pause counts nothing
+        // stale; then every few minutes while it serves (`run_until`).
+        prune_attempts(&identity).await;
         Ok(Application {
             db: pools.api,
             identity,
@@ -317,6 +323,11 @@ impl Application {
         &self.identity.credentials
     }
 
+    /// The identity flows the server runs (its password hasher, its limits).
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
     /// Serves until `shutdown` resolves, lets in-flight requests finish (up to the
     /// grace period), waits for their transactions, then stops an embedded cluster.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
@@ -325,9 +336,12 @@ impl Application {
             identity: self.identity.clone(),
         };
         tracing::info!(address = %self.local_addr, "serving");
-        Server::new_with_acceptor(self.acceptor)
+        let pruning = tokio::spawn(prune_periodically(self.identity.clone()));
+        let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(modules::routes(state), shutdown, Some(GRACE_PERIOD))
-            .await?;
+            .await;
+        pruning.abort();
+        served?;
         let close = Duration::from_secs(5);
         tokio::join!(
             crate::platform::db::close(&self.db, close),
@@ -338,6 +352,29 @@ impl Application {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Forgets the throttle attempts no window counts any more. There is no job queue
+/// yet (a later issue builds one): until then the server prunes from this task of its
+/// own, every `PRUNE_INTERVAL`; with several servers each does, harmlessly.
+async fn prune_periodically(identity: Identity) {
+    let mut interval = tokio::time::interval(PRUNE_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate, and `build` has just pruned.
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        prune_attempts(&identity).await;
+    }
+}
+
+/// One pruning; a failure is logged and left to the next one.
+async fn prune_attempts(identity: &Identity) {
+    match identity.prune_attempts().await {
+        Ok(0) => {}
+        Ok(pruned) => tracing::info!(pruned, "forgot old throttle attempts"),
+        Err(error) => tracing::warn!(%error, "pruning old throttle attempts failed"),
     }
 }
 

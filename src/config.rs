@@ -5,6 +5,8 @@ use std::{convert::Infallible, fmt, net::SocketAddr, path::PathBuf, str::FromStr
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
+use crate::platform::http::client::TrustedProxies;
+
 /// A secret setting (the JWT key, a database URL that may hold a password): parsed
 /// like any other, but `Debug` never prints it, so a logged or printed `Settings`
 /// cannot leak it. Read it with [`Secret::expose`], where it is used.
@@ -236,7 +238,10 @@ pub struct Settings {
     #[arg(long, env = "ROWGUARD_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 24 * 3600, global = true)]
     pub refresh_token_ttl_secs: u64,
 
-    /// Failed logins per email within the throttle window before 429.
+    /// Failed logins per email from one client address within the throttle window
+    /// before 429 (for that email from that address only: an attacker elsewhere cannot
+    /// lock the owner out). A wrong current password of `POST /me/password`, and of an
+    /// existing user accepting an invitation, counts as a failed login.
     #[arg(
         long,
         env = "ROWGUARD_LOGIN_MAX_FAILURES_PER_EMAIL",
@@ -253,6 +258,62 @@ pub struct Settings {
         global = true
     )]
     pub login_max_failures_per_client: u32,
+
+    /// Failed logins per email within the throttle window, from every client address
+    /// together, after which each further attempt for it must wait after the latest
+    /// failure: 1 s, then twice as long with each failure, up to
+    /// ROWGUARD_LOGIN_MAX_DELAY_SECS (429 with `Retry-After` meanwhile). 0: never.
+    #[arg(
+        long,
+        env = "ROWGUARD_LOGIN_DELAY_AFTER_FAILURES_PER_EMAIL",
+        default_value_t = 30,
+        global = true
+    )]
+    pub login_delay_after_failures_per_email: u32,
+
+    /// The longest wait of ROWGUARD_LOGIN_DELAY_AFTER_FAILURES_PER_EMAIL, in seconds.
+    #[arg(
+        long,
+        env = "ROWGUARD_LOGIN_MAX_DELAY_SECS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub login_max_delay_secs: u32,
+
+    /// Proxies whose forwarding headers are believed (comma-separated CIDRs, e.g.
+    /// `10.0.0.0/8,2001:db8::/32`); default none. When the socket peer is in one, the
+    /// client address is the right-most address of `X-Forwarded-For` (else of
+    /// `Forwarded`) that is not itself a trusted proxy; otherwise it is the peer, and
+    /// the headers are ignored.
+    #[arg(
+        long,
+        env = "ROWGUARD_TRUSTED_PROXIES",
+        default_value = "",
+        global = true
+    )]
+    pub trusted_proxies: TrustedProxies,
+
+    /// Registration attempts per client address per hour before 429 with
+    /// `Retry-After`; 0 (the default): no limit.
+    #[arg(
+        long,
+        env = "ROWGUARD_REGISTER_MAX_PER_CLIENT_PER_HOUR",
+        default_value_t = 0,
+        global = true
+    )]
+    pub register_max_per_client_per_hour: u32,
+
+    /// Registration does not tell whether an email has an account: a taken email is
+    /// answered like a new registration, and both with 202 and no body (the new user
+    /// then logs in), while the email's owner is notified of the attempt. Off by
+    /// default: a taken email answers 409, a new one 201 with a session.
+    #[arg(
+        long,
+        env = "ROWGUARD_REGISTER_CONCEAL_TAKEN_EMAILS",
+        default_value_t = false,
+        global = true
+    )]
+    pub register_conceal_taken_emails: bool,
 
     /// The login throttle's sliding window, in seconds.
     #[arg(
@@ -273,7 +334,10 @@ pub struct Settings {
     pub forgot_password_max_per_hour: u32,
 
     /// Password hashes computed at once (each takes 19 MiB); 0 means one per CPU but
-    /// one, so that a login storm always leaves a core to everything else.
+    /// one, so that a login storm always leaves a core to everything else. At least
+    /// two: unauthenticated hashing (registration, bootstrap, a new user accepting an
+    /// invitation, a password reset) runs on at most half of them, so logins and
+    /// password checks always have one.
     #[arg(
         long,
         env = "ROWGUARD_HASH_CONCURRENCY",
@@ -281,6 +345,16 @@ pub struct Settings {
         global = true
     )]
     pub hash_concurrency: usize,
+
+    /// Unauthenticated password hashes that may wait for their threads; beyond them
+    /// such a request answers 503 `unavailable` at once instead of queueing.
+    #[arg(
+        long,
+        env = "ROWGUARD_HASH_UNAUTHENTICATED_QUEUE",
+        default_value_t = 16,
+        global = true
+    )]
+    pub hash_unauthenticated_queue: usize,
 
     /// Where the embedded PostgreSQL cluster lives when no DATABASE_URL is given
     /// [default: .rowguard]. Run as root, the cluster runs as an unprivileged user; if

@@ -312,6 +312,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         )
         .nest("/docs", docs)
         .nest("/", service.with(names))
-        .data(state.identity.tokens.clone());
+        .data(state.identity.tokens.clone())
+        .data(state.identity.trusted_proxies.clone());
     edge_stack(routes)
 }

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp, TestDb, assert_problem, spawn_app, spawn_app_with, text};
+use crate::helpers::{
+    PASSWORD, TestApp, TestDb, assert_problem, retry_after, spawn_app, spawn_app_on,
+    spawn_app_with, text,
+};
 
 fn register_body(email: &str) -> serde_json::Value {
     json!({"email": email, "password": PASSWORD, "full_name": "Ada Lovelace", "tenant_name": "Analytical Engines"})
@@ -157,6 +160,97 @@ async fn register_answers_403_when_registration_is_disabled() {
     assert_problem(response, 403, "registration_disabled").await;
 }
 
+#[tokio::test]
+async fn registration_finds_a_taken_email_before_hashing() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", "First").await;
+    // A flood holds every place of unauthenticated hashing...
+    let flood = app.saturate_unauthenticated_hashing();
+    assert!(!flood.is_empty());
+    // ...so a registration that needs a hash is refused at once...
+    let new = app.auth_register(&register_body("grace@example.com")).await;
+    assert_problem(new, 503, "unavailable").await;
+    // ...while a taken email is answered without one.
+    let taken = app.auth_register(&register_body("ada@example.com")).await;
+    assert_problem(taken, 409, "conflict").await;
+}
+
+#[tokio::test]
+async fn logins_are_served_while_unauthenticated_hashing_is_saturated() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", "First").await;
+    let _flood = app.saturate_unauthenticated_hashing();
+    let registration = app.auth_register(&register_body("grace@example.com")).await;
+    assert_problem(registration, 503, "unavailable").await;
+    assert_eq!(app.login("ada@example.com", PASSWORD).await.status(), 200);
+}
+
+#[tokio::test]
+async fn registration_attempts_are_limited_per_client_address_with_retry_after() {
+    let app = spawn_app_with(|settings| {
+        settings.register_max_per_client_per_hour = 2;
+        settings.trusted_proxies = "127.0.0.1/32".parse().unwrap();
+    })
+    .await;
+    let from = |client: &str, email: &str| {
+        app.auth_register(&register_body(email))
+            .forwarded_for(client)
+    };
+    for email in ["ada@example.com", "grace@example.com"] {
+        assert_eq!(from("198.51.100.1", email).await.status(), 201, "{email}");
+    }
+    let refused = from("198.51.100.1", "alan@example.com").await;
+    assert!((1..=3600).contains(&retry_after(&refused)));
+    assert_problem(refused, 429, "rate_limited").await;
+    // Another client is counted apart.
+    assert_eq!(from("198.51.100.2", "alan@example.com").await.status(), 201);
+}
+
+#[tokio::test]
+async fn with_concealment_a_taken_email_is_answered_like_a_new_registration_and_its_owner_told() {
+    let app = spawn_app_with(|settings| settings.register_conceal_taken_emails = true).await;
+    let new = app.auth_register(&register_body("ada@example.com")).await;
+    assert_eq!(new.status(), 202);
+    let new_body = new.bytes().await.unwrap();
+    assert!(new_body.is_empty());
+    // The account exists: its owner logs in.
+    assert_eq!(app.login("ada@example.com", PASSWORD).await.status(), 200);
+
+    let mut again = register_body("ADA@example.com");
+    again["password"] = json!("someone else's passphrase");
+    let taken = app.auth_register(&again).await;
+    assert_eq!(taken.status(), 202);
+    assert_eq!(taken.bytes().await.unwrap(), new_body);
+
+    let superuser = app.db.superuser().await;
+    let told: i64 = superuser
+        .query_one(
+            "SELECT count(*) FROM notification_outbox
+             WHERE recipient = 'ada@example.com' AND template = 'registration_attempted'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(told, 1, "the owner is told of the attempt");
+    let (users, tenants): (i64, i64) = {
+        let row = superuser
+            .query_one(
+                "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM tenants)",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(
+        (users, tenants),
+        (1, 1),
+        "nothing was created for the taken email"
+    );
+    assert_eq!(app.login("ada@example.com", PASSWORD).await.status(), 200);
+}
+
 // --- bootstrap -----------------------------------------------------------------------
 
 #[tokio::test]
@@ -207,6 +301,22 @@ async fn concurrent_bootstraps_create_exactly_one_user() {
         .unwrap()
         .get(0);
     assert_eq!(users, 1);
+}
+
+#[tokio::test]
+async fn a_closed_bootstrap_is_refused_before_hashing() {
+    let app = spawn_app().await;
+    let first = app.auth_bootstrap(&register_body("root@example.com")).await;
+    assert_eq!(first.status(), 201);
+    let _flood = app.saturate_unauthenticated_hashing();
+    // Anything that needs a hash is refused at once now...
+    let registration = app.auth_register(&register_body("ada@example.com")).await;
+    assert_problem(registration, 503, "unavailable").await;
+    // ...and a closed bootstrap needs none.
+    let again = app
+        .auth_bootstrap(&register_body("other@example.com"))
+        .await;
+    assert_problem(again, 409, "bootstrap_closed").await;
 }
 
 #[tokio::test]
@@ -363,6 +473,40 @@ async fn login_to_a_suspended_tenant_or_membership_answers_403() {
 }
 
 #[tokio::test]
+async fn login_skips_a_suspended_last_used_tenant_for_the_most_recent_active_one() {
+    let app = spawn_app().await;
+    let (ada, second) = ada_in_two_tenants(&app).await;
+    let in_second = app
+        .auth_login(&json!({"email": "ada@example.com", "password": PASSWORD, "tenant_id": second}))
+        .await;
+    assert_eq!(in_second.status(), 200);
+    assert_eq!(
+        app.login_ok("ada@example.com").await["tenant_id"],
+        second.as_str()
+    );
+    // Suspended in the tenant she used last...
+    app.db
+        .superuser()
+        .await
+        .execute(
+            "UPDATE tenant_users SET status = 'suspended'
+             WHERE tenant_id = $1::text::uuid AND user_id = $2::text::uuid",
+            &[&second, &text(&ada["user"], "id")],
+        )
+        .await
+        .unwrap();
+    // ...she still logs in, to the other one.
+    assert_eq!(
+        app.login_ok("ada@example.com").await["tenant_id"],
+        ada["tenant"]["id"]
+    );
+    let there = app
+        .auth_login(&json!({"email": "ada@example.com", "password": PASSWORD, "tenant_id": second}))
+        .await;
+    assert_problem(there, 403, "tenant_suspended").await;
+}
+
+#[tokio::test]
 async fn failed_logins_are_throttled_per_email_with_retry_after() {
     let app = spawn_app_with(|settings| settings.login_max_failures_per_email = 3).await;
     app.register("ada@example.com", "First").await;
@@ -427,6 +571,169 @@ async fn the_throttle_is_shared_by_every_server_on_the_database() {
     let response = second.login("ada@example.com", "wrong password!").await;
     assert_eq!(response.status(), 401);
     assert_eq!(app.login("ada@example.com", PASSWORD).await.status(), 429);
+}
+
+/// A server behind a proxy on the test's own address, which forwards its clients.
+async fn behind_a_proxy(configure: impl FnOnce(&mut rowguard::config::Settings)) -> TestApp {
+    spawn_app_with(|settings| {
+        settings.trusted_proxies = "127.0.0.1/32".parse().unwrap();
+        configure(settings);
+    })
+    .await
+}
+
+const OWNER: &str = "203.0.113.9";
+const ATTACKER: &str = "198.51.100.7";
+
+#[tokio::test]
+async fn the_owner_at_another_address_still_logs_in_after_an_attackers_failures() {
+    let app = behind_a_proxy(|settings| settings.login_max_failures_per_email = 3).await;
+    app.register("ada@example.com", "First").await;
+    let owner = || app.login_from(OWNER, "ada@example.com", PASSWORD);
+    assert_eq!(owner().await.status(), 200);
+    for _ in 0..3 {
+        let guess = app.login_from(ATTACKER, "ada@example.com", "wrong password!");
+        assert_eq!(guess.await.status(), 401);
+    }
+    // The attacker is locked out of the email, from where they are...
+    let locked = app.login_from(ATTACKER, "ada@example.com", PASSWORD).await;
+    assert_problem(locked, 429, "rate_limited").await;
+    // ...and the owner, elsewhere, is not.
+    assert_eq!(owner().await.status(), 200);
+}
+
+#[tokio::test]
+async fn failures_for_one_email_from_everywhere_grow_a_capped_retry_after_not_a_lockout() {
+    let app = behind_a_proxy(|settings| {
+        settings.login_delay_after_failures_per_email = 1;
+        settings.login_max_delay_secs = 5;
+        settings.login_throttle_window_secs = 3600;
+    })
+    .await;
+    app.register("ada@example.com", "First").await;
+    assert_eq!(
+        app.login_from(OWNER, "ada@example.com", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+    let superuser = app.db.superuser().await;
+    // Each round, the waits so far are over (every attempt moved a minute back), a
+    // guesser at a fresh address fails, and another guess right after it must wait.
+    let earlier = "UPDATE auth.attempts SET created_at = created_at - interval '1 minute'";
+    let latest_now = "UPDATE auth.attempts SET created_at = now()
+                      WHERE id = (SELECT max(id) FROM auth.attempts WHERE kind = 'login_email')";
+    let mut waits = Vec::new();
+    for n in 1..=5 {
+        superuser.batch_execute(earlier).await.unwrap();
+        let guess = app.login_from(
+            &format!("198.51.100.{n}"),
+            "ada@example.com",
+            "wrong password!",
+        );
+        assert_eq!(guess.await.status(), 401, "guess {n}");
+        superuser.batch_execute(latest_now).await.unwrap();
+        let early = app
+            .login_from(&format!("192.0.2.{n}"), "ada@example.com", "another guess")
+            .await;
+        waits.push(retry_after(&early));
+        assert_problem(early, 429, "rate_limited").await;
+    }
+    assert_eq!(waits, [1, 2, 4, 5, 5], "doubling, capped at 5 s");
+    // Once the wait is over the owner logs in: no lockout for the window.
+    superuser.batch_execute(earlier).await.unwrap();
+    assert_eq!(
+        app.login_from(OWNER, "ada@example.com", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_spoofed_x_forwarded_for_from_an_untrusted_peer_is_ignored() {
+    // The test connects from 127.0.0.1, which is no trusted proxy here.
+    let app = spawn_app_with(|settings| {
+        settings.login_max_failures_per_client = 3;
+        settings.trusted_proxies = "10.0.0.0/8".parse().unwrap();
+    })
+    .await;
+    app.register("ada@example.com", "First").await;
+    assert_eq!(
+        app.login_from("198.51.100.1", "ada@example.com", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+    for n in 0..3 {
+        let claimed = format!("198.51.100.{}", 10 + n);
+        let guess = app.login_from(
+            &claimed,
+            &format!("nobody{n}@example.com"),
+            "wrong password!",
+        );
+        assert_eq!(guess.await.status(), 401);
+    }
+    // Each claimed another address; all were counted as the one they came from.
+    let response = app
+        .login_from("198.51.100.99", "ada@example.com", PASSWORD)
+        .await;
+    assert_problem(response, 429, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn through_a_trusted_proxy_two_forwarded_clients_are_counted_apart() {
+    let app = behind_a_proxy(|settings| settings.login_max_failures_per_client = 3).await;
+    app.register("ada@example.com", "First").await;
+    let (first, second) = ("198.51.100.1", "198.51.100.2");
+    assert_eq!(
+        app.login_from(first, "ada@example.com", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+    for n in 0..3 {
+        let guess = app.login_from(first, &format!("nobody{n}@example.com"), "wrong password!");
+        assert_eq!(guess.await.status(), 401);
+    }
+    let locked = app.login_from(first, "ada@example.com", PASSWORD).await;
+    assert_problem(locked, 429, "rate_limited").await;
+    assert_eq!(
+        app.login_from(second, "ada@example.com", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn ipv6_clients_in_one_64_are_counted_as_one() {
+    let app = behind_a_proxy(|settings| settings.login_max_failures_per_client = 3).await;
+    app.register("ada@example.com", "First").await;
+    let (neighbour, other_network) = ("2001:db8:1:2::6", "2001:db8:1:3::6");
+    assert_eq!(
+        app.login_from(neighbour, "ada@example.com", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+    for n in 0..3 {
+        let address = format!("2001:db8:1:2::{:x}", 0x100 + n);
+        let guess = app.login_from(
+            &address,
+            &format!("nobody{n}@example.com"),
+            "wrong password!",
+        );
+        assert_eq!(guess.await.status(), 401);
+    }
+    let locked = app.login_from(neighbour, "ada@example.com", PASSWORD).await;
+    assert_problem(locked, 429, "rate_limited").await;
+    assert_eq!(
+        app.login_from(other_network, "ada@example.com", PASSWORD)
+            .await
+            .status(),
+        200
+    );
 }
 
 // --- refresh, logout, switch ----------------------------------------------------------
@@ -590,6 +897,68 @@ async fn forgot_password_acts_on_at_most_five_requests_per_email_per_hour() {
         .unwrap()
         .get(0);
     assert_eq!(queued, 5);
+}
+
+#[tokio::test]
+async fn forgot_password_past_its_limit_records_no_more_attempts() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", "First").await;
+    for _ in 0..20 {
+        let response = app
+            .auth_forgot_password(&json!({"email": "ada@example.com"}))
+            .await;
+        assert_eq!(response.status(), 202);
+    }
+    let superuser = app.db.superuser().await;
+    let count = |sql: &'static str| {
+        let superuser = &superuser;
+        async move {
+            superuser
+                .query_one(sql, &[])
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }
+    };
+    assert_eq!(
+        count("SELECT count(*) FROM notification_outbox WHERE recipient = 'ada@example.com'").await,
+        5
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM auth.attempts WHERE kind = 'forgot_email'").await,
+        5,
+        "requests past the limit leave no row"
+    );
+}
+
+#[tokio::test]
+async fn the_server_forgets_attempts_older_than_every_window_when_it_starts() {
+    let db = TestDb::new().await;
+    db.superuser()
+        .await
+        .batch_execute(
+            "INSERT INTO auth.attempts (kind, subject, created_at) VALUES
+                 ('login_email', 'old@example.com', now() - interval '2 hours'),
+                 ('login_client', '198.51.100.1', now() - interval '3 days'),
+                 ('forgot_email', 'old@example.com', now() - interval '61 minutes'),
+                 ('login_email', 'recent@example.com', now() - interval '5 minutes'),
+                 ('forgot_email', 'recent@example.com', now() - interval '30 minutes')",
+        )
+        .await
+        .unwrap();
+    let app = spawn_app_on(db, |_| {}).await;
+    let left: Vec<String> = app
+        .db
+        .superuser()
+        .await
+        .query("SELECT subject FROM auth.attempts ORDER BY subject", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    // The forgot-password window (an hour) outlasts the login window (15 minutes).
+    assert_eq!(left, ["recent@example.com", "recent@example.com"]);
 }
 
 #[tokio::test]
@@ -953,6 +1322,70 @@ async fn changing_the_password_ends_the_other_sessions_but_not_this_one() {
         .auth_refresh(&json!({"refresh_token": this["refresh_token"]}))
         .await;
     assert_eq!(this.status(), 200);
+}
+
+fn password_change(current: &str, new: &str) -> serde_json::Value {
+    json!({"current_password": current, "new_password": new})
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_count_as_failed_logins_and_lock_the_password_change() {
+    let app = spawn_app_with(|settings| settings.login_max_failures_per_email = 3).await;
+    let session = app.register("ada@example.com", "First").await;
+    let token = text(&session, "access_token");
+    let changed = app
+        .me_change_password(&token, &password_change(PASSWORD, "a brand new passphrase"))
+        .await;
+    assert_eq!(changed.status(), 204);
+    // Someone holding the access token guesses the current password.
+    for _ in 0..3 {
+        let guess = app
+            .me_change_password(
+                &token,
+                &password_change("a guess", "the thief's passphrase"),
+            )
+            .await;
+        assert_problem(guess, 422, "validation_failed").await;
+    }
+    // Locked before checking, even the right one...
+    let right = app
+        .me_change_password(
+            &token,
+            &password_change("a brand new passphrase", "the thief's passphrase"),
+        )
+        .await;
+    assert!((1..=900).contains(&retry_after(&right)));
+    assert_problem(right, 429, "rate_limited").await;
+    // ...and the guesses were failed logins of the email from this client.
+    let login = app.login("ada@example.com", "a brand new passphrase").await;
+    assert_problem(login, 429, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn the_password_change_answers_429_while_logins_are_locked_for_the_caller() {
+    let app = spawn_app_with(|settings| settings.login_max_failures_per_email = 3).await;
+    let session = app.register("ada@example.com", "First").await;
+    let token = text(&session, "access_token");
+    let changed = app
+        .me_change_password(&token, &password_change(PASSWORD, "a brand new passphrase"))
+        .await;
+    assert_eq!(changed.status(), 204);
+    for _ in 0..3 {
+        assert_eq!(
+            app.login("ada@example.com", "wrong password!")
+                .await
+                .status(),
+            401
+        );
+    }
+    let change = app
+        .me_change_password(
+            &token,
+            &password_change("a brand new passphrase", "yet another passphrase"),
+        )
+        .await;
+    assert!(change.headers().contains_key("retry-after"));
+    assert_problem(change, 429, "rate_limited").await;
 }
 
 #[tokio::test]

@@ -3,7 +3,9 @@
 
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, assert_problem, spawn_app, text};
+use crate::helpers::{
+    PASSWORD, Tenant, assert_problem, retry_after, spawn_app, spawn_app_with, text,
+};
 
 #[tokio::test]
 async fn the_current_tenant_can_be_read_and_renamed() {
@@ -449,6 +451,100 @@ async fn an_accepted_invitation_does_not_tell_the_tenant_whether_the_email_had_a
             &json!({"after": {"user_id": grace.owner_id}}),
         ]
     );
+}
+
+#[tokio::test]
+async fn an_existing_user_accepting_an_invitation_is_throttled_like_a_login() {
+    let app = spawn_app_with(|settings| settings.login_max_failures_per_email = 3).await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let beta = app.tenant("owner@beta.example", "Beta").await;
+    app.register("grace@other.example", "Grace's tenant").await;
+    let invite = async |tenant: &Tenant| {
+        let staff = app.role_id(&tenant.token, "Staff").await;
+        let invited = app
+            .invitations_create(
+                &tenant.token,
+                &json!({"email": "grace@other.example", "role_id": staff}),
+            )
+            .await;
+        assert_eq!(invited.status(), 201);
+        app.outbox_token("grace@other.example", "invitation").await
+    };
+    let to_acme = invite(&acme).await;
+    let accepted = app
+        .auth_accept_invitation(&json!({"token": to_acme, "password": PASSWORD}))
+        .await;
+    assert_eq!(accepted.status(), 200);
+
+    let to_beta = invite(&beta).await;
+    for _ in 0..3 {
+        let guess = app
+            .auth_accept_invitation(&json!({"token": to_beta, "password": "a guess"}))
+            .await;
+        assert_problem(guess, 401, "invalid_credentials").await;
+    }
+    let right = app
+        .auth_accept_invitation(&json!({"token": to_beta, "password": PASSWORD}))
+        .await;
+    assert!((1..=900).contains(&retry_after(&right)));
+    assert_problem(right, 429, "rate_limited").await;
+    // The guesses were failed logins of her email.
+    assert_problem(
+        app.login("grace@other.example", PASSWORD).await,
+        429,
+        "rate_limited",
+    )
+    .await;
+    let listed: serde_json::Value = app
+        .invitations_list(&beta.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"][0]["status"], "pending");
+}
+
+#[tokio::test]
+async fn accepting_an_invitation_into_a_suspended_tenant_is_refused_and_leaves_it_pending() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let staff = app.role_id(&acme.token, "Staff").await;
+    app.invitations_create(
+        &acme.token,
+        &json!({"email": "new@acme.example", "role_id": staff}),
+    )
+    .await;
+    let token = app.outbox_token("new@acme.example", "invitation").await;
+    let acceptance = json!({"token": token, "password": PASSWORD, "full_name": "New Person"});
+    let superuser = app.db.superuser().await;
+    let set_status = async |status: &str| {
+        superuser
+            .execute(
+                "UPDATE tenants SET status = $1 WHERE id = $2::text::uuid",
+                &[&status, &acme.id],
+            )
+            .await
+            .unwrap();
+    };
+    set_status("suspended").await;
+    let refused = app.auth_accept_invitation(&acceptance).await;
+    assert_problem(refused, 403, "tenant_suspended").await;
+    let (pending, users): (bool, i64) = {
+        let row = superuser
+            .query_one(
+                "SELECT (SELECT accepted_at IS NULL FROM invitations WHERE email = 'new@acme.example'),
+                        (SELECT count(*) FROM users WHERE email = 'new@acme.example')",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert!(pending, "the invitation is still pending");
+    assert_eq!(users, 0, "no account was made");
+    // Active again: the same invitation works.
+    set_status("active").await;
+    assert_eq!(app.auth_accept_invitation(&acceptance).await.status(), 200);
 }
 
 #[tokio::test]

@@ -1,12 +1,14 @@
 //! The SQL of identity: users, tenants at registration, sessions, passwords. Every
 //! function runs inside the caller's request transaction (`RequestTx`), never commits,
 //! and lists its columns. Anything touching credentials or tokens goes through the
-//! SECURITY DEFINER functions of `sql/V3__identity.sql`.
+//! SECURITY DEFINER functions of `sql/V3__identity.sql` (the throttles:
+//! `sql/V9__identity_throttles.sql`).
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use super::service::LoginLimits;
 use crate::error::Error;
 use crate::modules::tenancy::MemberStatus;
 use crate::platform::db::{RequestTx, enum_column};
@@ -51,8 +53,25 @@ pub struct LoginLookup {
     pub user_id: Option<Uuid>,
     pub user_status: Option<String>,
     pub password_hash: Option<String>,
-    /// The attempt recorded for the client address, taken back if the login succeeds.
-    pub client_attempt_id: Option<i64>,
+    /// The attempt's rows, recorded as a failure, taken back if the login succeeds.
+    pub attempt_ids: Vec<i64>,
+}
+
+/// The login throttle's answer to a password check.
+#[derive(Debug)]
+pub struct Throttle {
+    /// > 0: refused, nothing recorded.
+    pub retry_after_secs: i32,
+    /// The attempt's rows, recorded as a failure.
+    pub attempt_ids: Vec<i64>,
+}
+
+/// What registration learns before hashing.
+#[derive(Debug)]
+pub struct RegistrationAttempt {
+    /// > 0: too many attempts from the client.
+    pub retry_after_secs: i32,
+    pub email_taken: bool,
 }
 
 /// The outcome of presenting a refresh token.
@@ -72,15 +91,73 @@ pub async fn create_user(
     full_name: &str,
     password_hash: &str,
 ) -> Result<(), Error> {
+    match try_create_user(tx, id, email, full_name, password_hash).await? {
+        true => Ok(()),
+        false => Err(Error::Conflict("the email is already registered".into())),
+    }
+}
+
+/// `false` when the email is registered already (the unique index decides); the
+/// transaction is then aborted and must be rolled back.
+pub async fn try_create_user(
+    tx: &RequestTx,
+    id: Uuid,
+    email: &str,
+    full_name: &str,
+    password_hash: &str,
+) -> Result<bool, Error> {
     let statement = tx.prepare("SELECT app.create_user($1, $2, $3, $4)").await?;
-    tx.execute(&statement, &[&id, &email, &full_name, &password_hash])
+    match tx
+        .execute(&statement, &[&id, &email, &full_name, &password_hash])
         .await
-        .map(|_| ())
-        .map_err(|error| {
-            error.on_constraint("users_email_key", || {
-                Error::Conflict("the email is already registered".into())
-            })
-        })
+    {
+        Ok(_) => Ok(true),
+        Err(Error::Constraint { name, .. }) if name == "users_email_key" => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// Whether bootstrap is still open (no user exists), asked before hashing.
+pub async fn bootstrap_open(tx: &RequestTx) -> Result<bool, Error> {
+    let statement = tx.prepare("SELECT app.bootstrap_open()").await?;
+    Ok(tx.query_one(&statement, &[]).await?.try_get(0)?)
+}
+
+/// Counts a registration attempt of `client` (refused past `max_per_hour`; 0: no
+/// limit) and says whether `email` is taken.
+pub async fn registration_attempt(
+    tx: &RequestTx,
+    client: &str,
+    email: &str,
+    max_per_hour: i32,
+) -> Result<RegistrationAttempt, Error> {
+    let statement = tx
+        .prepare("SELECT retry_after_secs, email_taken FROM app.registration_attempt($1, $2, $3)")
+        .await?;
+    let row = tx
+        .query_one(&statement, &[&client, &email, &max_per_hour])
+        .await?;
+    Ok(RegistrationAttempt {
+        retry_after_secs: row.try_get("retry_after_secs")?,
+        email_taken: row
+            .try_get::<_, Option<bool>>("email_taken")?
+            .unwrap_or(false),
+    })
+}
+
+/// A message for the outbox.
+pub async fn enqueue_notification(
+    tx: &RequestTx,
+    recipient: &str,
+    template: &str,
+    payload: &serde_json::Value,
+) -> Result<(), Error> {
+    let statement = tx
+        .prepare("SELECT app.enqueue_notification($1, $2, $3)")
+        .await?;
+    tx.execute(&statement, &[&recipient, &template, payload])
+        .await?;
+    Ok(())
 }
 
 /// `false` when bootstrap is closed (some user exists).
@@ -104,14 +181,12 @@ pub async fn login_lookup(
     tx: &RequestTx,
     email: &str,
     client: &str,
-    window_secs: i32,
-    max_per_email: i32,
-    max_per_client: i32,
+    limits: &LoginLimits,
 ) -> Result<LoginLookup, Error> {
     let statement = tx
         .prepare(
-            "SELECT retry_after_secs, user_id, user_status, password_hash, client_attempt_id
-             FROM app.login_lookup($1, $2, $3, $4, $5)",
+            "SELECT retry_after_secs, user_id, user_status, password_hash, attempt_ids
+             FROM app.login_lookup($1, $2, $3, $4, $5, $6, $7)",
         )
         .await?;
     let row = tx
@@ -120,9 +195,11 @@ pub async fn login_lookup(
             &[
                 &email,
                 &client,
-                &window_secs,
-                &max_per_email,
-                &max_per_client,
+                &limits.window_secs,
+                &limits.max_per_email_client,
+                &limits.max_per_client,
+                &limits.delay_after,
+                &limits.max_delay_secs,
             ],
         )
         .await?;
@@ -131,30 +208,91 @@ pub async fn login_lookup(
         user_id: row.try_get("user_id")?,
         user_status: row.try_get("user_status")?,
         password_hash: row.try_get("password_hash")?,
-        client_attempt_id: row.try_get("client_attempt_id")?,
+        attempt_ids: row
+            .try_get::<_, Option<Vec<i64>>>("attempt_ids")?
+            .unwrap_or_default(),
     })
 }
 
-/// Takes back the login's recorded attempt (and the email's failures), picks the tenant and starts a session for the
-/// context's (authenticated) user; returns the outcome and the tenant.
-pub async fn complete_login(
+/// The login throttle for a password check of `email` from `client`: refused, or
+/// recorded as a failure (see `app.login_throttle`).
+pub async fn login_throttle(
     tx: &RequestTx,
     email: &str,
-    client_attempt_id: Option<i64>,
-    requested_tenant: Option<Uuid>,
-    family_id: Uuid,
-    token_hash: &[u8],
-    expires_at: DateTime<Utc>,
-) -> Result<(String, Option<Uuid>), Error> {
+    client: &str,
+    limits: &LoginLimits,
+) -> Result<Throttle, Error> {
     let statement = tx
-        .prepare("SELECT outcome, tenant_id FROM app.complete_login($1, $2, $3, $4, $5, $6)")
+        .prepare(
+            "SELECT retry_after_secs, attempt_ids
+             FROM app.login_throttle($1, $2, $3, $4, $5, $6, $7)",
+        )
         .await?;
     let row = tx
         .query_one(
             &statement,
             &[
                 &email,
-                &client_attempt_id,
+                &client,
+                &limits.window_secs,
+                &limits.max_per_email_client,
+                &limits.max_per_client,
+                &limits.delay_after,
+                &limits.max_delay_secs,
+            ],
+        )
+        .await?;
+    Ok(Throttle {
+        retry_after_secs: row.try_get("retry_after_secs")?,
+        attempt_ids: row
+            .try_get::<_, Option<Vec<i64>>>("attempt_ids")?
+            .unwrap_or_default(),
+    })
+}
+
+/// A password check passed: its attempt is taken back, with the earlier failures of
+/// the email from that client.
+pub async fn clear_login_failures(
+    tx: &RequestTx,
+    email: &str,
+    client: &str,
+    attempt_ids: &[i64],
+) -> Result<(), Error> {
+    let statement = tx
+        .prepare("SELECT app.clear_login_failures($1, $2, $3)")
+        .await?;
+    tx.execute(&statement, &[&email, &client, &attempt_ids])
+        .await?;
+    Ok(())
+}
+
+/// Takes back the login's recorded attempt (and the email's failures from the client),
+/// picks the tenant and starts a session for the context's (authenticated) user;
+/// returns the outcome and the tenant.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the parameters of app.complete_login, one each"
+)]
+pub async fn complete_login(
+    tx: &RequestTx,
+    email: &str,
+    client: &str,
+    attempt_ids: &[i64],
+    requested_tenant: Option<Uuid>,
+    family_id: Uuid,
+    token_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> Result<(String, Option<Uuid>), Error> {
+    let statement = tx
+        .prepare("SELECT outcome, tenant_id FROM app.complete_login($1, $2, $3, $4, $5, $6, $7)")
+        .await?;
+    let row = tx
+        .query_one(
+            &statement,
+            &[
+                &email,
+                &client,
+                &attempt_ids,
                 &requested_tenant,
                 &family_id,
                 &token_hash,
@@ -163,6 +301,20 @@ pub async fn complete_login(
         )
         .await?;
     Ok((row.try_get("outcome")?, row.try_get("tenant_id")?))
+}
+
+/// Forgets at most `batch` throttle attempts older than `older_than_secs`; returns how
+/// many.
+pub async fn prune_attempts(
+    tx: &RequestTx,
+    older_than_secs: i32,
+    batch: i32,
+) -> Result<i32, Error> {
+    let statement = tx.prepare("SELECT app.prune_attempts($1, $2)").await?;
+    Ok(tx
+        .query_one(&statement, &[&older_than_secs, &batch])
+        .await?
+        .try_get(0)?)
 }
 
 /// The context user's memberships, most recently used first.

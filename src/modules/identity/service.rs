@@ -3,7 +3,16 @@
 //! validates its input into domain types, hashes off the async workers, and does its
 //! database work in request transactions through `super::db`. A database connection
 //! is never held while a password is hashed. Other modules use [`Identity`] to create
-//! users and sessions (accepting an invitation) and to end them (removing a member).
+//! users and sessions (accepting an invitation), to check a password under the login
+//! throttle, and to end sessions (removing a member).
+//!
+//! Every password check (login, the current password of a password change, an
+//! existing user accepting an invitation) goes through one throttle
+//! (`app.login_throttle`, sql/V9): per email and client address, per client address,
+//! and a delay per email from everywhere; it refuses before anything is verified.
+//! Anything that can be answered without a hash (a closed bootstrap, invalid fields,
+//! a taken email, a throttled client) is answered before hashing, and unauthenticated
+//! hashing is admitted apart from logins (`PasswordHasher::admit_unauthenticated`).
 
 use std::{sync::Arc, time::Duration};
 
@@ -25,6 +34,7 @@ use crate::{
         },
         db::{Database, RequestTx, Scope},
         domain::{Email, Fields, Name, Password},
+        http::client::TrustedProxies,
     },
 };
 
@@ -33,17 +43,45 @@ const BAD_REFRESH_TOKEN: Error =
 const BAD_RESET_TOKEN: Error =
     Error::InvalidToken("the reset token is invalid, expired or already used");
 
+fn email_taken() -> Error {
+    Error::Conflict("the email is already registered".into())
+}
+
 /// Reset tokens expire after an hour (docs/api.md).
 const RESET_TOKEN_TTL: Duration = Duration::from_secs(3600);
+
+/// The windows of forgot-password and registration (sql/V9): one hour.
+const HOURLY_WINDOW_SECS: i32 = 3600;
+
+/// How often a server forgets the throttle attempts no window counts any more.
+pub const PRUNE_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Attempts forgotten per transaction while pruning.
+const PRUNE_BATCH: i32 = 10_000;
+
+/// The notification an email's owner gets when someone tries to register it
+/// (`ROWGUARD_REGISTER_CONCEAL_TAKEN_EMAILS`).
+const REGISTRATION_ATTEMPTED: &str = "registration_attempted";
+
+/// The login throttle's settings, as `app.login_throttle` takes them.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginLimits {
+    pub window_secs: i32,
+    pub max_per_email_client: i32,
+    pub max_per_client: i32,
+    pub delay_after: i32,
+    pub max_delay_secs: i32,
+}
 
 /// Limits taken from the settings.
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub registration: Registration,
-    pub login_window_secs: i32,
-    pub login_max_per_email: i32,
-    pub login_max_per_client: i32,
+    pub login: LoginLimits,
     pub forgot_max_per_hour: i32,
+    /// 0: no limit.
+    pub register_max_per_client_per_hour: i32,
+    pub register_conceal_taken_emails: bool,
 }
 
 impl Limits {
@@ -51,10 +89,16 @@ impl Limits {
         let clamp = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
         Limits {
             registration: settings.registration,
-            login_window_secs: clamp(settings.login_throttle_window_secs),
-            login_max_per_email: clamp(settings.login_max_failures_per_email),
-            login_max_per_client: clamp(settings.login_max_failures_per_client),
+            login: LoginLimits {
+                window_secs: clamp(settings.login_throttle_window_secs),
+                max_per_email_client: clamp(settings.login_max_failures_per_email),
+                max_per_client: clamp(settings.login_max_failures_per_client),
+                delay_after: clamp(settings.login_delay_after_failures_per_email),
+                max_delay_secs: clamp(settings.login_max_delay_secs),
+            },
             forgot_max_per_hour: clamp(settings.forgot_password_max_per_hour),
+            register_max_per_client_per_hour: clamp(settings.register_max_per_client_per_hour),
+            register_conceal_taken_emails: settings.register_conceal_taken_emails,
         }
     }
 }
@@ -70,6 +114,26 @@ pub struct Identity {
     pub hasher: PasswordHasher,
     pub tokens: Arc<TokenIssuer>,
     pub limits: Limits,
+    /// Whose forwarding headers say who the client is (the routes' data, read by
+    /// `platform::http::client::ClientAddress`).
+    pub trusted_proxies: Arc<TrustedProxies>,
+}
+
+/// What registration answers.
+pub enum Registered {
+    /// The user, their tenant and a session.
+    Created(Box<(UserRow, TenantRow, Session)>),
+    /// `ROWGUARD_REGISTER_CONCEAL_TAKEN_EMAILS`: a new account was created, or the
+    /// email was taken and its owner is told; the caller cannot tell which.
+    Accepted,
+}
+
+/// A password check under the login throttle, recorded as a failed login until it
+/// passes ([`Identity::begin_password_check`]).
+pub struct PasswordCheck {
+    email: String,
+    client: String,
+    attempt_ids: Vec<i64>,
 }
 
 /// A signed-in session: the token pair handed to the client.
@@ -136,7 +200,10 @@ impl Identity {
         Ok(Identity {
             db,
             credentials,
-            hasher: PasswordHasher::new(settings.hash_concurrency())?,
+            hasher: PasswordHasher::new(
+                settings.hash_concurrency(),
+                settings.hash_unauthenticated_queue,
+            )?,
             tokens: Arc::new(TokenIssuer::new(
                 jwt_secret,
                 &settings.jwt_issuer,
@@ -145,6 +212,7 @@ impl Identity {
                 Duration::from_secs(settings.refresh_token_ttl_secs),
             )),
             limits: Limits::from_settings(settings),
+            trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
         })
     }
 
@@ -166,7 +234,8 @@ impl Identity {
         self.session(user_id, tenant_id, family, refresh.token)
     }
 
-    /// Creates a user (the email must be free: 409 otherwise).
+    /// Creates a user (the email must be free: 409 otherwise). The caller hashed the
+    /// password in the unauthenticated class.
     pub async fn create_user(
         &self,
         tx: &RequestTx,
@@ -199,16 +268,17 @@ impl Identity {
         })
     }
 
-    /// A user, their first tenant with its system roles, the user as its Owner, and a
-    /// session; all in one transaction. `bootstrap` makes the user a platform admin and
-    /// is refused once any user exists.
+    /// A user, their first tenant with its system roles, the user as its Owner, and
+    /// (`with_session`) a session; all in one transaction. `bootstrap` makes the user a
+    /// platform admin and is refused once any user exists. `None`: the email was
+    /// registered meanwhile (the unique index decides), nothing is left behind.
     async fn create_account(
         &self,
-        account: NewAccount<'_>,
+        account: &ParsedAccount,
+        password_hash: &str,
         bootstrap: bool,
-    ) -> Result<(UserRow, TenantRow, Session), Error> {
-        let account = account.parse()?;
-        let password_hash = self.hasher.hash(account.password.expose()).await?;
+        with_session: bool,
+    ) -> Result<Option<(UserRow, TenantRow, Option<Session>)>, Error> {
         let (user_id, tenant_id) = (Uuid::new_v4(), Uuid::new_v4());
         // The new tenant's id is the context, so the tenant-scoped inserts below pass
         // the same policies as any request.
@@ -219,40 +289,185 @@ impl Identity {
         let result = async {
             let (email, name) = (account.email.as_str(), account.full_name.as_str());
             if bootstrap {
-                if !sql::bootstrap_user(&tx, user_id, email, name, &password_hash).await? {
+                if !sql::bootstrap_user(&tx, user_id, email, name, password_hash).await? {
                     return Err(Error::BootstrapClosed);
                 }
-            } else {
-                sql::create_user(&tx, user_id, email, name, &password_hash).await?;
+            } else if !sql::try_create_user(&tx, user_id, email, name, password_hash).await? {
+                return Ok(None);
             }
             let tenant =
                 tenancy::create_tenant(&tx, tenant_id, account.tenant_name.as_str(), user_id)
                     .await?;
             let owner = rbac::service::create_system_roles(&tx).await?;
             rbac::service::assign_role(&tx, user_id, owner, None).await?;
-            let session = self.start_session(&tx, user_id, tenant_id).await?;
+            let session = if with_session {
+                Some(self.start_session(&tx, user_id, tenant_id).await?)
+            } else {
+                None
+            };
             let user = sql::user(&tx, user_id).await?;
-            Ok((user, tenant, session))
+            Ok(Some((user, tenant, session)))
         }
         .await;
-        tx.finish(result).await
+        match result {
+            Ok(Some(created)) => tx.commit().await.map(|()| Some(created)),
+            // The failed insert aborted the transaction.
+            Ok(None) => {
+                tx.rollback().await;
+                Ok(None)
+            }
+            Err(error) => {
+                tx.rollback().await;
+                Err(error)
+            }
+        }
     }
 
+    /// Registers a user and their first tenant. Everything that needs no hash is
+    /// answered first: registration closed (403), invalid fields (422), too many
+    /// attempts from the client (429), a taken email (409). With
+    /// `ROWGUARD_REGISTER_CONCEAL_TAKEN_EMAILS` a taken email is answered like a new
+    /// registration instead, after the same work (a hash), and its owner is told.
     pub async fn register(
         &self,
         account: NewAccount<'_>,
-    ) -> Result<(UserRow, TenantRow, Session), Error> {
+        client: &str,
+    ) -> Result<Registered, Error> {
         if self.limits.registration == Registration::Closed {
             return Err(Error::RegistrationClosed);
         }
-        self.create_account(account, false).await
+        let account = account.parse()?;
+        let (tx, _) = self.credentials.begin(&Scope::anonymous()).await?;
+        let attempt = sql::registration_attempt(
+            &tx,
+            client,
+            account.email.as_str(),
+            self.limits.register_max_per_client_per_hour,
+        )
+        .await;
+        let attempt = tx.finish(attempt).await?;
+        if attempt.retry_after_secs > 0 {
+            return Err(Error::RateLimited {
+                retry_after_secs: attempt.retry_after_secs.unsigned_abs().into(),
+            });
+        }
+        let conceal = self.limits.register_conceal_taken_emails;
+        if attempt.email_taken && !conceal {
+            return Err(email_taken());
+        }
+        let password_hash = self
+            .hasher
+            .hash_unauthenticated(account.password.expose())
+            .await?;
+        let created = if attempt.email_taken {
+            None
+        } else {
+            self.create_account(&account, &password_hash, false, !conceal)
+                .await?
+        };
+        match created {
+            Some((user, tenant, Some(session))) => {
+                Ok(Registered::Created(Box::new((user, tenant, session))))
+            }
+            Some((_, _, None)) => Ok(Registered::Accepted),
+            None if conceal => {
+                self.tell_owner_of_registration_attempt(&account.email)
+                    .await?;
+                Ok(Registered::Accepted)
+            }
+            None => Err(email_taken()),
+        }
     }
 
+    /// The owner of a taken email hears that someone tried to register it, through
+    /// the outbox like every message; nothing else the caller sent is passed on.
+    async fn tell_owner_of_registration_attempt(&self, email: &Email) -> Result<(), Error> {
+        let (tx, _) = self.credentials.begin(&Scope::anonymous()).await?;
+        let queued = sql::enqueue_notification(
+            &tx,
+            email.as_str(),
+            REGISTRATION_ATTEMPTED,
+            &serde_json::json!({"email": email.as_str(), "attempted_at": Utc::now()}),
+        )
+        .await;
+        tx.finish(queued).await
+    }
+
+    /// The first user, a platform admin, with their tenant. Closed once any user
+    /// exists: answered before the body is validated or the password hashed.
     pub async fn bootstrap(
         &self,
         account: NewAccount<'_>,
     ) -> Result<(UserRow, TenantRow, Session), Error> {
-        self.create_account(account, true).await
+        let (tx, _) = self.credentials.begin(&Scope::anonymous()).await?;
+        let open = sql::bootstrap_open(&tx).await;
+        if !tx.finish(open).await? {
+            return Err(Error::BootstrapClosed);
+        }
+        let account = account.parse()?;
+        let password_hash = self
+            .hasher
+            .hash_unauthenticated(account.password.expose())
+            .await?;
+        match self
+            .create_account(&account, &password_hash, true, true)
+            .await?
+        {
+            Some((user, tenant, Some(session))) => Ok((user, tenant, session)),
+            _ => Err(Error::BootstrapClosed),
+        }
+    }
+
+    /// Begins checking a password of the account `email` for `client`, inside `tx`,
+    /// which the caller commits before verifying: refused with 429 when the login
+    /// throttle is locked for them; otherwise the attempt is recorded as a failed
+    /// login, until [`Identity::password_check_passed`] takes it back.
+    pub async fn begin_password_check(
+        &self,
+        tx: &RequestTx,
+        email: &str,
+        client: &str,
+    ) -> Result<PasswordCheck, Error> {
+        let throttle = sql::login_throttle(tx, email, client, &self.limits.login).await?;
+        if throttle.retry_after_secs > 0 {
+            return Err(Error::RateLimited {
+                retry_after_secs: throttle.retry_after_secs.unsigned_abs().into(),
+            });
+        }
+        Ok(PasswordCheck {
+            email: email.to_string(),
+            client: client.to_string(),
+            attempt_ids: throttle.attempt_ids,
+        })
+    }
+
+    /// The password of `check` proved right: its attempt is taken back, with the
+    /// earlier failures of the email from that client.
+    pub async fn password_check_passed(
+        &self,
+        tx: &RequestTx,
+        check: &PasswordCheck,
+    ) -> Result<(), Error> {
+        sql::clear_login_failures(tx, &check.email, &check.client, &check.attempt_ids).await
+    }
+
+    /// Forgets the throttle attempts that no window counts any more (older than the
+    /// login window, and than the hour of forgot-password and registration); returns
+    /// how many. There is no job queue yet (a later issue builds one): the server
+    /// calls this when it starts and then every [`PRUNE_INTERVAL`] from a task of its
+    /// own (`app.rs`); every server does, harmlessly.
+    pub async fn prune_attempts(&self) -> Result<u64, Error> {
+        let older_than = self.limits.login.window_secs.max(HOURLY_WINDOW_SECS);
+        let mut total = 0;
+        loop {
+            let (tx, _) = self.credentials.begin(&Scope::anonymous()).await?;
+            let deleted = sql::prune_attempts(&tx, older_than, PRUNE_BATCH).await;
+            let deleted = tx.finish(deleted).await?;
+            total += u64::from(deleted.unsigned_abs());
+            if deleted < PRUNE_BATCH {
+                return Ok(total);
+            }
+        }
     }
 
     /// Unknown email and wrong password fail alike: same error, one verification each.
@@ -272,22 +487,11 @@ impl Identity {
         };
 
         let (tx, _) = self.credentials.begin(&Scope::anonymous()).await?;
-        let lookup = async {
-            sql::login_lookup(
-                &tx,
-                &key,
-                client,
-                self.limits.login_window_secs,
-                self.limits.login_max_per_email,
-                self.limits.login_max_per_client,
-            )
-            .await
-        }
-        .await;
+        let lookup = sql::login_lookup(&tx, &key, client, &self.limits.login).await;
         let lookup = tx.finish(lookup).await?;
         if lookup.retry_after_secs > 0 {
             return Err(Error::RateLimited {
-                retry_after_secs: lookup.retry_after_secs as u64,
+                retry_after_secs: lookup.retry_after_secs.unsigned_abs().into(),
             });
         }
 
@@ -314,7 +518,8 @@ impl Identity {
         let completed = sql::complete_login(
             &tx,
             &key,
-            lookup.client_attempt_id,
+            client,
+            &lookup.attempt_ids,
             tenant_id,
             family,
             &refresh.hash,
@@ -468,7 +673,7 @@ impl Identity {
             Password::parse(new_password, email.as_ref()),
         );
         let password = fields.finish(password)?;
-        let password_hash = self.hasher.hash(password.expose()).await?;
+        let password_hash = self.hasher.hash_unauthenticated(password.expose()).await?;
 
         let (tx, _) = self.credentials.begin(&Scope::anonymous()).await?;
         let outcome = sql::reset_password(&tx, &token_hash, &password_hash).await;
@@ -478,32 +683,37 @@ impl Identity {
         }
     }
 
-    /// Changes the caller's password after checking the current one; every other
-    /// session of the user ends.
+    /// Changes the caller's password after checking the current one, under the login
+    /// throttle of the caller's email and client (a wrong current password is a failed
+    /// login; 429 before verifying while they are locked); every other session of the
+    /// user ends.
     pub async fn change_password(
         &self,
         caller: &Caller,
         operation: &Operation,
         current: &str,
         new_password: &str,
+        client: &str,
     ) -> Result<(), Error> {
         let claims = &caller.claims;
         let (tx, _) = authorize(&self.credentials, caller, operation).await?;
-        let found = async {
+        let checked = async {
             let user = sql::user(&tx, claims.sub).await?;
+            // The new password is checked first: a refused one is no failed login.
+            let email = Email::parse(&user.email).ok();
+            let mut fields = Fields::new();
+            let password = fields.check(
+                "new_password",
+                Password::parse(new_password, email.as_ref()),
+            );
+            let password = fields.finish(password)?;
+            let check = self.begin_password_check(&tx, &user.email, client).await?;
             let hash = sql::session_password_hash(&tx, claims.sid).await?;
-            Ok((user, hash))
+            Ok((password, check, hash))
         }
         .await;
-        let (user, current_hash) = tx.finish(found).await?;
+        let (password, check, current_hash) = tx.finish(checked).await?;
 
-        let email = Email::parse(&user.email).ok();
-        let mut fields = Fields::new();
-        let password = fields.check(
-            "new_password",
-            Password::parse(new_password, email.as_ref()),
-        );
-        let password = fields.finish(password)?;
         if !self.hasher.verify(current, current_hash.as_deref()).await? {
             return Err(Error::Validation(vec![FieldError::new(
                 "current_password",
@@ -514,12 +724,11 @@ impl Identity {
 
         let (tx, _) = authorize(&self.credentials, caller, operation).await?;
         let changed = async {
-            if sql::set_session_password(&tx, claims.sid, &new_hash).await? {
-                Ok(())
-            } else {
+            if !sql::set_session_password(&tx, claims.sid, &new_hash).await? {
                 // The session ended while the password was being hashed.
-                Err(Error::Unauthenticated)
+                return Err(Error::Unauthenticated);
             }
+            self.password_check_passed(&tx, &check).await
         }
         .await;
         tx.finish(changed).await

@@ -386,6 +386,14 @@ pub async fn invitation_for_token(
         .transpose()
 }
 
+/// Whether the tenant of an invitation token is active (false for an unknown token).
+pub async fn invitation_tenant_active(tx: &RequestTx, token_hash: &[u8]) -> Result<bool, Error> {
+    let statement = tx
+        .prepare("SELECT app.invitation_tenant_active($1)")
+        .await?;
+    Ok(tx.query_one(&statement, &[&token_hash]).await?.try_get(0)?)
+}
+
 /// The existing account behind an invited email, if any.
 pub struct InvitedUser {
     pub user_id: Uuid,

@@ -198,13 +198,18 @@ pub async fn revoke_invitation(tx: &RequestTx, id: Uuid) -> Result<(), Error> {
 
 /// Accepts an invitation (`POST /api/v1/auth/accept-invitation`): creates the user
 /// when the email is new (password and full name required), or links the existing
-/// user, who proves it with their own password. 401 for a bad, expired, revoked or
-/// used token. Passwords are hashed between transactions, never holding a connection.
+/// user, who proves it with their own password, under the login throttle of their
+/// email and `client` (a wrong password is a failed login; 429 before verifying
+/// while they are locked). 401 for a bad, expired, revoked or used token; 403
+/// `tenant_suspended` while the tenant is suspended, asked before any password is
+/// hashed or verified and again where the invitation is used up, so that it stays
+/// pending. Passwords are hashed between transactions, never holding a connection.
 pub async fn accept_invitation(
     identity: &Identity,
     token: &str,
     password: Option<&str>,
     full_name: Option<&str>,
+    client: &str,
 ) -> Result<Session, Error> {
     if !OpaqueToken::looks_valid(token) {
         return Err(BAD_INVITATION_TOKEN);
@@ -215,21 +220,33 @@ pub async fn accept_invitation(
     let (tx, _) = identity.credentials.begin(&Scope::anonymous()).await?;
     let found = async {
         let Some(invitation) = db::invitation_for_token(&tx, &token_hash).await? else {
-            return Ok(None);
+            return Err(BAD_INVITATION_TOKEN);
         };
-        let existing = db::invitation_account(&tx, &token_hash).await?;
-        Ok(Some((invitation, existing)))
+        if invitation.status != wire_name(&InvitationStatus::Pending) {
+            return Err(BAD_INVITATION_TOKEN);
+        }
+        if !db::invitation_tenant_active(&tx, &token_hash).await? {
+            return Err(Error::TenantSuspended);
+        }
+        let existing = match db::invitation_account(&tx, &token_hash).await? {
+            Some(user) => {
+                let check = identity
+                    .begin_password_check(&tx, &invitation.email, client)
+                    .await?;
+                Some((user, check))
+            }
+            None => None,
+        };
+        Ok((invitation, existing))
     }
     .await;
-    let (invitation, existing) = tx.finish(found).await?.ok_or(BAD_INVITATION_TOKEN)?;
-    if invitation.status != wire_name(&InvitationStatus::Pending) {
-        return Err(BAD_INVITATION_TOKEN);
-    }
+    // Committed before verifying: the attempt counts as a failure until it passes.
+    let (invitation, existing) = tx.finish(found).await?;
 
     // Who accepts: an existing user proves it with their own password; a new one
     // chooses a password and gives their name.
-    let (user_id, new_user) = match existing {
-        Some(user) => {
+    let (user_id, new_user, check) = match existing {
+        Some((user, check)) => {
             let verified = identity
                 .hasher
                 .verify(password.unwrap_or_default(), user.password_hash.as_deref())
@@ -237,7 +254,7 @@ pub async fn accept_invitation(
             if !verified || user.status != "active" {
                 return Err(Error::InvalidCredentials);
             }
-            (user.user_id, None)
+            (user.user_id, None, Some(check))
         }
         None => {
             let email = Email::parse(&invitation.email).ok();
@@ -248,16 +265,26 @@ pub async fn accept_invitation(
             );
             let name = fields.check("full_name", required(full_name).and_then(Name::parse));
             let (password, name) = fields.finish((password, name))?;
-            let hash = identity.hasher.hash(password.expose()).await?;
-            (Uuid::new_v4(), Some((name, hash)))
+            let hash = identity
+                .hasher
+                .hash_unauthenticated(password.expose())
+                .await?;
+            (Uuid::new_v4(), Some((name, hash)), None)
         }
     };
 
-    let (tx, _) = identity
+    let (tx, access) = identity
         .credentials
         .begin(&Scope::tenant(invitation.tenant_id, user_id))
         .await?;
     let session = async {
+        // Suspended meanwhile: refused, and the invitation stays pending.
+        if !access.tenant_active {
+            return Err(Error::TenantSuspended);
+        }
+        if let Some(check) = &check {
+            identity.password_check_passed(&tx, check).await?;
+        }
         if let Some((name, hash)) = &new_user {
             identity
                 .create_user(&tx, user_id, &invitation.email, name, hash)

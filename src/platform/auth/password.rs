@@ -5,15 +5,25 @@
 //! every hash and verification: memory for hashing is `threads × 19 MiB`, whatever the
 //! load. (Allocating per hash, as the crate's convenience API does, lets the C
 //! allocator keep freed buffers in per-thread arenas: RSS grew past 800 MiB under a
-//! login storm before this.) A semaphore admits as many jobs as there are threads, so
-//! a storm waits in the async runtime, costing a few bytes per waiting request.
+//! login storm before this.)
+//!
+//! Two admission classes share the threads. Verifications and the hashes of
+//! authenticated callers (logins, password checks, a password change) are admitted
+//! as many at a time as there are threads and otherwise wait in the async runtime,
+//! costing a few bytes per waiting request. Unauthenticated hashing (registration,
+//! bootstrap, a new user accepting an invitation, a password reset), which anyone
+//! can ask for, runs on at most half the threads and never all of them (the pool has
+//! at least two), waits only in a short queue of its own, and is refused at once
+//! (503) when that is full; a free thread always takes a waiting login first. So a
+//! registration flood cannot queue ahead of logins or starve them of threads.
 //!
 //! Verifying against an unknown email still costs one verification, against a dummy
 //! hash made at start-up with the same parameters, so the two failures take the same
 //! time.
 
 use std::{
-    sync::{Arc, Mutex, mpsc},
+    collections::VecDeque,
+    sync::{Arc, Condvar, Mutex},
     thread,
 };
 
@@ -21,7 +31,7 @@ use argon2::{
     Algorithm, Argon2, Block, Params, Version,
     password_hash::phc::{Output, PasswordHash, Salt},
 };
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, oneshot};
 
 use crate::error::Error;
 
@@ -42,11 +52,110 @@ fn params() -> Params {
 
 type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 
+/// The two admission classes (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Authenticated,
+    Unauthenticated,
+}
+
+/// The jobs waiting for a thread, by class.
+struct Queue {
+    state: Mutex<QueueState>,
+    ready: Condvar,
+}
+
+struct QueueState {
+    authenticated: VecDeque<Job>,
+    unauthenticated: VecDeque<Job>,
+    /// Unauthenticated jobs on a thread now; at most `unauthenticated_threads`.
+    unauthenticated_running: usize,
+    unauthenticated_threads: usize,
+    /// Set when the last hasher is dropped: the threads end.
+    closed: bool,
+}
+
+impl Queue {
+    fn push(&self, class: Class, job: Job) -> Result<(), Error> {
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| Error::Unavailable("password hashing is shut down".into()))?;
+        if state.closed {
+            return Err(Error::Unavailable("password hashing is shut down".into()));
+        }
+        match class {
+            Class::Authenticated => state.authenticated.push_back(job),
+            Class::Unauthenticated => state.unauthenticated.push_back(job),
+        }
+        drop(state);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// The next job for a thread: an authenticated one first, else an unauthenticated
+    /// one while fewer than their share of threads run them; `None` once closed.
+    fn next(&self) -> Option<(Class, Job)> {
+        let mut state = self.state.lock().ok()?;
+        loop {
+            if state.closed {
+                return None;
+            }
+            if let Some(job) = state.authenticated.pop_front() {
+                return Some((Class::Authenticated, job));
+            }
+            if state.unauthenticated_running < state.unauthenticated_threads
+                && let Some(job) = state.unauthenticated.pop_front()
+            {
+                state.unauthenticated_running += 1;
+                return Some((Class::Unauthenticated, job));
+            }
+            state = self.ready.wait(state).ok()?;
+        }
+    }
+
+    fn finished(&self, class: Class) {
+        if class == Class::Unauthenticated {
+            if let Ok(mut state) = self.state.lock() {
+                state.unauthenticated_running -= 1;
+            }
+            // A waiting unauthenticated job may go now.
+            self.ready.notify_all();
+        }
+    }
+
+    fn close(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.closed = true;
+        }
+        self.ready.notify_all();
+    }
+}
+
+/// Closes the queue when the last clone of the hasher is dropped.
+struct Closer(Arc<Queue>);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 #[derive(Clone)]
 pub struct PasswordHasher {
-    jobs: mpsc::Sender<Job>,
+    queue: Arc<Queue>,
+    _closer: Arc<Closer>,
+    /// Authenticated jobs admitted at once: as many as there are threads.
     permits: Arc<Semaphore>,
+    /// Unauthenticated jobs admitted at once, running or waiting.
+    unauthenticated: Arc<Semaphore>,
     dummy_hash: Arc<str>,
+}
+
+/// One admitted unauthenticated hash ([`PasswordHasher::admit_unauthenticated`]):
+/// its place, running or waiting, until dropped.
+pub struct Admission {
+    _permit: OwnedSemaphorePermit,
 }
 
 /// Hashes `password` with a fresh salt into a PHC string, using `blocks` as memory.
@@ -123,12 +232,23 @@ fn lower_priority() {
 }
 
 impl PasswordHasher {
-    /// Starts `threads` hashing threads (at least one). They end when the last clone
-    /// of the hasher is dropped. Fails when the system cannot start a thread.
-    pub fn new(threads: usize) -> anyhow::Result<PasswordHasher> {
-        let threads = threads.max(1);
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
+    /// Starts `threads` hashing threads (at least two; unauthenticated hashing runs on
+    /// at most half of them) and admits up to `unauthenticated_queue` unauthenticated
+    /// hashes waiting for theirs. The threads end when the last clone of the hasher is
+    /// dropped. Fails when the system cannot start a thread.
+    pub fn new(threads: usize, unauthenticated_queue: usize) -> anyhow::Result<PasswordHasher> {
+        let threads = threads.max(2);
+        let unauthenticated_threads = threads / 2;
+        let queue = Arc::new(Queue {
+            state: Mutex::new(QueueState {
+                authenticated: VecDeque::new(),
+                unauthenticated: VecDeque::new(),
+                unauthenticated_running: 0,
+                unauthenticated_threads,
+                closed: false,
+            }),
+            ready: Condvar::new(),
+        });
         for n in 0..threads {
             let queue = queue.clone();
             thread::Builder::new()
@@ -136,36 +256,54 @@ impl PasswordHasher {
                 .spawn(move || {
                     lower_priority();
                     let mut blocks = vec![Block::new(); params().block_count()];
-                    loop {
-                        let job = match queue.lock() {
-                            Ok(queue) => queue.recv(),
-                            Err(_) => return,
-                        };
-                        match job {
-                            Ok(job) => job(&mut blocks),
-                            Err(_) => return,
-                        }
+                    while let Some((class, job)) = queue.next() {
+                        job(&mut blocks);
+                        queue.finished(class);
                     }
                 })
                 .map_err(|error| anyhow::anyhow!("starting a password-hashing thread: {error}"))?;
         }
+        let closer = Arc::new(Closer(queue.clone()));
         let mut blocks = vec![Block::new(); params().block_count()];
         let dummy_hash = hash_with(&mut blocks, b"rowguard dummy password for unknown emails")
             .map_err(|error| anyhow::anyhow!("hashing the dummy password: {error:?}"))?;
         Ok(PasswordHasher {
-            jobs,
+            queue,
+            _closer: closer,
             permits: Arc::new(Semaphore::new(threads)),
+            unauthenticated: Arc::new(Semaphore::new(
+                unauthenticated_threads + unauthenticated_queue,
+            )),
             dummy_hash: dummy_hash.into(),
         })
     }
 
+    /// Hashes a password for an authenticated caller (a password change).
     pub async fn hash(&self, password: &str) -> Result<String, Error> {
-        let password = password.as_bytes().to_vec();
-        self.run(move |blocks| {
-            hash_with(blocks, &password)
-                .map_err(|error| Error::Internal(anyhow::anyhow!("hashing a password: {error}")))
-        })
-        .await?
+        let _permit = self.authenticated_permit().await?;
+        self.run(Class::Authenticated, hash_job(password)).await?
+    }
+
+    /// Admits one unauthenticated hash, or refuses at once (503 `unavailable`) when
+    /// their threads are busy and their queue is full.
+    pub fn admit_unauthenticated(&self) -> Result<Admission, Error> {
+        match self.unauthenticated.clone().try_acquire_owned() {
+            Ok(permit) => Ok(Admission { _permit: permit }),
+            Err(TryAcquireError::NoPermits) => Err(Error::Unavailable(
+                "too many unauthenticated password hashes at once".into(),
+            )),
+            Err(TryAcquireError::Closed) => {
+                Err(Error::Unavailable("password hashing is shut down".into()))
+            }
+        }
+    }
+
+    /// Hashes a password for an unauthenticated caller: admitted at once or refused
+    /// (see [`PasswordHasher::admit_unauthenticated`]). Call it only once the request
+    /// has passed every check that needs no hash.
+    pub async fn hash_unauthenticated(&self, password: &str) -> Result<String, Error> {
+        let _admission = self.admit_unauthenticated()?;
+        self.run(Class::Unauthenticated, hash_job(password)).await?
     }
 
     /// Whether `password` matches `hash`; with no hash (unknown user), verifies against
@@ -176,30 +314,47 @@ impl PasswordHasher {
         let hash: Arc<str> = hash
             .map(Arc::from)
             .unwrap_or_else(|| self.dummy_hash.clone());
+        let _permit = self.authenticated_permit().await?;
         let matches = self
-            .run(move |blocks| verify_with(blocks, &password, &hash))
+            .run(Class::Authenticated, move |blocks| {
+                verify_with(blocks, &password, &hash)
+            })
             .await?;
         Ok(known && matches)
     }
 
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
-    ) -> Result<T, Error> {
-        let _permit = self
-            .permits
+    async fn authenticated_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Error> {
+        self.permits
             .acquire()
             .await
-            .map_err(|_| Error::Unavailable("password hashing is shut down".into()))?;
+            .map_err(|_| Error::Unavailable("password hashing is shut down".into()))
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        class: Class,
+        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+    ) -> Result<T, Error> {
         let (done, result) = oneshot::channel();
-        self.jobs
-            .send(Box::new(move |blocks| {
+        self.queue.push(
+            class,
+            Box::new(move |blocks| {
                 let _ = done.send(work(blocks));
-            }))
-            .map_err(|_| Error::Unavailable("password hashing is shut down".into()))?;
+            }),
+        )?;
         result
             .await
             .map_err(|_| Error::Internal(anyhow::anyhow!("a password-hashing job was lost")))
+    }
+}
+
+fn hash_job(
+    password: &str,
+) -> impl FnOnce(&mut Vec<Block>) -> Result<String, Error> + Send + use<> {
+    let password = password.as_bytes().to_vec();
+    move |blocks| {
+        hash_with(blocks, &password)
+            .map_err(|error| Error::Internal(anyhow::anyhow!("hashing a password: {error}")))
     }
 }
 
@@ -211,7 +366,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_and_no_other() {
-        let hasher = PasswordHasher::new(1).unwrap();
+        let hasher = PasswordHasher::new(2, 0).unwrap();
         let hash = hasher.hash("correct horse battery").await.unwrap();
         assert!(
             hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
@@ -233,7 +388,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_are_standard_phc_strings_both_ways() {
-        let hasher = PasswordHasher::new(1).unwrap();
+        let hasher = PasswordHasher::new(2, 0).unwrap();
         // Ours verifies with the reference implementation...
         let ours = hasher.hash("interoperable").await.unwrap();
         let reference = Argon2::new(Algorithm::Argon2id, Version::V0x13, params());
@@ -252,7 +407,7 @@ mod tests {
 
     #[tokio::test]
     async fn verifying_without_a_hash_is_always_false() {
-        let hasher = PasswordHasher::new(1).unwrap();
+        let hasher = PasswordHasher::new(2, 0).unwrap();
         assert!(
             !hasher
                 .verify("rowguard dummy password for unknown emails", None)
@@ -261,9 +416,184 @@ mod tests {
         );
     }
 
+    /// A job that holds its thread until its sender is dropped or sends; counts its
+    /// start in `started`.
+    fn holding(
+        started: &Arc<std::sync::atomic::AtomicUsize>,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        impl FnOnce(&mut Vec<Block>) + Send + 'static,
+    ) {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let started = started.clone();
+        let job = move |_: &mut Vec<Block>| {
+            started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = held.recv();
+        };
+        (release, job)
+    }
+
+    /// Fails a test that would otherwise hang; not a measure of speed.
+    const HANG_GUARD: std::time::Duration = std::time::Duration::from_secs(120);
+
+    #[tokio::test]
+    async fn an_unauthenticated_hash_is_refused_at_once_when_its_class_is_full() {
+        // Two threads: one for unauthenticated hashing, and a queue of one.
+        let hasher = PasswordHasher::new(2, 1).unwrap();
+        assert!(
+            hasher
+                .hash_unauthenticated("first passphrase")
+                .await
+                .is_ok()
+        );
+        let held = [
+            hasher.admit_unauthenticated().unwrap(),
+            hasher.admit_unauthenticated().unwrap(),
+        ];
+        assert!(matches!(
+            hasher.hash_unauthenticated("second passphrase").await,
+            Err(Error::Unavailable(_))
+        ));
+        drop(held);
+        assert!(
+            hasher
+                .hash_unauthenticated("third passphrase")
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_verification_gets_a_thread_while_unauthenticated_hashes_hold_theirs() {
+        let hasher = PasswordHasher::new(2, 4).unwrap();
+        let hash = hasher.hash("correct horse battery").await.unwrap();
+        let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut releases = Vec::new();
+        let mut holders = Vec::new();
+        for _ in 0..3 {
+            let (release, job) = holding(&started);
+            releases.push(release);
+            let hasher = hasher.clone();
+            let admission = hasher.admit_unauthenticated().unwrap();
+            holders.push(tokio::spawn(async move {
+                let _admission = admission;
+                hasher.run(Class::Unauthenticated, job).await
+            }));
+        }
+        tokio::time::timeout(HANG_GUARD, async {
+            while started.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("an unauthenticated job starts");
+        // Three unauthenticated jobs, one running on its share (one of two threads),
+        // two waiting: the other thread is the verification's.
+        let verified = tokio::time::timeout(
+            HANG_GUARD,
+            hasher.verify("correct horse battery", Some(&hash)),
+        )
+        .await
+        .expect("the verification was not starved by unauthenticated hashing");
+        assert!(verified.unwrap());
+        assert_eq!(
+            started.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "unauthenticated hashing took more than its share of the threads"
+        );
+        drop(releases);
+        for holder in holders {
+            holder.await.unwrap().unwrap();
+        }
+        assert_eq!(started.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_free_thread_takes_a_waiting_verification_before_a_waiting_unauthenticated_hash() {
+        let hasher = PasswordHasher::new(2, 4).unwrap();
+        let hash = hasher.hash("correct horse battery").await.unwrap();
+        let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        // Both threads held: one by an unauthenticated job, one by an authenticated one.
+        let (release_unauthenticated, job) = holding(&started);
+        let unauthenticated = {
+            let hasher = hasher.clone();
+            let admission = hasher.admit_unauthenticated().unwrap();
+            tokio::spawn(async move {
+                let _admission = admission;
+                hasher.run(Class::Unauthenticated, job).await
+            })
+        };
+        let (release_authenticated, job) = holding(&started);
+        let authenticated = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { hasher.run(Class::Authenticated, job).await })
+        };
+        tokio::time::timeout(HANG_GUARD, async {
+            while started.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("both threads are held");
+        // Queued in this order: an unauthenticated hash, then a verification.
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let waiting_hash = {
+            let (hasher, order) = (hasher.clone(), order.clone());
+            let admission = hasher.admit_unauthenticated().unwrap();
+            tokio::spawn(async move {
+                let _admission = admission;
+                hasher
+                    .run(Class::Unauthenticated, move |_| {
+                        order.lock().unwrap().push("unauthenticated")
+                    })
+                    .await
+            })
+        };
+        tokio::time::timeout(HANG_GUARD, async {
+            while hasher
+                .queue
+                .state
+                .lock()
+                .unwrap()
+                .unauthenticated
+                .is_empty()
+            {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the unauthenticated hash is queued");
+        let waiting_verification = {
+            let (hasher, order) = (hasher.clone(), order.clone());
+            tokio::spawn(async move {
+                hasher
+                    .run(Class::Authenticated, move |blocks| {
+                        order.lock().unwrap().push("verification");
+                        verify_with(blocks, b"correct horse battery", &hash)
+                    })
+                    .await
+            })
+        };
+        tokio::time::timeout(HANG_GUARD, async {
+            while hasher.queue.state.lock().unwrap().authenticated.is_empty() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the verification is queued");
+        // The unauthenticated thread frees first: it takes the verification.
+        drop(release_unauthenticated);
+        assert!(waiting_verification.await.unwrap().unwrap());
+        drop(release_authenticated);
+        waiting_hash.await.unwrap().unwrap();
+        unauthenticated.await.unwrap().unwrap();
+        authenticated.await.unwrap().unwrap();
+        assert_eq!(*order.lock().unwrap(), ["verification", "unauthenticated"]);
+    }
+
     #[tokio::test]
     async fn a_malformed_hash_does_not_verify() {
-        let hasher = PasswordHasher::new(1).unwrap();
+        let hasher = PasswordHasher::new(2, 0).unwrap();
         assert!(
             !hasher
                 .verify("anything", Some("$argon2id$garbage"))

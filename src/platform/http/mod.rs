@@ -1,7 +1,9 @@
 //! The HTTP edge every module's operations share: request ids and problem+json for
 //! every failure (`edge`, `problem`), where a request is authenticated (`security`),
+//! who it comes from as the throttles count it (`client`),
 //! and the small pieces of request parsing that every module uses (`common`).
 
+pub mod client;
 pub mod common;
 pub mod edge;
 pub mod json;

@@ -73,6 +73,12 @@ impl Call<'_> {
         self
     }
 
+    /// `X-Forwarded-For: <address>`: the client a proxy in front of the server
+    /// forwards (believed only from a trusted proxy, `ROWGUARD_TRUSTED_PROXIES`).
+    pub fn forwarded_for(self, address: &str) -> Self {
+        self.header("X-Forwarded-For", address)
+    }
+
     /// `X-Store-ID`: the store the request acts in.
     pub fn in_store(self, store: impl fmt::Display) -> Self {
         self.header("X-Store-ID", &store.to_string())
@@ -166,4 +172,14 @@ pub fn text(value: &serde_json::Value, field: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no string {field} in {value}"))
         .to_string()
+}
+
+/// The `Retry-After` of a response, in seconds.
+pub fn retry_after(response: &reqwest::Response) -> u64 {
+    response
+        .headers()
+        .get("retry-after")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After in {:?}", response.headers()))
 }

@@ -17,9 +17,12 @@ use std::{
 use rowguard::{
     app::{self, Application},
     config::Settings,
-    platform::db::{
-        Database, PoolOptions, RuntimeRole,
-        embedded::{ClusterOptions, EmbeddedCluster},
+    platform::{
+        auth::PasswordHasher,
+        db::{
+            Database, PoolOptions, RuntimeRole,
+            embedded::{ClusterOptions, EmbeddedCluster},
+        },
     },
 };
 use tokio::sync::oneshot;
@@ -267,6 +270,8 @@ pub struct TestApp {
     pub database: Database,
     /// The server's credential flows' pool (its credential login role).
     pub credentials: Database,
+    /// The server's own password hasher (`None` for a server the test runs itself).
+    pub hasher: Option<PasswordHasher>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -284,7 +289,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let db = TestDb::new().await;
+    spawn_app_on(TestDb::new().await, configure).await
+}
+
+/// The server on a database the test prepared (rows it finds when it starts).
+pub async fn spawn_app_on(db: TestDb, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings(&db.url);
     configure(&mut settings);
     let application = Application::build(&settings)
@@ -293,6 +302,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let address = application.local_addr();
     let database = application.database().clone();
     let credentials = application.credentials().clone();
+    let hasher = application.identity().hasher.clone();
     let (shutdown, stop) = oneshot::channel::<()>();
     let server = tokio::spawn(application.run_until(async {
         let _ = stop.await;
@@ -306,6 +316,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         db,
         database,
         credentials,
+        hasher: Some(hasher),
         shutdown: Some(shutdown),
         server: Some(server),
     }
@@ -324,6 +335,7 @@ impl TestApp {
                 &PoolOptions::default(),
             )
             .unwrap(),
+            hasher: None,
             db,
             shutdown: None,
             server: None,

@@ -2,6 +2,7 @@
 //! `/api/v1/me`), and the fixtures of a session: register, log in, read the outbox.
 
 use reqwest::Method;
+use rowguard::platform::auth::password::Admission;
 use serde_json::{Value, json};
 
 use super::{Call, TestApp};
@@ -97,7 +98,21 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
-    /// The newest token the notification outbox holds for `email` with `template`.
+    /// `auth_login` with an email and a password, from `client` as a trusted proxy
+    /// forwards it.
+    pub fn login_from(&self, client: &str, email: &str, password: &str) -> Call<'_> {
+        self.auth_login(&json!({"email": email, "password": password}))
+            .forwarded_for(client)
+    }
+
+    /// Takes every place of the server's unauthenticated password hashing (registration,
+    /// bootstrap, a new invitee, a reset), as a flood of them would; they are free again
+    /// when the returned admissions are dropped.
+    pub fn saturate_unauthenticated_hashing(&self) -> Vec<Admission> {
+        let hasher = self.hasher.as_ref().expect("a server the harness runs");
+        std::iter::from_fn(|| hasher.admit_unauthenticated().ok()).collect()
+    }
+
     /// Switches `token`'s session to `tenant_id`; returns the 200 body (the new pair).
     pub async fn switch_ok(&self, token: &str, tenant_id: &str) -> Value {
         let response = self
@@ -107,6 +122,7 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// The newest token the notification outbox holds for `email` with `template`.
     pub async fn outbox_token(&self, email: &str, template: &str) -> String {
         self.db
             .superuser()

@@ -17,6 +17,9 @@ mod rbac;
 mod stores;
 mod tenancy;
 
-pub use call::{Call, assert_problem, text};
-pub use harness::{TestApp, TestDb, as_user, connect, spawn_app, spawn_app_with, test_settings};
+pub use call::{Call, assert_problem, retry_after, text};
+pub use harness::{
+    TestApp, TestDb, as_user, connect, spawn_app, spawn_app_on, spawn_app_with, test_settings,
+};
 pub use identity::PASSWORD;
+pub use tenancy::Tenant;

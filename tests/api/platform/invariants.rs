@@ -231,7 +231,7 @@ async fn the_runtime_role_cannot_read_credentials_but_the_login_function_answers
     )
     .unwrap();
 
-    let lookup = "SELECT user_id, password_hash FROM app.login_lookup('alice@a.example', '127.0.0.1', 900, 10, 100)";
+    let lookup = "SELECT user_id, password_hash FROM app.login_lookup('alice@a.example', '127.0.0.1', 900, 10, 100, 30, 60)";
     let (tx, _) = credentials.begin(&Scope::anonymous()).await.unwrap();
     let row = tx
         .query_one(lookup, &[])

@@ -15,9 +15,10 @@ use crate::helpers::{as_user, spawn_app, test_settings};
 /// What SQL running as the request role used to be able to do with other users'
 /// credentials (each was a working attack before the credential functions moved to
 /// rowguard_auth).
-const CREDENTIAL_ATTACKS: [&str; 10] = [
+const CREDENTIAL_ATTACKS: [&str; 11] = [
     "SELECT password_hash FROM app.user_for_invitation('victim@b.example')",
     "SELECT password_hash FROM app.login_lookup('victim@b.example', 'x', 900, 10, 100)",
+    "SELECT password_hash FROM app.login_lookup('victim@b.example', 'x', 900, 10, 100, 30, 60)",
     "SELECT app.current_user_password_hash()",
     "SELECT app.set_current_user_password('$argon2id$planted', NULL)",
     "SELECT app.issue_refresh_token(gen_random_uuid(), '\\x00'::bytea, now() + interval '1 day')",
@@ -42,7 +43,7 @@ async fn sql_in_a_request_session_cannot_reach_credentials_even_by_resetting_its
     let (tx, _) = app.credentials.begin(&Scope::anonymous()).await.unwrap();
     let row = tx
         .query_one(
-            "SELECT user_id, password_hash FROM app.login_lookup('victim@b.example', 'x', 900, 10, 100)",
+            "SELECT user_id, password_hash FROM app.login_lookup('victim@b.example', 'x', 900, 10, 100, 30, 60)",
             &[],
         )
         .await

@@ -1,6 +1,5 @@
 //! `/api/v1/auth/*`: registration, bootstrap, login, tokens, password reset.
 
-use poem::web::RemoteAddr;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json, types::Example};
 use uuid::Uuid;
 
@@ -10,13 +9,14 @@ use crate::{
         Tag,
         identity::{
             db::UserRow,
-            service::{Identity, NewAccount, Session},
+            service::{Identity, NewAccount, Registered, Session},
         },
         tenancy::{TenantRow, api::Tenant},
     },
     platform::{
         auth::access::Operation,
         http::{
+            client::ClientAddress,
             json::JsonBody,
             problem::ApiError,
             security::BearerAuth,
@@ -27,7 +27,8 @@ use crate::{
 
 // What each operation requires (see `auth::access`): one line per route below.
 const AUTH_BOOTSTRAP: Operation = Operation::public("auth_bootstrap").returning(&[409]);
-const AUTH_REGISTER: Operation = Operation::public("auth_register").returning(&[403, 409]);
+/// 429: `ROWGUARD_REGISTER_MAX_PER_CLIENT_PER_HOUR`.
+const AUTH_REGISTER: Operation = Operation::public("auth_register").returning(&[403, 409, 429]);
 /// 404: a `tenant_id` the user is not a member of.
 const AUTH_LOGIN: Operation = Operation::public("auth_login").returning(&[401, 403, 404, 429]);
 const AUTH_REFRESH: Operation = Operation::public("auth_refresh").returning(&[401, 403]);
@@ -164,6 +165,18 @@ pub enum Created {
 }
 
 #[derive(ApiResponse)]
+pub enum Registration {
+    /// The user, their tenant, and a session.
+    #[oai(status = 201)]
+    Created(Json<AccountCreated>),
+    /// Only with `ROWGUARD_REGISTER_CONCEAL_TAKEN_EMAILS`, for every registration: the
+    /// account was created (log in to get a session), or the email already had one
+    /// (its owner is told). No body, so the two cannot be told apart.
+    #[oai(status = 202)]
+    Accepted,
+}
+
+#[derive(ApiResponse)]
 pub enum Tokens {
     /// A new token pair.
     #[oai(status = 200)]
@@ -195,14 +208,6 @@ fn created(user: UserRow, tenant: TenantRow, session: Session) -> Created {
     }))
 }
 
-/// The client address the login throttle counts.
-fn client_address(remote: &RemoteAddr) -> String {
-    remote
-        .as_socket_addr()
-        .map(|addr| addr.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
-}
-
 #[OpenApi(prefix_path = "/api/v1/auth", tag = "Tag::Auth")]
 impl AuthApi {
     /// Create the first user (a platform admin) and their tenant. Closed for good once
@@ -214,28 +219,39 @@ impl AuthApi {
     }
 
     /// Register a user and their first tenant; the user becomes its Owner.
+    /// Registration attempts may be limited per client address (429).
     #[oai(path = "/register", method = "post", operation_id = "auth_register")]
-    async fn register(&self, body: JsonBody<RegisterRequest>) -> Result<Created, ApiError> {
-        let (user, tenant, session) = self.identity.register(account(&body)).await?;
-        Ok(created(user, tenant, session))
+    async fn register(
+        &self,
+        client: ClientAddress,
+        body: JsonBody<RegisterRequest>,
+    ) -> Result<Registration, ApiError> {
+        match self
+            .identity
+            .register(account(&body), client.as_str())
+            .await?
+        {
+            Registered::Created(account) => {
+                let (user, tenant, session) = *account;
+                let Created::Created(body) = created(user, tenant, session);
+                Ok(Registration::Created(body))
+            }
+            Registered::Accepted => Ok(Registration::Accepted),
+        }
     }
 
     /// Exchange email and password for a token pair. Failed attempts are throttled per
-    /// email and per client address.
+    /// email and client address, per client address, and (with a growing delay) per
+    /// email.
     #[oai(path = "/login", method = "post", operation_id = "auth_login")]
     async fn login(
         &self,
-        remote: &RemoteAddr,
+        client: ClientAddress,
         body: JsonBody<LoginRequest>,
     ) -> Result<Tokens, ApiError> {
         let session = self
             .identity
-            .login(
-                &body.email,
-                &body.password,
-                body.tenant_id,
-                &client_address(remote),
-            )
+            .login(&body.email, &body.password, body.tenant_id, client.as_str())
             .await?;
         Ok(Tokens::Ok(Json(session.into())))
     }

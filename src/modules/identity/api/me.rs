@@ -13,6 +13,7 @@ use crate::{
     platform::{
         auth::{access::Operation, catalog::PermissionCode},
         http::{
+            client::ClientAddress,
             json::JsonBody,
             problem::ApiError,
             security::BearerAuth,
@@ -118,7 +119,8 @@ const ME_GET: Operation = Operation::member("me_get")
     .reading_held_permissions()
     .with_store_grants();
 const ME_UPDATE: Operation = Operation::member("me_update");
-const ME_CHANGE_PASSWORD: Operation = Operation::member("me_change_password");
+/// 429: the login throttle of the caller's email and client address.
+const ME_CHANGE_PASSWORD: Operation = Operation::member("me_change_password").returning(&[429]);
 
 pub const OPERATIONS: &[Operation] = &[ME_GET, ME_UPDATE, ME_CHANGE_PASSWORD];
 
@@ -171,7 +173,9 @@ impl MeApi {
         Ok(UserResponse::Ok(Json(user.into())))
     }
 
-    /// Change the caller's password (the current one is required).
+    /// Change the caller's password (the current one is required). A wrong current
+    /// password counts as a failed login of the caller's email from this client, and
+    /// while logins are throttled for them this answers 429 before checking it.
     #[oai(
         path = "/me/password",
         method = "post",
@@ -180,6 +184,7 @@ impl MeApi {
     async fn change_password(
         &self,
         auth: BearerAuth,
+        client: ClientAddress,
         body: JsonBody<ChangePasswordRequest>,
     ) -> Result<PasswordChanged, ApiError> {
         self.identity
@@ -188,6 +193,7 @@ impl MeApi {
                 &ME_CHANGE_PASSWORD,
                 &body.current_password,
                 &body.new_password,
+                client.as_str(),
             )
             .await?;
         Ok(PasswordChanged::NoContent)

@@ -17,6 +17,7 @@ use crate::{
         auth::access::{Operation, authorize},
         domain::{Email, Fields},
         http::{
+            client::ClientAddress,
             common::{Deleted, Limit, page, wire_name},
             json::JsonBody,
             problem::ApiError,
@@ -36,8 +37,9 @@ const INVITATIONS_CREATE: Operation = Operation::permission("invitations_create"
     .returning(&[409]);
 const INVITATIONS_LIST: Operation = Operation::permission("invitations_list", "users.invite");
 const INVITATIONS_DELETE: Operation = Operation::permission("invitations_delete", "users.invite");
+/// 403: the tenant is suspended; 429: the login throttle of an existing user's email.
 const AUTH_ACCEPT_INVITATION: Operation =
-    Operation::public("auth_accept_invitation").returning(&[401, 403, 409]);
+    Operation::public("auth_accept_invitation").returning(&[401, 403, 409, 429]);
 
 pub const OPERATIONS: &[Operation] = &[
     INVITATIONS_CREATE,
@@ -213,19 +215,26 @@ impl InvitationsApi {
 
     /// Accept an invitation: creates the user when the email is new (password and
     /// full_name required), or links the existing user, who proves it with their own
-    /// password. 401 for a bad, expired, revoked or used token.
+    /// password, checked under the login throttle (a wrong one is a failed login).
+    /// 401 for a bad, expired, revoked or used token; 403 `tenant_suspended` while the
+    /// tenant is suspended (the invitation stays pending).
     #[oai(
         path = "/auth/accept-invitation",
         method = "post",
         operation_id = "auth_accept_invitation",
         tag = "Tag::Auth"
     )]
-    async fn accept(&self, body: JsonBody<AcceptInvitationRequest>) -> Result<Accepted, ApiError> {
+    async fn accept(
+        &self,
+        client: ClientAddress,
+        body: JsonBody<AcceptInvitationRequest>,
+    ) -> Result<Accepted, ApiError> {
         let session = service::accept_invitation(
             &self.identity,
             &body.token,
             body.password.as_deref(),
             body.full_name.as_deref(),
+            client.as_str(),
         )
         .await?;
         Ok(Accepted::Ok(Json(session.into())))
