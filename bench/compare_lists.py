@@ -3,7 +3,9 @@ one interleaved run: both release builds serve at once, each on a database of it
 seeded alike through its own API, and wrk loads them in turns (A B, then B A, ...), so
 the machine's drift cancels out in the ratio.
 
-    python3 bench/compare_lists.py <git-ref> [--rounds 4] [--seconds 8] [--connections 32]
+    python3 bench/compare_lists.py <git-ref> [<git-ref-after>] [--rounds 4] [--seconds 8] [--connections 32]
+
+Without a second ref, "after" is the working tree.
 
 The ref is built in a temporary worktree (target/compare, kept between runs so only
 what changed is rebuilt). BENCH_DATABASE_URL names the PostgreSQL server (default: the
@@ -71,14 +73,16 @@ class Server:
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("ref")
+    parser.add_argument("after", nargs="?", help="a second ref instead of the working tree")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--pool-size", type=int)
     args = parser.parse_args()
 
-    print(f"building {args.ref} and the working tree ...", file=sys.stderr, flush=True)
-    binaries = {"before": build(args.ref), "after": build(None)}
+    after = args.after or "working tree"
+    print(f"building {args.ref} and {after} ...", file=sys.stderr, flush=True)
+    binaries = {"before": build(args.ref), "after": build(args.after)}
     servers = {}
     try:
         for port, name in ((18081, "before"), (18082, "after")):
@@ -115,7 +119,7 @@ def main():
 
     print(f"\n{args.rounds} rounds of {args.seconds} s at {args.connections} connections, "
           f"interleaved; median requests/s\n")
-    run.table(["endpoint", f"before ({args.ref})", "after (working tree)", "after / before"])
+    run.table(["endpoint", f"before ({args.ref})", f"after ({after})", "after / before"])
     for label, *_ in endpoints:
         before = statistics.median(rps[(label, "before")])
         after = statistics.median(rps[(label, "after")])

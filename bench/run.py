@@ -335,8 +335,11 @@ def main():
             row(["POST /api/v1/auth/login", c, f"{rps:.0f}", f"{p50:.2f}", f"{p99:.2f}", errors, f"{rss.peak / 1024:.1f}"])
 
             # The ceiling: the list-stores transaction, as the server sends it, in pgbench.
+            # (Issue 18 will pipeline it as the server does; here each statement waits.)
             ceiling = f"""
 BEGIN;
+SELECT pg_catalog.set_config('app.tenant_id', :tenant, true), pg_catalog.set_config('app.user_id', :user, true),
+       pg_catalog.set_config('app.store_id', '', true), pg_catalog.set_config('role', 'rowguard_api', true);
 {opening_statement()};
 SELECT s.id, s.name, s.code, s.address, s.status, s.created_at FROM stores s
  WHERE (s.created_at, s.id) > ('1970-01-01T00:00:00Z', '00000000-0000-0000-0000-000000000000')

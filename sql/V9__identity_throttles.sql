@@ -14,7 +14,8 @@
 -- The same throttle guards every place a password is checked: login, the current
 -- password of POST /me/password, an existing user accepting an invitation.
 --
--- Registration attempts can be limited per client address (kind register_client).
+-- Registrations of taken emails are limited per client address (kind register_client):
+-- an enumeration is throttled, signing up is not.
 --
 -- Old attempts are pruned by the server itself (app.prune_attempts, called at start
 -- and then every few minutes by a small task of the server: there is no job queue
@@ -210,10 +211,13 @@ $$;
 
 -- Registration and bootstrap: what can be answered before hashing ----------------------
 
--- A registration attempt from p_client for p_email, before its password is hashed:
--- refused (retry_after_secs > 0) past p_max_per_hour attempts of the client in the
--- last hour (0: no limit, nothing recorded); otherwise recorded, and whether the
--- email is already registered (the unique index on users.email still decides).
+-- A registration attempt from p_client for p_email, before its password is hashed.
+-- Registrations of a taken email (what an account enumeration is made of: 409, or
+-- 202 when taken emails are concealed) are counted per client address; past
+-- p_max_per_hour of them in the last hour the client is refused (retry_after_secs > 0)
+-- before anything else is answered. A registration of a new email is never counted,
+-- so signing up is not throttled. 0: no limit, nothing recorded. email_taken: whether
+-- the email is already registered (the unique index on users.email still decides).
 CREATE FUNCTION app.registration_attempt(p_client text, p_email text, p_max_per_hour integer)
     RETURNS TABLE (retry_after_secs integer, email_taken boolean)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -234,9 +238,11 @@ BEGIN
             RETURN NEXT;
             RETURN;
         END IF;
-        INSERT INTO auth.attempts (kind, subject) VALUES ('register_client', p_client);
     END IF;
     email_taken := EXISTS (SELECT 1 FROM public.users AS u WHERE u.email = p_email);
+    IF email_taken AND p_max_per_hour > 0 THEN
+        INSERT INTO auth.attempts (kind, subject) VALUES ('register_client', p_client);
+    END IF;
     RETURN NEXT;
 END
 $$;

@@ -293,15 +293,17 @@ pub struct Settings {
     )]
     pub trusted_proxies: TrustedProxies,
 
-    /// Registration attempts per client address per hour before 429 with
-    /// `Retry-After`; 0 (the default): no limit.
+    /// Registrations of an already registered email (409, or 202 when taken emails
+    /// are concealed) per client address per hour; past them the client's
+    /// registrations answer 429 with `Retry-After`: an account enumeration is
+    /// throttled, signing up is not (new emails are never counted). 0: no limit.
     #[arg(
         long,
-        env = "ROWGUARD_REGISTER_MAX_PER_CLIENT_PER_HOUR",
-        default_value_t = 0,
+        env = "ROWGUARD_REGISTER_MAX_TAKEN_EMAILS_PER_CLIENT",
+        default_value_t = 10,
         global = true
     )]
-    pub register_max_per_client_per_hour: u32,
+    pub register_max_taken_emails_per_client: u32,
 
     /// Registration does not tell whether an email has an account: a taken email is
     /// answered like a new registration, and both with 202 and no body (the new user

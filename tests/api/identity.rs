@@ -186,9 +186,9 @@ async fn logins_are_served_while_unauthenticated_hashing_is_saturated() {
 }
 
 #[tokio::test]
-async fn registration_attempts_are_limited_per_client_address_with_retry_after() {
+async fn registrations_of_taken_emails_are_limited_per_client_address_and_sign_ups_are_not() {
     let app = spawn_app_with(|settings| {
-        settings.register_max_per_client_per_hour = 2;
+        settings.register_max_taken_emails_per_client = 2;
         settings.trusted_proxies = "127.0.0.1/32".parse().unwrap();
     })
     .await;
@@ -196,14 +196,19 @@ async fn registration_attempts_are_limited_per_client_address_with_retry_after()
         app.auth_register(&register_body(email))
             .forwarded_for(client)
     };
-    for email in ["ada@example.com", "grace@example.com"] {
+    // Signing up is never counted: more new accounts than the limit, from one address.
+    for email in ["ada@example.com", "grace@example.com", "alan@example.com"] {
         assert_eq!(from("198.51.100.1", email).await.status(), 201, "{email}");
     }
-    let refused = from("198.51.100.1", "alan@example.com").await;
+    // Probing taken emails is: two 409s, then 429 for that client, whatever the email.
+    for email in ["ada@example.com", "grace@example.com"] {
+        assert_problem(from("198.51.100.1", email).await, 409, "conflict").await;
+    }
+    let refused = from("198.51.100.1", "edsger@example.com").await;
     assert!((1..=3600).contains(&retry_after(&refused)));
     assert_problem(refused, 429, "rate_limited").await;
     // Another client is counted apart.
-    assert_eq!(from("198.51.100.2", "alan@example.com").await.status(), 201);
+    assert_eq!(from("198.51.100.2", "edsger@example.com").await.status(), 201);
 }
 
 #[tokio::test]

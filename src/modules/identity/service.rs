@@ -80,7 +80,7 @@ pub struct Limits {
     pub login: LoginLimits,
     pub forgot_max_per_hour: i32,
     /// 0: no limit.
-    pub register_max_per_client_per_hour: i32,
+    pub register_max_taken_emails_per_client: i32,
     pub register_conceal_taken_emails: bool,
 }
 
@@ -97,7 +97,7 @@ impl Limits {
                 max_delay_secs: clamp(settings.login_max_delay_secs),
             },
             forgot_max_per_hour: clamp(settings.forgot_password_max_per_hour),
-            register_max_per_client_per_hour: clamp(settings.register_max_per_client_per_hour),
+            register_max_taken_emails_per_client: clamp(settings.register_max_taken_emails_per_client),
             register_conceal_taken_emails: settings.register_conceal_taken_emails,
         }
     }
@@ -342,7 +342,7 @@ impl Identity {
             &tx,
             client,
             account.email.as_str(),
-            self.limits.register_max_per_client_per_hour,
+            self.limits.register_max_taken_emails_per_client,
         )
         .await;
         let attempt = tx.finish(attempt).await?;

@@ -1,7 +1,7 @@
 -- The access question of every request transaction (docs/design.md, "Shape"), sent by
--- src/platform/db/request_tx.rs pipelined behind BEGIN and src/platform/db/set_context.sql
--- (which sets app.tenant_id, app.user_id, app.store_id and switches to the runtime
--- role), all three in one round trip, as statements prepared once per connection.
+-- src/platform/db/request_tx.rs pipelined behind BEGIN and the context (SET LOCAL of
+-- app.tenant_id, app.user_id, app.store_id, then of the runtime role), in one round
+-- trip, as a statement prepared once per connection.
 -- Parameters: $1 tenant, $2 user, $3 store (X-Store-ID), $4 the permission the
 -- operation declares (any of the four may be NULL), $5 whether to list the user's
 -- effective permissions (only the operations that read them ask), $6 the session the

@@ -147,12 +147,10 @@ impl Database {
                         .batch_execute(&format!("SET ROLE {role}"))
                         .await
                         .map_err(HookError::Backend)?;
-                    let prepared = async {
-                        client.prepare_cached(request_tx::SET_CONTEXT).await?;
-                        client.prepare_cached(request_tx::BEGIN_REQUEST).await?;
-                        Ok(())
-                    }
-                    .await;
+                    let prepared = client
+                        .prepare_cached(request_tx::BEGIN_REQUEST)
+                        .await
+                        .map(|_| ());
                     client
                         .batch_execute("RESET ROLE")
                         .await

@@ -1,13 +1,13 @@
 //! The request transaction: the one place where a request's tenant context is set.
 //!
-//! [`Database::begin`] takes a pooled connection and sends, in one round trip, `BEGIN`
-//! pipelined with two prepared statements: `src/platform/db/set_context.sql` sets
-//! `app.tenant_id`, `app.user_id` and `app.store_id` transaction-locally and switches
-//! the transaction to the pool's runtime role (`rowguard_api`, or `rowguard_auth` for
-//! the credential flows); then `src/platform/db/begin_request.sql` (read it there), the
-//! opening statement, answers under row-level security whether the session, the
-//! tenant, the membership, the store and the permission check out. Everything the
-//! handler runs afterwards is filtered by row-level security.
+//! [`Database::begin`] takes a pooled connection and sends, in one round trip, the
+//! context with `BEGIN` (see [`context_commands`]: `app.tenant_id`, `app.user_id` and
+//! `app.store_id` set transaction-locally, then the switch to the pool's runtime role,
+//! `rowguard_api`, or `rowguard_auth` for the credential flows), pipelined with the
+//! opening statement, `src/platform/db/begin_request.sql` (read it there), which answers
+//! under row-level security whether the session, the tenant, the membership, the store
+//! and the permission check out. Everything the handler runs afterwards is filtered by
+//! row-level security.
 //!
 //! The context dies with the transaction, and a connection goes back to the pool only
 //! after COMMIT or ROLLBACK: a [`RequestTx`] dropped without either (an early return,
@@ -19,11 +19,8 @@ use deadpool_postgres::Object;
 use tokio_postgres::{Row, Statement, ToStatement, types::ToSql};
 use uuid::Uuid;
 
-use super::Database;
+use super::{Database, RuntimeRole};
 use crate::error::Error;
-
-/// Sets the context and switches to the runtime role. Kept as SQL a DBA reads as such.
-pub(super) const SET_CONTEXT: &str = include_str!("set_context.sql");
 
 /// The opening statement: answers the access questions, as the runtime role.
 pub(super) const BEGIN_REQUEST: &str = include_str!("begin_request.sql");
@@ -136,6 +133,30 @@ pub struct RequestTx {
     connection: Option<Object>,
 }
 
+/// `BEGIN` and the context of `scope`, as one simple-protocol message: `SET LOCAL`
+/// (transaction-local, so COMMIT or ROLLBACK clears it and a pooled connection carries
+/// nothing to the next request: invariant 1) of the three settings, then of the role,
+/// last, so that everything after it runs under row-level security (invariant 2); a
+/// role the login role cannot become fails the transaction. An empty setting reads as
+/// no context (`app.setting_uuid`: fail closed).
+///
+/// The values are written into the text, which is safe by their type alone: a
+/// [`Uuid`] prints as 36 characters of hex digits and hyphens, and the role is one of
+/// two constants. Utility commands cannot take parameters; as text they cost no
+/// statement of their own (a prepared `SELECT set_config(...)` made every request a
+/// tenth slower on the list benchmark, bench/compare_lists.py).
+fn context_commands(scope: &Scope, role: RuntimeRole) -> String {
+    let text = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
+    format!(
+        "BEGIN; SET LOCAL app.tenant_id = '{}'; SET LOCAL app.user_id = '{}'; \
+         SET LOCAL app.store_id = '{}'; SET LOCAL ROLE {}",
+        text(scope.tenant_id),
+        text(scope.user_id),
+        text(scope.store_id),
+        role.name()
+    )
+}
+
 impl Database {
     /// Opens the request transaction for `scope` in one round trip (see the module
     /// documentation). The caller decides what the returned [`Access`] allows.
@@ -144,8 +165,8 @@ impl Database {
         // Prepared once per connection and cached, so a request costs no Parse. The
         // opening statement names objects only the runtime role may look up, so it
         // was prepared as that role when the connection was made (`Database::connect`).
-        let set_context = connection.prepare_cached(SET_CONTEXT).await?;
         let opening = connection.prepare_cached(BEGIN_REQUEST).await?;
+        let begin = context_commands(scope, self.runtime_role);
         // From here the connection may be inside a transaction: RequestTx's Drop
         // discards it unless it is committed or rolled back.
         let tx = RequestTx {
@@ -153,9 +174,6 @@ impl Database {
         };
         let access = {
             let client = tx.connection();
-            let role = self.runtime_role.name();
-            let context: [&(dyn ToSql + Sync); 4] =
-                [&scope.tenant_id, &scope.user_id, &scope.store_id, &role];
             let params: [&(dyn ToSql + Sync); 7] = [
                 &scope.tenant_id,
                 &scope.user_id,
@@ -165,17 +183,15 @@ impl Database {
                 &scope.session_id,
                 &scope.grant_store_id,
             ];
-            // Polled together, the three requests are written back to back without
-            // waiting for an answer: one round trip. `biased`: polled in this order, so
-            // they are queued in this order (each request is queued on its first poll).
-            let (begun, switched, row) = tokio::join!(
+            // Polled together, the two requests are written back to back without
+            // waiting for BEGIN's answer: one round trip. `biased`: polled in this order,
+            // so BEGIN is queued first (each request is queued on its first poll).
+            let (begun, row) = tokio::join!(
                 biased;
-                client.batch_execute("BEGIN"),
-                client.query_one(&set_context, &context),
+                client.batch_execute(&begin),
                 client.query_one(&opening, &params)
             );
             begun?;
-            switched?;
             Access::from_row(&row?)?
         };
         Ok((tx, access))

@@ -198,3 +198,35 @@ async fn in_production_one_database_url_for_everything_is_refused() {
         "{error:#}"
     );
 }
+
+#[tokio::test]
+async fn a_request_updates_only_the_columns_handlers_write() {
+    let app = spawn_app().await;
+    let owner = app.tenant("owner@a.example", "Acme").await;
+    let scope = Scope::tenant(owner.id.parse().unwrap(), owner.owner_id.parse().unwrap());
+
+    // What handlers write: a tenant's name, a role's name.
+    for allowed in [
+        "UPDATE tenants SET name = 'Acme Ltd', updated_at = now()",
+        "UPDATE roles SET name = 'Crew', description = 'x', updated_at = now() WHERE name = 'Staff'",
+    ] {
+        let (tx, _) = app.database.begin(&scope).await.unwrap();
+        tx.batch_execute(allowed).await.expect(allowed);
+        tx.rollback().await;
+    }
+    // What no handler writes: the tenant's status, a role's system flag, the keys that
+    // place a row in a tenant or a store.
+    for attack in [
+        "UPDATE tenants SET status = 'active'",
+        "UPDATE roles SET is_system = false",
+        "UPDATE tenant_users SET last_used_at = now()",
+        "UPDATE user_roles SET store_id = NULL",
+        "UPDATE stores SET tenant_id = tenant_id",
+        "UPDATE products SET tenant_id = tenant_id",
+    ] {
+        let (tx, _) = app.database.begin(&scope).await.unwrap();
+        let error = tx.batch_execute(attack).await.expect_err(attack);
+        assert!(format!("{error:?}").contains("permission denied"), "{attack}: {error:?}");
+        tx.rollback().await;
+    }
+}

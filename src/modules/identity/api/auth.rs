@@ -27,7 +27,7 @@ use crate::{
 
 // What each operation requires (see `auth::access`): one line per route below.
 const AUTH_BOOTSTRAP: Operation = Operation::public("auth_bootstrap").returning(&[409]);
-/// 429: `ROWGUARD_REGISTER_MAX_PER_CLIENT_PER_HOUR`.
+/// 429: `ROWGUARD_REGISTER_MAX_TAKEN_EMAILS_PER_CLIENT`.
 const AUTH_REGISTER: Operation = Operation::public("auth_register").returning(&[403, 409, 429]);
 /// 404: a `tenant_id` the user is not a member of.
 const AUTH_LOGIN: Operation = Operation::public("auth_login").returning(&[401, 403, 404, 429]);
