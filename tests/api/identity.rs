@@ -208,7 +208,10 @@ async fn registrations_of_taken_emails_are_limited_per_client_address_and_sign_u
     assert!((1..=3600).contains(&retry_after(&refused)));
     assert_problem(refused, 429, "rate_limited").await;
     // Another client is counted apart.
-    assert_eq!(from("198.51.100.2", "edsger@example.com").await.status(), 201);
+    assert_eq!(
+        from("198.51.100.2", "edsger@example.com").await.status(),
+        201
+    );
 }
 
 #[tokio::test]
@@ -1491,4 +1494,29 @@ async fn a_password_change_from_where_the_session_is_keeps_it() {
         .auth_refresh(&json!({"refresh_token": switched["refresh_token"]}))
         .await;
     assert_eq!(refresh.status(), 200);
+}
+
+#[tokio::test]
+async fn a_disabled_users_access_tokens_stop_working_at_once() {
+    let app = spawn_app().await;
+    let ada = app.tenant("ada@example.com", "Analytical Engines").await;
+    assert_eq!(app.me_get(&ada.token).await.status(), 200);
+
+    // Disabled by the platform (no API yet: a later issue's platform administration).
+    app.db
+        .superuser()
+        .await
+        .execute(
+            "UPDATE users SET status = 'disabled' WHERE id = $1::text::uuid",
+            &[&ada.owner_id],
+        )
+        .await
+        .unwrap();
+    assert_problem(app.me_get(&ada.token).await, 401, "unauthenticated").await;
+    assert_problem(
+        app.login("ada@example.com", PASSWORD).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
 }

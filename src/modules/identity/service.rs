@@ -97,7 +97,9 @@ impl Limits {
                 max_delay_secs: clamp(settings.login_max_delay_secs),
             },
             forgot_max_per_hour: clamp(settings.forgot_password_max_per_hour),
-            register_max_taken_emails_per_client: clamp(settings.register_max_taken_emails_per_client),
+            register_max_taken_emails_per_client: clamp(
+                settings.register_max_taken_emails_per_client,
+            ),
             register_conceal_taken_emails: settings.register_conceal_taken_emails,
         }
     }

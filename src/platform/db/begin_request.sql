@@ -14,9 +14,10 @@
 --
 -- It answers every question the request needs answered before any handler SQL runs:
 --   * is the token's session still alive: not logged out, not ended by a password reset
---     or change, not revoked for a reused refresh token (app.session_alive: an index
---     probe of auth.refresh_tokens, which the runtime role cannot read itself), so that
---     ending a session ends its access tokens at once, not when they expire;
+--     or change, not revoked for a reused refresh token, its user not disabled
+--     (app.session_alive: index probes of auth.refresh_tokens and users, which the
+--     runtime role cannot read itself), so that ending a session ends its access tokens
+--     at once, not when they expire;
 --   * is the tenant active, is the user an active member, can the user reach the store
 --     named by X-Store-ID, does the user hold the permission the operation declares;
 --   * when asked, the user's effective permissions (in that store, when one is named).
@@ -71,9 +72,10 @@ SELECT
 FROM (SELECT EXISTS (SELECT 1 FROM public.tenants AS t
                      WHERE t.id = $1 AND t.status = 'active') AS active) AS tenant
 LEFT JOIN LATERAL (
-    -- A disabled user counts as suspended everywhere.
-    SELECT CASE WHEN u.status = 'active' THEN tu.status ELSE 'suspended' END AS status
-    FROM public.tenant_users AS tu JOIN public.users AS u ON u.id = tu.user_id
+    -- A disabled user has no live session (app.session_alive), so is refused before
+    -- the membership counts; the flows that start from no session check the user
+    -- themselves.
+    SELECT tu.status FROM public.tenant_users AS tu
     WHERE tu.tenant_id = $1 AND tu.user_id = $2) AS membership ON true
 CROSS JOIN LATERAL (
     -- The declared permission, held tenant-wide or in the operation's store ($7);

@@ -226,7 +226,10 @@ async fn a_request_updates_only_the_columns_handlers_write() {
     ] {
         let (tx, _) = app.database.begin(&scope).await.unwrap();
         let error = tx.batch_execute(attack).await.expect_err(attack);
-        assert!(format!("{error:?}").contains("permission denied"), "{attack}: {error:?}");
+        assert!(
+            format!("{error:?}").contains("permission denied"),
+            "{attack}: {error:?}"
+        );
         tx.rollback().await;
     }
 }
