@@ -280,8 +280,9 @@ impl PasswordHasher {
 
     /// Hashes a password for an authenticated caller (a password change).
     pub async fn hash(&self, password: &str) -> Result<String, Error> {
-        let _permit = self.authenticated_permit().await?;
-        self.run(Class::Authenticated, hash_job(password)).await?
+        let permit = self.authenticated_permit().await?;
+        self.run(Class::Authenticated, permit, hash_job(password))
+            .await?
     }
 
     /// Admits one unauthenticated hash, or refuses at once (503 `unavailable`) when
@@ -302,8 +303,9 @@ impl PasswordHasher {
     /// (see [`PasswordHasher::admit_unauthenticated`]). Call it only once the request
     /// has passed every check that needs no hash.
     pub async fn hash_unauthenticated(&self, password: &str) -> Result<String, Error> {
-        let _admission = self.admit_unauthenticated()?;
-        self.run(Class::Unauthenticated, hash_job(password)).await?
+        let admission = self.admit_unauthenticated()?;
+        self.run(Class::Unauthenticated, admission, hash_job(password))
+            .await?
     }
 
     /// Whether `password` matches `hash`; with no hash (unknown user), verifies against
@@ -314,32 +316,44 @@ impl PasswordHasher {
         let hash: Arc<str> = hash
             .map(Arc::from)
             .unwrap_or_else(|| self.dummy_hash.clone());
-        let _permit = self.authenticated_permit().await?;
+        let permit = self.authenticated_permit().await?;
         let matches = self
-            .run(Class::Authenticated, move |blocks| {
+            .run(Class::Authenticated, permit, move |blocks| {
                 verify_with(blocks, &password, &hash)
             })
             .await?;
         Ok(known && matches)
     }
 
-    async fn authenticated_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Error> {
+    async fn authenticated_permit(&self) -> Result<OwnedSemaphorePermit, Error> {
         self.permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| Error::Unavailable("password hashing is shut down".into()))
     }
 
+    /// Queues `work` in `class`. `admission` (the job's permit) travels with the job
+    /// and is released when the job is done, not when its caller stops waiting: a
+    /// client that disconnects does not free its place while its hash still queues
+    /// or runs. A job whose caller went away before its turn is skipped.
     async fn run<T: Send + 'static>(
         &self,
         class: Class,
+        admission: impl Send + 'static,
         work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, Error> {
         let (done, result) = oneshot::channel();
         self.queue.push(
             class,
             Box::new(move |blocks| {
-                let _ = done.send(work(blocks));
+                if done.is_closed() {
+                    return;
+                }
+                let output = work(blocks);
+                // Released before the answer, so the caller finds its place free.
+                drop(admission);
+                let _ = done.send(output);
             }),
         )?;
         result
@@ -464,6 +478,52 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_caller_that_goes_away_keeps_its_place_until_its_hash_is_done() {
+        // Two threads: one for unauthenticated hashing, and a queue of one: two places.
+        let hasher = PasswordHasher::new(2, 1).unwrap();
+        let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (release, job) = holding(&started);
+        let caller = {
+            let hasher = hasher.clone();
+            let admission = hasher.admit_unauthenticated().unwrap();
+            tokio::spawn(async move { hasher.run(Class::Unauthenticated, admission, job).await })
+        };
+        tokio::time::timeout(HANG_GUARD, async {
+            while started.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the job starts");
+        // The client disconnects: its request is dropped, its hash still runs.
+        caller.abort();
+        let _ = caller.await;
+        let second = hasher.admit_unauthenticated().unwrap();
+        assert!(
+            matches!(hasher.admit_unauthenticated(), Err(Error::Unavailable(_))),
+            "a hash whose caller went away gave its place back while it still ran"
+        );
+        drop(second);
+        // The job ends: its place is free again.
+        release.send(()).unwrap();
+        tokio::time::timeout(HANG_GUARD, async {
+            loop {
+                let places = (
+                    hasher.admit_unauthenticated(),
+                    hasher.admit_unauthenticated(),
+                );
+                if places.0.is_ok() && places.1.is_ok() {
+                    return;
+                }
+                drop(places);
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the place is given back when the job is done");
+    }
+
+    #[tokio::test]
     async fn a_verification_gets_a_thread_while_unauthenticated_hashes_hold_theirs() {
         let hasher = PasswordHasher::new(2, 4).unwrap();
         let hash = hasher.hash("correct horse battery").await.unwrap();
@@ -477,7 +537,7 @@ mod tests {
             let admission = hasher.admit_unauthenticated().unwrap();
             holders.push(tokio::spawn(async move {
                 let _admission = admission;
-                hasher.run(Class::Unauthenticated, job).await
+                hasher.run(Class::Unauthenticated, (), job).await
             }));
         }
         tokio::time::timeout(HANG_GUARD, async {
@@ -520,13 +580,13 @@ mod tests {
             let admission = hasher.admit_unauthenticated().unwrap();
             tokio::spawn(async move {
                 let _admission = admission;
-                hasher.run(Class::Unauthenticated, job).await
+                hasher.run(Class::Unauthenticated, (), job).await
             })
         };
         let (release_authenticated, job) = holding(&started);
         let authenticated = {
             let hasher = hasher.clone();
-            tokio::spawn(async move { hasher.run(Class::Authenticated, job).await })
+            tokio::spawn(async move { hasher.run(Class::Authenticated, (), job).await })
         };
         tokio::time::timeout(HANG_GUARD, async {
             while started.load(std::sync::atomic::Ordering::SeqCst) < 2 {
@@ -543,7 +603,7 @@ mod tests {
             tokio::spawn(async move {
                 let _admission = admission;
                 hasher
-                    .run(Class::Unauthenticated, move |_| {
+                    .run(Class::Unauthenticated, (), move |_| {
                         order.lock().unwrap().push("unauthenticated")
                     })
                     .await
@@ -567,7 +627,7 @@ mod tests {
             let (hasher, order) = (hasher.clone(), order.clone());
             tokio::spawn(async move {
                 hasher
-                    .run(Class::Authenticated, move |blocks| {
+                    .run(Class::Authenticated, (), move |blocks| {
                         order.lock().unwrap().push("verification");
                         verify_with(blocks, b"correct horse battery", &hash)
                     })

@@ -106,8 +106,9 @@ pub async fn development_logins(owner: &Config) -> anyhow::Result<(Config, Confi
 
 /// What is wrong with the pools' login roles, in words for the operator: each must be
 /// neither superuser nor BYPASSRLS, NOINHERIT, own nothing, hold no right of its own,
-/// be able to become its runtime role and not the other one nor the tables' owner; and
-/// `rowguard_api` itself must not be able to become `rowguard_auth`.
+/// and be able to become its runtime role and no other role (not the other runtime
+/// role, not the tables' owner, not a predefined role such as `pg_read_all_data`); and
+/// the runtime roles must become nothing more than `rowguard_auth` -> `rowguard_api`.
 pub async fn problems(pools: [&Database; 2]) -> anyhow::Result<Vec<String>> {
     let mut problems = Vec::new();
     for db in pools {
@@ -122,8 +123,9 @@ pub async fn problems(pools: [&Database; 2]) -> anyhow::Result<Vec<String>> {
                 "SELECT r.rolname::text, r.rolsuper, r.rolbypassrls, r.rolinherit,
                         pg_has_role(r.oid, $1::text, 'MEMBER'),
                         pg_has_role(r.oid, $2::text, 'MEMBER'),
-                        EXISTS (SELECT 1 FROM pg_namespace n
-                                WHERE n.nspname = 'app' AND pg_has_role(r.oid, n.nspowner, 'MEMBER')),
+                        ARRAY(SELECT m.rolname::text FROM pg_roles m
+                              WHERE m.oid <> r.oid AND pg_has_role(r.oid, m.oid, 'MEMBER')
+                              ORDER BY 1),
                         ARRAY(SELECT format('%I.%I', n.nspname, c.relname)
                               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                               WHERE (c.relowner = r.oid
@@ -165,8 +167,21 @@ pub async fn problems(pools: [&Database; 2]) -> anyhow::Result<Vec<String>> {
         if runtime == RuntimeRole::Api && row.try_get::<_, bool>(5)? {
             problems.push(format!("{who} can also become {}", other.name()));
         }
-        if row.try_get::<_, bool>(6)? {
-            problems.push(format!("{who} can become the owner of the tables"));
+        // With SET ROLE, a NOINHERIT login role has the rights of every role it is a
+        // member of: exactly its runtime role (and, for rowguard_auth, rowguard_api),
+        // nothing more (not the owner, not pg_read_all_data, not another login).
+        let reachable: Vec<String> = row.try_get(6)?;
+        let allowed: &[&str] = match runtime {
+            RuntimeRole::Api => &["rowguard_api"],
+            RuntimeRole::Auth => &["rowguard_api", "rowguard_auth"],
+        };
+        let beyond: Vec<&str> = reachable
+            .iter()
+            .map(String::as_str)
+            .filter(|role| !allowed.contains(role))
+            .collect();
+        if !beyond.is_empty() {
+            problems.push(format!("{who} can also become {}", beyond.join(", ")));
         }
         let relations: Vec<String> = row.try_get(7)?;
         if !relations.is_empty() {
@@ -183,16 +198,35 @@ pub async fn problems(pools: [&Database; 2]) -> anyhow::Result<Vec<String>> {
             ));
         }
     }
+    // The runtime roles themselves: rowguard_api becomes nothing, rowguard_auth only
+    // rowguard_api.
     let client = pools[0].admin_connection().await?;
-    let api_becomes_auth: bool = client
-        .query_one(
-            "SELECT pg_has_role('rowguard_api', 'rowguard_auth', 'MEMBER')",
-            &[],
-        )
-        .await?
-        .try_get(0)?;
-    if api_becomes_auth {
-        problems.push("rowguard_api can become rowguard_auth".into());
+    for (runtime, allowed) in [
+        (RuntimeRole::Api, &[][..]),
+        (RuntimeRole::Auth, &["rowguard_api"][..]),
+    ] {
+        let reachable: Vec<String> = client
+            .query_one(
+                "SELECT ARRAY(SELECT m.rolname::text FROM pg_roles m, pg_roles r
+                              WHERE r.rolname = $1 AND m.oid <> r.oid
+                                AND pg_has_role(r.oid, m.oid, 'MEMBER')
+                              ORDER BY 1)",
+                &[&runtime.name()],
+            )
+            .await?
+            .try_get(0)?;
+        let beyond: Vec<&str> = reachable
+            .iter()
+            .map(String::as_str)
+            .filter(|role| !allowed.contains(role))
+            .collect();
+        if !beyond.is_empty() {
+            problems.push(format!(
+                "{} can become {}",
+                runtime.name(),
+                beyond.join(", ")
+            ));
+        }
     }
     Ok(problems)
 }

@@ -127,7 +127,7 @@ async fn a_request_session_that_resets_its_role_can_read_nothing() {
 }
 
 #[tokio::test]
-async fn a_server_whose_request_login_role_can_become_the_credential_role_refuses_to_start() {
+async fn a_server_whose_request_login_role_can_become_more_than_rowguard_api_refuses_to_start() {
     let app = spawn_app().await;
     let owner_url = app.db.url.clone();
     let owner = owner_url.parse().unwrap();
@@ -152,30 +152,33 @@ async fn a_server_whose_request_login_role_can_become_the_credential_role_refuse
     drop(server);
     app.register("someone@a.example", "Acme").await;
 
-    // A request login role that could become rowguard_auth: refused.
-    let bad = format!("rowguard_test_bad_login_{}", std::process::id());
-    let bad_password = hex::encode(Uuid::new_v4().as_bytes());
+    // A request login role that could become rowguard_auth, or a role that reads
+    // everything, is refused: with SET ROLE it would have their rights.
     let superuser = app.db.superuser().await;
-    superuser
-        .batch_execute(&format!(
-            "DROP ROLE IF EXISTS {bad};
-             CREATE ROLE {bad} LOGIN NOINHERIT PASSWORD '{bad_password}';
-             GRANT rowguard_api, rowguard_auth TO {bad};"
-        ))
-        .await
-        .unwrap();
-    let mut settings = test_settings(&as_user(&owner_url, &bad, Some(&bad_password)));
-    settings.auth_database_url = Some(auth_url.as_str().into());
-    let refused = Application::build(&settings).await;
-    superuser
-        .batch_execute(&format!("DROP ROLE {bad}"))
-        .await
-        .unwrap();
-    let error = refused.err().expect("the server refused to start");
-    assert!(
-        format!("{error:#}").contains("can also become rowguard_auth"),
-        "{error:#}"
-    );
+    for (extra, complaint) in [
+        ("rowguard_auth", "can also become rowguard_auth"),
+        ("pg_read_all_data", "can also become pg_read_all_data"),
+    ] {
+        let bad = format!("rowguard_test_bad_login_{}", std::process::id());
+        let bad_password = hex::encode(Uuid::new_v4().as_bytes());
+        superuser
+            .batch_execute(&format!(
+                "DROP ROLE IF EXISTS {bad};
+                 CREATE ROLE {bad} LOGIN NOINHERIT PASSWORD '{bad_password}';
+                 GRANT rowguard_api, {extra} TO {bad};"
+            ))
+            .await
+            .unwrap();
+        let mut settings = test_settings(&as_user(&owner_url, &bad, Some(&bad_password)));
+        settings.auth_database_url = Some(auth_url.as_str().into());
+        let refused = Application::build(&settings).await;
+        superuser
+            .batch_execute(&format!("DROP ROLE {bad}"))
+            .await
+            .unwrap();
+        let error = refused.err().expect("the server refused to start");
+        assert!(format!("{error:#}").contains(complaint), "{error:#}");
+    }
 }
 
 #[tokio::test]
