@@ -123,6 +123,18 @@ impl FromStr for TrustedProxies {
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> IpAddr {
     let peer = peer.to_canonical();
     if !trusted.contains(peer) {
+        if forwarded_by_an_untrusted_peer(peer, headers, trusted)
+            && !UNTRUSTED_FORWARDING_WARNED.swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            // Once per process: behind a proxy nobody configured, every client would be
+            // counted as the proxy (one throttle for everyone); from anyone else it is a
+            // header the server rightly ignores.
+            tracing::warn!(
+                %peer,
+                "a request carried X-Forwarded-For or Forwarded from a peer ROWGUARD_TRUSTED_PROXIES does not \
+                 list: clients are counted by their socket address; behind a proxy, list it there"
+            );
+        }
         return peer;
     }
     let mut nearest = peer;
@@ -134,6 +146,20 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) ->
         }
     }
     nearest
+}
+
+static UNTRUSTED_FORWARDING_WARNED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a peer that is not a trusted proxy sent forwarding headers (which are
+/// ignored): a proxy left out of `ROWGUARD_TRUSTED_PROXIES`, or a client's own words.
+fn forwarded_by_an_untrusted_peer(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &TrustedProxies,
+) -> bool {
+    !trusted.contains(peer)
+        && (headers.contains_key("x-forwarded-for") || headers.contains_key("forwarded"))
 }
 
 /// The forwarded addresses, left to right (`None` for an entry that is not one).
@@ -239,6 +265,31 @@ mod tests {
 
     fn proxies(text: &str) -> TrustedProxies {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarding_headers_from_an_untrusted_peer_are_noticed_for_the_operator() {
+        let forwarded = headers(&[("x-forwarded-for", "203.0.113.7")]);
+        let peer = ip("198.51.100.1");
+        // From a trusted proxy: nothing to notice.
+        assert!(!forwarded_by_an_untrusted_peer(
+            peer,
+            &forwarded,
+            &proxies("198.51.100.0/24")
+        ));
+        // From anyone else, either header: noticed (the server warns once).
+        let nobody = proxies("");
+        assert!(forwarded_by_an_untrusted_peer(peer, &forwarded, &nobody));
+        assert!(forwarded_by_an_untrusted_peer(
+            peer,
+            &headers(&[("forwarded", "for=203.0.113.7")]),
+            &nobody
+        ));
+        assert!(!forwarded_by_an_untrusted_peer(
+            peer,
+            &headers(&[]),
+            &nobody
+        ));
     }
 
     #[test]
