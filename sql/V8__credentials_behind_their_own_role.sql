@@ -74,10 +74,7 @@ CREATE FUNCTION app.session_password_hash(p_family_id uuid) RETURNS text
     SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT c.password_hash FROM auth.user_credentials AS c
-    WHERE c.user_id = app.current_user_id()
-      AND EXISTS (SELECT 1 FROM auth.refresh_tokens AS r
-                  WHERE r.family_id = p_family_id AND r.user_id = c.user_id
-                    AND r.revoked_at IS NULL AND r.used_at IS NULL AND r.expires_at > now())
+    WHERE c.user_id = app.current_user_id() AND app.session_alive(p_family_id, c.user_id)
 $$;
 
 -- Sets the password of a live session's user; every other session of the user ends,
@@ -91,9 +88,7 @@ DECLARE
     v_user uuid := app.current_user_id();
     v_keep uuid;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM auth.refresh_tokens AS r
-                   WHERE r.family_id = p_family_id AND r.user_id = v_user
-                     AND r.revoked_at IS NULL AND r.used_at IS NULL AND r.expires_at > now()) THEN
+    IF NOT app.session_alive(p_family_id, v_user) THEN
         RETURN false;
     END IF;
     SELECT r.family_id INTO v_keep FROM auth.refresh_tokens AS r

@@ -140,11 +140,13 @@ impl Database {
                 Box::pin(async move {
                     // The login role may look up nothing of its own, not even the
                     // names in the opening statement: prepare it (and cache it for the
-                    // connection's life) as the runtime role, then drop the role again.
+                    // connection's life) as the runtime role, inside a transaction
+                    // rolled back at once, so the role is never set for the session
+                    // (invariant 1); a prepared statement outlives the transaction.
                     // A plan made now is made again on first use if it must be.
                     let role = runtime_role.name();
                     client
-                        .batch_execute(&format!("SET ROLE {role}"))
+                        .batch_execute(&format!("BEGIN; SET LOCAL ROLE {role}"))
                         .await
                         .map_err(HookError::Backend)?;
                     let prepared = client
@@ -152,7 +154,7 @@ impl Database {
                         .await
                         .map(|_| ());
                     client
-                        .batch_execute("RESET ROLE")
+                        .batch_execute("ROLLBACK")
                         .await
                         .map_err(HookError::Backend)?;
                     prepared.map_err(HookError::Backend)
