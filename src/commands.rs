@@ -34,6 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("migrations and policy files applied");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Worker | Command::Jobs(_) => anyhow::bail!("the job queue is being built"),
         Command::Policies(args) => policies(&cli.settings, &args).await,
         Command::Bootstrap(args) => bootstrap(&cli.settings, &args).await,
         Command::Openapi => {

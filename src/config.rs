@@ -66,6 +66,31 @@ pub enum Command {
     /// Print the OpenAPI document (what `GET /openapi.json` serves) and exit; needs no
     /// database. For client generators.
     Openapi,
+    /// Run job workers only (ROWGUARD_WORKERS of them, at least one), no HTTP.
+    Worker,
+    /// The job queue: list jobs, or run a periodic job now.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// The jobs that are queued, failed or dead (newest first), and the periodic kinds.
+    List {
+        /// Only jobs in this state.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Run a periodic job now, as of `--at` (default: now): it is enqueued, and run by
+    /// this command unless it is already queued.
+    Run {
+        kind: String,
+        /// The instant the job takes as "now" (RFC 3339), to rehearse the future.
+        #[arg(long)]
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -357,6 +382,37 @@ pub struct Settings {
         global = true
     )]
     pub hash_unauthenticated_queue: usize,
+
+    /// Where email goes: `smtp://host:port` (plain), `smtp://host:port?tls=required`
+    /// (STARTTLS) or `smtps://user:password@host:port` (TLS). Without it, every message
+    /// is written to the server log instead (development: the reset link is in the
+    /// terminal).
+    #[arg(long, env = "ROWGUARD_SMTP_URL", global = true, hide_env_values = true)]
+    pub smtp_url: Option<Secret>,
+
+    /// The sender of every email.
+    #[arg(
+        long,
+        env = "ROWGUARD_MAIL_FROM",
+        default_value = "rowguard <no-reply@localhost>",
+        global = true
+    )]
+    pub mail_from: String,
+
+    /// The base of the links in emails (`{public URL}/console/reset-password?token=...`)
+    /// and of the payment callback URL: where users reach this server.
+    #[arg(
+        long,
+        env = "ROWGUARD_PUBLIC_URL",
+        default_value = "http://localhost:8080",
+        global = true
+    )]
+    pub public_url: String,
+
+    /// Job workers in this process (`rowguard serve`); 0: none (then `rowguard worker`
+    /// elsewhere runs them).
+    #[arg(long, env = "ROWGUARD_WORKERS", default_value_t = 1, global = true)]
+    pub workers: usize,
 
     /// Where the embedded PostgreSQL cluster lives when no DATABASE_URL is given
     /// [default: .rowguard]. Run as root, the cluster runs as an unprivileged user; if
