@@ -14,14 +14,14 @@ use tokio_postgres::Config;
 
 use crate::{
     config::{DEFAULT_DATA_DIR, Environment, Settings},
-    modules::{
-        self, AppState,
-        identity::service::{Identity, PRUNE_INTERVAL},
-    },
-    platform::db::{
-        self, Database, PoolOptions, RuntimeRole,
-        embedded::{ClusterOptions, EmbeddedCluster},
-        migrate, rls_audit, roles,
+    modules::{self, AppState, identity::service::Identity},
+    platform::{
+        db::{
+            self, Database, PoolOptions, RuntimeRole,
+            embedded::{ClusterOptions, EmbeddedCluster},
+            migrate, rls_audit, roles,
+        },
+        jobs::{Queue, WorkerOptions, Workers},
     },
 };
 
@@ -150,10 +150,31 @@ fn credential_pool_options(settings: &Settings) -> PoolOptions {
     options
 }
 
-/// The request pool and the credential flows' pool.
+/// The request pool, the credential flows' pool, and the job queue's two: its jobs'
+/// transactions (as the request login role) and its machinery (as the credential
+/// flows' login role), kept apart from the requests' so that a backlog waits for its
+/// own connections, never a request for one (connections open on first use: a
+/// process without workers opens none).
 pub struct Pools {
     pub api: Database,
     pub auth: Database,
+    pub jobs: Database,
+    pub queue: Database,
+}
+
+/// Each worker runs up to `WorkerOptions::concurrency` jobs, each holding a
+/// connection of the jobs' pool; the machinery's claims, heartbeats and schedules
+/// are short.
+fn job_pool_options(settings: &Settings, concurrency: usize) -> PoolOptions {
+    let mut options = pool_options(settings);
+    options.max_size = (settings.workers.max(1) * concurrency).max(2);
+    options
+}
+
+fn queue_pool_options(settings: &Settings) -> PoolOptions {
+    let mut options = pool_options(settings);
+    options.max_size = settings.workers.max(1) + 2;
+    options
 }
 
 impl DatabaseTarget {
@@ -173,13 +194,20 @@ impl DatabaseTarget {
                 roles::development_logins(owner).await?
             }
         };
+        let concurrency = WorkerOptions::default().concurrency;
         let pools = Pools {
-            api: Database::connect_with(api, RuntimeRole::Api, &pool_options(settings))?,
+            api: Database::connect_with(api.clone(), RuntimeRole::Api, &pool_options(settings))?,
             auth: Database::connect_with(
-                auth,
+                auth.clone(),
                 RuntimeRole::Auth,
                 &credential_pool_options(settings),
             )?,
+            jobs: Database::connect_with(
+                api,
+                RuntimeRole::Api,
+                &job_pool_options(settings, concurrency),
+            )?,
+            queue: Database::connect_with(auth, RuntimeRole::Auth, &queue_pool_options(settings))?,
         };
         if self.owner.is_none() && !pools.api.migrations_current().await? {
             anyhow::bail!(
@@ -271,6 +299,9 @@ pub async fn self_check(pools: &Pools) -> anyhow::Result<()> {
 pub struct Application {
     db: Database,
     identity: Identity,
+    queue: Queue,
+    workers: usize,
+    worker_options: WorkerOptions,
     acceptor: TcpAcceptor,
     local_addr: SocketAddr,
     target: DatabaseTarget,
@@ -297,12 +328,13 @@ impl Application {
             settings,
             &jwt_secret(settings),
         )?;
-        // Before serving, so that a server started after a long pause counts nothing
-        // stale; then every few minutes while it serves (`run_until`).
-        prune_attempts(&identity).await;
+        let queue = Queue::new(pools.queue, pools.jobs)?;
         Ok(Application {
             db: pools.api,
             identity,
+            queue,
+            workers: settings.workers,
+            worker_options: WorkerOptions::default(),
             acceptor,
             local_addr,
             target,
@@ -328,24 +360,49 @@ impl Application {
         &self.identity
     }
 
+    /// The job queue the server's workers run.
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    /// How the server's workers behave (tests shorten the lease and the backoff).
+    pub fn worker_options_mut(&mut self) -> &mut WorkerOptions {
+        &mut self.worker_options
+    }
+
+    fn state(&self) -> AppState {
+        AppState {
+            db: self.db.clone(),
+            identity: self.identity.clone(),
+        }
+    }
+
     /// Serves until `shutdown` resolves, lets in-flight requests finish (up to the
     /// grace period), waits for their transactions, then stops an embedded cluster.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let state = AppState {
-            db: self.db.clone(),
-            identity: self.identity.clone(),
-        };
-        tracing::info!(address = %self.local_addr, "serving");
-        let pruning = tokio::spawn(prune_periodically(self.identity.clone()));
+        let state = self.state();
+        let workers = (self.workers > 0).then(|| {
+            Workers::start(
+                self.workers,
+                self.queue.clone(),
+                modules::jobs(&state),
+                self.worker_options.clone(),
+            )
+        });
+        tracing::info!(address = %self.local_addr, workers = self.workers, "serving");
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(modules::routes(state), shutdown, Some(GRACE_PERIOD))
             .await;
-        pruning.abort();
+        // Jobs in flight finish (or go back to the queue) once requests have.
+        if let Some(workers) = workers {
+            workers.stop(GRACE_PERIOD).await;
+        }
         served?;
         let close = Duration::from_secs(5);
         tokio::join!(
             crate::platform::db::close(&self.db, close),
-            crate::platform::db::close(&self.identity.credentials, close)
+            crate::platform::db::close(&self.identity.credentials, close),
+            crate::platform::db::close(self.queue.work(), close),
         );
         if let Some(cluster) = self.target.cluster {
             let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
@@ -355,27 +412,42 @@ impl Application {
     }
 }
 
-/// Forgets the throttle attempts no window counts any more. There is no job queue
-/// yet (a later issue builds one): until then the server prunes from this task of its
-/// own, every `PRUNE_INTERVAL`; with several servers each does, harmlessly.
-async fn prune_periodically(identity: Identity) {
-    let mut interval = tokio::time::interval(PRUNE_INTERVAL);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // The first tick is immediate, and `build` has just pruned.
-    interval.tick().await;
-    loop {
-        interval.tick().await;
-        prune_attempts(&identity).await;
+/// `rowguard worker`: job workers (at least one) and the scheduler, no HTTP, until a
+/// shutdown signal; then the jobs in flight finish or go back to the queue.
+pub async fn run_workers(
+    settings: &Settings,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    settings.validate().map_err(anyhow::Error::msg)?;
+    let target = database_target(settings).await?;
+    let pools = target.open(settings).await?;
+    self_check(&pools).await?;
+    let identity = Identity::new(
+        pools.api.clone(),
+        pools.auth.clone(),
+        settings,
+        &jwt_secret(settings),
+    )?;
+    let state = AppState {
+        db: pools.api.clone(),
+        identity,
+    };
+    let queue = Queue::new(pools.queue, pools.jobs)?;
+    let count = settings.workers.max(1);
+    let workers = Workers::start(
+        count,
+        queue,
+        modules::jobs(&state),
+        WorkerOptions::default(),
+    );
+    tracing::info!(workers = count, "working");
+    shutdown.await;
+    workers.stop(GRACE_PERIOD).await;
+    if let Some(cluster) = target.cluster {
+        let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
     }
-}
-
-/// One pruning; a failure is logged and left to the next one.
-async fn prune_attempts(identity: &Identity) {
-    match identity.prune_attempts().await {
-        Ok(0) => {}
-        Ok(pruned) => tracing::info!(pruned, "forgot old throttle attempts"),
-        Err(error) => tracing::warn!(%error, "pruning old throttle attempts failed"),
-    }
+    tracing::info!("stopped");
+    Ok(())
 }
 
 /// The access-token key: the configured secret, or in development a random one (tokens

@@ -21,6 +21,7 @@ use crate::platform::{
     auth::access::{Operation, Requires},
     db::Database,
     http::{edge_stack, params::NameParameters, security::STORE_HEADER},
+    jobs::Registry,
 };
 use identity::service::Identity;
 
@@ -84,6 +85,11 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
          role-based access control, with PostgreSQL row-level security as the tenant filter. \
          Each operation's required permission is in its `x-permission` extension.",
     )
+}
+
+/// Every module's job kinds (see `platform::jobs`), as the workers run them.
+pub fn jobs(state: &AppState) -> Registry {
+    Registry::new([identity::jobs(state)].concat())
 }
 
 /// Every operation's declaration (see `platform::auth::access`), from each module.

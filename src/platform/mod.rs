@@ -8,9 +8,12 @@
 //!   request is authenticated), shared request parsing.
 //! - `auth`: password hashing, tokens, and `access` (what an operation declares, and
 //!   the check of it in the opening round trip).
+//! - `jobs`: the job queue: enqueueing in a request's transaction, the workers, the
+//!   schedules of periodic kinds.
 //! - `domain`: value types that parse their input.
 
 pub mod auth;
 pub mod db;
 pub mod domain;
 pub mod http;
+pub mod jobs;

@@ -6,7 +6,10 @@
 
 pub mod api;
 mod db;
+mod jobs;
 pub mod service;
+
+pub use jobs::jobs;
 
 pub use db::UserRow;
 

@@ -53,9 +53,6 @@ const RESET_TOKEN_TTL: Duration = Duration::from_secs(3600);
 /// The windows of forgot-password and registration (sql/V9): one hour.
 const HOURLY_WINDOW_SECS: i32 = 3600;
 
-/// How often a server forgets the throttle attempts no window counts any more.
-pub const PRUNE_INTERVAL: Duration = Duration::from_secs(300);
-
 /// Attempts forgotten per transaction while pruning.
 const PRUNE_BATCH: i32 = 10_000;
 
@@ -455,9 +452,7 @@ impl Identity {
 
     /// Forgets the throttle attempts that no window counts any more (older than the
     /// login window, and than the hour of forgot-password and registration); returns
-    /// how many. There is no job queue yet (a later issue builds one): the server
-    /// calls this when it starts and then every [`PRUNE_INTERVAL`] from a task of its
-    /// own (`app.rs`); every server does, harmlessly.
+    /// how many. The hourly job `identity.prune_attempts` (`jobs.rs`) calls it.
     pub async fn prune_attempts(&self) -> Result<u64, Error> {
         let older_than = self.limits.login.window_secs.max(HOURLY_WINDOW_SECS);
         let mut total = 0;

@@ -198,6 +198,21 @@ impl Database {
     }
 }
 
+impl Database {
+    /// Opens a transaction with the context of `scope` and no opening statement (one
+    /// round trip): for work that is not a request, whose access was settled when it
+    /// was enqueued (a job), or that needs no tenant at all (the queue's machinery).
+    pub async fn begin_context(&self, scope: &Scope) -> Result<RequestTx, Error> {
+        let connection = self.pool.get().await?;
+        let begin = context_commands(scope, self.runtime_role);
+        let tx = RequestTx {
+            connection: Some(connection),
+        };
+        tx.connection().batch_execute(&begin).await?;
+        Ok(tx)
+    }
+}
+
 impl RequestTx {
     #[allow(
         clippy::expect_used,

@@ -23,6 +23,7 @@ use rowguard::{
             Database, PoolOptions, RuntimeRole,
             embedded::{ClusterOptions, EmbeddedCluster},
         },
+        jobs::Queue,
     },
 };
 use tokio::sync::oneshot;
@@ -272,6 +273,9 @@ pub struct TestApp {
     pub credentials: Database,
     /// The server's own password hasher (`None` for a server the test runs itself).
     pub hasher: Option<PasswordHasher>,
+    /// The server's job queue (its workers run only when the test's settings ask for
+    /// them: `settings.workers`).
+    pub queue: Option<Queue>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -280,6 +284,9 @@ pub fn test_settings(database_url: &str) -> Settings {
     let mut settings = Settings::for_database(database_url);
     settings.bind = "127.0.0.1:0".parse().unwrap();
     settings.pool_size = 4;
+    // A worker would deliver (and so erase) the tokens tests read from the queue: a
+    // test that wants workers asks for them.
+    settings.workers = 0;
     settings.jwt_secret = Some("test-secret-test-secret-test-secret-0123456789".into());
     settings
 }
@@ -303,6 +310,7 @@ pub async fn spawn_app_on(db: TestDb, configure: impl FnOnce(&mut Settings)) -> 
     let database = application.database().clone();
     let credentials = application.credentials().clone();
     let hasher = application.identity().hasher.clone();
+    let queue = application.queue().clone();
     let (shutdown, stop) = oneshot::channel::<()>();
     let server = tokio::spawn(application.run_until(async {
         let _ = stop.await;
@@ -317,6 +325,7 @@ pub async fn spawn_app_on(db: TestDb, configure: impl FnOnce(&mut Settings)) -> 
         database,
         credentials,
         hasher: Some(hasher),
+        queue: Some(queue),
         shutdown: Some(shutdown),
         server: Some(server),
     }
@@ -336,10 +345,33 @@ impl TestApp {
             )
             .unwrap(),
             hasher: None,
+            queue: None,
             db,
             shutdown: None,
             server: None,
         }
+    }
+
+    /// The server's job queue.
+    pub fn queue(&self) -> &Queue {
+        self.queue.as_ref().expect("a server this harness started")
+    }
+
+    /// A job queue of its own, on pools of its own: another process's workers.
+    pub async fn another_queue(&self) -> Queue {
+        let owner: tokio_postgres::Config = self.db.url.parse().unwrap();
+        let (api, auth) = rowguard::platform::db::roles::development_logins(&owner)
+            .await
+            .unwrap();
+        let options = PoolOptions {
+            max_size: 6,
+            ..PoolOptions::default()
+        };
+        Queue::new(
+            Database::connect_with(auth, RuntimeRole::Auth, &options).unwrap(),
+            Database::connect_with(api, RuntimeRole::Api, &options).unwrap(),
+        )
+        .unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -7,6 +7,7 @@ mod embedded;
 mod faults;
 mod invariants;
 mod isolation;
+mod jobs;
 mod openapi;
 mod operations;
 mod policies;

@@ -1,0 +1,498 @@
+-- The job queue (docs/design.md invariant 10), email as jobs, and email verification.
+--
+-- A job is a row of `jobs`, inserted in the transaction of the change that causes it
+-- (a rolled-back request leaves no job). Workers, in any number of processes, claim
+-- due jobs with FOR UPDATE SKIP LOCKED and hold them under a lease: a random key and a
+-- deadline. The job's work runs in its own transaction (a tenant's job with that
+-- tenant's context, under row-level security, like a request), which completes the
+-- job by presenting the lease: the work and the completion commit together, and a
+-- worker whose lease was taken over (it stalled past the deadline, another worker
+-- claimed the job) finds its completion refused and rolls its work back.
+--
+-- Who may do what:
+--   * rowguard_api (requests, and the transactions jobs run in) enqueues jobs of its
+--     own tenant context and completes a job whose lease it holds. It cannot read the
+--     queue: payloads carry secrets (a reset token until its email is accepted).
+--   * rowguard_auth (the credential flows' role, which request sessions can never
+--     become) is the queue's machinery: claims, heartbeats, failures, releases,
+--     schedules, sweeps over tenants, the platform's view of the queue.
+--
+-- The outbox of V3/V4 becomes the email job: app.enqueue_notification and
+-- app.request_password_reset keep their signatures and now enqueue `email.send` jobs;
+-- unsent outbox rows move to the queue, and the outbox is dropped.
+
+CREATE TABLE jobs (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    -- The tenant the job acts for (its transaction's context); NULL: a platform job
+    -- (a sweep, an email that concerns a user rather than a tenant).
+    tenant_id    uuid REFERENCES tenants (id) ON DELETE CASCADE,
+    kind         text NOT NULL CHECK (kind ~ '^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$'),
+    -- Its key `secret` (a token an email carries) is erased when the job succeeds.
+    payload      jsonb NOT NULL DEFAULT '{}',
+    state        text NOT NULL DEFAULT 'queued'
+                 CHECK (state IN ('queued', 'running', 'failed', 'succeeded', 'dead')),
+    -- When it may run next: enqueued for, or retried at.
+    run_at       timestamptz NOT NULL DEFAULT now(),
+    attempts     integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    max_attempts integer NOT NULL DEFAULT 10 CHECK (max_attempts BETWEEN 1 AND 100),
+    -- A job is enqueued once while it is live (queued, running, failed) per key.
+    unique_key   text,
+    -- The current claim: its key (whoever completes must present it), its holder (a
+    -- worker's name, for operators), and the deadline after which another may take it.
+    lease        uuid,
+    locked_by    text,
+    locked_until timestamptz,
+    last_error   text,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    finished_at  timestamptz,
+    -- docs/design.md invariant 5: tenant_id in a unique key.
+    UNIQUE (tenant_id, id),
+    CHECK ((state = 'running') = (lease IS NOT NULL))
+);
+
+-- What a worker claims: due jobs, oldest first.
+CREATE INDEX jobs_due_idx ON jobs (run_at, id) WHERE state IN ('queued', 'failed');
+-- Leases to take over.
+CREATE INDEX jobs_leased_idx ON jobs (locked_until) WHERE state = 'running';
+-- Unique keys are per tenant (NULLS NOT DISTINCT: one per key among platform jobs too),
+-- so that no tenant's key can hold back another's job.
+CREATE UNIQUE INDEX jobs_unique_live_idx ON jobs (tenant_id, unique_key) NULLS NOT DISTINCT
+    WHERE unique_key IS NOT NULL AND state IN ('queued', 'running', 'failed');
+-- The platform's view: by state, newest first.
+CREATE INDEX jobs_state_idx ON jobs (state, id DESC);
+CREATE INDEX jobs_tenant_idx ON jobs (tenant_id) WHERE tenant_id IS NOT NULL;
+
+-- Periodic schedules: the last period each kind was fired for. A scheduler fires a
+-- period only if it moves this forward, so N processes' schedulers fire it once.
+CREATE TABLE job_schedules (
+    kind        text PRIMARY KEY,
+    last_period timestamptz NOT NULL
+);
+
+-- Enqueues a job for the current tenant context (NULL outside one), in the caller's
+-- transaction. Returns its id, or NULL when a live job has the same unique key.
+CREATE FUNCTION app.enqueue_job(
+    p_kind text, p_payload jsonb, p_unique_key text, p_run_at timestamptz, p_max_attempts integer)
+    RETURNS bigint
+    LANGUAGE sql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO public.jobs (tenant_id, kind, payload, unique_key, run_at, max_attempts)
+    VALUES (app.current_tenant_id(), p_kind, coalesce(p_payload, '{}'), p_unique_key,
+            coalesce(p_run_at, now()), coalesce(p_max_attempts, 10))
+    ON CONFLICT (tenant_id, unique_key)
+        WHERE unique_key IS NOT NULL AND state IN ('queued', 'running', 'failed')
+        DO NOTHING
+    RETURNING id
+$$;
+
+-- Claims up to p_limit due jobs (of p_kinds, or any kind when NULL) for p_worker, each
+-- under a new lease until p_now + p_lease_secs: queued and failed jobs whose time has
+-- come, and running jobs whose lease ran out (their worker died or stalled). A job
+-- whose lease ran out on its last attempt is dead instead: it was tried enough.
+CREATE FUNCTION app.claim_jobs(
+    p_worker text, p_kinds text[], p_limit integer, p_lease_secs integer, p_now timestamptz)
+    RETURNS TABLE (id bigint, tenant_id uuid, kind text, payload jsonb, attempts integer,
+                   max_attempts integer, lease uuid)
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE public.jobs AS j
+    SET state = 'dead', finished_at = p_now, lease = NULL, locked_by = NULL, locked_until = NULL,
+        last_error = coalesce(j.last_error || '; ', '') || 'its lease ran out on its last attempt'
+    WHERE j.id IN (SELECT x.id FROM public.jobs AS x
+                   WHERE x.state = 'running' AND x.locked_until < p_now AND x.attempts >= x.max_attempts
+                     AND (p_kinds IS NULL OR x.kind = ANY (p_kinds))
+                   FOR UPDATE SKIP LOCKED);
+    RETURN QUERY
+    WITH next AS (
+        SELECT x.id FROM public.jobs AS x
+        WHERE ((x.state IN ('queued', 'failed') AND x.run_at <= p_now)
+               OR (x.state = 'running' AND x.locked_until < p_now))
+          AND (p_kinds IS NULL OR x.kind = ANY (p_kinds))
+        ORDER BY x.run_at, x.id
+        LIMIT p_limit
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE public.jobs AS j
+    SET state = 'running', attempts = j.attempts + 1, lease = gen_random_uuid(),
+        locked_by = p_worker, locked_until = p_now + make_interval(secs => p_lease_secs)
+    FROM next WHERE j.id = next.id
+    RETURNING j.id, j.tenant_id, j.kind, j.payload, j.attempts, j.max_attempts, j.lease;
+END
+$$;
+
+-- Completes a job, in the transaction of its work, if the caller still holds its
+-- lease; erases the payload's secret. A lost lease (taken over by another worker, or
+-- released) raises `RGJ01`, which aborts the transaction: the work rolls back with it,
+-- even when the caller commits next in the same round trip.
+CREATE FUNCTION app.complete_job(p_id bigint, p_lease uuid) RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE public.jobs
+    SET state = 'succeeded', finished_at = now(), payload = payload - 'secret',
+        lease = NULL, locked_by = NULL, locked_until = NULL
+    WHERE id = p_id AND lease = p_lease AND state = 'running';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'job % is no longer held by this lease', p_id USING ERRCODE = 'RGJ01';
+    END IF;
+END
+$$;
+
+-- A failed attempt: retried at p_retry_at, or dead when it was the last attempt or the
+-- failure is permanent. Returns the job's new state, NULL if the lease was lost.
+CREATE FUNCTION app.fail_job(
+    p_id bigint, p_lease uuid, p_error text, p_retry_at timestamptz, p_permanent boolean)
+    RETURNS text
+    LANGUAGE sql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE public.jobs
+    SET state = CASE WHEN p_permanent OR attempts >= max_attempts THEN 'dead' ELSE 'failed' END,
+        run_at = CASE WHEN p_permanent OR attempts >= max_attempts THEN run_at ELSE p_retry_at END,
+        finished_at = CASE WHEN p_permanent OR attempts >= max_attempts THEN now() END,
+        last_error = left(p_error, 2000), lease = NULL, locked_by = NULL, locked_until = NULL
+    WHERE id = p_id AND lease = p_lease AND state = 'running'
+    RETURNING state
+$$;
+
+-- Extends the leases a worker still holds (its heartbeat); returns those it holds.
+CREATE FUNCTION app.extend_job_leases(p_leases uuid[], p_lease_secs integer)
+    RETURNS SETOF uuid
+    LANGUAGE sql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE public.jobs SET locked_until = now() + make_interval(secs => p_lease_secs)
+    WHERE lease = ANY (p_leases) AND state = 'running'
+    RETURNING lease
+$$;
+
+-- Gives back jobs a stopping worker did not run to the end: queued again, this attempt
+-- not counted.
+CREATE FUNCTION app.release_jobs(p_leases uuid[]) RETURNS integer
+    LANGUAGE sql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH released AS (
+        UPDATE public.jobs
+        SET state = 'queued', attempts = greatest(attempts - 1, 0), lease = NULL,
+            locked_by = NULL, locked_until = NULL
+        WHERE lease = ANY (p_leases) AND state = 'running'
+        RETURNING 1
+    )
+    SELECT count(*)::integer FROM released
+$$;
+
+-- Fires period p_period of the periodic kind p_kind: enqueues its platform job, unless
+-- any process fired this period (or a later one) already. Returns the job's id, NULL
+-- when it was fired before.
+CREATE FUNCTION app.fire_schedule(p_kind text, p_period timestamptz, p_payload jsonb)
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_id bigint;
+BEGIN
+    INSERT INTO public.job_schedules AS s (kind, last_period) VALUES (p_kind, p_period)
+    ON CONFLICT (kind) DO UPDATE SET last_period = excluded.last_period
+        WHERE s.last_period < excluded.last_period;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO public.jobs (tenant_id, kind, payload, unique_key, run_at)
+    VALUES (NULL, p_kind, coalesce(p_payload, '{}'),
+            p_kind || '@' || to_char(p_period AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), now())
+    ON CONFLICT (tenant_id, unique_key)
+        WHERE unique_key IS NOT NULL AND state IN ('queued', 'running', 'failed')
+        DO NOTHING
+    RETURNING id INTO v_id;
+    RETURN v_id;
+END
+$$;
+
+-- A sweep's fan-out: one job of p_kind per active tenant, discovered in this one
+-- query, each keyed p_unique_key within its tenant (a sweep run twice enqueues once).
+-- Returns how many were enqueued.
+CREATE FUNCTION app.enqueue_for_active_tenants(
+    p_kind text, p_payload jsonb, p_unique_key text, p_run_at timestamptz)
+    RETURNS integer
+    LANGUAGE sql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH enqueued AS (
+        INSERT INTO public.jobs (tenant_id, kind, payload, unique_key, run_at)
+        SELECT t.id, p_kind, coalesce(p_payload, '{}'), p_unique_key, coalesce(p_run_at, now())
+        FROM public.tenants AS t WHERE t.status = 'active'
+        ON CONFLICT (tenant_id, unique_key)
+            WHERE unique_key IS NOT NULL AND state IN ('queued', 'running', 'failed')
+            DO NOTHING
+        RETURNING 1
+    )
+    SELECT count(*)::integer FROM enqueued
+$$;
+
+-- The queue as operators see it: newest first, keyset by id, without secrets.
+CREATE FUNCTION app.jobs_page(p_state text, p_before_id bigint, p_limit integer)
+    RETURNS TABLE (id bigint, tenant_id uuid, kind text, payload jsonb, state text,
+                   run_at timestamptz, attempts integer, max_attempts integer,
+                   unique_key text, locked_by text, locked_until timestamptz,
+                   last_error text, created_at timestamptz, finished_at timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT j.id, j.tenant_id, j.kind, j.payload - 'secret', j.state, j.run_at, j.attempts,
+           j.max_attempts, j.unique_key, j.locked_by, j.locked_until, j.last_error,
+           j.created_at, j.finished_at
+    FROM public.jobs AS j
+    WHERE (p_state IS NULL OR j.state = p_state) AND (p_before_id IS NULL OR j.id < p_before_id)
+    ORDER BY j.id DESC
+    LIMIT p_limit
+$$;
+
+-- Whether any job (of p_kinds, or any) is due by p_now or running: `rowguard jobs run`
+-- drains the queue until there is none.
+CREATE FUNCTION app.jobs_due(p_kinds text[], p_now timestamptz) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT 1 FROM public.jobs AS j
+                   WHERE ((j.state IN ('queued', 'failed') AND j.run_at <= p_now) OR j.state = 'running')
+                     AND (p_kinds IS NULL OR j.kind = ANY (p_kinds)))
+$$;
+
+-- Runs a failed or dead job again now, with one more attempt if it had used them all.
+-- Returns the job (as jobs_page shows it), nothing when there is no such job to retry.
+CREATE FUNCTION app.retry_job(p_id bigint)
+    RETURNS SETOF bigint
+    LANGUAGE sql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE public.jobs
+    SET state = 'queued', run_at = now(), finished_at = NULL,
+        max_attempts = greatest(max_attempts, least(attempts + 1, 100))
+    WHERE id = p_id AND state IN ('failed', 'dead')
+    RETURNING id
+$$;
+
+-- Whether the caller (the user of the request's context) is a platform admin: the
+-- platform routes answer 403 otherwise.
+CREATE FUNCTION app.current_user_is_platform_admin() RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT u.is_platform_admin AND u.status = 'active' FROM public.users AS u
+                     WHERE u.id = app.current_user_id()), false)
+$$;
+
+-- The platform admin's view and retry, from a request: the same as jobs_page and
+-- retry_job, for a caller who is a platform admin (checked here, in the function
+-- that reads the queue, so that no other request can).
+CREATE FUNCTION app.platform_jobs_page(p_state text, p_before_id bigint, p_limit integer)
+    RETURNS TABLE (id bigint, tenant_id uuid, kind text, payload jsonb, state text,
+                   run_at timestamptz, attempts integer, max_attempts integer,
+                   unique_key text, locked_by text, locked_until timestamptz,
+                   last_error text, created_at timestamptz, finished_at timestamptz)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT app.current_user_is_platform_admin() THEN
+        RAISE EXCEPTION 'not a platform admin' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN QUERY SELECT * FROM app.jobs_page(p_state, p_before_id, p_limit);
+END
+$$;
+
+CREATE FUNCTION app.platform_retry_job(p_id bigint) RETURNS SETOF bigint
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT app.current_user_is_platform_admin() THEN
+        RAISE EXCEPTION 'not a platform admin' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN QUERY SELECT * FROM app.retry_job(p_id);
+END
+$$;
+
+-- Email: the outbox becomes the email job ------------------------------------------------
+
+-- An email job's payload: {to, template, data, link, secret}. `link` names the console
+-- page its link leads to, `secret` the token that link carries (erased once the
+-- message is accepted). Same signature as V4's, so its callers are unchanged.
+CREATE OR REPLACE FUNCTION app.enqueue_notification(p_recipient text, p_template text, p_payload jsonb)
+    RETURNS void
+    LANGUAGE sql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO public.jobs (tenant_id, kind, payload)
+    VALUES (app.current_tenant_id(), 'email.send',
+            jsonb_strip_nulls(jsonb_build_object(
+                'to', p_recipient, 'template', p_template,
+                'data', coalesce(p_payload, '{}') - 'token',
+                'link', CASE p_template WHEN 'invitation' THEN 'accept-invitation'
+                                        WHEN 'password_reset' THEN 'reset-password'
+                                        WHEN 'email_verification' THEN 'verify-email' END,
+                'secret', p_payload ->> 'token')));
+$$;
+
+-- As in V9, the reset email now an email job.
+CREATE OR REPLACE FUNCTION app.request_password_reset(
+    p_email text, p_token text, p_token_hash bytea, p_expires_at timestamptz, p_max_per_hour integer)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_recent integer;
+    v_user uuid;
+BEGIN
+    -- Count and record under a per-email lock: parallel requests take turns.
+    PERFORM pg_advisory_xact_lock(hashtextextended('rowguard.forgot:' || p_email, 0));
+    SELECT count(*) INTO v_recent FROM auth.attempts AS a
+    WHERE a.kind = 'forgot_email' AND a.subject = p_email AND a.created_at > now() - interval '1 hour';
+    IF v_recent >= p_max_per_hour THEN
+        RETURN;
+    END IF;
+    INSERT INTO auth.attempts (kind, subject) VALUES ('forgot_email', p_email);
+    SELECT u.id INTO v_user FROM public.users AS u WHERE u.email = p_email AND u.status = 'active';
+    IF v_user IS NULL THEN
+        RETURN;
+    END IF;
+    INSERT INTO auth.password_reset_tokens (user_id, token_hash, expires_at)
+    VALUES (v_user, p_token_hash, p_expires_at);
+    PERFORM app.enqueue_notification(p_email, 'password_reset',
+        jsonb_build_object('user_id', v_user, 'token', p_token, 'expires_at', p_expires_at));
+END
+$$;
+
+-- The outbox's unsent messages go to the queue (with no tenant: the outbox had none);
+-- what was sent is history nobody reads.
+INSERT INTO public.jobs (tenant_id, kind, payload, created_at)
+SELECT NULL, 'email.send',
+       jsonb_strip_nulls(jsonb_build_object(
+           'to', o.recipient, 'template', o.template, 'data', o.payload - 'token',
+           'link', CASE o.template WHEN 'invitation' THEN 'accept-invitation'
+                                   WHEN 'password_reset' THEN 'reset-password' END,
+           'secret', o.payload ->> 'token')),
+       o.created_at
+FROM public.notification_outbox AS o WHERE o.sent_at IS NULL;
+DROP TABLE public.notification_outbox;
+
+-- Email verification ------------------------------------------------------------------
+
+-- When the user proved they receive mail at their address (NULL: not yet).
+ALTER TABLE public.users ADD COLUMN email_verified_at timestamptz;
+
+CREATE TABLE auth.email_verification_tokens (
+    token_hash bytea PRIMARY KEY,
+    user_id    uuid NOT NULL REFERENCES public.users (id) ON DELETE CASCADE,
+    -- The address it proves: a token for an address the user no longer has proves nothing.
+    email      text NOT NULL,
+    expires_at timestamptz NOT NULL,
+    used_at    timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX email_verification_tokens_user_idx ON auth.email_verification_tokens (user_id);
+
+-- A verification email for the user of the current context (a request of theirs, or a
+-- credential flow that has just created them), unless verified already. At most
+-- p_max_per_hour per user: the route is open to any signed-in user. Returns whether
+-- one was enqueued.
+CREATE FUNCTION app.request_email_verification(
+    p_token text, p_token_hash bytea, p_expires_at timestamptz, p_max_per_hour integer)
+    RETURNS boolean
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_user public.users%ROWTYPE;
+BEGIN
+    SELECT * INTO v_user FROM public.users AS u
+    WHERE u.id = app.current_user_id() AND u.status = 'active' AND u.email_verified_at IS NULL;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtextextended('rowguard.verify:' || v_user.id::text, 0));
+    IF (SELECT count(*) FROM auth.email_verification_tokens AS t
+        WHERE t.user_id = v_user.id AND t.created_at > now() - interval '1 hour') >= p_max_per_hour THEN
+        RETURN false;
+    END IF;
+    INSERT INTO auth.email_verification_tokens (token_hash, user_id, email, expires_at)
+    VALUES (p_token_hash, v_user.id, v_user.email, p_expires_at);
+    PERFORM app.enqueue_notification(v_user.email, 'email_verification',
+        jsonb_build_object('token', p_token, 'expires_at', p_expires_at));
+    RETURN true;
+END
+$$;
+
+-- Verifies the address of the token's user: once, before it expires, and only while
+-- the user still has that address. Returns the user, NULL for a bad token.
+CREATE FUNCTION app.verify_email(p_token_hash bytea) RETURNS uuid
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_user uuid;
+BEGIN
+    UPDATE auth.email_verification_tokens AS t SET used_at = now()
+    FROM public.users AS u
+    WHERE t.token_hash = p_token_hash AND t.used_at IS NULL AND t.expires_at > now()
+      AND u.id = t.user_id AND u.email = t.email AND u.status = 'active'
+    RETURNING t.user_id INTO v_user;
+    IF v_user IS NULL THEN
+        RETURN NULL;
+    END IF;
+    UPDATE public.users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = v_user;
+    RETURN v_user;
+END
+$$;
+
+-- Privileges ---------------------------------------------------------------------------
+
+-- Nobody reads or writes the queue's tables but through the functions above.
+REVOKE ALL ON public.jobs, public.job_schedules FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION
+    app.enqueue_job(text, jsonb, text, timestamptz, integer),
+    app.claim_jobs(text, text[], integer, integer, timestamptz),
+    app.complete_job(bigint, uuid),
+    app.fail_job(bigint, uuid, text, timestamptz, boolean),
+    app.extend_job_leases(uuid[], integer),
+    app.release_jobs(uuid[]),
+    app.fire_schedule(text, timestamptz, jsonb),
+    app.enqueue_for_active_tenants(text, jsonb, text, timestamptz),
+    app.jobs_page(text, bigint, integer),
+    app.jobs_due(text[], timestamptz),
+    app.retry_job(bigint),
+    app.current_user_is_platform_admin(),
+    app.platform_jobs_page(text, bigint, integer),
+    app.platform_retry_job(bigint),
+    app.request_email_verification(text, bytea, timestamptz, integer),
+    app.verify_email(bytea)
+FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION
+    app.enqueue_job(text, jsonb, text, timestamptz, integer),
+    app.complete_job(bigint, uuid),
+    app.current_user_is_platform_admin(),
+    app.platform_jobs_page(text, bigint, integer),
+    app.platform_retry_job(bigint),
+    app.request_email_verification(text, bytea, timestamptz, integer)
+TO rowguard_api;
+
+GRANT EXECUTE ON FUNCTION
+    app.claim_jobs(text, text[], integer, integer, timestamptz),
+    app.fail_job(bigint, uuid, text, timestamptz, boolean),
+    app.extend_job_leases(uuid[], integer),
+    app.release_jobs(uuid[]),
+    app.fire_schedule(text, timestamptz, jsonb),
+    app.enqueue_for_active_tenants(text, jsonb, text, timestamptz),
+    app.jobs_page(text, bigint, integer),
+    app.jobs_due(text[], timestamptz),
+    app.retry_job(bigint),
+    app.verify_email(bytea)
+TO rowguard_auth;
