@@ -9,8 +9,10 @@
 //! - `auth`: password hashing, tokens, and `access` (what an operation declares, and
 //!   the check of it in the opening round trip).
 //! - `domain`: value types that parse their input.
+//! - `email`: the templates of every message, and the mailer (SMTP, or the log).
 
 pub mod auth;
 pub mod db;
 pub mod domain;
+pub mod email;
 pub mod http;
