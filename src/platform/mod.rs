@@ -11,9 +11,11 @@
 //! - `jobs`: the job queue: enqueueing in a request's transaction, the workers, the
 //!   schedules of periodic kinds.
 //! - `domain`: value types that parse their input.
+//! - `email`: the templates of every message, and the mailer (SMTP, or the log).
 
 pub mod auth;
 pub mod db;
 pub mod domain;
+pub mod email;
 pub mod http;
 pub mod jobs;

@@ -14,6 +14,7 @@ mod health;
 mod identity;
 mod products;
 mod rbac;
+mod smtp_sink;
 mod stores;
 mod tenancy;
 
@@ -22,4 +23,5 @@ pub use harness::{
     TestApp, TestDb, as_user, connect, spawn_app, spawn_app_on, spawn_app_with, test_settings,
 };
 pub use identity::PASSWORD;
+pub use smtp_sink::{Mail, SmtpSink};
 pub use tenancy::Tenant;

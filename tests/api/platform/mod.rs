@@ -3,6 +3,7 @@
 
 mod cross_tenant;
 mod edge;
+mod email;
 mod embedded;
 mod faults;
 mod invariants;
