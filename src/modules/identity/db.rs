@@ -22,6 +22,8 @@ pub struct UserRow {
     pub full_name: String,
     pub is_platform_admin: bool,
     pub status: UserStatus,
+    /// The user proved they receive mail at `email` (`POST /auth/verify-email`).
+    pub email_verified: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -33,6 +35,7 @@ impl UserRow {
             full_name: row.try_get("full_name")?,
             is_platform_admin: row.try_get("is_platform_admin")?,
             status: enum_column(row, "status")?,
+            email_verified: row.try_get("email_verified")?,
             created_at: row.try_get("created_at")?,
         })
     }
@@ -470,7 +473,11 @@ pub async fn reset_password(
 
 pub async fn user(tx: &RequestTx, id: Uuid) -> Result<UserRow, Error> {
     let statement = tx
-        .prepare("SELECT id, email, full_name, is_platform_admin, status, created_at FROM users WHERE id = $1")
+        .prepare(
+            "SELECT id, email, full_name, is_platform_admin, status,
+                    email_verified_at IS NOT NULL AS email_verified, created_at
+             FROM users WHERE id = $1",
+        )
         .await?;
     let row = tx
         .query_opt(&statement, &[&id])
@@ -483,7 +490,8 @@ pub async fn update_full_name(tx: &RequestTx, id: Uuid, full_name: &str) -> Resu
     let statement = tx
         .prepare(
             "UPDATE users SET full_name = $2, updated_at = now() WHERE id = $1
-             RETURNING id, email, full_name, is_platform_admin, status, created_at",
+             RETURNING id, email, full_name, is_platform_admin, status,
+                       email_verified_at IS NOT NULL AS email_verified, created_at",
         )
         .await?;
     let row = tx
@@ -491,4 +499,31 @@ pub async fn update_full_name(tx: &RequestTx, id: Uuid, full_name: &str) -> Resu
         .await?
         .ok_or(Error::NotFound)?;
     UserRow::from_row(&row)
+}
+
+/// A verification email for the user of the transaction's context, unless verified
+/// already or sent `max_per_hour` times this hour; whether one was enqueued.
+pub async fn request_email_verification(
+    tx: &RequestTx,
+    token: &str,
+    token_hash: &[u8],
+    expires_at: DateTime<Utc>,
+    max_per_hour: i32,
+) -> Result<bool, Error> {
+    let statement = tx
+        .prepare("SELECT app.request_email_verification($1, $2, $3, $4)")
+        .await?;
+    Ok(tx
+        .query_one(
+            &statement,
+            &[&token, &token_hash, &expires_at, &max_per_hour],
+        )
+        .await?
+        .try_get(0)?)
+}
+
+/// The user whose address the token verified; `None` for a bad, used or expired token.
+pub async fn verify_email(tx: &RequestTx, token_hash: &[u8]) -> Result<Option<Uuid>, Error> {
+    let statement = tx.prepare("SELECT app.verify_email($1)").await?;
+    Ok(tx.query_one(&statement, &[&token_hash]).await?.try_get(0)?)
 }

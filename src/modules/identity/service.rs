@@ -42,6 +42,13 @@ const BAD_REFRESH_TOKEN: Error =
     Error::InvalidToken("the refresh token is invalid, expired, used or revoked");
 const BAD_RESET_TOKEN: Error =
     Error::InvalidToken("the reset token is invalid, expired or already used");
+const BAD_VERIFICATION_TOKEN: Error =
+    Error::InvalidToken("the verification token is invalid, expired or already used");
+
+/// How long an email verification link works.
+const VERIFICATION_TOKEN_TTL: Duration = Duration::from_secs(3 * 24 * 3600);
+/// Verification emails a user can ask for per hour (`POST /me/verification-email`).
+const VERIFICATION_EMAILS_PER_HOUR: i32 = 5;
 
 fn email_taken() -> Error {
     Error::Conflict("the email is already registered".into())
@@ -299,6 +306,10 @@ impl Identity {
                     .await?;
             let owner = rbac::service::create_system_roles(&tx).await?;
             rbac::service::assign_role(&tx, user_id, owner, None).await?;
+            if !bootstrap {
+                // The new user is the context: the email is theirs.
+                send_verification(&tx).await?;
+            }
             let session = if with_session {
                 Some(self.start_session(&tx, user_id, tenant_id).await?)
             } else {
@@ -768,4 +779,47 @@ impl Identity {
         let user = sql::update_full_name(&tx, caller.claims.sub, name.as_str()).await;
         tx.finish(user).await
     }
+
+    /// Sends the caller a new verification link (at most a few an hour; none once
+    /// verified). Answered alike either way.
+    pub async fn send_verification_email(
+        &self,
+        caller: &Caller,
+        operation: &Operation,
+    ) -> Result<(), Error> {
+        let (tx, _) = authorize(&self.db, caller, operation).await?;
+        let sent = send_verification(&tx).await.map(|_| ());
+        tx.finish(sent).await
+    }
+
+    /// Marks the token's user's address verified (single use, while they still have
+    /// the address it was sent to).
+    pub async fn verify_email(&self, token: &str) -> Result<(), Error> {
+        if !OpaqueToken::looks_valid(token) {
+            return Err(Error::BadRequest(
+                "the verification token is malformed".into(),
+            ));
+        }
+        let (tx, _) = self.credentials.begin(&Scope::anonymous()).await?;
+        let verified = sql::verify_email(&tx, &OpaqueToken::hash_of(token)).await;
+        match tx.finish(verified).await? {
+            Some(_) => Ok(()),
+            None => Err(BAD_VERIFICATION_TOKEN),
+        }
+    }
+}
+
+/// A verification email to the user of `tx`'s context, through the job queue in
+/// `tx`: only the token's hash stays in the database once it is delivered.
+async fn send_verification(tx: &RequestTx) -> Result<bool, Error> {
+    let token = OpaqueToken::generate();
+    let expires_at = Utc::now() + VERIFICATION_TOKEN_TTL;
+    sql::request_email_verification(
+        tx,
+        &token.token,
+        &token.hash,
+        expires_at,
+        VERIFICATION_EMAILS_PER_HOUR,
+    )
+    .await
 }

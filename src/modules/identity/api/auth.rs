@@ -38,6 +38,7 @@ const AUTH_SWITCH_TENANT: Operation =
     Operation::member("auth_switch_tenant").returning(&[404, 409]);
 const AUTH_FORGOT_PASSWORD: Operation = Operation::public("auth_forgot_password");
 const AUTH_RESET_PASSWORD: Operation = Operation::public("auth_reset_password").returning(&[401]);
+const AUTH_VERIFY_EMAIL: Operation = Operation::public("auth_verify_email").returning(&[401]);
 
 pub const OPERATIONS: &[Operation] = &[
     AUTH_BOOTSTRAP,
@@ -48,6 +49,7 @@ pub const OPERATIONS: &[Operation] = &[
     AUTH_SWITCH_TENANT,
     AUTH_FORGOT_PASSWORD,
     AUTH_RESET_PASSWORD,
+    AUTH_VERIFY_EMAIL,
 ];
 
 pub struct AuthApi {
@@ -148,6 +150,12 @@ pub struct SwitchTenantRequest {
 #[derive(Object)]
 pub struct ForgotPasswordRequest {
     pub email: EmailText,
+}
+
+#[derive(Object)]
+pub struct VerifyEmailRequest {
+    /// The token from the verification email's link.
+    pub token: Text,
 }
 
 #[derive(Object)]
@@ -320,6 +328,21 @@ impl AuthApi {
         self.identity
             .reset_password(&body.token, &body.new_password)
             .await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// Verify the user's email address with the token of the verification email
+    /// (single use, valid for three days).
+    #[oai(
+        path = "/verify-email",
+        method = "post",
+        operation_id = "auth_verify_email"
+    )]
+    async fn verify_email(
+        &self,
+        body: JsonBody<VerifyEmailRequest>,
+    ) -> Result<NoContent, ApiError> {
+        self.identity.verify_email(&body.token).await?;
         Ok(NoContent::NoContent)
     }
 }

@@ -33,6 +33,8 @@ pub struct User {
     pub full_name: String,
     pub is_platform_admin: bool,
     pub status: UserStatus,
+    /// The user proved they receive mail at `email` (the link of the verification email).
+    pub email_verified: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -52,6 +54,7 @@ impl From<UserRow> for User {
             full_name: row.full_name,
             is_platform_admin: row.is_platform_admin,
             status: row.status,
+            email_verified: row.email_verified,
             created_at: row.created_at,
         }
     }
@@ -108,6 +111,14 @@ pub enum UserResponse {
 }
 
 #[derive(ApiResponse)]
+pub enum VerificationEmail {
+    /// Accepted: unless the address is verified already (or several links were sent
+    /// this hour), a new link is on its way.
+    #[oai(status = 202)]
+    Accepted,
+}
+
+#[derive(ApiResponse)]
 pub enum PasswordChanged {
     /// Changed; every other session of the user has ended.
     #[oai(status = 204)]
@@ -121,8 +132,14 @@ const ME_GET: Operation = Operation::member("me_get")
 const ME_UPDATE: Operation = Operation::member("me_update");
 /// 429: the login throttle of the caller's email and client address.
 const ME_CHANGE_PASSWORD: Operation = Operation::member("me_change_password").returning(&[429]);
+const ME_SEND_VERIFICATION_EMAIL: Operation = Operation::member("me_send_verification_email");
 
-pub const OPERATIONS: &[Operation] = &[ME_GET, ME_UPDATE, ME_CHANGE_PASSWORD];
+pub const OPERATIONS: &[Operation] = &[
+    ME_GET,
+    ME_UPDATE,
+    ME_CHANGE_PASSWORD,
+    ME_SEND_VERIFICATION_EMAIL,
+];
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Me")]
 impl MeApi {
@@ -197,5 +214,21 @@ impl MeApi {
             )
             .await?;
         Ok(PasswordChanged::NoContent)
+    }
+
+    /// Send the caller a new email verification link.
+    #[oai(
+        path = "/me/verification-email",
+        method = "post",
+        operation_id = "me_send_verification_email"
+    )]
+    async fn send_verification_email(
+        &self,
+        auth: BearerAuth,
+    ) -> Result<VerificationEmail, ApiError> {
+        self.identity
+            .send_verification_email(&auth.0, &ME_SEND_VERIFICATION_EMAIL)
+            .await?;
+        Ok(VerificationEmail::Accepted)
     }
 }
