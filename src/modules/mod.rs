@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod health;
 pub mod identity;
+pub mod notifications;
 pub mod products;
 pub mod rbac;
 pub mod stores;
@@ -42,6 +43,8 @@ pub enum Tag {
     Products,
     /// Who changed what.
     Audit,
+    /// The caller's in-app notifications.
+    Notifications,
 }
 
 /// Everything the handlers need; each module takes what its `XxxApi`s hold.
@@ -61,6 +64,7 @@ type Apis = (
     rbac::Api,
     products::Api,
     audit::Api,
+    notifications::Api,
 );
 
 pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -73,6 +77,7 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
             rbac::api(state),
             products::api(state),
             audit::api(state),
+            notifications::api(state),
         ),
         "rowguard",
         env!("CARGO_PKG_VERSION"),
@@ -96,6 +101,7 @@ pub fn operations() -> Vec<Operation> {
         rbac::OPERATIONS,
         products::OPERATIONS,
         audit::OPERATIONS,
+        notifications::OPERATIONS,
     ]
     .concat()
     .concat()
