@@ -5,7 +5,7 @@ use rowguard::platform::db::Scope;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, Tenant, assert_problem, spawn_app, text};
+use crate::helpers::{Tenant, TestApp, assert_problem, spawn_app, text};
 
 async fn json_of(response: reqwest::Response) -> Value {
     assert!(response.status().is_success(), "{}", response.status());
@@ -108,7 +108,10 @@ async fn reading_a_notification_twice_keeps_the_first_read_at() {
     let second = json_of(app.notifications_read(&acme.token, &notification).await).await;
     assert!(first["read_at"].is_string(), "{first}");
     assert_eq!(first["read_at"], second["read_at"]);
-    assert_eq!(listed(&app, &acme.token).await[0]["read_at"], first["read_at"]);
+    assert_eq!(
+        listed(&app, &acme.token).await[0]["read_at"],
+        first["read_at"]
+    );
 }
 
 #[tokio::test]
@@ -178,9 +181,10 @@ async fn the_cursor_pages_through_notifications_newest_first() {
         .iter()
         .map(|item| item["body"].as_str().unwrap())
         .collect();
-    for (body, email) in bodies
-        .iter()
-        .zip(["three@acme.example", "two@acme.example", "one@acme.example"])
+    for (body, email) in
+        bodies
+            .iter()
+            .zip(["three@acme.example", "two@acme.example", "one@acme.example"])
     {
         assert!(body.contains(email), "{bodies:?}: newest first");
     }
