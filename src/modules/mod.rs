@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod health;
 pub mod identity;
+pub mod notifications;
 pub mod products;
 pub mod rbac;
 pub mod stores;
@@ -43,6 +44,8 @@ pub enum Tag {
     Products,
     /// Who changed what.
     Audit,
+    /// The caller's in-app notifications.
+    Notifications,
 }
 
 /// Everything the handlers need; each module takes what its `XxxApi`s hold.
@@ -62,6 +65,7 @@ type Apis = (
     rbac::Api,
     products::Api,
     audit::Api,
+    notifications::Api,
 );
 
 pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -74,6 +78,7 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
             rbac::api(state),
             products::api(state),
             audit::api(state),
+            notifications::api(state),
         ),
         "rowguard",
         env!("CARGO_PKG_VERSION"),
@@ -102,6 +107,7 @@ pub fn operations() -> Vec<Operation> {
         rbac::OPERATIONS,
         products::OPERATIONS,
         audit::OPERATIONS,
+        notifications::OPERATIONS,
     ]
     .concat()
     .concat()

@@ -17,6 +17,7 @@ mod platform;
 mod audit;
 mod health;
 mod identity;
+mod notifications;
 mod products;
 mod rbac;
 mod stores;

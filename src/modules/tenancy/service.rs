@@ -13,7 +13,7 @@ use crate::{
     modules::{
         audit::{self, Action, Event, Target},
         identity::service::{Identity, Session},
-        rbac,
+        notifications, rbac,
     },
     platform::{
         auth::OpaqueToken,
@@ -293,13 +293,10 @@ pub async fn accept_invitation(
         // The invitation holds only while its issuer could still issue it: an active
         // member holding users.invite and every permission of the role (demoted,
         // suspended or removed since, and it is void).
-        let still_valid = match db::inviter_of(&tx, invitation.invitation_id).await? {
-            Some(inviter) => {
-                rbac::service::could_still_invite_with(&tx, inviter, invitation.role_id).await?
-            }
-            None => false,
+        let Some(inviter) = db::inviter_of(&tx, invitation.invitation_id).await? else {
+            return Err(BAD_INVITATION_TOKEN);
         };
-        if !still_valid {
+        if !rbac::service::could_still_invite_with(&tx, inviter, invitation.role_id).await? {
             return Err(BAD_INVITATION_TOKEN);
         }
         // Only one acceptance wins, even when two race with the same token.
@@ -319,6 +316,18 @@ pub async fn accept_invitation(
                 // the inviting tenant's: the event reads the same either way.
                 details: json!({"after": {"user_id": user_id}}),
             },
+        )
+        .await?;
+        // The inviter is told in the same transaction: only an acceptance that holds
+        // notifies. Like the audit event, it does not say whether the email already had
+        // an account.
+        notifications::notify(
+            &tx,
+            inviter,
+            "invitation.accepted",
+            "Your invitation was accepted",
+            &format!("{} accepted your invitation and joined.", invitation.email),
+            &json!({"invitation_id": invitation.invitation_id, "user_id": user_id}),
         )
         .await?;
         identity

@@ -12,6 +12,7 @@ mod edge;
 mod harness;
 mod health;
 mod identity;
+mod notifications;
 mod products;
 mod rbac;
 mod smtp_sink;

@@ -92,6 +92,10 @@ async fn another_tenants_ids_are_not_found_by_any_operation_and_change_nothing()
     let invitation = text(&invitation, "id");
     app.store_users_put(&a.token, &store, &member).await;
     let b_role = app.role_id(&b.token, "Staff").await;
+    // The member's acceptance notified the owner.
+    let notifications: serde_json::Value =
+        app.notifications_list(&a.token).await.json().await.unwrap();
+    let notification = text(&notifications["items"][0], "id");
 
     // The ids each by-id path takes, from tenant A.
     let ids: HashMap<&str, Vec<(&str, &str)>> = HashMap::from([
@@ -119,6 +123,10 @@ async fn another_tenants_ids_are_not_found_by_any_operation_and_change_nothing()
         (
             "/api/v1/invitations/{id}",
             vec![("id", invitation.as_str())],
+        ),
+        (
+            "/api/v1/notifications/{id}/read",
+            vec![("id", notification.as_str())],
         ),
     ]);
     // Each by-id operation as the test client sends it: tenant B's token on those
@@ -150,6 +158,7 @@ async fn another_tenants_ids_are_not_found_by_any_operation_and_change_nothing()
             "products_update" => app.products_update(token, &product, &json!({"name": "Hijacked"})),
             "products_delete" => app.products_delete(token, &product),
             "invitations_delete" => app.invitations_delete(token, &invitation),
+            "notifications_read" => app.notifications_read(token, &notification),
             _ => return None,
         })
     };
