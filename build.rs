@@ -14,7 +14,10 @@ fn main() {
     println!("cargo:rerun-if-changed=policies");
     println!("cargo:rerun-if-changed=sql");
 
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    // At run time: a build script compiled in another checkout (a copied target/)
+    // must read this one's files.
+    let manifest_dir = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest_dir).join("policies");
     let mut files: Vec<_> = fs::read_dir(&dir)
         .expect("policies/ exists")
         .map(|entry| entry.expect("readable policies/ entry").path())

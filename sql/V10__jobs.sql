@@ -366,7 +366,8 @@ BEGIN
     INSERT INTO auth.password_reset_tokens (user_id, token_hash, expires_at)
     VALUES (v_user, p_token_hash, p_expires_at);
     PERFORM app.enqueue_notification(p_email, 'password_reset',
-        jsonb_build_object('user_id', v_user, 'token', p_token, 'expires_at', p_expires_at));
+        jsonb_build_object('user_id', v_user, 'token', p_token,
+                           'expires_at', to_char(p_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')));
 END
 $$;
 
@@ -425,7 +426,8 @@ BEGIN
     INSERT INTO auth.email_verification_tokens (token_hash, user_id, email, expires_at)
     VALUES (p_token_hash, v_user.id, v_user.email, p_expires_at);
     PERFORM app.enqueue_notification(v_user.email, 'email_verification',
-        jsonb_build_object('token', p_token, 'expires_at', p_expires_at));
+        jsonb_build_object('token', p_token,
+                           'expires_at', to_char(p_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')));
     RETURN true;
 END
 $$;

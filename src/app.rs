@@ -299,6 +299,7 @@ pub async fn self_check(pools: &Pools) -> anyhow::Result<()> {
 pub struct Application {
     db: Database,
     identity: Identity,
+    state: AppState,
     queue: Queue,
     workers: usize,
     worker_options: WorkerOptions,
@@ -328,10 +329,19 @@ impl Application {
             settings,
             &jwt_secret(settings),
         )?;
+        // Before serving, so that a server started after a long pause counts nothing
+        // stale; then hourly, by the job `identity.prune_attempts`.
+        match identity.prune_attempts().await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "forgot old throttle attempts"),
+            Err(error) => tracing::warn!(%error, "pruning old throttle attempts failed"),
+        }
         let queue = Queue::new(pools.queue, pools.jobs)?;
+        let state = AppState::new(pools.api.clone(), identity.clone(), settings)?;
         Ok(Application {
             db: pools.api,
             identity,
+            state,
             queue,
             workers: settings.workers,
             worker_options: WorkerOptions::default(),
@@ -371,10 +381,7 @@ impl Application {
     }
 
     fn state(&self) -> AppState {
-        AppState {
-            db: self.db.clone(),
-            identity: self.identity.clone(),
-        }
+        self.state.clone()
     }
 
     /// Serves until `shutdown` resolves, lets in-flight requests finish (up to the
@@ -428,10 +435,7 @@ pub async fn run_workers(
         settings,
         &jwt_secret(settings),
     )?;
-    let state = AppState {
-        db: pools.api.clone(),
-        identity,
-    };
+    let state = AppState::new(pools.api.clone(), identity, settings)?;
     let queue = Queue::new(pools.queue, pools.jobs)?;
     let count = settings.workers.max(1);
     let workers = Workers::start(

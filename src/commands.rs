@@ -109,10 +109,7 @@ async fn jobs(settings: &Settings, command: JobsCommand) -> anyhow::Result<ExitC
         settings,
         &app::jwt_secret(settings),
     )?;
-    let state = modules::AppState {
-        db: pools.api.clone(),
-        identity,
-    };
+    let state = modules::AppState::new(pools.api.clone(), identity, settings)?;
     let registry = modules::jobs(&state);
     let queue = Queue::new(pools.queue, pools.jobs)?;
     match command {
@@ -191,7 +188,7 @@ fn openapi_document(settings: &Settings) -> anyhow::Result<String> {
         &app::pool_options(settings),
     )?;
     let identity = Identity::new(db.clone(), credentials, settings, &[0u8; 32])?;
-    let state = modules::AppState { db, identity };
+    let state = modules::AppState::new(db, identity, settings)?;
     Ok(modules::spec_json(&modules::openapi_service(&state)))
 }
 

@@ -18,9 +18,11 @@ use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
 use serde_json::{Value, json};
 
+use crate::config::Settings;
 use crate::platform::{
     auth::access::{Operation, Requires},
     db::Database,
+    email::Mailer,
     http::{edge_stack, params::NameParameters, security::STORE_HEADER},
     jobs::Registry,
 };
@@ -53,6 +55,24 @@ pub enum Tag {
 pub struct AppState {
     pub db: Database,
     pub identity: Identity,
+    /// Sends email (SMTP, or the log without `ROWGUARD_SMTP_URL`); the `email.send`
+    /// job uses it.
+    pub mailer: Mailer,
+    /// `ROWGUARD_PUBLIC_URL`: the base of links in emails.
+    pub public_url: String,
+}
+
+impl AppState {
+    /// The state of a server or worker with `settings` (the mailer is built here:
+    /// a bad SMTP URL or sender stops start-up).
+    pub fn new(db: Database, identity: Identity, settings: &Settings) -> anyhow::Result<AppState> {
+        Ok(AppState {
+            db,
+            identity,
+            mailer: Mailer::from_settings(settings)?,
+            public_url: settings.public_url.clone(),
+        })
+    }
 }
 
 /// Every module's operations: one member per module (each a tuple of its own
@@ -94,7 +114,7 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
 
 /// Every module's job kinds (see `platform::jobs`), as the workers run them.
 pub fn jobs(state: &AppState) -> Registry {
-    Registry::new([identity::jobs(state)].concat())
+    Registry::new([identity::jobs(state), notifications::jobs(state)].concat())
 }
 
 /// Every operation's declaration (see `platform::auth::access`), from each module.

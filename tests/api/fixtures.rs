@@ -54,6 +54,28 @@ pub async fn tenant_scoped_tables(superuser: &Client) -> Vec<String> {
     tables
 }
 
+/// The tenant-scoped tables the runtime role may read at all. The others (the job
+/// queue, whose payloads carry secrets) it reaches only through SECURITY DEFINER
+/// functions: privileges isolate them before any policy does
+/// (`the_runtime_role_reads_no_row_of_a_tenant_scoped_table_it_holds_no_privilege_on`).
+pub async fn tables_the_runtime_role_reads(superuser: &Client) -> Vec<String> {
+    let mut readable = Vec::new();
+    for table in tenant_scoped_tables(superuser).await {
+        let may: bool = superuser
+            .query_one(
+                "SELECT has_table_privilege('rowguard_api', format('public.%I', $1::text), 'SELECT')",
+                &[&table],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if may {
+            readable.push(table);
+        }
+    }
+    readable
+}
+
 /// Tables whose policies also require the context's store.
 pub async fn store_scoped_tables(superuser: &Client) -> Vec<String> {
     let rows = superuser

@@ -240,8 +240,8 @@ async fn with_concealment_a_taken_email_is_answered_like_a_new_registration_and_
     let superuser = app.db.superuser().await;
     let told: i64 = superuser
         .query_one(
-            "SELECT count(*) FROM notification_outbox
-             WHERE recipient = 'ada@example.com' AND template = 'registration_attempted'",
+            "SELECT count(*) FROM jobs WHERE kind = 'email.send'
+             AND payload->>'to' = 'ada@example.com' AND payload->>'template' = 'registration_attempted'",
             &[],
         )
         .await
@@ -864,13 +864,14 @@ async fn switch_tenant_issues_a_pair_for_another_membership_and_404_for_a_strang
 
 // --- password reset --------------------------------------------------------------------
 
-async fn outbox_token(app: &TestApp, email: &str) -> Option<String> {
+async fn queued_token(app: &TestApp, email: &str) -> Option<String> {
     app.db
         .superuser()
         .await
         .query_opt(
-            "SELECT payload->>'token' FROM notification_outbox
-             WHERE recipient = $1 AND template = 'password_reset' ORDER BY created_at DESC LIMIT 1",
+            "SELECT payload->>'secret' FROM jobs
+             WHERE kind = 'email.send' AND payload->>'to' = $1 AND payload->>'template' = 'password_reset'
+             ORDER BY id DESC LIMIT 1",
             &[&email],
         )
         .await
@@ -886,8 +887,8 @@ async fn forgot_password_answers_202_always_and_queues_a_token_only_for_a_known_
         let response = app.auth_forgot_password(&json!({"email": email})).await;
         assert_eq!(response.status(), 202, "{email}");
     }
-    assert!(outbox_token(&app, "ada@example.com").await.is_some());
-    assert!(outbox_token(&app, "nobody@example.com").await.is_none());
+    assert!(queued_token(&app, "ada@example.com").await.is_some());
+    assert!(queued_token(&app, "nobody@example.com").await.is_none());
 }
 
 #[tokio::test]
@@ -905,7 +906,7 @@ async fn forgot_password_acts_on_at_most_five_requests_per_email_per_hour() {
         .superuser()
         .await
         .query_one(
-            "SELECT count(*) FROM notification_outbox WHERE recipient = 'ada@example.com'",
+            "SELECT count(*) FROM jobs WHERE payload->>'to' = 'ada@example.com' AND payload->>'template' = 'password_reset'",
             &[],
         )
         .await
@@ -936,7 +937,7 @@ async fn forgot_password_past_its_limit_records_no_more_attempts() {
         }
     };
     assert_eq!(
-        count("SELECT count(*) FROM notification_outbox WHERE recipient = 'ada@example.com'").await,
+        count("SELECT count(*) FROM jobs WHERE payload->>'to' = 'ada@example.com' AND payload->>'template' = 'password_reset'").await,
         5
     );
     assert_eq!(
@@ -982,7 +983,7 @@ async fn reset_password_sets_the_password_once_and_ends_every_session() {
     let session = app.register("ada@example.com", "First").await;
     app.auth_forgot_password(&json!({"email": "ada@example.com"}))
         .await;
-    let token = outbox_token(&app, "ada@example.com").await.unwrap();
+    let token = queued_token(&app, "ada@example.com").await.unwrap();
 
     let reset = json!({"token": token, "new_password": "a brand new passphrase"});
     assert_eq!(app.auth_reset_password(&reset).await.status(), 204);
@@ -1010,7 +1011,7 @@ async fn an_expired_or_malformed_reset_token_is_refused() {
     app.register("ada@example.com", "First").await;
     app.auth_forgot_password(&json!({"email": "ada@example.com"}))
         .await;
-    let token = outbox_token(&app, "ada@example.com").await.unwrap();
+    let token = queued_token(&app, "ada@example.com").await.unwrap();
     app.db
         .superuser()
         .await
@@ -1035,7 +1036,7 @@ async fn reset_password_with_a_weak_password_answers_422_and_keeps_the_token() {
     app.register("ada@example.com", "First").await;
     app.auth_forgot_password(&json!({"email": "ada@example.com"}))
         .await;
-    let token = outbox_token(&app, "ada@example.com").await.unwrap();
+    let token = queued_token(&app, "ada@example.com").await.unwrap();
     let weak = app
         .auth_reset_password(&json!({"token": token, "new_password": "ada@example.com"}))
         .await;
@@ -1159,7 +1160,7 @@ async fn an_access_token_stops_working_after_a_password_reset() {
     assert_eq!(app.me_get(&token).await.status(), 200);
     app.auth_forgot_password(&json!({"email": "ada@example.com"}))
         .await;
-    let reset = outbox_token(&app, "ada@example.com").await.unwrap();
+    let reset = queued_token(&app, "ada@example.com").await.unwrap();
     let body = json!({"token": reset, "new_password": "a brand new passphrase"});
     assert_eq!(app.auth_reset_password(&body).await.status(), 204);
     assert_problem(app.me_get(&token).await, 401, "unauthenticated").await;
@@ -1205,10 +1206,10 @@ async fn using_one_reset_token_ends_the_others() {
     app.register("ada@example.com", "First").await;
     app.auth_forgot_password(&json!({"email": "ada@example.com"}))
         .await;
-    let first = outbox_token(&app, "ada@example.com").await.unwrap();
+    let first = queued_token(&app, "ada@example.com").await.unwrap();
     app.auth_forgot_password(&json!({"email": "ada@example.com"}))
         .await;
-    let second = outbox_token(&app, "ada@example.com").await.unwrap();
+    let second = queued_token(&app, "ada@example.com").await.unwrap();
     assert_ne!(first, second);
     let reset = json!({"token": second, "new_password": "a brand new passphrase"});
     assert_eq!(app.auth_reset_password(&reset).await.status(), 204);

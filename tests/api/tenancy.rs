@@ -201,7 +201,7 @@ async fn suspension_ends_the_members_sessions_in_that_tenant_only() {
         &json!({"email": "grace@other.example", "role_id": staff_role}),
     )
     .await;
-    let token = app.outbox_token("grace@other.example", "invitation").await;
+    let token = app.queued_token("grace@other.example", "invitation").await;
     let in_acme = app
         .auth_accept_invitation(&json!({"token": token, "password": PASSWORD}))
         .await;
@@ -324,7 +324,7 @@ async fn of_two_concurrent_demotions_of_the_last_two_owners_one_fails() {
 }
 
 #[tokio::test]
-async fn an_invitation_sends_its_token_through_the_outbox_and_creates_the_member_on_acceptance() {
+async fn an_invitation_sends_its_token_by_email_and_creates_the_member_on_acceptance() {
     let app = spawn_app().await;
     let acme = app.tenant("owner@acme.example", "Acme").await;
     let staff_role = app.role_id(&acme.token, "Staff").await;
@@ -344,7 +344,7 @@ async fn an_invitation_sends_its_token_through_the_outbox_and_creates_the_member
         "the token is never in the response"
     );
 
-    let token = app.outbox_token("new@acme.example", "invitation").await;
+    let token = app.queued_token("new@acme.example", "invitation").await;
     let incomplete = app.auth_accept_invitation(&json!({"token": token})).await;
     assert_problem(incomplete, 422, "validation_failed").await;
     let accepted = app
@@ -388,7 +388,7 @@ async fn an_existing_user_accepts_with_their_own_password_and_is_linked() {
         &json!({"email": "grace@other.example", "role_id": staff_role}),
     )
     .await;
-    let token = app.outbox_token("grace@other.example", "invitation").await;
+    let token = app.queued_token("grace@other.example", "invitation").await;
     let wrong = app
         .auth_accept_invitation(&json!({"token": token, "password": "not her password"}))
         .await;
@@ -468,7 +468,7 @@ async fn an_existing_user_accepting_an_invitation_is_throttled_like_a_login() {
             )
             .await;
         assert_eq!(invited.status(), 201);
-        app.outbox_token("grace@other.example", "invitation").await
+        app.queued_token("grace@other.example", "invitation").await
     };
     let to_acme = invite(&acme).await;
     let accepted = app
@@ -514,7 +514,7 @@ async fn accepting_an_invitation_into_a_suspended_tenant_is_refused_and_leaves_i
         &json!({"email": "new@acme.example", "role_id": staff}),
     )
     .await;
-    let token = app.outbox_token("new@acme.example", "invitation").await;
+    let token = app.queued_token("new@acme.example", "invitation").await;
     let acceptance = json!({"token": token, "password": PASSWORD, "full_name": "New Person"});
     let superuser = app.db.superuser().await;
     let set_status = async |status: &str| {
@@ -600,7 +600,7 @@ async fn a_revoked_or_expired_invitation_cannot_be_accepted() {
         .json()
         .await
         .unwrap();
-    let token = app.outbox_token("late@acme.example", "invitation").await;
+    let token = app.queued_token("late@acme.example", "invitation").await;
     assert_eq!(
         app.invitations_delete(&acme.token, text(&created, "id"))
             .await
@@ -620,7 +620,7 @@ async fn a_revoked_or_expired_invitation_cannot_be_accepted() {
         &json!({"email": "later@acme.example", "role_id": staff_role}),
     )
     .await;
-    let token = app.outbox_token("later@acme.example", "invitation").await;
+    let token = app.queued_token("later@acme.example", "invitation").await;
     app.db
         .superuser()
         .await
@@ -724,7 +724,7 @@ async fn a_removed_member_keeps_no_session_when_invited_back() {
         &json!({"email": "staff@acme.example", "role_id": staff_role}),
     )
     .await;
-    let token = app.outbox_token("staff@acme.example", "invitation").await;
+    let token = app.queued_token("staff@acme.example", "invitation").await;
     let accepted = app
         .auth_accept_invitation(&json!({"token": token, "password": PASSWORD}))
         .await;
@@ -795,7 +795,7 @@ async fn invited(
         .invitations_create(inviter, &json!({"email": email, "role_id": role_id}))
         .await;
     assert_eq!(created.status(), 201, "inviting {email}");
-    app.outbox_token(email, "invitation").await
+    app.queued_token(email, "invitation").await
 }
 
 fn acceptance(token: &str) -> serde_json::Value {

@@ -148,7 +148,7 @@ pub async fn registration_attempt(
     })
 }
 
-/// A message for the outbox.
+/// An email, through the job queue (`email.send`).
 pub async fn enqueue_notification(
     tx: &RequestTx,
     recipient: &str,

@@ -390,7 +390,7 @@ impl Identity {
     }
 
     /// The owner of a taken email hears that someone tried to register it, through
-    /// the outbox like every message; nothing else the caller sent is passed on.
+    /// email like every message; nothing else the caller sent is passed on.
     async fn tell_owner_of_registration_attempt(&self, email: &Email) -> Result<(), Error> {
         let (tx, _) = self.credentials.begin(&Scope::anonymous()).await?;
         let queued = sql::enqueue_notification(
@@ -644,7 +644,7 @@ impl Identity {
     }
 
     /// Always succeeds (the caller answers 202 whatever happened); the token travels
-    /// through the notification outbox.
+    /// by email.
     pub async fn forgot_password(&self, email: &str) -> Result<(), Error> {
         let Ok(email) = Email::parse(email) else {
             return Ok(());

@@ -118,3 +118,19 @@ pub async fn unread_count(tx: RequestTx) -> Result<i64, Error> {
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("count(*) returned no row")))?;
     Ok(row.try_get(0)?)
 }
+
+/// Enqueues the email `template` to the member `user_id` (their address read under
+/// the users policy: a member of the context's tenant), in the caller's transaction.
+pub async fn email_member(
+    tx: &RequestTx,
+    user_id: Uuid,
+    template: &str,
+    data: &Value,
+) -> Result<(), Error> {
+    let statement = tx
+        .prepare("SELECT app.enqueue_notification(u.email, $2, $3) FROM users AS u WHERE u.id = $1")
+        .await?;
+    tx.query_one(&statement, &[&user_id, &template, data])
+        .await?;
+    Ok(())
+}

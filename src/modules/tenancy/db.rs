@@ -45,6 +45,18 @@ pub async fn create_tenant(tx: &RequestTx, id: Uuid, name: &str) -> Result<Tenan
     TenantRow::from_row(&tx.query_one(&statement, &[&id, &name]).await?)
 }
 
+/// A member's name, as their invitations sign it.
+pub async fn full_name(tx: &RequestTx, user_id: Uuid) -> Result<String, Error> {
+    let statement = tx
+        .prepare("SELECT full_name FROM users WHERE id = $1")
+        .await?;
+    let row = tx
+        .query_opt(&statement, &[&user_id])
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok(row.try_get(0)?)
+}
+
 pub async fn tenant(tx: &RequestTx, id: Uuid) -> Result<TenantRow, Error> {
     let statement = tx
         .prepare("SELECT id, name, status, created_at FROM tenants WHERE id = $1")

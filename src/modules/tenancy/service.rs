@@ -124,7 +124,7 @@ pub struct NewInvitation {
 
 /// Invites someone by email (7 days, single use): the role must exist and be held
 /// entirely by the inviter; 409 when the email is already a member or has a pending
-/// invitation. The token travels by the notification outbox, never in the answer.
+/// invitation. The token travels by email, never in the answer.
 pub async fn invite(
     tx: &RequestTx,
     access: &Access,
@@ -153,6 +153,7 @@ pub async fn invite(
     let token = OpaqueToken::generate();
     db::set_invitation_token(tx, created.id, &token.hash).await?;
     let tenant = db::tenant(tx, tenant_id).await?;
+    let inviter_name = db::full_name(tx, inviter).await?;
     db::enqueue_notification(
         tx,
         email.as_str(),
@@ -161,8 +162,9 @@ pub async fn invite(
             "token": token.token,
             "tenant_id": tenant.id,
             "tenant_name": tenant.name,
-            "role": role.name,
-            "expires_at": expires_at,
+            "role_name": role.name,
+            "inviter_name": inviter_name,
+            "expires_at": expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
         }),
     )
     .await?;
@@ -321,13 +323,19 @@ pub async fn accept_invitation(
         // The inviter is told in the same transaction: only an acceptance that holds
         // notifies. Like the audit event, it does not say whether the email already had
         // an account.
+        let tenant = db::tenant(&tx, invitation.tenant_id).await?;
         notifications::notify(
             &tx,
             inviter,
             "invitation.accepted",
             "Your invitation was accepted",
             &format!("{} accepted your invitation and joined.", invitation.email),
-            &json!({"invitation_id": invitation.invitation_id, "user_id": user_id}),
+            &json!({
+                "invitation_id": invitation.invitation_id,
+                "user_id": user_id,
+                "invitee_email": invitation.email,
+                "tenant_name": tenant.name,
+            }),
         )
         .await?;
         identity

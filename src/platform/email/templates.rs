@@ -36,6 +36,7 @@ email_templates!(
     "email_verification",
     "welcome",
     "registration_attempted",
+    "invitation_accepted",
 );
 
 // A syntax error is kept rather than panicked on: `Mailer::new` reports it at start-up,
@@ -115,6 +116,11 @@ mod tests {
                 "console_url": "https://app.example/console",
             }),
             "registration_attempted" => json!({ "console_url": "https://app.example/console" }),
+            "invitation_accepted" => json!({
+                "invitee_email": "grace@example.com",
+                "tenant_name": "Acme",
+                "console_url": "https://app.example/console",
+            }),
             other => panic!("no documented data for template {other}"),
         }
     }

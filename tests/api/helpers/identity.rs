@@ -1,5 +1,5 @@
 //! The identity module's operations (`/api/v1/auth/*` but the invitation's, and
-//! `/api/v1/me`), and the fixtures of a session: register, log in, read the outbox.
+//! `/api/v1/me`), and the fixtures of a session: register, log in, read the queued emails.
 
 use reqwest::Method;
 use rowguard::platform::auth::password::Admission;
@@ -122,18 +122,20 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
-    /// The newest token the notification outbox holds for `email` with `template`.
-    pub async fn outbox_token(&self, email: &str, template: &str) -> String {
+    /// The token of the newest email `template` queued for `email` (a worker has not
+    /// delivered it: tests run without workers unless they ask).
+    pub async fn queued_token(&self, email: &str, template: &str) -> String {
         self.db
             .superuser()
             .await
             .query_one(
-                "SELECT payload->>'token' FROM notification_outbox
-                 WHERE recipient = $1 AND template = $2 ORDER BY created_at DESC LIMIT 1",
+                "SELECT payload->>'secret' FROM jobs
+                 WHERE kind = 'email.send' AND payload->>'to' = $1 AND payload->>'template' = $2
+                 ORDER BY id DESC LIMIT 1",
                 &[&email, &template],
             )
             .await
-            .unwrap_or_else(|_| panic!("no {template} for {email} in the outbox"))
+            .unwrap_or_else(|_| panic!("no {template} email queued for {email}"))
             .get(0)
     }
 }

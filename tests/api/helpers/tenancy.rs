@@ -107,7 +107,7 @@ impl TestApp {
             "inviting {email}: {:?}",
             response.text().await
         );
-        let token = self.outbox_token(email, "invitation").await;
+        let token = self.queued_token(email, "invitation").await;
         let accepted = self
             .auth_accept_invitation(
                 &json!({"token": token, "password": PASSWORD, "full_name": "Invited Member"}),

@@ -54,7 +54,7 @@ async fn a_tenant_sees_its_own_rows_and_none_of_another_tenant_in_every_tenant_s
     let db = test_db.database(2);
     // In a store the user can reach, so store-scoped tables show rows too.
     let scope = as_alice_of_a().in_store(Some(STORE_A1));
-    for table in tenant_scoped_tables(&superuser).await {
+    for table in tables_the_runtime_role_reads(&superuser).await {
         let name = quoted(&superuser, &table).await;
         let own = count_in(&db, &scope, &format!("SELECT count(*) FROM {name}")).await;
         assert!(own > 0, "tenant A sees none of its own rows in {table}");
@@ -77,7 +77,7 @@ async fn inserting_a_row_of_another_tenant_fails_in_every_tenant_scoped_table() 
     let superuser = seed_two_tenants(&test_db).await;
     let db = test_db.database(2);
     let scope = as_alice_of_a().in_store(Some(STORE_A1));
-    for table in tenant_scoped_tables(&superuser).await {
+    for table in tables_the_runtime_role_reads(&superuser).await {
         let name = quoted(&superuser, &table).await;
         let row_of_b: serde_json::Value = superuser
             .query_one(
@@ -114,7 +114,7 @@ async fn moving_a_row_to_another_tenant_fails_in_every_tenant_scoped_table() {
     let superuser = seed_two_tenants(&test_db).await;
     let db = test_db.database(2);
     let scope = as_alice_of_a().in_store(Some(STORE_A1));
-    for table in tenant_scoped_tables(&superuser).await {
+    for table in tables_the_runtime_role_reads(&superuser).await {
         let name = quoted(&superuser, &table).await;
         // Legitimate: tenant A can update its own rows, where the runtime role may
         // update at all (append-only tables refuse every UPDATE: checked below too).
@@ -147,7 +147,7 @@ async fn updating_or_deleting_another_tenants_rows_touches_nothing_in_every_tena
     let superuser = seed_two_tenants(&test_db).await;
     let db = test_db.database(2);
     let scope = as_alice_of_a().in_store(Some(STORE_A1));
-    for table in tenant_scoped_tables(&superuser).await {
+    for table in tables_the_runtime_role_reads(&superuser).await {
         let name = quoted(&superuser, &table).await;
         let count_b = format!("SELECT count(*) FROM {name} WHERE tenant_id = '{TENANT_B}'");
         let before: i64 = superuser.query_one(&count_b, &[]).await.unwrap().get(0);
@@ -183,7 +183,7 @@ async fn without_a_tenant_context_nothing_is_visible_or_writable_in_any_tenant_s
     let test_db = TestDb::new().await;
     let superuser = seed_two_tenants(&test_db).await;
     let db = test_db.database(2);
-    for table in tenant_scoped_tables(&superuser).await {
+    for table in tables_the_runtime_role_reads(&superuser).await {
         let name = quoted(&superuser, &table).await;
         let visible = count_in(
             &db,
@@ -221,7 +221,7 @@ async fn an_empty_or_missing_tenant_setting_shows_nothing_and_raises_no_cast_err
     let test_db = TestDb::new().await;
     let superuser = seed_two_tenants(&test_db).await;
     let db = test_db.database(1);
-    for table in tenant_scoped_tables(&superuser).await {
+    for table in tables_the_runtime_role_reads(&superuser).await {
         let name = quoted(&superuser, &table).await;
         // Missing: no opening statement, so no context at all, on a fresh transaction.
         // Empty: what a setting reads as after an earlier transaction set it locally.
@@ -251,7 +251,7 @@ async fn a_malformed_tenant_setting_shows_nothing() {
     let test_db = TestDb::new().await;
     let superuser = seed_two_tenants(&test_db).await;
     let db = test_db.database(1);
-    for table in tenant_scoped_tables(&superuser).await {
+    for table in tables_the_runtime_role_reads(&superuser).await {
         let name = quoted(&superuser, &table).await;
         let (tx, _) = db.begin(&Scope::anonymous()).await.unwrap();
         tx.execute(
@@ -412,4 +412,44 @@ async fn a_user_sees_the_members_of_their_tenant_and_no_user_of_another_tenant()
         .unwrap();
     assert_eq!(changed, 1, "a user can change their own profile");
     tx.rollback().await;
+}
+
+#[tokio::test]
+async fn the_runtime_role_reads_no_row_of_a_tenant_scoped_table_it_holds_no_privilege_on() {
+    let test_db = TestDb::new().await;
+    let superuser = seed_two_tenants(&test_db).await;
+    let db = test_db.database(1);
+    let readable = tables_the_runtime_role_reads(&superuser).await;
+    let closed: Vec<String> = tenant_scoped_tables(&superuser)
+        .await
+        .into_iter()
+        .filter(|table| !readable.contains(table))
+        .collect();
+    assert!(closed.contains(&"jobs".to_string()), "{closed:?}");
+    for table in closed {
+        let name = quoted(&superuser, &table).await;
+        // The rows are there, of tenant A too...
+        let rows: i64 = superuser
+            .query_one(
+                &format!("SELECT count(*) FROM {name} WHERE tenant_id = $1"),
+                &[&TENANT_A],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(rows > 0, "no row of tenant A in {table}");
+        // ...and not even tenant A's own context reads or writes them.
+        for statement in [
+            format!("SELECT count(*) FROM {name}"),
+            format!("DELETE FROM {name}"),
+        ] {
+            let (tx, _) = db.begin(&as_alice_of_a()).await.unwrap();
+            let error = tx.batch_execute(&statement).await.expect_err(&statement);
+            assert!(
+                format!("{error:?}").contains("permission denied"),
+                "{statement}: {error:?}"
+            );
+            tx.rollback().await;
+        }
+    }
 }

@@ -126,7 +126,7 @@ pub struct AcceptInvitationRequest {
 
 #[derive(ApiResponse)]
 pub enum InvitationCreated {
-    /// Invited; the token travels by the notification outbox, never in this response.
+    /// Invited; the token travels by email, never in this response.
     #[oai(status = 201)]
     Created(Json<Invitation>),
 }
