@@ -264,6 +264,20 @@ AS $$
                      AND (p_kinds IS NULL OR j.kind = ANY (p_kinds)))
 $$;
 
+-- Makes the jobs of p_kind that wait for a retry due at p_now (`notifications.deliver`:
+-- after an SMTP outage, emails need not sit out their backoff). Returns how many.
+CREATE FUNCTION app.expedite_jobs(p_kind text, p_now timestamptz) RETURNS integer
+    LANGUAGE sql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH expedited AS (
+        UPDATE public.jobs SET run_at = p_now
+        WHERE kind = p_kind AND state = 'failed' AND run_at > p_now
+        RETURNING 1
+    )
+    SELECT count(*)::integer FROM expedited
+$$;
+
 -- Runs a failed or dead job again now, with one more attempt if it had used them all.
 -- Returns the job (as jobs_page shows it), nothing when there is no such job to retry.
 CREATE FUNCTION app.retry_job(p_id bigint)
@@ -469,6 +483,7 @@ REVOKE EXECUTE ON FUNCTION
     app.enqueue_for_active_tenants(text, jsonb, text, timestamptz),
     app.jobs_page(text, bigint, integer),
     app.jobs_due(text[], timestamptz),
+    app.expedite_jobs(text, timestamptz),
     app.retry_job(bigint),
     app.current_user_is_platform_admin(),
     app.platform_jobs_page(text, bigint, integer),
@@ -495,6 +510,7 @@ GRANT EXECUTE ON FUNCTION
     app.enqueue_for_active_tenants(text, jsonb, text, timestamptz),
     app.jobs_page(text, bigint, integer),
     app.jobs_due(text[], timestamptz),
+    app.expedite_jobs(text, timestamptz),
     app.retry_job(bigint),
     app.verify_email(bytea)
 TO rowguard_auth;

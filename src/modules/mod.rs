@@ -9,6 +9,7 @@ pub mod audit;
 pub mod health;
 pub mod identity;
 pub mod notifications;
+pub mod platform_admin;
 pub mod products;
 pub mod rbac;
 pub mod stores;
@@ -46,6 +47,8 @@ pub enum Tag {
     Products,
     /// Who changed what.
     Audit,
+    /// Operators' routes: platform admins only.
+    Platform,
     /// The caller's in-app notifications.
     Notifications,
 }
@@ -86,6 +89,7 @@ type Apis = (
     products::Api,
     audit::Api,
     notifications::Api,
+    platform_admin::Api,
 );
 
 pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -99,6 +103,7 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
             products::api(state),
             audit::api(state),
             notifications::api(state),
+            platform_admin::api(state),
         ),
         "rowguard",
         env!("CARGO_PKG_VERSION"),
@@ -128,6 +133,7 @@ pub fn operations() -> Vec<Operation> {
         products::OPERATIONS,
         audit::OPERATIONS,
         notifications::OPERATIONS,
+        platform_admin::OPERATIONS,
     ]
     .concat()
     .concat()
@@ -266,6 +272,10 @@ fn complete_operation(operation: &mut serde_json::Map<String, Value>, declared: 
             "Public: no credentials.".to_string()
         }
         Requires::Member => "Any active member of the token's tenant.".to_string(),
+        Requires::PlatformAdmin => {
+            "Platform admins only (users with `is_platform_admin`); anyone else 403 `forbidden`."
+                .to_string()
+        }
         Requires::Permission(code) if declared.store_grants => format!(
             "Requires the permission `{code}`, held tenant-wide or through a role in the \
              store of `{STORE_HEADER}`."
@@ -280,6 +290,9 @@ fn complete_operation(operation: &mut serde_json::Map<String, Value>, declared: 
     };
     if let Some(code) = declared.permission_code() {
         operation.insert("x-permission".into(), code.into());
+    }
+    if declared.requires == Requires::PlatformAdmin {
+        operation.insert("x-platform-admin".into(), true.into());
     }
     let description = match operation.get("description").and_then(Value::as_str) {
         Some(text) => format!("{text}\n\n{requirement}"),

@@ -16,23 +16,40 @@ use crate::{
     modules::AppState,
     platform::{
         email::{Mailer, SendError},
-        jobs::{Handler, JobError, JobRun, Kind},
+        jobs::{Every, FnHandler, Handler, JobError, JobRun, Kind},
     },
 };
 
 pub const SEND_EMAIL: &str = "email.send";
+/// Hourly (and `rowguard jobs run notifications.deliver` after an SMTP outage): the
+/// emails waiting for a retry are tried again now, so none waits longer than an hour
+/// whatever its backoff.
+pub const DELIVER: &str = "notifications.deliver";
 
 /// The console pages an email may link to (`link` in the payload).
 const LINKED_PAGES: &[&str] = &["accept-invitation", "reset-password", "verify-email"];
 
 pub fn jobs(state: &AppState) -> Vec<Kind> {
-    vec![Kind::new(
-        SEND_EMAIL,
-        SendEmail {
-            mailer: state.mailer.clone(),
-            public_url: state.public_url.trim_end_matches('/').to_string(),
-        },
-    )]
+    vec![
+        Kind::new(
+            SEND_EMAIL,
+            SendEmail {
+                mailer: state.mailer.clone(),
+                public_url: state.public_url.trim_end_matches('/').to_string(),
+            },
+        ),
+        Kind::periodic(DELIVER, Every::Hour, FnHandler(deliver)),
+    ]
+}
+
+fn deliver(run: JobRun<'_>) -> BoxFuture<'_, Result<(), JobError>> {
+    Box::pin(async move {
+        let expedited = run.queue.expedite(SEND_EMAIL, run.now).await?;
+        if expedited > 0 {
+            tracing::info!(expedited, "emails waiting for a retry are due now");
+        }
+        Ok(())
+    })
 }
 
 #[derive(Deserialize)]

@@ -31,7 +31,14 @@ pub enum Requires {
     /// This permission tenant-wide or in at least one store: lists that a store-scoped
     /// user sees part of.
     PermissionInSomeStore(&'static str),
+    /// An active member who is a platform admin (`users.is_platform_admin`): the
+    /// operator routes `/platform/*`. Refused with 403 `forbidden` naming
+    /// [`PLATFORM_ADMIN`].
+    PlatformAdmin,
 }
+
+/// What a refused platform route names as missing.
+pub const PLATFORM_ADMIN: &str = "platform_admin";
 
 /// An operation's declaration: its `operationId` and what it requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +88,17 @@ impl Operation {
         Operation {
             id,
             requires: Requires::Permission(permission),
+            reads_held_permissions: false,
+            requires_store: false,
+            store_grants: false,
+            also_returns: &[],
+        }
+    }
+
+    pub const fn platform_admin(id: &'static str) -> Operation {
+        Operation {
+            id,
+            requires: Requires::PlatformAdmin,
             reads_held_permissions: false,
             requires_store: false,
             store_grants: false,
@@ -171,7 +189,7 @@ impl Operation {
     pub fn permission_code(&self) -> Option<&'static str> {
         match self.requires {
             Requires::Permission(code) | Requires::PermissionInSomeStore(code) => Some(code),
-            Requires::Public | Requires::Member => None,
+            Requires::Public | Requires::Member | Requires::PlatformAdmin => None,
         }
     }
 }
@@ -201,12 +219,36 @@ async fn begin_checked(
     let (tx, access) = db
         .begin(&scope(claims, store_id, grant_store, operation))
         .await?;
-    match refusal(&access, store_id, operation) {
+    let refused = match refusal(&access, store_id, operation) {
+        None if operation.requires == Requires::PlatformAdmin => platform_admin_refusal(&tx).await,
+        other => other,
+    };
+    match refused {
         None => Ok((tx, access)),
         Some(error) => {
             tx.rollback().await;
             Err(error)
         }
+    }
+}
+
+/// One more statement, only on the operator routes: whether the caller is a platform
+/// admin (the functions those routes call check it again themselves).
+async fn platform_admin_refusal(tx: &RequestTx) -> Option<Error> {
+    let answer = async {
+        let statement = tx
+            .prepare("SELECT app.current_user_is_platform_admin()")
+            .await?;
+        let admin: bool = tx.query_one(&statement, &[]).await?.try_get(0)?;
+        Ok::<_, Error>(admin)
+    }
+    .await;
+    match answer {
+        Ok(true) => None,
+        Ok(false) => Some(Error::Forbidden {
+            permission: PLATFORM_ADMIN.to_string(),
+        }),
+        Err(error) => Some(error),
     }
 }
 
@@ -295,7 +337,7 @@ pub fn refusal(access: &Access, store_id: Option<Uuid>, operation: &Operation) -
         return Some(Error::StoreAccessDenied);
     }
     let granted = match operation.requires {
-        Requires::Public | Requires::Member => true,
+        Requires::Public | Requires::Member | Requires::PlatformAdmin => true,
         Requires::Permission(_) => access.permission_granted,
         Requires::PermissionInSomeStore(_) => access.permission_in_some_store,
     };

@@ -268,4 +268,15 @@ impl Queue {
             None => Ok(false),
         }
     }
+
+    /// Makes the `kind` jobs that wait for a retry due at `now`; how many.
+    pub async fn expedite(&self, kind: &str, now: DateTime<Utc>) -> Result<i32, Error> {
+        let rows = self
+            .call("SELECT app.expedite_jobs($1, $2)", &[&kind, &now])
+            .await?;
+        match rows.first() {
+            Some(row) => Ok(row.try_get(0)?),
+            None => Ok(0),
+        }
+    }
 }

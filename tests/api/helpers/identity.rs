@@ -66,6 +66,16 @@ impl TestApp {
             .bearer(token)
             .json(body)
     }
+
+    pub fn me_send_verification_email(&self, token: &str) -> Call<'_> {
+        self.request(Method::POST, "/api/v1/me/verification-email")
+            .bearer(token)
+    }
+
+    pub fn auth_verify_email(&self, body: &Value) -> Call<'_> {
+        self.request(Method::POST, "/api/v1/auth/verify-email")
+            .json(body)
+    }
 }
 
 // --- fixtures ------------------------------------------------------------------------

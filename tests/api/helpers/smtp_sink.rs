@@ -142,6 +142,24 @@ impl SmtpSink {
 
     /// The first message received for `to`, waiting up to `timeout` for it.
     pub async fn wait_for(&self, to: &str, timeout: Duration) -> Mail {
+        self.wait_for_matching(to, "any message", timeout, |_| true)
+            .await
+    }
+
+    /// The first message for `to` whose text part links to `path` (for example
+    /// `/console/reset-password?token=`), waiting up to `timeout` for it.
+    pub async fn wait_for_link(&self, to: &str, path: &str, timeout: Duration) -> Mail {
+        self.wait_for_matching(to, path, timeout, |mail| mail.text.contains(path))
+            .await
+    }
+
+    async fn wait_for_matching(
+        &self,
+        to: &str,
+        what: &str,
+        timeout: Duration,
+        matches: impl Fn(&Mail) -> bool,
+    ) -> Mail {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             // Registered before looking, so a message that arrives in between still
@@ -149,16 +167,18 @@ impl SmtpSink {
             let arrived = self.shared.arrived.notified();
             tokio::pin!(arrived);
             arrived.as_mut().enable();
-            if let Some(mail) = self
-                .messages()
-                .into_iter()
-                .find(|mail| mail.to.iter().any(|rcpt| rcpt.eq_ignore_ascii_case(to)))
-            {
+            if let Some(mail) = self.messages().into_iter().find(|mail| {
+                mail.to.iter().any(|rcpt| rcpt.eq_ignore_ascii_case(to)) && matches(mail)
+            }) {
                 return mail;
             }
             if tokio::time::timeout_at(deadline, arrived).await.is_err() {
-                let received: Vec<_> = self.messages().into_iter().map(|mail| mail.to).collect();
-                panic!("no email to {to} within {timeout:?}; received (recipients): {received:?}");
+                let received: Vec<_> = self
+                    .messages()
+                    .into_iter()
+                    .map(|mail| (mail.to, mail.subject))
+                    .collect();
+                panic!("no email ({what}) to {to} within {timeout:?}; received: {received:?}");
             }
         }
     }

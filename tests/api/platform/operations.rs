@@ -29,6 +29,16 @@ async fn every_operation_is_declared_public_member_or_with_a_permission() {
                     secured,
                     "{id} is declared for members but takes no bearer token"
                 ),
+                Requires::PlatformAdmin => {
+                    assert!(
+                        secured,
+                        "{id} is for platform admins but takes no bearer token"
+                    );
+                    assert_eq!(
+                        operation["x-platform-admin"], true,
+                        "{id}: x-platform-admin"
+                    );
+                }
                 Requires::Permission(code) | Requires::PermissionInSomeStore(code) => {
                     assert!(secured, "{id} requires {code} but takes no bearer token");
                     assert_eq!(operation["x-permission"], code, "{id}: x-permission");

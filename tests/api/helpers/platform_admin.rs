@@ -1,0 +1,18 @@
+//! The operator routes, `/api/v1/platform/*`.
+
+use reqwest::Method;
+
+use super::{Call, TestApp};
+
+impl TestApp {
+    /// `?state=`: `.query("state", "dead")`.
+    pub fn platform_jobs_list(&self, token: &str) -> Call<'_> {
+        self.request(Method::GET, "/api/v1/platform/jobs")
+            .bearer(token)
+    }
+
+    pub fn platform_jobs_retry(&self, token: &str, id: i64) -> Call<'_> {
+        self.request(Method::POST, format!("/api/v1/platform/jobs/{id}/retry"))
+            .bearer(token)
+    }
+}
