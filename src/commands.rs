@@ -118,8 +118,8 @@ async fn jobs(settings: &Settings, command: JobsCommand) -> anyhow::Result<ExitC
             let mut out = std::io::stdout().lock();
             writeln!(
                 out,
-                "{:>8}  {:<9} {:<28} {:>8}  {:<25} {}",
-                "id", "state", "kind", "attempts", "run at", "tenant / last error"
+                "{:>8}  {:<9} {:<28} {:>8}  {:<25} tenant / last error",
+                "id", "state", "kind", "attempts", "run at"
             )?;
             for row in rows {
                 writeln!(
