@@ -167,7 +167,9 @@ async fn another_tenants_ids_are_not_found_by_any_operation_and_change_nothing()
     let spec = app.openapi().await;
     let mut tried = 0;
     for (template, item) in spec["paths"].as_object().unwrap() {
-        if !template.contains('{') {
+        // The operator routes act on no tenant's resources (the queue's jobs): a
+        // tenant's token is refused there outright (403, tests/api/email.rs).
+        if !template.contains('{') || template.starts_with("/api/v1/platform/") {
             continue;
         }
         let params = ids.get(template.as_str()).unwrap_or_else(|| {

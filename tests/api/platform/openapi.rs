@@ -694,6 +694,11 @@ async fn numbers_beyond_what_postgresql_holds_are_refused_in_our_words_wherever_
     let mut lists = Vec::new();
     for (path, item) in spec["paths"].as_object().unwrap() {
         let Some(get) = item.get("get") else { continue };
+        // Platform admins only (403 for the tenant's Owner): their inputs are checked
+        // by the platform routes' own tests.
+        if get["x-platform-admin"] == true {
+            continue;
+        }
         let names: Vec<&str> = get["parameters"]
             .as_array()
             .into_iter()
