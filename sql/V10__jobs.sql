@@ -28,7 +28,7 @@ CREATE TABLE jobs (
     tenant_id    uuid REFERENCES tenants (id) ON DELETE CASCADE,
     kind         text NOT NULL CHECK (kind ~ '^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$'),
     -- Its key `secret` (a token an email carries) is erased when the job succeeds.
-    payload      jsonb NOT NULL DEFAULT '{}',
+    payload      jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(payload) = 'object'),
     state        text NOT NULL DEFAULT 'queued'
                  CHECK (state IN ('queued', 'running', 'failed', 'succeeded', 'dead')),
     -- When it may run next: enqueued for, or retried at.
@@ -69,17 +69,58 @@ CREATE TABLE job_schedules (
     last_period timestamptz NOT NULL
 );
 
--- Enqueues a job for the current tenant context (NULL outside one), in the caller's
--- transaction. Returns its id, or NULL when a live job has the same unique key.
+-- The kinds a request may enqueue (a module's migration lists its own). Everything
+-- else is enqueued by the machinery: email through the flows' functions below,
+-- periodic and platform jobs by the schedulers and `rowguard jobs run`.
+CREATE TABLE app.request_job_kinds (
+    kind text PRIMARY KEY CHECK (kind ~ '^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$')
+);
+
+-- Enqueues a job for the current tenant, in the caller's transaction: a kind requests
+-- may enqueue, an object payload of at most 64 KiB, not before now (a job cannot jump
+-- the queue), at most 25 attempts, and its unique key in the requests' namespace
+-- (`request:`), so that no request can take a key the machinery will use (a sweep's
+-- fan-out, a period). Returns its id, or NULL when a live job has the same key.
 CREATE FUNCTION app.enqueue_job(
+    p_kind text, p_payload jsonb, p_unique_key text, p_run_at timestamptz, p_max_attempts integer)
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_tenant uuid := app.current_tenant_id();
+    v_id bigint;
+BEGIN
+    IF v_tenant IS NULL THEN
+        RAISE EXCEPTION 'a request enqueues jobs of its tenant only' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM app.request_job_kinds AS k WHERE k.kind = p_kind) THEN
+        RAISE EXCEPTION 'requests may not enqueue % jobs', p_kind USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF jsonb_typeof(p_payload) IS DISTINCT FROM 'object' OR octet_length(p_payload::text) > 65536 THEN
+        RAISE EXCEPTION 'a job payload is an object of at most 64 KiB' USING ERRCODE = 'check_violation';
+    END IF;
+    INSERT INTO public.jobs (tenant_id, kind, payload, unique_key, run_at, max_attempts)
+    VALUES (v_tenant, p_kind, p_payload, 'request:' || p_unique_key,
+            greatest(coalesce(p_run_at, now()), now()), least(greatest(coalesce(p_max_attempts, 10), 1), 25))
+    ON CONFLICT (tenant_id, unique_key)
+        WHERE unique_key IS NOT NULL AND state IN ('queued', 'running', 'failed')
+        DO NOTHING
+    RETURNING id INTO v_id;
+    RETURN v_id;
+END
+$$;
+
+-- A platform job (no tenant), from the machinery: `rowguard jobs run`.
+CREATE FUNCTION app.enqueue_platform_job(
     p_kind text, p_payload jsonb, p_unique_key text, p_run_at timestamptz, p_max_attempts integer)
     RETURNS bigint
     LANGUAGE sql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
     INSERT INTO public.jobs (tenant_id, kind, payload, unique_key, run_at, max_attempts)
-    VALUES (app.current_tenant_id(), p_kind, coalesce(p_payload, '{}'), p_unique_key,
-            coalesce(p_run_at, now()), coalesce(p_max_attempts, 10))
+    VALUES (NULL, p_kind, coalesce(p_payload, '{}'), p_unique_key, coalesce(p_run_at, now()),
+            coalesce(p_max_attempts, 10))
     ON CONFLICT (tenant_id, unique_key)
         WHERE unique_key IS NOT NULL AND state IN ('queued', 'running', 'failed')
         DO NOTHING
@@ -293,44 +334,14 @@ AS $$
 $$;
 
 -- Whether the caller (the user of the request's context) is a platform admin: the
--- platform routes answer 403 otherwise.
+-- platform routes answer 403 otherwise, and read the queue through the machinery
+-- (rowguard_auth) only after this said yes.
 CREATE FUNCTION app.current_user_is_platform_admin() RETURNS boolean
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT coalesce((SELECT u.is_platform_admin AND u.status = 'active' FROM public.users AS u
                      WHERE u.id = app.current_user_id()), false)
-$$;
-
--- The platform admin's view and retry, from a request: the same as jobs_page and
--- retry_job, for a caller who is a platform admin (checked here, in the function
--- that reads the queue, so that no other request can).
-CREATE FUNCTION app.platform_jobs_page(p_state text, p_before_id bigint, p_limit integer)
-    RETURNS TABLE (id bigint, tenant_id uuid, kind text, payload jsonb, state text,
-                   run_at timestamptz, attempts integer, max_attempts integer,
-                   unique_key text, locked_by text, locked_until timestamptz,
-                   last_error text, created_at timestamptz, finished_at timestamptz)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF NOT app.current_user_is_platform_admin() THEN
-        RAISE EXCEPTION 'not a platform admin' USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    RETURN QUERY SELECT * FROM app.jobs_page(p_state, p_before_id, p_limit);
-END
-$$;
-
-CREATE FUNCTION app.platform_retry_job(p_id bigint) RETURNS SETOF bigint
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF NOT app.current_user_is_platform_admin() THEN
-        RAISE EXCEPTION 'not a platform admin' USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    RETURN QUERY SELECT * FROM app.retry_job(p_id);
-END
 $$;
 
 -- Email: the outbox becomes the email job ------------------------------------------------
@@ -414,18 +425,33 @@ CREATE TABLE auth.email_verification_tokens (
 );
 CREATE INDEX email_verification_tokens_user_idx ON auth.email_verification_tokens (user_id);
 
+-- A token of 32 random bytes' worth (two v4 UUIDs: 244 random bits), written as the
+-- opaque tokens of the server are (43 characters of URL-safe base64), and its hash.
+-- Made here, so that no caller chooses a token it could then present.
+CREATE FUNCTION app.new_opaque_token(OUT token text, OUT token_hash bytea)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    token := rtrim(translate(encode(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()), 'base64'),
+                             '+/', '-_'), '=');
+    token := left(token, 43);
+    token_hash := sha256(convert_to(token, 'UTF8'));
+END
+$$;
+
 -- A verification email for the user of the current context (a request of theirs, or a
--- credential flow that has just created them), unless verified already. At most
--- p_max_per_hour per user: the route is open to any signed-in user. Returns whether
--- one was enqueued.
-CREATE FUNCTION app.request_email_verification(
-    p_token text, p_token_hash bytea, p_expires_at timestamptz, p_max_per_hour integer)
-    RETURNS boolean
+-- credential flow that has just created them), unless verified already: valid three
+-- days, at most five per user per hour (the route is open to any signed-in user). The
+-- token is made here and travels only in the email job. Returns whether one was sent.
+CREATE FUNCTION app.request_email_verification() RETURNS boolean
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_user public.users%ROWTYPE;
+    v_token record;
+    v_expires timestamptz := now() + interval '3 days';
 BEGIN
     SELECT * INTO v_user FROM public.users AS u
     WHERE u.id = app.current_user_id() AND u.status = 'active' AND u.email_verified_at IS NULL;
@@ -434,14 +460,76 @@ BEGIN
     END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended('rowguard.verify:' || v_user.id::text, 0));
     IF (SELECT count(*) FROM auth.email_verification_tokens AS t
-        WHERE t.user_id = v_user.id AND t.created_at > now() - interval '1 hour') >= p_max_per_hour THEN
+        WHERE t.user_id = v_user.id AND t.created_at > now() - interval '1 hour') >= 5 THEN
         RETURN false;
     END IF;
+    v_token := app.new_opaque_token();
     INSERT INTO auth.email_verification_tokens (token_hash, user_id, email, expires_at)
-    VALUES (p_token_hash, v_user.id, v_user.email, p_expires_at);
+    VALUES (v_token.token_hash, v_user.id, v_user.email, v_expires);
     PERFORM app.enqueue_notification(v_user.email, 'email_verification',
-        jsonb_build_object('token', p_token,
-                           'expires_at', to_char(p_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')));
+        jsonb_build_object('token', v_token.token,
+                           'expires_at', to_char(v_expires AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')));
+    RETURN true;
+END
+$$;
+
+-- The invitation email, for an invitation of the current tenant and the token whose
+-- hash it stores (app.set_invitation_token): its recipient, tenant, role and inviter
+-- come from the invitation, so a request can send no other text to no other address.
+CREATE FUNCTION app.send_invitation_email(p_invitation_id uuid, p_token text) RETURNS boolean
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v record;
+BEGIN
+    SELECT i.email, i.expires_at, t.name AS tenant_name, r.name AS role_name,
+           coalesce(u.full_name, t.name) AS inviter_name
+    INTO v
+    FROM public.invitations AS i
+    JOIN auth.invitation_tokens AS k ON k.invitation_id = i.id AND k.tenant_id = i.tenant_id
+    JOIN public.tenants AS t ON t.id = i.tenant_id
+    JOIN public.roles AS r ON r.tenant_id = i.tenant_id AND r.id = i.role_id
+    LEFT JOIN public.users AS u ON u.id = i.invited_by
+    WHERE i.tenant_id = app.current_tenant_id() AND i.id = p_invitation_id
+      AND k.token_hash = sha256(convert_to(p_token, 'UTF8'))
+      AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > now();
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM app.enqueue_notification(v.email, 'invitation',
+        jsonb_build_object('token', p_token, 'tenant_id', app.current_tenant_id(),
+                           'tenant_name', v.tenant_name, 'role_name', v.role_name,
+                           'inviter_name', v.inviter_name,
+                           'expires_at', to_char(v.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')));
+    RETURN true;
+END
+$$;
+
+-- The email of a notification (notifications::notify) to a member of the current
+-- tenant, for the kinds of notification that have one: the recipient is the member,
+-- the template one of these, and the data carries no link (links are the email job's
+-- to make, from a token of the flow's own).
+CREATE FUNCTION app.send_member_email(p_user_id uuid, p_template text, p_data jsonb) RETURNS boolean
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_email text;
+BEGIN
+    IF p_template NOT IN ('invitation_accepted') THEN
+        RAISE EXCEPTION 'no member email %', p_template USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    SELECT u.email INTO v_email
+    FROM public.tenant_users AS m JOIN public.users AS u ON u.id = m.user_id
+    WHERE m.tenant_id = app.current_tenant_id() AND m.user_id = p_user_id
+      AND m.status = 'active' AND u.status = 'active';
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM app.enqueue_notification(v_email, p_template,
+        CASE WHEN jsonb_typeof(p_data) = 'object' THEN p_data - 'link' - 'console_url' - 'token'
+             ELSE '{}' END);
     RETURN true;
 END
 $$;
@@ -474,6 +562,7 @@ $$;
 REVOKE ALL ON public.jobs, public.job_schedules FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION
     app.enqueue_job(text, jsonb, text, timestamptz, integer),
+    app.enqueue_platform_job(text, jsonb, text, timestamptz, integer),
     app.claim_jobs(text, text[], integer, integer, timestamptz),
     app.complete_job(bigint, uuid),
     app.fail_job(bigint, uuid, text, timestamptz, boolean),
@@ -486,22 +575,33 @@ REVOKE EXECUTE ON FUNCTION
     app.expedite_jobs(text, timestamptz),
     app.retry_job(bigint),
     app.current_user_is_platform_admin(),
-    app.platform_jobs_page(text, bigint, integer),
-    app.platform_retry_job(bigint),
-    app.request_email_verification(text, bytea, timestamptz, integer),
+    app.new_opaque_token(),
+    app.request_email_verification(),
+    app.send_invitation_email(uuid, text),
+    app.send_member_email(uuid, text, jsonb),
     app.verify_email(bytea)
 FROM PUBLIC;
+REVOKE ALL ON app.request_job_kinds FROM PUBLIC;
 
+-- Requests: their tenant's jobs of the kinds listed, the completion of a job whose
+-- lease they hold, and the emails of their flows, whose recipients and text come from
+-- the database. No longer any email of their choosing: app.enqueue_notification
+-- (recipient, template and data as given) is the credential flows' and the
+-- functions', not the requests'.
+REVOKE EXECUTE ON FUNCTION app.enqueue_notification(text, text, jsonb) FROM rowguard_api;
 GRANT EXECUTE ON FUNCTION
     app.enqueue_job(text, jsonb, text, timestamptz, integer),
     app.complete_job(bigint, uuid),
     app.current_user_is_platform_admin(),
-    app.platform_jobs_page(text, bigint, integer),
-    app.platform_retry_job(bigint),
-    app.request_email_verification(text, bytea, timestamptz, integer)
+    app.request_email_verification(),
+    app.send_invitation_email(uuid, text),
+    app.send_member_email(uuid, text, jsonb)
 TO rowguard_api;
 
+-- The queue's machinery and the credential flows.
 GRANT EXECUTE ON FUNCTION
+    app.enqueue_notification(text, text, jsonb),
+    app.enqueue_platform_job(text, jsonb, text, timestamptz, integer),
     app.claim_jobs(text, text[], integer, integer, timestamptz),
     app.fail_job(bigint, uuid, text, timestamptz, boolean),
     app.extend_job_leases(uuid[], integer),

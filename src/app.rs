@@ -337,7 +337,7 @@ impl Application {
             Err(error) => tracing::warn!(%error, "pruning old throttle attempts failed"),
         }
         let queue = Queue::new(pools.queue, pools.jobs)?;
-        let state = AppState::new(pools.api.clone(), identity.clone(), settings)?;
+        let state = AppState::new(pools.api.clone(), identity.clone(), queue.clone(), settings)?;
         Ok(Application {
             db: pools.api,
             identity,
@@ -435,8 +435,8 @@ pub async fn run_workers(
         settings,
         &jwt_secret(settings),
     )?;
-    let state = AppState::new(pools.api.clone(), identity, settings)?;
     let queue = Queue::new(pools.queue, pools.jobs)?;
+    let state = AppState::new(pools.api.clone(), identity, queue.clone(), settings)?;
     let count = settings.workers.max(1);
     let workers = Workers::start(
         count,

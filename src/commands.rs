@@ -17,7 +17,7 @@ use crate::{
     platform::{
         auth::OpaqueToken,
         db::{self, Database, RuntimeRole, rls_audit},
-        jobs::{Queue, WorkerOptions, Workers},
+        jobs::{NewJob, Queue, WorkerOptions, Workers},
     },
 };
 
@@ -109,9 +109,9 @@ async fn jobs(settings: &Settings, command: JobsCommand) -> anyhow::Result<ExitC
         settings,
         &app::jwt_secret(settings),
     )?;
-    let state = modules::AppState::new(pools.api.clone(), identity, settings)?;
-    let registry = modules::jobs(&state);
     let queue = Queue::new(pools.queue, pools.jobs)?;
+    let state = modules::AppState::new(pools.api.clone(), identity, queue.clone(), settings)?;
+    let registry = modules::jobs(&state);
     match command {
         JobsCommand::List { state, limit } => {
             let rows = queue.page(state.as_deref(), None, limit).await?;
@@ -160,9 +160,9 @@ async fn jobs(settings: &Settings, command: JobsCommand) -> anyhow::Result<ExitC
             };
             let now = at.unwrap_or_else(chrono::Utc::now);
             let instant = known.every.map_or(now, |every| every.period_of(now));
-            let key = format!("{kind}@run:{}", instant.to_rfc3339());
-            let payload = serde_json::json!({ "now": now });
-            match queue.enqueue_platform(&kind, &payload, Some(&key)).await? {
+            let job = NewJob::new(known.name, serde_json::json!({ "now": now }))
+                .unique(format!("{kind}@run:{}", instant.to_rfc3339()));
+            match queue.enqueue_platform(&job).await? {
                 Some(id) => println!("enqueued {kind} (job {id}) as of {now}"),
                 None => println!("{kind} as of {now} is already queued"),
             }
@@ -187,8 +187,9 @@ fn openapi_document(settings: &Settings) -> anyhow::Result<String> {
         RuntimeRole::Auth,
         &app::pool_options(settings),
     )?;
-    let identity = Identity::new(db.clone(), credentials, settings, &[0u8; 32])?;
-    let state = modules::AppState::new(db, identity, settings)?;
+    let identity = Identity::new(db.clone(), credentials.clone(), settings, &[0u8; 32])?;
+    let queue = Queue::new(credentials, db.clone())?;
+    let state = modules::AppState::new(db, identity, queue, settings)?;
     Ok(modules::spec_json(&modules::openapi_service(&state)))
 }
 

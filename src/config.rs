@@ -400,14 +400,10 @@ pub struct Settings {
     pub mail_from: String,
 
     /// The base of the links in emails (`{public URL}/console/reset-password?token=...`)
-    /// and of the payment callback URL: where users reach this server.
-    #[arg(
-        long,
-        env = "ROWGUARD_PUBLIC_URL",
-        default_value = "http://localhost:8080",
-        global = true
-    )]
-    pub public_url: String,
+    /// and of the payment callback URL: where users reach this server [default:
+    /// http://localhost:8080; required in production].
+    #[arg(long, env = "ROWGUARD_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
 
     /// Job workers in this process (`rowguard serve`); 0: none (then `rowguard worker`
     /// elsewhere runs them).
@@ -426,7 +422,18 @@ pub struct Settings {
 /// checkout, under `cargo run`).
 pub const DEFAULT_DATA_DIR: &str = ".rowguard";
 
+/// The public URL of a development server: `cargo run`'s own address.
+pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:8080";
+
 impl Settings {
+    /// Where users reach the server (`ROWGUARD_PUBLIC_URL`), without a trailing slash.
+    pub fn public_url(&self) -> &str {
+        self.public_url
+            .as_deref()
+            .unwrap_or(DEFAULT_PUBLIC_URL)
+            .trim_end_matches('/')
+    }
+
     pub fn pool_timeout(&self) -> Duration {
         Duration::from_millis(self.pool_timeout_ms)
     }
@@ -490,6 +497,31 @@ impl Settings {
                     "ROWGUARD_JWT_SECRET {why}; it is refused when ROWGUARD_ENV=production \
                      (generate one with `openssl rand -base64 32`)"
                 ));
+            }
+            // Without them, reset and invitation links would go to the log (tokens in
+            // it, and no user ever gets them) and point at localhost.
+            if self
+                .smtp_url
+                .as_ref()
+                .is_none_or(|url| url.expose().trim().is_empty())
+            {
+                return Err(
+                    "ROWGUARD_SMTP_URL is required when ROWGUARD_ENV=production \
+                            (without it, emails and their links are only written to the log)"
+                        .into(),
+                );
+            }
+            if self.public_url.is_none() {
+                return Err(
+                    "ROWGUARD_PUBLIC_URL is required when ROWGUARD_ENV=production \
+                            (the base of the links in emails)"
+                        .into(),
+                );
+            }
+            if let Some(url) = &self.public_url
+                && !(url.starts_with("https://") || url.starts_with("http://"))
+            {
+                return Err("ROWGUARD_PUBLIC_URL must be an http(s) URL".into());
             }
         }
         Ok(())
@@ -638,11 +670,43 @@ mod tests {
         assert_eq!(cli.settings.registration, Registration::Closed);
     }
 
-    fn production(secret: Option<&str>) -> Result<(), String> {
+    /// Production settings with email set up, and `secret` as the JWT key.
+    fn production_settings(secret: Option<&str>) -> Settings {
         let mut settings = Settings::defaults();
         settings.environment = Environment::Production;
         settings.jwt_secret = secret.map(Secret::from);
-        settings.validate()
+        settings.smtp_url = Some("smtps://mailer:password@smtp.example:465".into());
+        settings.public_url = Some("https://app.example".into());
+        settings
+    }
+
+    fn production(secret: Option<&str>) -> Result<(), String> {
+        production_settings(secret).validate()
+    }
+
+    #[test]
+    fn production_refuses_to_run_without_an_smtp_server_or_a_public_url() {
+        let secret = generated(false);
+        assert_eq!(production(Some(&secret)), Ok(()));
+        let mut without_smtp = production_settings(Some(&secret));
+        without_smtp.smtp_url = None;
+        assert!(
+            without_smtp
+                .validate()
+                .unwrap_err()
+                .contains("ROWGUARD_SMTP_URL")
+        );
+        let mut without_url = production_settings(Some(&secret));
+        without_url.public_url = None;
+        assert!(
+            without_url
+                .validate()
+                .unwrap_err()
+                .contains("ROWGUARD_PUBLIC_URL")
+        );
+        // Development writes email to the log and links to localhost.
+        assert_eq!(Settings::defaults().validate(), Ok(()));
+        assert_eq!(Settings::defaults().public_url(), "http://localhost:8080");
     }
 
     /// What a deployment would do: 32 random bytes, base64 or hex.

@@ -25,7 +25,7 @@ use crate::platform::{
     db::Database,
     email::Mailer,
     http::{edge_stack, params::NameParameters, security::STORE_HEADER},
-    jobs::Registry,
+    jobs::{Queue, Registry},
 };
 use identity::service::Identity;
 
@@ -63,17 +63,25 @@ pub struct AppState {
     pub mailer: Mailer,
     /// `ROWGUARD_PUBLIC_URL`: the base of links in emails.
     pub public_url: String,
+    /// The job queue's machinery (as `rowguard_auth`): the operator routes read it.
+    pub queue: Queue,
 }
 
 impl AppState {
     /// The state of a server or worker with `settings` (the mailer is built here:
     /// a bad SMTP URL or sender stops start-up).
-    pub fn new(db: Database, identity: Identity, settings: &Settings) -> anyhow::Result<AppState> {
+    pub fn new(
+        db: Database,
+        identity: Identity,
+        queue: Queue,
+        settings: &Settings,
+    ) -> anyhow::Result<AppState> {
         Ok(AppState {
             db,
             identity,
             mailer: Mailer::from_settings(settings)?,
-            public_url: settings.public_url.clone(),
+            public_url: settings.public_url().to_string(),
+            queue,
         })
     }
 }

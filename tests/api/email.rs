@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use rowguard::platform::db::Scope;
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -20,7 +21,7 @@ async fn app_sending_to(smtp_url: &str) -> TestApp {
     spawn_app_with(move |settings| {
         settings.smtp_url = Some(url.as_str().into());
         settings.workers = 1;
-        settings.public_url = "https://console.example".into();
+        settings.public_url = Some("https://console.example".into());
     })
     .await
 }
@@ -381,4 +382,133 @@ async fn without_an_smtp_url_the_reset_link_is_written_to_the_log() {
         .auth_reset_password(&json!({"token": token, "new_password": "a brand new passphrase"}))
         .await;
     assert_eq!(reset.status(), 204, "the logged link works");
+}
+
+/// Runs `sql` in a request transaction of `user` in `tenant`, as the request role
+/// (what SQL injected into a request could do); its error, if any, and then rolls
+/// back unless `commit`.
+async fn as_a_request(
+    app: &TestApp,
+    tenant: &str,
+    user: &str,
+    sql: &str,
+    commit: bool,
+) -> Result<(), String> {
+    let scope = Scope::tenant(tenant.parse().unwrap(), user.parse().unwrap());
+    let (tx, _) = app.database.begin(&scope).await.unwrap();
+    let result = tx.batch_execute(sql).await;
+    match result {
+        Ok(()) if commit => {
+            tx.commit().await.unwrap();
+            Ok(())
+        }
+        other => {
+            tx.rollback().await;
+            other.map_err(|error| format!("{error:?}"))
+        }
+    }
+}
+
+async fn queued_emails_to(app: &TestApp, to: &str) -> i64 {
+    app.db
+        .superuser()
+        .await
+        .query_one(
+            "SELECT count(*) FROM jobs WHERE kind = 'email.send' AND payload->>'to' = $1",
+            &[&to],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn a_request_cannot_send_an_email_of_its_choosing_to_an_address_of_its_choosing() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let (grace, _) = app
+        .member(&acme.token, "grace@acme.example", "Staff", None)
+        .await;
+    let (tenant, owner) = (acme.id.as_str(), acme.owner_id.as_str());
+    // Legitimate: a notification's email to a member of the tenant.
+    let before = queued_emails_to(&app, "grace@acme.example").await;
+    let member_email = format!(
+        "SELECT app.send_member_email('{grace}', 'invitation_accepted', \
+         '{{\"invitee_email\": \"x@example.com\", \"tenant_name\": \"Acme\"}}')"
+    );
+    as_a_request(&app, tenant, owner, &member_email, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        queued_emails_to(&app, "grace@acme.example").await,
+        before + 1
+    );
+
+    // Any recipient, template and data: refused to requests.
+    let phishing = "SELECT app.enqueue_notification('victim@external.example', 'password_reset', \
+                    '{\"link\": \"https://evil.example/login\", \"expires_at\": \"soon\"}')";
+    let refused = as_a_request(&app, tenant, owner, phishing, false).await;
+    assert!(refused.unwrap_err().contains("permission denied"));
+    // A member email to someone who is no member: nothing is sent.
+    let outsider = format!(
+        "SELECT app.send_member_email('{}', 'invitation_accepted', '{{}}')",
+        uuid::Uuid::new_v4()
+    );
+    as_a_request(&app, tenant, owner, &outsider, true)
+        .await
+        .unwrap();
+    // A member email with another template (one that carries a link): refused.
+    let reset = format!("SELECT app.send_member_email('{grace}', 'password_reset', '{{}}')");
+    assert!(
+        as_a_request(&app, tenant, owner, &reset, false)
+            .await
+            .is_err()
+    );
+    // An invitation email without the invitation's token: nothing is sent.
+    let invitation = format!(
+        "SELECT app.send_invitation_email(id, 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA') FROM invitations"
+    );
+    as_a_request(&app, tenant, owner, &invitation, true)
+        .await
+        .unwrap();
+    assert_eq!(queued_emails_to(&app, "victim@external.example").await, 0);
+    assert_eq!(
+        queued_emails_to(&app, "grace@acme.example").await,
+        before + 1
+    );
+}
+
+#[tokio::test]
+async fn a_request_cannot_plant_a_verification_token_nor_pass_the_hourly_limit() {
+    let app = spawn_app().await;
+    let session = app.register("ada@example.com", "Analytical Engines").await;
+    let (tenant, user) = (text(&session["tenant"], "id"), text(&session["user"], "id"));
+    // The token is made inside the database: there is no way to hand it one.
+    let planted = "SELECT app.request_email_verification('x', '\\x00'::bytea, now() + interval '100 years', 1000000)";
+    let refused = as_a_request(&app, &tenant, &user, planted, false).await;
+    assert!(refused.unwrap_err().contains("does not exist"));
+    // Registration sent one; four more this hour, then no more, however asked.
+    for _ in 0..8 {
+        as_a_request(
+            &app,
+            &tenant,
+            &user,
+            "SELECT app.request_email_verification()",
+            true,
+        )
+        .await
+        .unwrap();
+    }
+    let links: i64 = app
+        .db
+        .superuser()
+        .await
+        .query_one(
+            "SELECT count(*) FROM jobs WHERE payload->>'template' = 'email_verification'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(links, 5);
 }

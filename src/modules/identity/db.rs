@@ -502,24 +502,12 @@ pub async fn update_full_name(tx: &RequestTx, id: Uuid, full_name: &str) -> Resu
 }
 
 /// A verification email for the user of the transaction's context, unless verified
-/// already or sent `max_per_hour` times this hour; whether one was enqueued.
-pub async fn request_email_verification(
-    tx: &RequestTx,
-    token: &str,
-    token_hash: &[u8],
-    expires_at: DateTime<Utc>,
-    max_per_hour: i32,
-) -> Result<bool, Error> {
+/// already or sent five times this hour; whether one was enqueued.
+pub async fn request_email_verification(tx: &RequestTx) -> Result<bool, Error> {
     let statement = tx
-        .prepare("SELECT app.request_email_verification($1, $2, $3, $4)")
+        .prepare("SELECT app.request_email_verification()")
         .await?;
-    Ok(tx
-        .query_one(
-            &statement,
-            &[&token, &token_hash, &expires_at, &max_per_hour],
-        )
-        .await?
-        .try_get(0)?)
+    Ok(tx.query_one(&statement, &[]).await?.try_get(0)?)
 }
 
 /// The user whose address the token verified; `None` for a bad, used or expired token.

@@ -45,11 +45,6 @@ const BAD_RESET_TOKEN: Error =
 const BAD_VERIFICATION_TOKEN: Error =
     Error::InvalidToken("the verification token is invalid, expired or already used");
 
-/// How long an email verification link works.
-const VERIFICATION_TOKEN_TTL: Duration = Duration::from_secs(3 * 24 * 3600);
-/// Verification emails a user can ask for per hour (`POST /me/verification-email`).
-const VERIFICATION_EMAILS_PER_HOUR: i32 = 5;
-
 fn email_taken() -> Error {
     Error::Conflict("the email is already registered".into())
 }
@@ -809,17 +804,9 @@ impl Identity {
     }
 }
 
-/// A verification email to the user of `tx`'s context, through the job queue in
-/// `tx`: only the token's hash stays in the database once it is delivered.
+/// A verification email to the user of `tx`'s context, through the job queue in `tx`
+/// (`app.request_email_verification` makes the token, three days, five an hour): only
+/// the token's hash stays in the database once it is delivered.
 async fn send_verification(tx: &RequestTx) -> Result<bool, Error> {
-    let token = OpaqueToken::generate();
-    let expires_at = Utc::now() + VERIFICATION_TOKEN_TTL;
-    sql::request_email_verification(
-        tx,
-        &token.token,
-        &token.hash,
-        expires_at,
-        VERIFICATION_EMAILS_PER_HOUR,
-    )
-    .await
+    sql::request_email_verification(tx).await
 }

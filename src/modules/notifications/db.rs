@@ -119,8 +119,9 @@ pub async fn unread_count(tx: RequestTx) -> Result<i64, Error> {
     Ok(row.try_get(0)?)
 }
 
-/// Enqueues the email `template` to the member `user_id` (their address read under
-/// the users policy: a member of the context's tenant), in the caller's transaction.
+/// Enqueues the email `template` to the member `user_id` of the context's tenant, in
+/// the caller's transaction (`app.send_member_email`: the address is the member's own,
+/// the template one of the notification emails).
 pub async fn email_member(
     tx: &RequestTx,
     user_id: Uuid,

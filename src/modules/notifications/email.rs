@@ -35,7 +35,7 @@ pub fn jobs(state: &AppState) -> Vec<Kind> {
             SEND_EMAIL,
             SendEmail {
                 mailer: state.mailer.clone(),
-                public_url: state.public_url.trim_end_matches('/').to_string(),
+                public_url: state.public_url.clone(),
             },
         ),
         Kind::periodic(DELIVER, Every::Hour, FnHandler(deliver)),
@@ -80,6 +80,9 @@ impl SendEmail {
                 ));
             }
         };
+        // The link and the console's address are this job's to make, never the data's.
+        data.remove("link");
+        data.remove("console_url");
         let console = format!("{}/console", self.public_url);
         if let Some(page) = &payload.link {
             if !LINKED_PAGES.contains(&page.as_str()) {

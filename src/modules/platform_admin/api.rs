@@ -1,5 +1,7 @@
 //! `/api/v1/platform/jobs`: the queue as a platform admin sees it (payloads without
-//! their secrets), and retrying a failed or dead job.
+//! their secrets), and retrying a failed or dead job. The request's transaction only
+//! checks the caller; the queue is read through its machinery (`rowguard_auth`),
+//! which no request session can reach.
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -8,7 +10,6 @@ use poem_openapi::{
     param::{Path, Query},
     payload::Json,
 };
-use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::{
@@ -16,13 +17,21 @@ use crate::{
     modules::Tag,
     platform::{
         auth::access::{Operation, authorize},
-        db::{Database, RequestTx, enum_column, page::Page},
-        http::{common::Limit, problem::ApiError, security::BearerAuth},
+        db::{Database, page::Page},
+        http::{
+            common::{Limit, from_wire},
+            problem::ApiError,
+            security::BearerAuth,
+        },
+        jobs::{Queue, queue::JobRow},
     },
 };
 
 pub struct PlatformJobsApi {
     pub db: Database,
+    /// The queue's machinery: read only once the request's own transaction said the
+    /// caller is a platform admin.
+    pub queue: Queue,
 }
 
 // What each operation requires (see `auth::access`): one line per route below.
@@ -88,22 +97,24 @@ pub struct Job {
 }
 
 impl Job {
-    fn from_row(row: &Row) -> Result<Job, Error> {
+    fn from_row(row: JobRow) -> Result<Job, Error> {
         Ok(Job {
-            id: row.try_get("id")?,
-            tenant_id: row.try_get("tenant_id")?,
-            kind: row.try_get("kind")?,
-            state: enum_column(row, "state")?,
-            payload: row.try_get("payload")?,
-            run_at: row.try_get("run_at")?,
-            attempts: row.try_get("attempts")?,
-            max_attempts: row.try_get("max_attempts")?,
-            unique_key: row.try_get("unique_key")?,
-            locked_by: row.try_get("locked_by")?,
-            locked_until: row.try_get("locked_until")?,
-            last_error: row.try_get("last_error")?,
-            created_at: row.try_get("created_at")?,
-            finished_at: row.try_get("finished_at")?,
+            id: row.id,
+            tenant_id: row.tenant_id,
+            state: from_wire(&row.state).ok_or_else(|| {
+                Error::Internal(anyhow::anyhow!("a job in the state {:?}", row.state))
+            })?,
+            kind: row.kind,
+            payload: row.payload,
+            run_at: row.run_at,
+            attempts: row.attempts,
+            max_attempts: row.max_attempts,
+            unique_key: row.unique_key,
+            locked_by: row.locked_by,
+            locked_until: row.locked_until,
+            last_error: row.last_error,
+            created_at: row.created_at,
+            finished_at: row.finished_at,
         })
     }
 }
@@ -143,18 +154,15 @@ fn decode_cursor(cursor: &str) -> Result<i64, Error> {
         .ok_or_else(|| Error::BadRequest("the cursor is not valid".into()))
 }
 
-async fn jobs_page(
-    tx: &RequestTx,
-    state: Option<&str>,
-    before: Option<i64>,
-    fetch: i64,
-) -> Result<Vec<Job>, Error> {
-    let statement = tx
-        .prepare("SELECT * FROM app.platform_jobs_page($1, $2, $3)")
-        .await?;
-    let fetch = i32::try_from(fetch).unwrap_or(i32::MAX);
-    let rows = tx.query(&statement, &[&state, &before, &fetch]).await?;
-    rows.iter().map(Job::from_row).collect()
+/// Opens and ends the caller's request transaction: a platform admin (session,
+/// membership and `is_platform_admin` checked), or the refusal.
+async fn platform_admin(
+    db: &Database,
+    auth: &BearerAuth,
+    operation: &Operation,
+) -> Result<(), Error> {
+    let (tx, _) = authorize(db, &auth.0, operation).await?;
+    tx.commit().await
 }
 
 #[OpenApi(prefix_path = "/api/v1/platform", tag = "Tag::Platform")]
@@ -178,10 +186,15 @@ impl PlatformJobsApi {
             .filter(|c| !c.is_empty())
             .map(decode_cursor)
             .transpose()?;
-        let (tx, _) = authorize(&self.db, &auth.0, &PLATFORM_JOBS_LIST).await?;
+        platform_admin(&self.db, &auth, &PLATFORM_JOBS_LIST).await?;
         let state = state.0.map(JobState::wire);
-        let jobs = jobs_page(&tx, state, before, page.fetch()).await;
-        let mut jobs = tx.finish(jobs).await?;
+        let mut jobs = self
+            .queue
+            .page(state, before, page.fetch())
+            .await?
+            .into_iter()
+            .map(Job::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
         let next_cursor = if jobs.len() > limit {
             jobs.truncate(limit);
@@ -202,18 +215,18 @@ impl PlatformJobsApi {
         operation_id = "platform_jobs_retry"
     )]
     async fn retry(&self, auth: BearerAuth, id: Path<i64>) -> Result<JobResponse, ApiError> {
-        let (tx, _) = authorize(&self.db, &auth.0, &PLATFORM_JOBS_RETRY).await?;
-        let retried = async {
-            let statement = tx.prepare("SELECT app.platform_retry_job($1)").await?;
-            if tx.query(&statement, &[&id.0]).await?.is_empty() {
-                return Err(Error::NotFound);
-            }
-            // The job itself: the first of the page that starts at it.
-            let mut jobs = jobs_page(&tx, None, id.0.checked_add(1), 1).await?;
-            jobs.pop().ok_or(Error::NotFound)
+        platform_admin(&self.db, &auth, &PLATFORM_JOBS_RETRY).await?;
+        if !self.queue.retry(id.0).await? {
+            return Err(Error::NotFound.into());
         }
-        .await;
-        let job = tx.finish(retried).await?;
+        // The job itself: the first of the page that starts at it.
+        let job = self
+            .queue
+            .page(None, id.0.checked_add(1), 1)
+            .await?
+            .pop()
+            .ok_or(Error::NotFound)?;
+        let job = Job::from_row(job)?;
         Ok(JobResponse::Ok(Json(job)))
     }
 }

@@ -1,8 +1,8 @@
 //! Platform administration: the operator routes `/api/v1/platform/*`, for users with
 //! `is_platform_admin` (everyone else 403 `forbidden`). So far the job queue: the
-//! jobs that failed, died or wait, and retrying one. What these routes read is behind
-//! SECURITY DEFINER functions that check the caller again (`sql/V10__jobs.sql`): the
-//! request role cannot read the queue by itself.
+//! jobs that failed, died or wait, and retrying one. The request role cannot read the
+//! queue at all: once its transaction said the caller is a platform admin, the route
+//! reads it through the queue's machinery (`rowguard_auth`).
 
 pub mod api;
 
@@ -15,6 +15,7 @@ pub type Api = api::PlatformJobsApi;
 pub fn api(state: &AppState) -> Api {
     api::PlatformJobsApi {
         db: state.db.clone(),
+        queue: state.queue.clone(),
     }
 }
 

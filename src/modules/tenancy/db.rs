@@ -45,18 +45,6 @@ pub async fn create_tenant(tx: &RequestTx, id: Uuid, name: &str) -> Result<Tenan
     TenantRow::from_row(&tx.query_one(&statement, &[&id, &name]).await?)
 }
 
-/// A member's name, as their invitations sign it.
-pub async fn full_name(tx: &RequestTx, user_id: Uuid) -> Result<String, Error> {
-    let statement = tx
-        .prepare("SELECT full_name FROM users WHERE id = $1")
-        .await?;
-    let row = tx
-        .query_opt(&statement, &[&user_id])
-        .await?
-        .ok_or(Error::NotFound)?;
-    Ok(row.try_get(0)?)
-}
-
 pub async fn tenant(tx: &RequestTx, id: Uuid) -> Result<TenantRow, Error> {
     let statement = tx
         .prepare("SELECT id, name, status, created_at FROM tenants WHERE id = $1")
@@ -261,18 +249,20 @@ pub async fn set_invitation_token(
     Ok(())
 }
 
-pub async fn enqueue_notification(
+/// Enqueues the invitation's email, carrying `token`: whether the invitation (of the
+/// context's tenant, pending, storing that token's hash) exists.
+pub async fn send_invitation_email(
     tx: &RequestTx,
-    recipient: &str,
-    template: &str,
-    payload: &serde_json::Value,
-) -> Result<(), Error> {
+    invitation_id: Uuid,
+    token: &str,
+) -> Result<bool, Error> {
     let statement = tx
-        .prepare("SELECT app.enqueue_notification($1, $2, $3)")
+        .prepare("SELECT app.send_invitation_email($1, $2)")
         .await?;
-    tx.execute(&statement, &[&recipient, &template, payload])
-        .await?;
-    Ok(())
+    Ok(tx
+        .query_one(&statement, &[&invitation_id, &token])
+        .await?
+        .try_get(0)?)
 }
 
 /// The invitations in `status`; without one, all but the revoked (a revoked

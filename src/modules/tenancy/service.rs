@@ -129,7 +129,6 @@ pub async fn invite(
     tx: &RequestTx,
     access: &Access,
     inviter: Uuid,
-    tenant_id: Uuid,
     invitation: NewInvitation,
     now: DateTime<Utc>,
 ) -> Result<InvitationRow, Error> {
@@ -152,22 +151,13 @@ pub async fn invite(
         db::create_invitation(tx, email.as_str(), role.id, store_id, inviter, expires_at).await?;
     let token = OpaqueToken::generate();
     db::set_invitation_token(tx, created.id, &token.hash).await?;
-    let tenant = db::tenant(tx, tenant_id).await?;
-    let inviter_name = db::full_name(tx, inviter).await?;
-    db::enqueue_notification(
-        tx,
-        email.as_str(),
-        "invitation",
-        &json!({
-            "token": token.token,
-            "tenant_id": tenant.id,
-            "tenant_name": tenant.name,
-            "role_name": role.name,
-            "inviter_name": inviter_name,
-            "expires_at": expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-        }),
-    )
-    .await?;
+    // Its recipient and text come from the invitation itself (the function checks the
+    // token against the hash just stored).
+    if !db::send_invitation_email(tx, created.id, &token.token).await? {
+        return Err(Error::Internal(anyhow::anyhow!(
+            "the invitation just created has no email to send"
+        )));
+    }
     audit::record(
         tx,
         Event {

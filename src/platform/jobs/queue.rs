@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio_postgres::{Row, types::ToSql};
 use uuid::Uuid;
 
-use super::Job;
+use super::{Job, NewJob};
 use crate::{
     error::Error,
     platform::db::{Database, RuntimeRole, Scope},
@@ -201,17 +201,25 @@ impl Queue {
         }
     }
 
-    /// Enqueues a platform job (no tenant) now: `rowguard jobs run`.
-    pub async fn enqueue_platform(
-        &self,
-        kind: &str,
-        payload: &Value,
-        unique_key: Option<&str>,
-    ) -> Result<Option<i64>, Error> {
+    /// Runs a failed or dead job again now; false when there is no such job.
+    pub async fn retry(&self, id: i64) -> Result<bool, Error> {
+        let rows = self.call("SELECT app.retry_job($1)", &[&id]).await?;
+        Ok(!rows.is_empty())
+    }
+
+    /// Enqueues a platform job (no tenant): `rowguard jobs run`, and what no request
+    /// may enqueue. Its id, or `None` when a live job has its unique key.
+    pub async fn enqueue_platform(&self, job: &NewJob) -> Result<Option<i64>, Error> {
         let rows = self
             .call(
-                "SELECT app.enqueue_job($1, $2, $3, NULL, NULL)",
-                &[&kind, payload, &unique_key],
+                "SELECT app.enqueue_platform_job($1, $2, $3, $4, $5)",
+                &[
+                    &job.kind,
+                    &job.payload,
+                    &job.unique_key,
+                    &job.run_at,
+                    &job.max_attempts,
+                ],
             )
             .await?;
         match rows.first() {

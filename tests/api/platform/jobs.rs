@@ -73,15 +73,39 @@ fn effect_kind() -> Kind {
     Kind::new("test.effect", FnHandler(record_effect))
 }
 
+/// Enqueues `job`: for a tenant as a request of that tenant does (its kind allowed
+/// to requests first: `app.request_job_kinds`), or as a platform job through the
+/// machinery (no request may enqueue one).
 async fn enqueue_in(app: &TestApp, tenant: Option<Uuid>, job: NewJob) -> Option<i64> {
+    let Some(tenant) = tenant else {
+        return app.queue().enqueue_platform(&job).await.unwrap();
+    };
+    allow_requests_to_enqueue(app, job.kind).await;
     let scope = Scope {
-        tenant_id: tenant,
+        tenant_id: Some(tenant),
         ..Scope::anonymous()
     };
     let (tx, _) = app.database.begin(&scope).await.unwrap();
     let id = jobs::enqueue(&tx, &job).await.unwrap();
     tx.commit().await.unwrap();
     id
+}
+
+/// What a module's migration does for a kind its requests enqueue.
+async fn allow_requests_to_enqueue(app: &TestApp, kind: &str) {
+    app.db
+        .superuser()
+        .await
+        .execute(
+            "INSERT INTO app.request_job_kinds (kind) VALUES ($1) ON CONFLICT DO NOTHING",
+            &[&kind],
+        )
+        .await
+        .unwrap();
+}
+
+async fn a_tenant(app: &TestApp, email: &str) -> Uuid {
+    Uuid::parse_str(&app.tenant(email, "Acme").await.id).unwrap()
 }
 
 async fn count(superuser: &Client, sql: &str) -> i64 {
@@ -114,11 +138,21 @@ async fn eventually(superuser: &Client, sql: &str, expected: i64) {
 async fn a_job_enqueued_in_a_rolled_back_transaction_does_not_exist() {
     let app = spawn_app().await;
     let superuser = app.db.superuser().await;
+    let acme = a_tenant(&app, "owner@acme.example").await;
     // Committed: it is there.
-    let kept = enqueue_in(&app, None, NewJob::new("test.effect", json!({"n": 1}))).await;
+    let kept = enqueue_in(
+        &app,
+        Some(acme),
+        NewJob::new("test.effect", json!({"n": 1})),
+    )
+    .await;
     assert!(kept.is_some());
 
-    let (tx, _) = app.database.begin(&Scope::anonymous()).await.unwrap();
+    let scope = Scope {
+        tenant_id: Some(acme),
+        ..Scope::anonymous()
+    };
+    let (tx, _) = app.database.begin(&scope).await.unwrap();
     let rolled_back = jobs::enqueue(&tx, &NewJob::new("test.effect", json!({"n": 2})))
         .await
         .unwrap();
@@ -597,16 +631,23 @@ async fn a_job_still_running_when_the_grace_period_ends_goes_back_to_the_queue()
 #[tokio::test]
 async fn the_request_role_can_neither_read_the_queue_nor_claim_from_it() {
     let app = spawn_app().await;
+    let acme = a_tenant(&app, "owner@acme.example").await;
     enqueue_in(
         &app,
-        None,
+        Some(acme),
         NewJob::new("test.effect", json!({"secret": "a-reset-token"})),
     )
     .await;
     // The machinery can.
     let claimed = app
         .queue()
-        .claim("tester", None, 1, Duration::from_secs(5), Utc::now())
+        .claim(
+            "tester",
+            Some(&["test.effect".to_string()]),
+            1,
+            Duration::from_secs(5),
+            Utc::now(),
+        )
         .await
         .unwrap();
     assert_eq!(claimed[0].payload["secret"], "a-reset-token");
@@ -629,4 +670,88 @@ async fn the_request_role_can_neither_read_the_queue_nor_claim_from_it() {
         .await;
     assert!(page.is_err(), "the request role read the queue's page");
     tx.rollback().await;
+}
+
+/// Runs `sql` in a request transaction of `tenant` (as the request role, what SQL
+/// injected into a request could do) and returns its error, if any.
+async fn as_a_request_of(app: &TestApp, tenant: Option<Uuid>, sql: &str) -> Option<String> {
+    let scope = Scope {
+        tenant_id: tenant,
+        ..Scope::anonymous()
+    };
+    let (tx, _) = app.database.begin(&scope).await.unwrap();
+    let result = tx.batch_execute(sql).await;
+    tx.rollback().await;
+    result.err().map(|error| format!("{error:?}"))
+}
+
+#[tokio::test]
+async fn a_request_enqueues_only_its_tenants_jobs_of_the_kinds_requests_may_enqueue() {
+    let app = spawn_app().await;
+    let acme = a_tenant(&app, "owner@acme.example").await;
+    allow_requests_to_enqueue(&app, "test.effect").await;
+    let enqueue =
+        |kind: &str| format!("SELECT app.enqueue_job('{kind}', '{{}}', NULL, NULL, NULL)");
+    // Legitimate: its tenant, a kind listed for requests.
+    assert_eq!(
+        as_a_request_of(&app, Some(acme), &enqueue("test.effect")).await,
+        None
+    );
+    // Not a platform job (no tenant context: the schedulers' and sweeps' ground)...
+    let platform = as_a_request_of(&app, None, &enqueue("test.effect")).await;
+    assert!(platform.unwrap().contains("tenant only"));
+    // ...nor an email of its choosing, nor a periodic kind.
+    for kind in [
+        "email.send",
+        "notifications.deliver",
+        "identity.prune_attempts",
+    ] {
+        let refused = as_a_request_of(&app, Some(acme), &enqueue(kind)).await;
+        assert!(refused.unwrap().contains("may not enqueue"), "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn a_request_cannot_make_a_job_jump_the_queue_or_take_the_machinerys_keys() {
+    let app = spawn_app().await;
+    let superuser = app.db.superuser().await;
+    let acme = a_tenant(&app, "owner@acme.example").await;
+    allow_requests_to_enqueue(&app, "test.effect").await;
+    enqueue_in(
+        &app,
+        Some(acme),
+        NewJob::new("test.effect", json!({}))
+            .unique("sweep@2030-01-01")
+            .at("1970-01-01T00:00:00Z".parse().unwrap())
+            .attempts(1000),
+    )
+    .await
+    .unwrap();
+    let row = superuser
+        .query_one(
+            "SELECT run_at >= created_at, max_attempts, unique_key FROM jobs
+             WHERE kind = 'test.effect'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (not_before_now, attempts, key): (bool, i32, String) = (row.get(0), row.get(1), row.get(2));
+    assert!(not_before_now, "a request's job runs no earlier than now");
+    assert_eq!(attempts, 25);
+    assert_eq!(key, "request:sweep@2030-01-01");
+    // So the sweep's own key in that tenant is still free.
+    let fanned = app
+        .queue()
+        .enqueue_for_active_tenants("test.effect", &json!({}), "sweep@2030-01-01", None)
+        .await
+        .unwrap();
+    assert_eq!(fanned, 1);
+    // And a payload is an object.
+    let scalar = as_a_request_of(
+        &app,
+        Some(acme),
+        "SELECT app.enqueue_job('test.effect', '\"text\"', NULL, NULL, NULL)",
+    )
+    .await;
+    assert!(scalar.is_some(), "a scalar payload was accepted");
 }

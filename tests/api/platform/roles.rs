@@ -192,6 +192,8 @@ async fn in_production_one_database_url_for_everything_is_refused() {
 
     settings.environment = Environment::Production;
     settings.jwt_secret = Some(hex::encode(rand::random::<[u8; 32]>()).as_str().into());
+    settings.smtp_url = Some("smtp://127.0.0.1:2525".into());
+    settings.public_url = Some("https://app.example".into());
     let error = Application::build(&settings)
         .await
         .err()

@@ -167,8 +167,8 @@ impl InvitationsApi {
             role_id: body.role_id,
             store_id: body.store_id,
         };
-        let (inviter, tenant) = (auth.0.claims.sub, auth.0.claims.tid);
-        let created = service::invite(&tx, &access, inviter, tenant, invitation, Utc::now()).await;
+        let inviter = auth.0.claims.sub;
+        let created = service::invite(&tx, &access, inviter, invitation, Utc::now()).await;
         Ok(InvitationCreated::Created(Json(
             tx.finish(created).await?.into(),
         )))
