@@ -101,6 +101,7 @@ async fn bootstrap(settings: &Settings, args: &BootstrapArgs) -> anyhow::Result<
 /// kind's job as of `T` and drains the queue in this process: the job, whatever it
 /// fans out, and whatever else is due (emails waiting, say), until nothing is.
 async fn jobs(settings: &Settings, command: JobsCommand) -> anyhow::Result<ExitCode> {
+    settings.validate().map_err(anyhow::Error::msg)?;
     let target = app::database_target(settings).await?;
     let pools = target.open(settings).await?;
     let identity = Identity::new(

@@ -465,10 +465,9 @@ async fn a_request_cannot_send_an_email_of_its_choosing_to_an_address_of_its_cho
             .is_err()
     );
     // An invitation email without the invitation's token: nothing is sent.
-    let invitation = format!(
-        "SELECT app.send_invitation_email(id, 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA') FROM invitations"
-    );
-    as_a_request(&app, tenant, owner, &invitation, true)
+    let invitation = "SELECT app.send_invitation_email(id, 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA') \
+                      FROM invitations";
+    as_a_request(&app, tenant, owner, invitation, true)
         .await
         .unwrap();
     assert_eq!(queued_emails_to(&app, "victim@external.example").await, 0);
