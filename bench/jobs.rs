@@ -5,17 +5,17 @@
 //!   (default options: concurrency 4 each), of no-op jobs (`bench.noop`, registered
 //!   here) and of email jobs (`email.send` as the server runs it: the notifications
 //!   module's handler, its mailer built from `Settings` with `ROWGUARD_SMTP_URL` at an
-//!   SMTP sink this program serves). `--jobs` (`--email-jobs`) jobs are inserted as a backlog, then the
-//!   workers start on pools the server would open; the rate is the backlog over the
-//!   time from the start to the last job's `finished_at`. Configurations interleave,
-//!   round after round; the median per configuration is printed.
+//!   SMTP sink this program serves). A backlog of `--jobs` (`--email-jobs`) jobs is
+//!   inserted, then the workers start on pools the server would open; the rate is the
+//!   backlog over the time from the start to the last job's `finished_at`.
+//!   Configurations interleave, round after round; the median of each is printed.
 //! - **enqueue**: a request-like write transaction (the opening statement of a
 //!   request requiring `products.create`, an INSERT of a product, COMMIT) without and
 //!   with `jobs::enqueue` of an `email.send` job, alternating one by one (ABBA):
 //!   p50 and p90 of each, and the difference.
 //!
-//!     cargo run --release --example jobs -- [--only drain|enqueue] [--jobs 10000]
-//!         [--email-jobs 2000] [--rounds 2] [--transactions 3000]
+//!     cargo run --release --example jobs -- [--only drain|enqueue] [--jobs 1000,10000]
+//!         [--email-jobs 1000] [--rounds 2] [--transactions 3000]
 //!
 //! BENCH_DATABASE_URL names the PostgreSQL server (default: the local one, as root);
 //! the database `rowguard_bench_jobs` is dropped and made again.
@@ -68,12 +68,13 @@ struct Args {
     /// Only this part (default: both).
     #[arg(long, value_parser = ["drain", "enqueue"])]
     only: Option<String>,
-    /// The backlog each no-op drain starts from.
-    #[arg(long, default_value_t = 10_000)]
-    jobs: i64,
-    /// The backlog each email drain starts from (email drains are slower).
-    #[arg(long, default_value_t = 2_000)]
-    email_jobs: i64,
+    /// The backlogs no-op drains start from (a drain of each, per worker count, per
+    /// round).
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    jobs: Vec<i64>,
+    /// The backlogs email drains start from (email drains are slower).
+    #[arg(long, value_delimiter = ',', default_value = "1000")]
+    email_jobs: Vec<i64>,
     /// Drain rounds (each runs every configuration once, in turn).
     #[arg(long, default_value_t = 2)]
     rounds: usize,
@@ -412,68 +413,66 @@ async fn main() {
     let (smtp_port, received) = smtp_sink().await;
 
     if args.only.as_deref() != Some("enqueue") {
-        let configurations = [
-            (What::Noop, 1),
-            (What::Noop, 2),
-            (What::Email, 1),
-            (What::Email, 2),
-        ];
-        let mut rates: BTreeMap<(What, usize), Vec<f64>> = BTreeMap::new();
+        let mut configurations = Vec::new();
+        for (what, backlogs) in [(What::Noop, &args.jobs), (What::Email, &args.email_jobs)] {
+            for &count in backlogs {
+                for workers in [1, 2] {
+                    configurations.push((what, count, workers));
+                }
+            }
+        }
+        let mut rates: BTreeMap<(What, i64, usize), Vec<f64>> = BTreeMap::new();
         for round in 0..args.rounds {
             // Reversed every other round, so drift does not favour one configuration.
-            let mut order = configurations.to_vec();
+            let mut order = configurations.clone();
             if round % 2 == 1 {
                 order.reverse();
             }
-            for (what, workers) in order {
-                let rate = drain(
-                    &owner,
-                    &url,
-                    (smtp_port, &received),
-                    what,
-                    workers,
-                    if what == What::Email {
-                        args.email_jobs
-                    } else {
-                        args.jobs
-                    },
-                )
-                .await;
+            for (what, count, workers) in order {
+                let rate = drain(&owner, &url, (smtp_port, &received), what, workers, count).await;
                 eprintln!(
-                    "round {} {} x{workers}: {rate:.0} jobs/s",
+                    "round {} {} backlog {count} x{workers}: {rate:.0} jobs/s",
                     round + 1,
                     what.kind()
                 );
-                rates.entry((what, workers)).or_default().push(rate);
+                rates.entry((what, count, workers)).or_default().push(rate);
             }
         }
         println!(
-            "\n## Drain rate ({} no-op or {} email jobs per drain, {} rounds, interleaved; median jobs/s, default WorkerOptions: concurrency 4 per worker)\n",
-            args.jobs, args.email_jobs, args.rounds
+            "\n## Drain rate ({} rounds, interleaved; median jobs/s; default WorkerOptions: concurrency 4 per worker)\n",
+            args.rounds
         );
-        println!("| jobs | 1 worker | 2 workers | 2 / 1 | every round (1 worker; 2 workers) |");
-        println!("| --- | --- | --- | --- | --- |");
-        for (what, name) in [
-            (What::Noop, "no-op (bench.noop)"),
-            (What::Email, "email.send into a local SMTP sink"),
+        println!(
+            "| jobs | backlog | 1 worker | 2 workers | 2 / 1 | every round (1 worker; 2 workers) |"
+        );
+        println!("| --- | --- | --- | --- | --- | --- |");
+        let list = |values: &[f64]| {
+            values
+                .iter()
+                .map(|v| format!("{v:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for (what, name, backlogs) in [
+            (What::Noop, "no-op (bench.noop)", &args.jobs),
+            (
+                What::Email,
+                "email.send into a local SMTP sink",
+                &args.email_jobs,
+            ),
         ] {
-            let one = &rates[&(what, 1)];
-            let two = &rates[&(what, 2)];
-            let list = |values: &[f64]| {
-                values
-                    .iter()
-                    .map(|v| format!("{v:.0}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            println!(
-                "| {name} | {:.0} | {:.0} | {:.2} | {}; {} |",
-                median(one),
-                median(two),
-                median(two) / median(one),
-                list(one),
-                list(two)
-            );
+            for &count in backlogs {
+                let one = &rates[&(what, count, 1)];
+                let two = &rates[&(what, count, 2)];
+                println!(
+                    "| {name} | {count} | {:.0} | {:.0} | {:.2} | {}; {} |",
+                    median(one),
+                    median(two),
+                    median(two) / median(one),
+                    list(one),
+                    list(two)
+                );
+            }
         }
     }
 

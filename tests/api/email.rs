@@ -300,7 +300,10 @@ async fn an_address_the_smtp_server_refuses_ends_dead_and_the_platform_admin_see
     assert_eq!(retried.status(), 200);
     let retried: Value = retried.json().await.unwrap();
     assert_eq!(retried["state"], "queued");
-    assert!(retried["max_attempts"].as_i64().unwrap() >= 2, "one more attempt: {retried}");
+    assert!(
+        retried["max_attempts"].as_i64().unwrap() >= 2,
+        "one more attempt: {retried}"
+    );
 }
 
 #[tokio::test]
