@@ -14,8 +14,10 @@
 //!   with `jobs::enqueue` of an `email.send` job, alternating one by one (ABBA):
 //!   p50 and p90 of each, and the difference.
 //!
-//!     cargo run --release --example jobs -- [--only drain|enqueue] [--jobs 1000,10000]
-//!         [--email-jobs 1000] [--rounds 2] [--transactions 3000]
+//! ```text
+//! cargo run --release --example jobs -- [--only drain|enqueue] [--jobs 1000,10000]
+//!     [--email-jobs 1000] [--rounds 2] [--transactions 3000]
+//! ```
 //!
 //! BENCH_DATABASE_URL names the PostgreSQL server (default: the local one, as root);
 //! the database `rowguard_bench_jobs` is dropped and made again.

@@ -11,7 +11,9 @@ round runs wrk on GET /api/v1/products?limit=20 twice, in turns (idle, drain, th
 drain, idle, ...): "idle" with nothing queued, "drain" right after `--backlog`
 `email.send` jobs are inserted in SQL as the owner, so the worker drains them into the
 sink while wrk runs (the backlog left when wrk ends is printed: it must not be 0, or
-part of the window was idle). Between rounds the backlog drains to the end.
+part of the window was idle). After a drain window what is left of the backlog, and
+what was done, is deleted (draining it all would take minutes), so every window starts
+from the same table.
 
 Needs the release build (cargo build --release --bin rowguard), wrk and psql, as for
 bench/run.sh. BENCH_DATABASE_URL names the PostgreSQL server (default: the local one,
@@ -93,6 +95,15 @@ def wait_drained(url, timeout=600):
         time.sleep(0.2)
 
 
+def clear_backlog(url):
+    """Ends a drain window: the jobs still queued and those done are deleted (as the
+    owner), the ones running finish, so every drain window starts from the same table."""
+    run.psql(url, "DELETE FROM jobs WHERE kind = 'email.send' AND state IN ('queued', 'succeeded')")
+    wait_drained(url)
+    run.psql(url, "DELETE FROM jobs WHERE kind = 'email.send' AND state = 'succeeded'")
+    run.psql(url, "VACUUM ANALYZE jobs")
+
+
 def enqueue_backlog(url, count):
     """`count` welcome emails, platform jobs (no tenant), inserted as the owner."""
     run.psql(url, f"""
@@ -120,8 +131,8 @@ def main():
     try:
         print("seeding 3 tenants through the API ...", file=sys.stderr, flush=True)
         token = run.seed(3, stores_per_tenant=25, products_per_tenant=100)[0]["token"]
-        run.psql(url, "ANALYZE")
         wait_drained(url)
+        run.psql(url, "VACUUM ANALYZE")
         path = "/api/v1/products?limit=20"
         run.wrk("GET", path, args.connections, 2, token)  # warm-up
         for round_ in range(args.rounds):
@@ -142,6 +153,7 @@ def main():
                     left.append(backlog(url))
                     drained_rates.append((succeeded(url) - before) / elapsed)
                     line += f"  drained {drained_rates[-1]:.0f} jobs/s, {left[-1]} left when wrk ended"
+                    clear_backlog(url)
                 print(line, file=sys.stderr, flush=True)
         wait_drained(url)
     finally:
