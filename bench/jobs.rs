@@ -298,7 +298,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    percentile(&sorted, 0.5)
+    let middle = sorted.len() / 2;
+    if sorted.len() % 2 == 0 {
+        (sorted[middle - 1] + sorted[middle]) / 2.0
+    } else {
+        sorted[middle]
+    }
 }
 
 /// The request-like transaction: opening statement (tenant, user, `products.create`),
