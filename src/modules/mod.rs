@@ -127,7 +127,14 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
 
 /// Every module's job kinds (see `platform::jobs`), as the workers run them.
 pub fn jobs(state: &AppState) -> Registry {
-    Registry::new([identity::jobs(state), notifications::jobs(state)].concat())
+    Registry::new(
+        [
+            crate::platform::jobs::kinds(),
+            identity::jobs(state),
+            notifications::jobs(state),
+        ]
+        .concat(),
+    )
 }
 
 /// Every operation's declaration (see `platform::auth::access`), from each module.

@@ -233,6 +233,34 @@ impl Registry {
     }
 }
 
+/// The queue's own kinds, which `modules::jobs` registers with the modules': `jobs.prune`
+/// (hourly), which forgets finished jobs so the table holds what is live or recent.
+pub fn kinds() -> Vec<Kind> {
+    vec![Kind::periodic(PRUNE, Every::Hour, FnHandler(prune))]
+}
+
+pub const PRUNE: &str = "jobs.prune";
+
+/// Finished jobs forgotten per statement.
+const PRUNE_BATCH: i32 = 10_000;
+
+fn prune(run: JobRun<'_>) -> BoxFuture<'_, Result<(), JobError>> {
+    Box::pin(async move {
+        let mut total = 0;
+        loop {
+            let pruned = run.queue.prune(run.now, PRUNE_BATCH).await?;
+            total += pruned;
+            if pruned < PRUNE_BATCH {
+                break;
+            }
+        }
+        if total > 0 {
+            tracing::info!(pruned = total, "forgot finished jobs");
+        }
+        Ok(())
+    })
+}
+
 /// A handler from an async function of the run: `handler(|run| Box::pin(async move
 /// { ... }))`, for kinds that need no state of their own.
 pub struct FnHandler<F>(pub F);

@@ -287,4 +287,16 @@ impl Queue {
             None => Ok(0),
         }
     }
+
+    /// Forgets up to `batch` finished jobs (succeeded a day before `now`, dead a month
+    /// before); how many.
+    pub async fn prune(&self, now: DateTime<Utc>, batch: i32) -> Result<i32, Error> {
+        let rows = self
+            .call("SELECT app.prune_jobs($1, $2)", &[&now, &batch])
+            .await?;
+        match rows.first() {
+            Some(row) => Ok(row.try_get(0)?),
+            None => Ok(0),
+        }
+    }
 }

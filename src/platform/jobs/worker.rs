@@ -250,9 +250,11 @@ async fn claim_loop(
     let mut running = JoinSet::new();
     loop {
         let stopping = *stopped.borrow();
-        let mut claimed = 0;
-        if !stopping && running.len() < concurrency {
-            let free = concurrency - running.len();
+        // Claim when at least half the slots are free (or none runs): a claim costs
+        // as much as a no-op job, so claiming one job per finished one would spend
+        // half the worker's round trips on claims.
+        let free = concurrency - running.len().min(concurrency);
+        if !stopping && free > 0 && (running.is_empty() || 2 * free >= concurrency) {
             match queue
                 .claim(
                     &worker,
@@ -264,7 +266,6 @@ async fn claim_loop(
                 .await
             {
                 Ok(jobs) => {
-                    claimed = jobs.len();
                     for job in jobs {
                         held.insert(job.lease);
                         let (queue, registry, options, held) = (
@@ -286,10 +287,6 @@ async fn claim_loop(
         }
         if stopping && running.is_empty() {
             return;
-        }
-        // A full claim: more may be due, take them as soon as there is room.
-        if claimed > 0 && running.len() < concurrency {
-            continue;
         }
         tokio::select! {
             Some(done) = running.join_next(), if !running.is_empty() => {

@@ -755,3 +755,50 @@ async fn a_request_cannot_make_a_job_jump_the_queue_or_take_the_machinerys_keys(
     .await;
     assert!(scalar.is_some(), "a scalar payload was accepted");
 }
+
+#[tokio::test]
+async fn finished_jobs_are_forgotten_after_a_day_and_dead_ones_after_a_month() {
+    let app = spawn_app().await;
+    let superuser = app.db.superuser().await;
+    for (state, age) in [
+        ("succeeded", "2 days"),
+        ("succeeded", "1 hour"),
+        ("dead", "31 days"),
+        ("dead", "2 days"),
+        ("failed", "60 days"),
+        ("queued", "60 days"),
+    ] {
+        superuser
+            .execute(
+                "INSERT INTO jobs (kind, state, finished_at, payload)
+                 VALUES ('test.effect', $1, now() - $2::text::interval, jsonb_build_object('age', $2::text))",
+                &[&state, &age],
+            )
+            .await
+            .unwrap();
+    }
+    let pruned = app.queue().prune(Utc::now(), 1000).await.unwrap();
+    assert_eq!(pruned, 2);
+    let left: Vec<(String, String)> = superuser
+        .query(
+            "SELECT state, payload->>'age' FROM jobs WHERE kind = 'test.effect' ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let expected = [
+        ("succeeded", "1 hour"),
+        ("dead", "2 days"),
+        ("failed", "60 days"),
+        ("queued", "60 days"),
+    ];
+    assert_eq!(
+        left,
+        expected
+            .map(|(s, a)| (s.to_string(), a.to_string()))
+            .to_vec()
+    );
+}
