@@ -5,8 +5,17 @@
 
 use crate::platform::http::text::{Text, TextKind};
 
-/// Every permission code, `resource.action`.
-pub const PERMISSION_CODES: &[&str] = &[
+/// Every permission code (`resource.action`), and what a 403 `forbidden` may name as
+/// missing: one of them, or being a platform admin (`platform_admin`, the operator
+/// routes). One list, so the two cannot drift apart.
+macro_rules! permission_codes {
+    ($($code:literal),* $(,)?) => {
+        pub const PERMISSION_CODES: &[&str] = &[$($code),*];
+        pub const MISSING_GRANTS: &[&str] = &[$($code,)* "platform_admin"];
+    };
+}
+
+permission_codes!(
     "audit.view",
     "inventory.adjust",
     "inventory.view",
@@ -30,7 +39,7 @@ pub const PERMISSION_CODES: &[&str] = &[
     "users.invite",
     "users.remove",
     "users.view",
-];
+);
 
 /// The schema of a permission code: a string of [`PERMISSION_CODES`].
 pub struct Catalog;
@@ -41,3 +50,29 @@ impl TextKind for Catalog {
 /// A permission code. In a request, an unknown code is the service's 422 (it checks
 /// the codes against the database's catalog), not a parse failure.
 pub type PermissionCode = Text<Catalog>;
+
+/// The schema of what a `forbidden` problem names as missing: a permission code of
+/// [`PERMISSION_CODES`], or `platform_admin`.
+pub struct MissingGrantKind;
+impl TextKind for MissingGrantKind {
+    const ENUM: &'static [&'static str] = MISSING_GRANTS;
+}
+
+pub type MissingGrant = Text<MissingGrantKind>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::auth::access::PLATFORM_ADMIN;
+
+    #[test]
+    fn a_refusal_names_a_permission_code_or_the_platform_admin() {
+        assert_eq!(MISSING_GRANTS.len(), PERMISSION_CODES.len() + 1);
+        assert!(
+            PERMISSION_CODES
+                .iter()
+                .all(|code| MISSING_GRANTS.contains(code))
+        );
+        assert_eq!(MISSING_GRANTS.last(), Some(&PLATFORM_ADMIN));
+    }
+}

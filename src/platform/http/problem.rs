@@ -11,7 +11,7 @@ use poem_openapi::{ApiResponse, Enum, Object, payload::Json};
 
 use crate::{
     error::{ConstraintKind, Error, FieldError},
-    platform::auth::catalog::PermissionCode,
+    platform::auth::{access::PLATFORM_ADMIN, catalog::MissingGrant},
     telemetry,
 };
 
@@ -62,9 +62,10 @@ pub struct Problem {
     pub detail: String,
     /// Stable, snake_case: what clients switch on.
     pub code: ProblemCode,
-    /// For `forbidden`: the permission that was missing.
+    /// For `forbidden`: the permission that was missing (`platform_admin` on the
+    /// operator routes).
     #[oai(nullable)]
-    pub permission: Option<PermissionCode>,
+    pub permission: Option<MissingGrant>,
     /// For `validation_failed`: each invalid field.
     #[oai(nullable)]
     pub errors: Option<Vec<ProblemField>>,
@@ -176,9 +177,13 @@ impl From<Error> for ApiError {
                 let mut body = Problem::new(
                     S::FORBIDDEN,
                     C::Forbidden,
-                    format!("this requires the permission {permission}"),
+                    if permission == PLATFORM_ADMIN {
+                        "this requires a platform admin".to_string()
+                    } else {
+                        format!("this requires the permission {permission}")
+                    },
                 );
-                body.permission = Some(PermissionCode::new(permission));
+                body.permission = Some(MissingGrant::new(permission));
                 ApiError::Forbidden(Json(body))
             }
             Error::StoreAccessDenied => ApiError::Forbidden(problem(
