@@ -13,6 +13,7 @@ pub mod platform_admin;
 pub mod products;
 pub mod rbac;
 pub mod stores;
+pub mod subscriptions;
 pub mod tenancy;
 
 use poem::{Endpoint, EndpointExt, Route};
@@ -47,6 +48,8 @@ pub enum Tag {
     Products,
     /// Who changed what.
     Audit,
+    /// Plans and subscriptions.
+    Subscriptions,
     /// Operators' routes: platform admins only.
     Platform,
     /// The caller's in-app notifications.
@@ -98,6 +101,7 @@ type Apis = (
     audit::Api,
     notifications::Api,
     platform_admin::Api,
+    subscriptions::Api,
 );
 
 pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -112,6 +116,7 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
             audit::api(state),
             notifications::api(state),
             platform_admin::api(state),
+            subscriptions::api(state),
         ),
         "rowguard",
         env!("CARGO_PKG_VERSION"),
@@ -149,6 +154,7 @@ pub fn operations() -> Vec<Operation> {
         audit::OPERATIONS,
         notifications::OPERATIONS,
         platform_admin::OPERATIONS,
+        subscriptions::OPERATIONS,
     ]
     .concat()
     .concat()

@@ -22,4 +22,5 @@ mod notifications;
 mod products;
 mod rbac;
 mod stores;
+mod subscriptions;
 mod tenancy;

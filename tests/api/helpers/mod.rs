@@ -18,6 +18,7 @@ mod products;
 mod rbac;
 mod smtp_sink;
 mod stores;
+mod subscriptions;
 mod tenancy;
 
 pub use call::{Call, assert_problem, retry_after, text};
