@@ -324,13 +324,16 @@ pub async fn run_job(
             // A panicking handler is a failed attempt, not a dead worker.
             let handler = kind.handler.clone();
             let (queue, job) = (queue.clone(), job.clone());
-            tokio::spawn(async move { attempt(&queue, handler.as_ref(), &job, now).await })
-                .await
-                .unwrap_or_else(|error| {
-                    Err(Attempt::Failed(JobError::Retry(format!(
-                        "the handler panicked: {error}"
-                    ))))
-                })
+            // Its own task, aborted with the caller: a worker abandoned at the end of
+            // the grace period takes its attempts with it (their transactions roll back).
+            let mut task = AbortOnDrop(tokio::spawn(async move {
+                attempt(&queue, handler.as_ref(), &job, now).await
+            }));
+            (&mut task.0).await.unwrap_or_else(|error| {
+                Err(Attempt::Failed(JobError::Retry(format!(
+                    "the handler panicked: {error}"
+                ))))
+            })
         }
     };
     match attempted {
@@ -385,6 +388,15 @@ pub async fn run_job(
 enum Attempt {
     Failed(JobError),
     LeaseLost,
+}
+
+/// A task that ends when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The job's transaction: its tenant's context, the handler's work, then the

@@ -802,3 +802,45 @@ async fn finished_jobs_are_forgotten_after_a_day_and_dead_ones_after_a_month() {
             .to_vec()
     );
 }
+
+#[tokio::test]
+async fn an_attempt_abandoned_at_the_end_of_the_grace_period_does_nothing_more() {
+    let app = spawn_app().await;
+    let superuser = app.db.superuser().await;
+    enqueue_in(&app, None, NewJob::new("test.outside", json!({})))
+        .await
+        .unwrap();
+    /// An effect outside the database (an email sent, say), a second into the job.
+    struct Outside(Arc<AtomicUsize>);
+    impl Handler for Outside {
+        fn run<'a>(&'a self, _run: JobRun<'a>) -> BoxFuture<'a, Result<(), JobError>> {
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                self.0.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            })
+        }
+    }
+    let done = Arc::new(AtomicUsize::new(0));
+    let registry = Registry::new([Kind::new("test.outside", Outside(done.clone()))]);
+    let workers = Workers::start(1, app.another_queue().await, registry, quick());
+    eventually(
+        &superuser,
+        "SELECT count(*) FROM jobs WHERE state = 'running'",
+        1,
+    )
+    .await;
+    workers.stop(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        done.load(Ordering::SeqCst),
+        0,
+        "the abandoned attempt went on"
+    );
+    eventually(
+        &superuser,
+        "SELECT count(*) FROM jobs WHERE state = 'queued'",
+        1,
+    )
+    .await;
+}
