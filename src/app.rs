@@ -336,6 +336,12 @@ impl Application {
             Ok(pruned) => tracing::info!(pruned, "forgot old throttle attempts"),
             Err(error) => tracing::warn!(%error, "pruning old throttle attempts failed"),
         }
+        if !modules::subscriptions::plan_exists(&pools.api, &settings.default_plan).await? {
+            anyhow::bail!(
+                "ROWGUARD_DEFAULT_PLAN={} is not a plan (GET /api/v1/plans lists them)",
+                settings.default_plan
+            );
+        }
         let queue = Queue::new(pools.queue, pools.jobs)?;
         let state = AppState::new(pools.api.clone(), identity.clone(), queue.clone(), settings)?;
         Ok(Application {

@@ -405,6 +405,17 @@ pub struct Settings {
     #[arg(long, env = "ROWGUARD_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
 
+    /// The plan a new tenant starts on (`free`, `starter`, `business`): its
+    /// subscription is active on it, with no trial. Start-up refuses a plan that
+    /// does not exist.
+    #[arg(
+        long,
+        env = "ROWGUARD_DEFAULT_PLAN",
+        default_value = "free",
+        global = true
+    )]
+    pub default_plan: String,
+
     /// Job workers in this process (`rowguard serve`); 0: none (then `rowguard worker`
     /// elsewhere runs them).
     #[arg(long, env = "ROWGUARD_WORKERS", default_value_t = 1, global = true)]

@@ -44,7 +44,7 @@ async fn register_creates_the_user_their_tenant_and_makes_them_owner() {
     let permissions = me["permissions"].as_array().unwrap();
     assert_eq!(
         permissions.len(),
-        23,
+        rowguard::platform::auth::catalog::PERMISSION_CODES.len(),
         "the Owner holds every permission: {permissions:?}"
     );
 

@@ -670,7 +670,7 @@ async fn nobody_invites_with_a_role_holding_permissions_they_lack() {
         )
         .await;
     let body = assert_problem(response, 403, "forbidden").await;
-    assert_eq!(body["permission"], "tenants.edit");
+    assert_eq!(body["permission"], "tenants.delete");
 }
 
 #[tokio::test]
@@ -691,12 +691,12 @@ async fn an_admin_cannot_suspend_or_remove_an_owner() {
         .await;
     assert_eq!(
         assert_problem(suspend, 403, "forbidden").await["permission"],
-        "tenants.edit"
+        "tenants.delete"
     );
     let remove = app.users_delete(&admin, &second_owner).await;
     assert_eq!(
         assert_problem(remove, 403, "forbidden").await["permission"],
-        "tenants.edit"
+        "tenants.delete"
     );
     // Whom the Admin outranks, the Admin may remove.
     assert_eq!(app.users_delete(&admin, &staff).await.status(), 204);

@@ -24,7 +24,7 @@ use crate::{
     config::{Registration, Settings},
     error::{Error, FieldError},
     modules::{
-        rbac,
+        rbac, subscriptions,
         tenancy::{self, TenantRow},
     },
     platform::{
@@ -81,6 +81,8 @@ pub struct Limits {
     /// 0: no limit.
     pub register_max_taken_emails_per_client: i32,
     pub register_conceal_taken_emails: bool,
+    /// `ROWGUARD_DEFAULT_PLAN`: what a new tenant's subscription starts on.
+    pub default_plan: String,
 }
 
 impl Limits {
@@ -100,6 +102,7 @@ impl Limits {
                 settings.register_max_taken_emails_per_client,
             ),
             register_conceal_taken_emails: settings.register_conceal_taken_emails,
+            default_plan: settings.default_plan.clone(),
         }
     }
 }
@@ -299,6 +302,7 @@ impl Identity {
             let tenant =
                 tenancy::create_tenant(&tx, tenant_id, account.tenant_name.as_str(), user_id)
                     .await?;
+            subscriptions::start(&tx, &self.limits.default_plan, Utc::now()).await?;
             let owner = rbac::service::create_system_roles(&tx).await?;
             rbac::service::assign_role(&tx, user_id, owner, None).await?;
             if !bootstrap {

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
 
 use super::db;
@@ -9,9 +10,9 @@ use crate::{
     error::Error,
     modules::Tag,
     platform::{
-        auth::access::Operation,
+        auth::access::{Operation, authorize},
         db::{Database, Scope},
-        http::{common::from_wire, problem::ApiError},
+        http::{common::from_wire, problem::ApiError, security::BearerAuth},
     },
 };
 
@@ -19,10 +20,93 @@ pub struct PlansApi {
     pub db: Database,
 }
 
+pub struct SubscriptionsApi {
+    pub db: Database,
+}
+
 // What each operation requires (see `auth::access`): one line per route below.
 const PLANS_LIST: Operation = Operation::public("plans_list");
+const SUBSCRIPTIONS_CURRENT: Operation =
+    Operation::permission("subscriptions_current", "subscriptions.view");
 
-pub const OPERATIONS: &[Operation] = &[PLANS_LIST];
+pub const OPERATIONS: &[Operation] = &[PLANS_LIST, SUBSCRIPTIONS_CURRENT];
+
+/// Where a subscription stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum SubscriptionStatus {
+    /// On a plan's trial, until `trial_end`.
+    Trialing,
+    Active,
+    /// An invoice is open past its due time; everything works during the grace period.
+    PastDue,
+    /// The grace period is over: gated operations answer 402 `payment_required`.
+    Unpaid,
+    Canceled,
+}
+
+#[derive(Object)]
+pub struct Subscription {
+    pub plan_code: String,
+    pub status: SubscriptionStatus,
+    #[oai(nullable)]
+    pub trial_end: Option<DateTime<Utc>>,
+    pub current_period_start: DateTime<Utc>,
+    pub current_period_end: DateTime<Utc>,
+    /// Canceled, effective when the current period ends.
+    pub cancel_at_period_end: bool,
+    /// The plan it moves to: when its first invoice is paid (an upgrade) or when the
+    /// period ends (a downgrade).
+    #[oai(nullable)]
+    pub pending_plan_code: Option<String>,
+    /// The plan, as `GET /plans` lists it.
+    pub plan: Plan,
+}
+
+#[derive(ApiResponse)]
+pub enum SubscriptionResponse {
+    #[oai(status = 200)]
+    Ok(Json<Subscription>),
+}
+
+fn plan(plan: db::PlanRow) -> Result<Plan, Error> {
+    Ok(Plan {
+        interval: from_wire(&plan.interval).ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!("a plan billed per {}", plan.interval))
+        })?,
+        code: plan.code,
+        name: plan.name,
+        price_minor: plan.price_minor,
+        currency: plan.currency,
+        trial_days: plan.trial_days,
+        features: PlanFeatures {
+            inventory: feature(&plan.features, "inventory")?,
+            audit_log: feature(&plan.features, "audit_log")?,
+            api_keys: feature(&plan.features, "api_keys")?,
+        },
+        limits: PlanLimits {
+            stores: limit(&plan.limits, "stores")?,
+            members: limit(&plan.limits, "members")?,
+            products: limit(&plan.limits, "products")?,
+            api_requests: limit(&plan.limits, "api_requests")?,
+        },
+    })
+}
+
+/// A feature or limit the code knows and the seed lacks is a bug of the migrations.
+fn seeded<T: Copy>(map: &BTreeMap<String, T>, code: &str) -> Result<T, Error> {
+    map.get(code)
+        .copied()
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("the plans have no {code}")))
+}
+
+fn feature(features: &BTreeMap<String, bool>, code: &str) -> Result<bool, Error> {
+    seeded(features, code)
+}
+
+fn limit(limits: &BTreeMap<String, Option<i64>>, code: &str) -> Result<Option<i64>, Error> {
+    seeded(limits, code)
+}
 
 /// How often a plan is billed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -44,11 +128,39 @@ pub struct Plan {
     pub interval: Interval,
     /// Days of trial when a tenant first moves to this plan (0: none).
     pub trial_days: i32,
-    /// Every feature (`inventory`, `audit_log`, `api_keys`), whether the plan has it.
-    pub features: BTreeMap<String, bool>,
-    /// Every limit (`stores`, `members`, `products`, `api_requests` per period):
-    /// its maximum, `null` for unlimited.
-    pub limits: BTreeMap<String, Option<i64>>,
+    /// Whether the plan has each feature.
+    pub features: PlanFeatures,
+    /// Each limit's maximum; `null`: unlimited.
+    pub limits: PlanLimits,
+}
+
+/// The features a plan may have (code-defined: each is checked by the operations that
+/// declare it).
+#[derive(Object)]
+pub struct PlanFeatures {
+    /// Store inventory and its adjustments (`/inventory*`).
+    pub inventory: bool,
+    /// The audit trail (`GET /audit-events`).
+    pub audit_log: bool,
+    /// API keys (`/api-keys*`).
+    pub api_keys: bool,
+}
+
+/// What a plan bounds; `null`: unlimited.
+#[derive(Object)]
+pub struct PlanLimits {
+    /// Stores of the tenant.
+    #[oai(nullable)]
+    pub stores: Option<i64>,
+    /// Active members plus pending invitations.
+    #[oai(nullable)]
+    pub members: Option<i64>,
+    /// Products of the tenant.
+    #[oai(nullable)]
+    pub products: Option<i64>,
+    /// API requests per billing period (metered: counted, never refused).
+    #[oai(nullable)]
+    pub api_requests: Option<i64>,
 }
 
 #[derive(Object)]
@@ -71,21 +183,40 @@ impl PlansApi {
         let plans = db::list(tx).await?;
         let items = plans
             .into_iter()
-            .map(|plan| {
-                Ok(Plan {
-                    interval: from_wire(&plan.interval).ok_or_else(|| {
-                        Error::Internal(anyhow::anyhow!("a plan billed per {}", plan.interval))
-                    })?,
-                    code: plan.code,
-                    name: plan.name,
-                    price_minor: plan.price_minor,
-                    currency: plan.currency,
-                    trial_days: plan.trial_days,
-                    features: plan.features,
-                    limits: plan.limits,
-                })
-            })
+            .map(plan)
             .collect::<Result<Vec<_>, Error>>()?;
         Ok(PlanListResponse::Ok(Json(PlanList { items })))
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "Tag::Subscriptions")]
+impl SubscriptionsApi {
+    /// The tenant's subscription: its plan, status and current period.
+    #[oai(
+        path = "/subscriptions/current",
+        method = "get",
+        operation_id = "subscriptions_current"
+    )]
+    async fn current(&self, auth: BearerAuth) -> Result<SubscriptionResponse, ApiError> {
+        let (tx, _) = authorize(&self.db, &auth.0, &SUBSCRIPTIONS_CURRENT).await?;
+        let read = async {
+            let subscription = db::current(&tx).await?;
+            let on = db::plan(&tx, &subscription.plan_code).await?;
+            Ok((subscription, on))
+        }
+        .await;
+        let (subscription, on) = tx.finish(read).await?;
+        Ok(SubscriptionResponse::Ok(Json(Subscription {
+            status: from_wire(&subscription.status).ok_or_else(|| {
+                Error::Internal(anyhow::anyhow!("a subscription {}", subscription.status))
+            })?,
+            plan_code: subscription.plan_code,
+            trial_end: subscription.trial_end,
+            current_period_start: subscription.current_period_start,
+            current_period_end: subscription.current_period_end,
+            cancel_at_period_end: subscription.cancel_at_period_end,
+            pending_plan_code: subscription.pending_plan_code,
+            plan: plan(on)?,
+        })))
     }
 }

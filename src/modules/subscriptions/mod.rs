@@ -1,17 +1,50 @@
-//! Plans and subscriptions. So far the plan catalog: the plans, their features and
-//! their limits, code-defined and seeded by `sql/V12__plans.sql`, listed publicly at
-//! `GET /api/v1/plans`. The subscriptions, the feature gate and the limits build on it.
+//! Plans and subscriptions. The plan catalog: the plans, their features and their
+//! limits, code-defined and seeded by `sql/V12__plans.sql`, listed publicly at
+//! `GET /api/v1/plans`. Every tenant's one subscription (`sql/V13__subscriptions.sql`),
+//! started with the tenant ([`start`]) and read at `GET /api/v1/subscriptions/current`.
+//! The feature gate, the limits and renewal build on them.
 
 pub mod api;
 mod db;
 
+use chrono::{DateTime, Utc};
+
+use crate::{
+    error::Error,
+    platform::db::{Database, RequestTx, Scope},
+};
+
+/// Starts the subscription of the tenant of `tx`'s context (created in the same
+/// transaction) on `plan_code`: active, no trial, its first period from `now`.
+pub async fn start(tx: &RequestTx, plan_code: &str, now: DateTime<Utc>) -> Result<(), Error> {
+    if db::start(tx, plan_code, now).await? {
+        Ok(())
+    } else {
+        Err(Error::Internal(anyhow::anyhow!(
+            "there is no plan {plan_code}"
+        )))
+    }
+}
+
+/// Whether `plan_code` is a plan: start-up refuses a `ROWGUARD_DEFAULT_PLAN` that is not.
+pub async fn plan_exists(db: &Database, plan_code: &str) -> Result<bool, Error> {
+    let (tx, _) = db.begin(&Scope::anonymous()).await?;
+    let exists = db::plan_exists(&tx, plan_code).await;
+    tx.finish(exists).await
+}
+
 /// This module's operations, as the registry mounts them.
-pub type Api = api::PlansApi;
+pub type Api = (api::PlansApi, api::SubscriptionsApi);
 
 pub fn api(state: &super::AppState) -> Api {
-    api::PlansApi {
-        db: state.db.clone(),
-    }
+    (
+        api::PlansApi {
+            db: state.db.clone(),
+        },
+        api::SubscriptionsApi {
+            db: state.db.clone(),
+        },
+    )
 }
 
 pub const OPERATIONS: &[&[crate::platform::auth::access::Operation]] = &[api::OPERATIONS];

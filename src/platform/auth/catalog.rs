@@ -16,9 +16,14 @@ macro_rules! permission_codes {
 }
 
 permission_codes!(
+    "api_keys.manage",
+    "api_keys.view",
     "audit.view",
+    "billing.pay",
+    "billing.view",
     "inventory.adjust",
     "inventory.view",
+    "notifications.manage",
     "products.create",
     "products.delete",
     "products.edit",
@@ -33,8 +38,13 @@ permission_codes!(
     "stores.delete",
     "stores.edit",
     "stores.view",
+    "subscriptions.manage",
+    "subscriptions.view",
+    "tenants.delete",
     "tenants.edit",
+    "tenants.export",
     "tenants.view",
+    "usage.view",
     "users.edit",
     "users.invite",
     "users.remove",

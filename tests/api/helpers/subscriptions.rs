@@ -10,3 +10,10 @@ impl TestApp {
         self.request(Method::GET, "/api/v1/plans")
     }
 }
+
+impl TestApp {
+    pub fn subscriptions_current(&self, token: &str) -> Call<'_> {
+        self.request(Method::GET, "/api/v1/subscriptions/current")
+            .bearer(token)
+    }
+}
