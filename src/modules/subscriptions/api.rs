@@ -45,6 +45,7 @@ pub enum SubscriptionStatus {
     Canceled,
 }
 
+/// The tenant's subscription, with its plan as `GET /plans` lists it.
 #[derive(Object)]
 pub struct Subscription {
     pub plan_code: String,
@@ -59,7 +60,6 @@ pub struct Subscription {
     /// period ends (a downgrade).
     #[oai(nullable)]
     pub pending_plan_code: Option<String>,
-    /// The plan, as `GET /plans` lists it.
     pub plan: Plan,
 }
 
@@ -116,6 +116,7 @@ pub enum Interval {
     Year,
 }
 
+/// A plan: its price, trial, features and limits.
 #[derive(Object)]
 pub struct Plan {
     /// `free`, `starter`, `business`.
@@ -128,14 +129,16 @@ pub struct Plan {
     pub interval: Interval,
     /// Days of trial when a tenant first moves to this plan (0: none).
     pub trial_days: i32,
-    /// Whether the plan has each feature.
+    // No doc comments on these three: poem-openapi would wrap the reference in an
+    // `allOf` to carry it, and openapi-python-client then names an inline model
+    // `PlanFeatures` after the property, colliding with the schema of that name. The
+    // schemas carry the descriptions.
     pub features: PlanFeatures,
-    /// Each limit's maximum; `null`: unlimited.
     pub limits: PlanLimits,
 }
 
-/// The features a plan may have (code-defined: each is checked by the operations that
-/// declare it).
+/// Whether the plan has each feature (code-defined: each is checked by the operations
+/// that declare it).
 #[derive(Object)]
 pub struct PlanFeatures {
     /// Store inventory and its adjustments (`/inventory*`).
@@ -146,7 +149,7 @@ pub struct PlanFeatures {
     pub api_keys: bool,
 }
 
-/// What a plan bounds; `null`: unlimited.
+/// What a plan bounds: each limit's maximum; `null`: unlimited.
 #[derive(Object)]
 pub struct PlanLimits {
     /// Stores of the tenant.
