@@ -42,11 +42,7 @@ use futures_util::future::BoxFuture;
 use rowguard::{
     app,
     config::Settings,
-    modules::{
-        AppState,
-        identity::service::{Identity, NewAccount},
-        notifications,
-    },
+    modules::{AppState, identity::service::NewAccount, notifications},
     platform::{
         db::Scope,
         jobs::{
@@ -170,20 +166,12 @@ fn settings(url: &str, smtp_port: u16, workers: usize) -> Settings {
     settings
 }
 
-/// The server's pools, identity and state for `settings`.
+/// The server's state for `settings` (as `rowguard serve` builds it), and its queue.
 async fn server_state(settings: &Settings) -> (AppState, Queue) {
     let target = app::database_target(settings).await.expect("the database");
     let pools = target.open(settings).await.expect("the pools");
-    let identity = Identity::new(
-        pools.api.clone(),
-        pools.auth.clone(),
-        settings,
-        SECRET.as_bytes(),
-    )
-    .expect("identity");
-    let queue = Queue::new(pools.queue, pools.jobs).expect("the queue");
-    let state =
-        AppState::new(pools.api.clone(), identity, queue.clone(), settings).expect("the state");
+    let state = app::app_state(pools, settings).await.expect("the state");
+    let queue = state.queue.clone();
     (state, queue)
 }
 

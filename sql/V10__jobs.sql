@@ -382,6 +382,26 @@ $$;
 -- An email job's payload: {to, template, data, link, secret}. `link` names the console
 -- page its link leads to, `secret` the token that link carries (erased once the
 -- message is accepted). Same signature as V4's, so its callers are unchanged.
+CREATE FUNCTION app.email_job_payload(p_recipient text, p_template text, p_payload jsonb)
+    RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_strip_nulls(jsonb_build_object(
+        'to', p_recipient, 'template', p_template,
+        'data', coalesce(p_payload, '{}') - 'token',
+        'link', CASE p_template WHEN 'invitation' THEN 'accept-invitation'
+                                WHEN 'password_reset' THEN 'reset-password'
+                                WHEN 'email_verification' THEN 'verify-email' END,
+        'secret', p_payload ->> 'token'))
+$$;
+
+-- An instant as emails write it: `2026-12-01 14:00 UTC`.
+CREATE FUNCTION app.email_time(p_at timestamptz) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$ SELECT to_char(p_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"') $$;
+
 CREATE OR REPLACE FUNCTION app.enqueue_notification(p_recipient text, p_template text, p_payload jsonb)
     RETURNS void
     LANGUAGE sql VOLATILE SECURITY DEFINER
@@ -389,13 +409,7 @@ CREATE OR REPLACE FUNCTION app.enqueue_notification(p_recipient text, p_template
 AS $$
     INSERT INTO public.jobs (tenant_id, kind, payload)
     VALUES (app.current_tenant_id(), 'email.send',
-            jsonb_strip_nulls(jsonb_build_object(
-                'to', p_recipient, 'template', p_template,
-                'data', coalesce(p_payload, '{}') - 'token',
-                'link', CASE p_template WHEN 'invitation' THEN 'accept-invitation'
-                                        WHEN 'password_reset' THEN 'reset-password'
-                                        WHEN 'email_verification' THEN 'verify-email' END,
-                'secret', p_payload ->> 'token')));
+            app.email_job_payload(p_recipient, p_template, p_payload));
 $$;
 
 -- As in V9, the reset email now an email job.
@@ -425,20 +439,14 @@ BEGIN
     VALUES (v_user, p_token_hash, p_expires_at);
     PERFORM app.enqueue_notification(p_email, 'password_reset',
         jsonb_build_object('user_id', v_user, 'token', p_token,
-                           'expires_at', to_char(p_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')));
+                           'expires_at', app.email_time(p_expires_at)));
 END
 $$;
 
 -- The outbox's unsent messages go to the queue (with no tenant: the outbox had none);
 -- what was sent is history nobody reads.
 INSERT INTO public.jobs (tenant_id, kind, payload, created_at)
-SELECT NULL, 'email.send',
-       jsonb_strip_nulls(jsonb_build_object(
-           'to', o.recipient, 'template', o.template, 'data', o.payload - 'token',
-           'link', CASE o.template WHEN 'invitation' THEN 'accept-invitation'
-                                   WHEN 'password_reset' THEN 'reset-password' END,
-           'secret', o.payload ->> 'token')),
-       o.created_at
+SELECT NULL, 'email.send', app.email_job_payload(o.recipient, o.template, o.payload), o.created_at
 FROM public.notification_outbox AS o WHERE o.sent_at IS NULL;
 DROP TABLE public.notification_outbox;
 
@@ -501,7 +509,7 @@ BEGIN
     VALUES (v_token.token_hash, v_user.id, v_user.email, v_expires);
     PERFORM app.enqueue_notification(v_user.email, 'email_verification',
         jsonb_build_object('token', v_token.token,
-                           'expires_at', to_char(v_expires AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')));
+                           'expires_at', app.email_time(v_expires)));
     RETURN true;
 END
 $$;
@@ -534,7 +542,7 @@ BEGIN
         jsonb_build_object('token', p_token, 'tenant_id', app.current_tenant_id(),
                            'tenant_name', v.tenant_name, 'role_name', v.role_name,
                            'inviter_name', v.inviter_name,
-                           'expires_at', to_char(v.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')));
+                           'expires_at', app.email_time(v.expires_at)));
     RETURN true;
 END
 $$;
@@ -610,6 +618,8 @@ REVOKE EXECUTE ON FUNCTION
     app.retry_job(bigint),
     app.current_user_is_platform_admin(),
     app.new_opaque_token(),
+    app.email_job_payload(text, text, jsonb),
+    app.email_time(timestamptz),
     app.request_email_verification(),
     app.send_invitation_email(uuid, text),
     app.send_member_email(uuid, text, jsonb),

@@ -297,12 +297,8 @@ pub async fn self_check(pools: &Pools) -> anyhow::Result<()> {
 
 /// A server bound to its address, its database migrated and checked, not yet serving.
 pub struct Application {
-    db: Database,
-    identity: Identity,
     state: AppState,
-    queue: Queue,
     workers: usize,
-    worker_options: WorkerOptions,
     acceptor: TcpAcceptor,
     local_addr: SocketAddr,
     target: DatabaseTarget,
@@ -323,34 +319,17 @@ impl Application {
             .first()
             .and_then(|addr| addr.as_socket_addr().copied())
             .context("the listener has no socket address")?;
-        let identity = Identity::new(
-            pools.api.clone(),
-            pools.auth.clone(),
-            settings,
-            &jwt_secret(settings),
-        )?;
+        let state = app_state(pools, settings).await?;
         // Before serving, so that a server started after a long pause counts nothing
         // stale; then hourly, by the job `identity.prune_attempts`.
-        match identity.prune_attempts().await {
+        match state.identity.prune_attempts().await {
             Ok(0) => {}
             Ok(pruned) => tracing::info!(pruned, "forgot old throttle attempts"),
             Err(error) => tracing::warn!(%error, "pruning old throttle attempts failed"),
         }
-        if !modules::subscriptions::plan_exists(&pools.api, &settings.default_plan).await? {
-            anyhow::bail!(
-                "ROWGUARD_DEFAULT_PLAN={} is not a plan (GET /api/v1/plans lists them)",
-                settings.default_plan
-            );
-        }
-        let queue = Queue::new(pools.queue, pools.jobs)?;
-        let state = AppState::new(pools.api.clone(), identity.clone(), queue.clone(), settings)?;
         Ok(Application {
-            db: pools.api,
-            identity,
             state,
-            queue,
             workers: settings.workers,
-            worker_options: WorkerOptions::default(),
             acceptor,
             local_addr,
             target,
@@ -363,43 +342,34 @@ impl Application {
 
     /// The request pool (as the login role of requests).
     pub fn database(&self) -> &Database {
-        &self.db
+        &self.state.db
     }
 
     /// The credential flows' pool.
     pub fn credentials(&self) -> &Database {
-        &self.identity.credentials
+        &self.state.identity.credentials
     }
 
     /// The identity flows the server runs (its password hasher, its limits).
     pub fn identity(&self) -> &Identity {
-        &self.identity
+        &self.state.identity
     }
 
     /// The job queue the server's workers run.
     pub fn queue(&self) -> &Queue {
-        &self.queue
-    }
-
-    /// How the server's workers behave (tests shorten the lease and the backoff).
-    pub fn worker_options_mut(&mut self) -> &mut WorkerOptions {
-        &mut self.worker_options
-    }
-
-    fn state(&self) -> AppState {
-        self.state.clone()
+        &self.state.queue
     }
 
     /// Serves until `shutdown` resolves, lets in-flight requests finish (up to the
     /// grace period), waits for their transactions, then stops an embedded cluster.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let state = self.state();
+        let state = self.state.clone();
         let workers = (self.workers > 0).then(|| {
             Workers::start(
                 self.workers,
-                self.queue.clone(),
+                state.queue.clone(),
                 modules::jobs(&state),
-                self.worker_options.clone(),
+                WorkerOptions::default(),
             )
         });
         tracing::info!(address = %self.local_addr, workers = self.workers, "serving");
@@ -413,9 +383,9 @@ impl Application {
         served?;
         let close = Duration::from_secs(5);
         tokio::join!(
-            crate::platform::db::close(&self.db, close),
-            crate::platform::db::close(&self.identity.credentials, close),
-            crate::platform::db::close(self.queue.work(), close),
+            crate::platform::db::close(&self.state.db, close),
+            crate::platform::db::close(&self.state.identity.credentials, close),
+            crate::platform::db::close(self.state.queue.work(), close),
         );
         if let Some(cluster) = self.target.cluster {
             let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
@@ -423,6 +393,26 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// What a server, a worker and `rowguard jobs` run with, from the pools opened for
+/// `settings`: the identity flows, the mailer and the job queue. Refuses a default
+/// plan that does not exist.
+pub async fn app_state(pools: Pools, settings: &Settings) -> anyhow::Result<AppState> {
+    if !modules::subscriptions::plan_exists(&pools.api, &settings.default_plan).await? {
+        anyhow::bail!(
+            "ROWGUARD_DEFAULT_PLAN={} is not a plan (GET /api/v1/plans lists them)",
+            settings.default_plan
+        );
+    }
+    let identity = Identity::new(
+        pools.api.clone(),
+        pools.auth,
+        settings,
+        &jwt_secret(settings),
+    )?;
+    let queue = Queue::new(pools.queue, pools.jobs)?;
+    AppState::new(pools.api, identity, queue, settings)
 }
 
 /// `rowguard worker`: job workers (at least one) and the scheduler, no HTTP, until a
@@ -435,18 +425,11 @@ pub async fn run_workers(
     let target = database_target(settings).await?;
     let pools = target.open(settings).await?;
     self_check(&pools).await?;
-    let identity = Identity::new(
-        pools.api.clone(),
-        pools.auth.clone(),
-        settings,
-        &jwt_secret(settings),
-    )?;
-    let queue = Queue::new(pools.queue, pools.jobs)?;
-    let state = AppState::new(pools.api.clone(), identity, queue.clone(), settings)?;
+    let state = app_state(pools, settings).await?;
     let count = settings.workers.max(1);
     let workers = Workers::start(
         count,
-        queue,
+        state.queue.clone(),
         modules::jobs(&state),
         WorkerOptions::default(),
     );

@@ -104,15 +104,8 @@ async fn jobs(settings: &Settings, command: JobsCommand) -> anyhow::Result<ExitC
     settings.validate().map_err(anyhow::Error::msg)?;
     let target = app::database_target(settings).await?;
     let pools = target.open(settings).await?;
-    let identity = Identity::new(
-        pools.api.clone(),
-        pools.auth.clone(),
-        settings,
-        &app::jwt_secret(settings),
-    )?;
-    let queue = Queue::new(pools.queue, pools.jobs)?;
-    let state = modules::AppState::new(pools.api.clone(), identity, queue.clone(), settings)?;
-    let registry = modules::jobs(&state);
+    let state = app::app_state(pools, settings).await?;
+    let (queue, registry) = (&state.queue, modules::jobs(&state));
     match command {
         JobsCommand::List { state, limit } => {
             let rows = queue.page(state.as_deref(), None, limit).await?;
@@ -167,7 +160,7 @@ async fn jobs(settings: &Settings, command: JobsCommand) -> anyhow::Result<ExitC
                 Some(id) => println!("enqueued {kind} (job {id}) as of {now}"),
                 None => println!("{kind} as of {now} is already queued"),
             }
-            let ran = Workers::drain(&queue, &registry, &WorkerOptions::default()).await?;
+            let ran = Workers::drain(queue, &registry, &WorkerOptions::default()).await?;
             println!("ran {ran} job(s); none is due now");
             Ok(ExitCode::SUCCESS)
         }

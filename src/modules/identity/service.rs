@@ -306,8 +306,9 @@ impl Identity {
             let owner = rbac::service::create_system_roles(&tx).await?;
             rbac::service::assign_role(&tx, user_id, owner, None).await?;
             if !bootstrap {
-                // The new user is the context: the email is theirs.
-                send_verification(&tx).await?;
+                // The new user is the context: the email is theirs (the function makes
+                // the token; only its hash stays once the email is delivered).
+                sql::request_email_verification(&tx).await?;
             }
             let session = if with_session {
                 Some(self.start_session(&tx, user_id, tenant_id).await?)
@@ -787,7 +788,7 @@ impl Identity {
         operation: &Operation,
     ) -> Result<(), Error> {
         let (tx, _) = authorize(&self.db, caller, operation).await?;
-        let sent = send_verification(&tx).await.map(|_| ());
+        let sent = sql::request_email_verification(&tx).await.map(|_| ());
         tx.finish(sent).await
     }
 
@@ -806,11 +807,4 @@ impl Identity {
             None => Err(BAD_VERIFICATION_TOKEN),
         }
     }
-}
-
-/// A verification email to the user of `tx`'s context, through the job queue in `tx`
-/// (`app.request_email_verification` makes the token, three days, five an hour): only
-/// the token's hash stays in the database once it is delivered.
-async fn send_verification(tx: &RequestTx) -> Result<bool, Error> {
-    sql::request_email_verification(tx).await
 }

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tokio_postgres::{Row, types::ToSql};
+use tokio_postgres::{
+    Row,
+    types::{FromSql, ToSql},
+};
 use uuid::Uuid;
 
 use super::{Job, NewJob};
@@ -101,6 +104,19 @@ impl Queue {
         tx.query_and_commit(&statement, params).await
     }
 
+    /// The one value a function of the machinery answers (`SELECT app.f(...)`: one
+    /// row, whether or not the function found anything).
+    async fn value<T>(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<T, Error>
+    where
+        T: for<'a> FromSql<'a>,
+    {
+        let rows = self.call(sql, params).await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("{sql} answered no row")))?;
+        Ok(row.try_get(0)?)
+    }
+
     /// Claims up to `limit` due jobs (of `kinds`, or any) for `worker`, each leased
     /// until `now + lease`.
     pub async fn claim(
@@ -143,16 +159,11 @@ impl Queue {
         retry_at: DateTime<Utc>,
         permanent: bool,
     ) -> Result<Option<String>, Error> {
-        let rows = self
-            .call(
-                "SELECT app.fail_job($1, $2, $3, $4, $5)",
-                &[&job.id, &job.lease, &error, &retry_at, &permanent],
-            )
-            .await?;
-        match rows.first() {
-            Some(row) => Ok(row.try_get(0)?),
-            None => Ok(None),
-        }
+        self.value(
+            "SELECT app.fail_job($1, $2, $3, $4, $5)",
+            &[&job.id, &job.lease, &error, &retry_at, &permanent],
+        )
+        .await
     }
 
     /// Extends the leases still held; returns those.
@@ -174,11 +185,7 @@ impl Queue {
         if leases.is_empty() {
             return Ok(0);
         }
-        let rows = self.call("SELECT app.release_jobs($1)", &[&leases]).await?;
-        match rows.first() {
-            Some(row) => Ok(row.try_get(0)?),
-            None => Ok(0),
-        }
+        self.value("SELECT app.release_jobs($1)", &[&leases]).await
     }
 
     /// Fires `period` of the periodic `kind` unless some process did: the job's id when
@@ -189,16 +196,11 @@ impl Queue {
         period: DateTime<Utc>,
         payload: &Value,
     ) -> Result<Option<i64>, Error> {
-        let rows = self
-            .call(
-                "SELECT app.fire_schedule($1, $2, $3)",
-                &[&kind, &period, payload],
-            )
-            .await?;
-        match rows.first() {
-            Some(row) => Ok(row.try_get(0)?),
-            None => Ok(None),
-        }
+        self.value(
+            "SELECT app.fire_schedule($1, $2, $3)",
+            &[&kind, &period, payload],
+        )
+        .await
     }
 
     /// Runs a failed or dead job again now; false when there is no such job.
@@ -210,22 +212,17 @@ impl Queue {
     /// Enqueues a platform job (no tenant): `rowguard jobs run`, and what no request
     /// may enqueue. Its id, or `None` when a live job has its unique key.
     pub async fn enqueue_platform(&self, job: &NewJob) -> Result<Option<i64>, Error> {
-        let rows = self
-            .call(
-                "SELECT app.enqueue_platform_job($1, $2, $3, $4, $5)",
-                &[
-                    &job.kind,
-                    &job.payload,
-                    &job.unique_key,
-                    &job.run_at,
-                    &job.max_attempts,
-                ],
-            )
-            .await?;
-        match rows.first() {
-            Some(row) => Ok(row.try_get(0)?),
-            None => Ok(None),
-        }
+        self.value(
+            "SELECT app.enqueue_platform_job($1, $2, $3, $4, $5)",
+            &[
+                &job.kind,
+                &job.payload,
+                &job.unique_key,
+                &job.run_at,
+                &job.max_attempts,
+            ],
+        )
+        .await
     }
 
     /// A sweep's fan-out: one `kind` job per active tenant, found in one query, each
@@ -237,16 +234,11 @@ impl Queue {
         unique_key: &str,
         run_at: Option<DateTime<Utc>>,
     ) -> Result<i32, Error> {
-        let rows = self
-            .call(
-                "SELECT app.enqueue_for_active_tenants($1, $2, $3, $4)",
-                &[&kind, payload, &unique_key, &run_at],
-            )
-            .await?;
-        match rows.first() {
-            Some(row) => Ok(row.try_get(0)?),
-            None => Ok(0),
-        }
+        self.value(
+            "SELECT app.enqueue_for_active_tenants($1, $2, $3, $4)",
+            &[&kind, payload, &unique_key, &run_at],
+        )
+        .await
     }
 
     /// Jobs newest first, in `state` if given, before the id `before` (keyset).
@@ -268,35 +260,20 @@ impl Queue {
 
     /// Whether any job (of `kinds`, or any) is due by `now`, or running.
     pub async fn due(&self, kinds: Option<&[String]>, now: DateTime<Utc>) -> Result<bool, Error> {
-        let rows = self
-            .call("SELECT app.jobs_due($1, $2)", &[&kinds, &now])
-            .await?;
-        match rows.first() {
-            Some(row) => Ok(row.try_get(0)?),
-            None => Ok(false),
-        }
+        self.value("SELECT app.jobs_due($1, $2)", &[&kinds, &now])
+            .await
     }
 
     /// Makes the `kind` jobs that wait for a retry due at `now`; how many.
     pub async fn expedite(&self, kind: &str, now: DateTime<Utc>) -> Result<i32, Error> {
-        let rows = self
-            .call("SELECT app.expedite_jobs($1, $2)", &[&kind, &now])
-            .await?;
-        match rows.first() {
-            Some(row) => Ok(row.try_get(0)?),
-            None => Ok(0),
-        }
+        self.value("SELECT app.expedite_jobs($1, $2)", &[&kind, &now])
+            .await
     }
 
     /// Forgets up to `batch` finished jobs (succeeded a day before `now`, dead a month
     /// before); how many.
     pub async fn prune(&self, now: DateTime<Utc>, batch: i32) -> Result<i32, Error> {
-        let rows = self
-            .call("SELECT app.prune_jobs($1, $2)", &[&now, &batch])
-            .await?;
-        match rows.first() {
-            Some(row) => Ok(row.try_get(0)?),
-            None => Ok(0),
-        }
+        self.value("SELECT app.prune_jobs($1, $2)", &[&now, &batch])
+            .await
     }
 }
