@@ -46,7 +46,7 @@ async fn the_plans_are_listed_to_anyone_cheapest_first_with_every_feature_and_li
 
 #[tokio::test]
 async fn a_new_tenant_is_subscribed_to_the_default_plan_active_without_a_trial() {
-    let app = spawn_app().await;
+    let app = crate::helpers::spawn_app_with(|settings| settings.default_plan = "free".into()).await;
     let acme = app.tenant("owner@acme.example", "Acme").await;
     let response = app.subscriptions_current(&acme.token).await;
     assert_eq!(response.status(), 200);
@@ -76,7 +76,7 @@ async fn a_new_tenant_is_subscribed_to_the_default_plan_active_without_a_trial()
 #[tokio::test]
 async fn the_default_plan_is_a_setting_and_start_up_refuses_one_that_does_not_exist() {
     let app =
-        crate::helpers::spawn_app_with(|settings| settings.default_plan = "business".into()).await;
+        crate::helpers::spawn_app_with(|settings| settings.default_plan = "starter".into()).await;
     let acme = app.tenant("owner@acme.example", "Acme").await;
     let subscription: Value = app
         .subscriptions_current(&acme.token)
@@ -84,7 +84,7 @@ async fn the_default_plan_is_a_setting_and_start_up_refuses_one_that_does_not_ex
         .json()
         .await
         .unwrap();
-    assert_eq!(subscription["plan_code"], "business");
+    assert_eq!(subscription["plan_code"], "starter");
 
     let mut settings = crate::helpers::test_settings(&app.db.url);
     settings.default_plan = "platinum".into();
@@ -100,7 +100,7 @@ async fn the_default_plan_is_a_setting_and_start_up_refuses_one_that_does_not_ex
 
 #[tokio::test]
 async fn a_tenant_sees_its_own_subscription_and_a_member_without_the_permission_none() {
-    let app = spawn_app_with_business().await;
+    let app = spawn_app().await;
     let acme = app.tenant("owner@acme.example", "Acme").await;
     let globex = app.tenant("owner@globex.example", "Globex").await;
     // Each tenant's own.
@@ -144,8 +144,4 @@ async fn a_tenant_sees_its_own_subscription_and_a_member_without_the_permission_
     let refused = app.subscriptions_current(&staff).await;
     let body = crate::helpers::assert_problem(refused, 403, "forbidden").await;
     assert_eq!(body["permission"], "subscriptions.view");
-}
-
-async fn spawn_app_with_business() -> crate::helpers::TestApp {
-    crate::helpers::spawn_app_with(|settings| settings.default_plan = "business".into()).await
 }

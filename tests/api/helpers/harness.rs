@@ -287,6 +287,8 @@ pub fn test_settings(database_url: &str) -> Settings {
     // A worker would deliver (and so erase) the tokens tests read from the queue: a
     // test that wants workers asks for them.
     settings.workers = 0;
+    // Every feature and no limits: the tests of gates and limits choose their plan.
+    settings.default_plan = "business".into();
     settings.jwt_secret = Some("test-secret-test-secret-test-secret-0123456789".into());
     settings
 }
