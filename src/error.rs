@@ -49,6 +49,19 @@ pub enum Error {
     Forbidden { permission: String },
     #[error("store not accessible")]
     StoreAccessDenied,
+    /// The tenant's plan does not have the feature the operation declares.
+    #[error("the plan does not include {feature}")]
+    FeatureNotInPlan { feature: String },
+    /// Creating one more would exceed the plan's limit (`app.within_plan_limit`).
+    #[error("the plan allows {max} {limit}, the tenant has {current}")]
+    LimitExceeded {
+        limit: String,
+        max: i64,
+        current: i64,
+    },
+    /// The subscription is unpaid: operations gated by the plan wait for payment.
+    #[error("payment required")]
+    PaymentRequired,
     #[error("tenant or membership suspended")]
     TenantSuspended,
     /// Missing, or belonging to another tenant: the two are indistinguishable.
@@ -108,6 +121,13 @@ impl From<tokio_postgres::Error> for Error {
                     None => Error::Conflict("it conflicts with the tenant's data".into()),
                 };
             }
+            // A plan limit (sql/V14): its figures travel as JSON in DETAIL, by design
+            // of the function that raises it.
+            if code.code() == "RGL01"
+                && let Some(exceeded) = db.detail().and_then(limit_exceeded)
+            {
+                return exceeded;
+            }
             // Lost a race with another transaction: the client may retry.
             if *code == SqlState::T_R_DEADLOCK_DETECTED
                 || *code == SqlState::T_R_SERIALIZATION_FAILURE
@@ -154,6 +174,22 @@ impl From<tokio_postgres::Error> for Error {
         }
         Error::Internal(anyhow::Error::new(error))
     }
+}
+
+/// The DETAIL of an RGL01: `{"limit": "stores", "max": 1, "current": 1}`.
+fn limit_exceeded(detail: &str) -> Option<Error> {
+    #[derive(serde::Deserialize)]
+    struct Detail {
+        limit: String,
+        max: i64,
+        current: i64,
+    }
+    let detail: Detail = serde_json::from_str(detail).ok()?;
+    Some(Error::LimitExceeded {
+        limit: detail.limit,
+        max: detail.max,
+        current: detail.current,
+    })
 }
 
 impl From<PoolError> for Error {

@@ -315,6 +315,24 @@ fn complete_operation(operation: &mut serde_json::Map<String, Value>, declared: 
     if declared.requires == Requires::PlatformAdmin {
         operation.insert("x-platform-admin".into(), true.into());
     }
+    let mut requirement = requirement;
+    if let Some(feature) = declared.feature {
+        operation.insert("x-feature".into(), feature.into());
+        requirement.push_str(&format!(
+            " The tenant's plan must include the feature `{feature}` \
+             (403 `feature_not_in_plan` otherwise)."
+        ));
+    }
+    if let Some(limit) = declared.limit {
+        operation.insert("x-limit".into(), limit.into());
+        requirement.push_str(&format!(
+            " Creates one of the plan's `{limit}`: beyond the plan's limit, 403 \
+             `limit_exceeded`."
+        ));
+    }
+    if declared.gated() {
+        requirement.push_str(" An unpaid subscription answers 402 `payment_required`.");
+    }
     let description = match operation.get("description").and_then(Value::as_str) {
         Some(text) => format!("{text}\n\n{requirement}"),
         None => requirement,

@@ -23,7 +23,8 @@ pub struct AuditApi {
 }
 
 // What each operation requires (see `auth::access`): one line per route below.
-const AUDIT_EVENTS_LIST: Operation = Operation::permission("audit_events_list", "audit.view");
+const AUDIT_EVENTS_LIST: Operation =
+    Operation::permission("audit_events_list", "audit.view").feature("audit_log");
 
 pub const OPERATIONS: &[Operation] = &[AUDIT_EVENTS_LIST];
 

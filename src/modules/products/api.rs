@@ -33,16 +33,19 @@ pub struct ProductsApi {
 
 // What each operation requires (see `auth::access`): one line per route below.
 const PRODUCTS_LIST: Operation = Operation::permission("products_list", "products.view");
-const PRODUCTS_CREATE: Operation =
-    Operation::permission("products_create", "products.create").returning(&[409]);
+const PRODUCTS_CREATE: Operation = Operation::permission("products_create", "products.create")
+    .limited_by("products")
+    .returning(&[409]);
 const PRODUCTS_GET: Operation = Operation::permission("products_get", "products.view");
 const PRODUCTS_UPDATE: Operation =
     Operation::permission("products_update", "products.edit").returning(&[409]);
 const PRODUCTS_DELETE: Operation = Operation::permission("products_delete", "products.delete");
-const INVENTORY_LIST: Operation =
-    Operation::permission("inventory_list", "inventory.view").in_store();
+const INVENTORY_LIST: Operation = Operation::permission("inventory_list", "inventory.view")
+    .in_store()
+    .feature("inventory");
 const INVENTORY_ADJUST: Operation = Operation::permission("inventory_adjust", "inventory.adjust")
     .in_store()
+    .feature("inventory")
     .returning(&[409]);
 
 pub const OPERATIONS: &[Operation] = &[

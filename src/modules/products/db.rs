@@ -76,7 +76,11 @@ pub async fn create(
     // tenant_id comes from the context: the policy's WITH CHECK admits no other.
     let statement = tx
         .prepare(
-            "INSERT INTO products (tenant_id, sku, name, price_cents) VALUES (app.current_tenant_id(), $1, $2, $3)
+            // Within the plan's limit, checked and serialised in this statement
+            // (sql/V14).
+            "INSERT INTO products (tenant_id, sku, name, price_cents)
+             SELECT app.current_tenant_id(), $1::text, $2::text, $3::bigint
+             WHERE app.within_plan_limit('products')
              RETURNING id, sku, name, price_cents, created_at, updated_at",
         )
         .await?;

@@ -30,8 +30,9 @@ pub struct StoresApi {
 
 // What each operation requires (see `auth::access`): one line per route below.
 const STORES_LIST: Operation = Operation::permission_in_some_store("stores_list", "stores.view");
-const STORES_CREATE: Operation =
-    Operation::permission("stores_create", "stores.create").returning(&[409]);
+const STORES_CREATE: Operation = Operation::permission("stores_create", "stores.create")
+    .limited_by("stores")
+    .returning(&[409]);
 const STORES_GET: Operation = Operation::permission_in_some_store("stores_get", "stores.view");
 const STORES_UPDATE: Operation =
     Operation::permission("stores_update", "stores.edit").returning(&[409]);

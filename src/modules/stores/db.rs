@@ -132,7 +132,11 @@ pub async fn create_store(
 ) -> Result<StoreRow, Error> {
     let statement = tx
         .prepare(
-            "INSERT INTO stores (tenant_id, name, code, address) VALUES (app.current_tenant_id(), $1, $2, $3)
+            // Within the plan's limit, checked and serialised in this statement
+            // (sql/V14).
+            "INSERT INTO stores (tenant_id, name, code, address)
+             SELECT app.current_tenant_id(), $1::text, $2::text, $3::text
+             WHERE app.within_plan_limit('stores')
              RETURNING id, name, code, address, status, created_at",
         )
         .await?;

@@ -125,7 +125,14 @@ pub async fn member(tx: &RequestTx, user_id: Uuid) -> Result<MemberRow, Error> {
 
 pub async fn set_member_status(tx: &RequestTx, user_id: Uuid, status: &str) -> Result<(), Error> {
     let statement = tx
-        .prepare("UPDATE tenant_users SET status = $2 WHERE user_id = $1")
+        // Reactivating a suspended member takes a seat again: within the plan's
+        // members (sql/V14). Suspending is never refused (it frees a seat), so the
+        // operation is not declared limited and works on an unpaid subscription.
+        .prepare(
+            "UPDATE tenant_users SET status = $2
+             WHERE user_id = $1
+               AND ($2 <> 'active' OR status = 'active' OR app.within_plan_limit('members'))",
+        )
         .await?;
     match tx.execute(&statement, &[&user_id, &status]).await? {
         0 => Err(Error::NotFound),
@@ -222,8 +229,11 @@ pub async fn create_invitation(
 ) -> Result<InvitationRow, Error> {
     let statement = tx
         .prepare(
+            // A pending invitation holds a seat: within the plan's members, checked
+            // and serialised in this statement (sql/V14).
             "INSERT INTO invitations (tenant_id, email, role_id, store_id, invited_by, expires_at)
-             VALUES (app.current_tenant_id(), $1, $2, $3, $4, $5)
+             SELECT app.current_tenant_id(), $1::text, $2::uuid, $3::uuid, $4::uuid, $5::timestamptz
+             WHERE app.within_plan_limit('members')
              RETURNING id, email, role_id, store_id, created_at, expires_at, 'pending' AS status",
         )
         .await?;

@@ -59,6 +59,14 @@ pub struct Operation {
     /// is called (see [`Operation::error_statuses`]): 409 for a write that can
     /// conflict, 401 for a public operation that checks a credential, ...
     pub also_returns: &'static [u16],
+    /// The feature of the tenant's plan the operation needs (`inventory`, ...): 403
+    /// `feature_not_in_plan` without it. Checked by the opening statement.
+    pub feature: Option<&'static str>,
+    /// The plan limit the operation creates a row of (`stores`, `members`, `products`):
+    /// its SQL checks the limit in the creating transaction
+    /// (`app.within_plan_limit`, 403 `limit_exceeded`); declared here so that the
+    /// OpenAPI document says so and an unpaid subscription refuses it.
+    pub limit: Option<&'static str>,
 }
 
 impl Operation {
@@ -70,6 +78,8 @@ impl Operation {
             requires_store: false,
             store_grants: false,
             also_returns: &[],
+            feature: None,
+            limit: None,
         }
     }
 
@@ -81,6 +91,8 @@ impl Operation {
             requires_store: false,
             store_grants: false,
             also_returns: &[],
+            feature: None,
+            limit: None,
         }
     }
 
@@ -92,6 +104,8 @@ impl Operation {
             requires_store: false,
             store_grants: false,
             also_returns: &[],
+            feature: None,
+            limit: None,
         }
     }
 
@@ -103,6 +117,8 @@ impl Operation {
             requires_store: false,
             store_grants: false,
             also_returns: &[],
+            feature: None,
+            limit: None,
         }
     }
 
@@ -114,6 +130,8 @@ impl Operation {
             requires_store: false,
             store_grants: false,
             also_returns: &[],
+            feature: None,
+            limit: None,
         }
     }
 
@@ -143,6 +161,29 @@ impl Operation {
         }
     }
 
+    /// See [`Operation::feature`]: one of the feature codes of
+    /// `catalog::FEATURE_CODES`.
+    pub const fn feature(self, feature: &'static str) -> Operation {
+        Operation {
+            feature: Some(feature),
+            ..self
+        }
+    }
+
+    /// See [`Operation::limit`]: one of the limit codes of `catalog::LIMIT_CODES`.
+    pub const fn limited_by(self, limit: &'static str) -> Operation {
+        Operation {
+            limit: Some(limit),
+            ..self
+        }
+    }
+
+    /// Gated by the plan: it declares a feature or creates a limited thing, so an
+    /// unpaid subscription refuses it (402 `payment_required`).
+    pub fn gated(&self) -> bool {
+        self.feature.is_some() || self.limit.is_some()
+    }
+
     /// See [`Operation::also_returns`].
     pub const fn returning(self, statuses: &'static [u16]) -> Operation {
         Operation {
@@ -154,7 +195,8 @@ impl Operation {
     /// Every error status the operation can answer with, given whether it takes path
     /// or query parameters and a body: 500 and 503 always; with a bearer token, 400 (a
     /// malformed `X-Store-ID`), 401 and 403; with parameters 400, and 404 when one is
-    /// in the path; with a body 400, 413, 415 and 422; and [`Operation::also_returns`].
+    /// in the path; with a body 400, 413, 415 and 422; 402 when gated by the plan; and
+    /// [`Operation::also_returns`].
     pub fn error_statuses(
         &self,
         path_parameters: bool,
@@ -173,6 +215,9 @@ impl Operation {
         }
         if body {
             statuses.extend([400, 413, 415, 422]);
+        }
+        if self.gated() {
+            statuses.push(402);
         }
         statuses.extend(self.also_returns);
         statuses.sort_unstable();
@@ -316,6 +361,8 @@ fn scope(
         permission: operation.permission_code(),
         with_permissions: operation.reads_held_permissions,
         session_id: Some(claims.sid),
+        feature: operation.feature,
+        gated: operation.gated(),
     }
 }
 
@@ -341,10 +388,21 @@ pub fn refusal(access: &Access, store_id: Option<Uuid>, operation: &Operation) -
         Requires::Permission(_) => access.permission_granted,
         Requires::PermissionInSomeStore(_) => access.permission_in_some_store,
     };
-    match operation.permission_code() {
-        Some(permission) if !granted => Some(Error::Forbidden {
+    if let Some(permission) = operation.permission_code().filter(|_| !granted) {
+        return Some(Error::Forbidden {
             permission: permission.to_string(),
-        }),
-        _ => None,
+        });
     }
+    // Who may act first, then what the tenant pays for: a plan without the feature
+    // is refused whatever the subscription's state (paying would not add it), then an
+    // unpaid subscription refuses every gated operation.
+    if let Some(feature) = operation.feature.filter(|_| !access.feature_in_plan) {
+        return Some(Error::FeatureNotInPlan {
+            feature: feature.to_string(),
+        });
+    }
+    if access.payment_required {
+        return Some(Error::PaymentRequired);
+    }
+    None
 }

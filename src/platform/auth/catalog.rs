@@ -70,6 +70,32 @@ impl TextKind for MissingGrantKind {
 
 pub type MissingGrant = Text<MissingGrantKind>;
 
+/// Every feature a plan may have (seeded by `sql/V12__plans.sql`; a test compares the
+/// two): what an operation may declare (`Operation::feature`) and what a
+/// `feature_not_in_plan` problem names.
+pub const FEATURE_CODES: &[&str] = &["api_keys", "audit_log", "inventory"];
+
+/// Every limit a plan bounds (seeded by `sql/V12__plans.sql`): what an operation may
+/// declare it creates (`Operation::limited_by`, all but the metered `api_requests`)
+/// and what a `limit_exceeded` problem names.
+pub const LIMIT_CODES: &[&str] = &["api_requests", "members", "products", "stores"];
+
+pub struct FeatureKind;
+impl TextKind for FeatureKind {
+    const ENUM: &'static [&'static str] = FEATURE_CODES;
+}
+
+/// A feature code of [`FEATURE_CODES`].
+pub type FeatureCode = Text<FeatureKind>;
+
+pub struct LimitKind;
+impl TextKind for LimitKind {
+    const ENUM: &'static [&'static str] = LIMIT_CODES;
+}
+
+/// A limit code of [`LIMIT_CODES`].
+pub type LimitCode = Text<LimitKind>;
+
 #[cfg(test)]
 mod tests {
     use super::*;

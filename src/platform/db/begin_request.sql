@@ -10,7 +10,9 @@
 -- toward the permission: the store a store-scoped operation acts in (X-Store-ID, or
 -- the path's store on /stores/{id}), NULL for every other operation, where only
 -- tenant-wide roles grant (a role held in one store must not act tenant-wide because a
--- request names that store).
+-- request names that store), $8 the feature the operation declares (NULL: none), $9
+-- whether the operation is gated by the plan (it declares a feature or creates a
+-- limited thing), so an unpaid subscription refuses it.
 --
 -- It answers every question the request needs answered before any handler SQL runs:
 --   * is the token's session still alive: not logged out, not ended by a password reset
@@ -20,6 +22,9 @@
 --     at once, not when they expire;
 --   * is the tenant active, is the user an active member, can the user reach the store
 --     named by X-Store-ID, does the user hold the permission the operation declares;
+--   * does the tenant's plan have the feature the operation declares, and, for a gated
+--     operation, is the subscription unpaid (invariant 11: the plan is checked where
+--     the permission is, in this statement, never by a query of its own);
 --   * when asked, the user's effective permissions (in that store, when one is named).
 --
 -- It runs as the runtime role, under row-level security, with the context already
@@ -53,6 +58,19 @@ SELECT
     $4::text IS NULL
         OR coalesce(tenant.active AND membership.status = 'active'
                     AND roles.in_some_store, false) AS permission_in_some_store,
+    -- The subscription's primary key and plan_features' are probed only for an
+    -- operation that declares a feature or is gated (CASE runs a subquery only in the
+    -- branch taken): the other requests pay nothing for the plan.
+    CASE WHEN $8::text IS NULL THEN true
+         ELSE EXISTS (SELECT 1 FROM public.subscriptions AS s
+                      JOIN public.plan_features AS pf
+                        ON pf.plan_code = s.plan_code AND pf.feature_code = $8
+                      WHERE s.tenant_id = $1)
+    END AS feature_in_plan,
+    CASE WHEN NOT $9::boolean THEN false
+         ELSE EXISTS (SELECT 1 FROM public.subscriptions AS s
+                      WHERE s.tenant_id = $1 AND s.status = 'unpaid')
+    END AS payment_required,
     -- Effective permissions: tenant-wide roles, plus those scoped to the operation's
     -- store ($7). NULL
     -- unless asked ($5): collecting and sorting them is work most requests need not do.

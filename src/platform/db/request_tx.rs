@@ -43,6 +43,12 @@ pub struct Scope {
     /// The session (refresh-token family) of the caller's access token, checked alive
     /// in [`Access::session_active`]; `None` for flows that start from no token.
     pub session_id: Option<Uuid>,
+    /// The feature of the plan the operation declares, answered in
+    /// [`Access::feature_in_plan`]; `None`: none.
+    pub feature: Option<&'static str>,
+    /// The operation is gated by the plan (it declares a feature or creates a limited
+    /// thing): [`Access::payment_required`] says whether the subscription is unpaid.
+    pub gated: bool,
 }
 
 impl Scope {
@@ -99,6 +105,10 @@ pub struct Access {
     /// The user's effective permissions (in the store, when one was named); `None`
     /// unless the scope asked for them (`Scope::with_permissions`).
     pub permissions: Option<Vec<String>>,
+    /// The tenant's plan has the scope's feature (true when it names none).
+    pub feature_in_plan: bool,
+    /// The scope is gated and the tenant's subscription is unpaid.
+    pub payment_required: bool,
 }
 
 impl Access {
@@ -122,6 +132,8 @@ impl Access {
             permission_granted: row.try_get("permission_granted")?,
             permission_in_some_store: row.try_get("permission_in_some_store")?,
             permissions: row.try_get("permissions")?,
+            feature_in_plan: row.try_get("feature_in_plan")?,
+            payment_required: row.try_get("payment_required")?,
         })
     }
 }
@@ -174,7 +186,7 @@ impl Database {
         };
         let access = {
             let client = tx.connection();
-            let params: [&(dyn ToSql + Sync); 7] = [
+            let params: [&(dyn ToSql + Sync); 9] = [
                 &scope.tenant_id,
                 &scope.user_id,
                 &scope.store_id,
@@ -182,6 +194,8 @@ impl Database {
                 &scope.with_permissions,
                 &scope.session_id,
                 &scope.grant_store_id,
+                &scope.feature,
+                &scope.gated,
             ];
             // Polled together, the two requests are written back to back without
             // waiting for BEGIN's answer: one round trip. `biased`: polled in this order,

@@ -11,7 +11,10 @@ use poem_openapi::{ApiResponse, Enum, Object, payload::Json};
 
 use crate::{
     error::{ConstraintKind, Error, FieldError},
-    platform::auth::{access::PLATFORM_ADMIN, catalog::MissingGrant},
+    platform::auth::{
+        access::PLATFORM_ADMIN,
+        catalog::{FeatureCode, LimitCode, MissingGrant},
+    },
     telemetry,
 };
 
@@ -27,6 +30,9 @@ pub enum ProblemCode {
     StoreAccessDenied,
     TenantSuspended,
     RegistrationDisabled,
+    FeatureNotInPlan,
+    LimitExceeded,
+    PaymentRequired,
     NotFound,
     MethodNotAllowed,
     Conflict,
@@ -66,6 +72,18 @@ pub struct Problem {
     /// operator routes).
     #[oai(nullable)]
     pub permission: Option<MissingGrant>,
+    /// For `feature_not_in_plan`: the feature the tenant's plan lacks.
+    #[oai(nullable)]
+    pub feature: Option<FeatureCode>,
+    /// For `limit_exceeded`: the plan limit reached, ...
+    #[oai(nullable)]
+    pub limit: Option<LimitCode>,
+    /// ... the plan's maximum, ...
+    #[oai(nullable)]
+    pub max: Option<i64>,
+    /// ... and how many the tenant has.
+    #[oai(nullable)]
+    pub current: Option<i64>,
     /// For `validation_failed`: each invalid field.
     #[oai(nullable)]
     pub errors: Option<Vec<ProblemField>>,
@@ -84,6 +102,10 @@ impl Problem {
             detail: detail.into(),
             code,
             permission: None,
+            feature: None,
+            limit: None,
+            max: None,
+            current: None,
             errors: None,
             request_id: telemetry::current_request_id(),
         }
@@ -105,8 +127,13 @@ pub enum ApiError {
     /// `invalid_credentials`).
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// The tenant's subscription is unpaid: what its plan gates waits for payment
+    /// (`payment_required`).
+    #[oai(status = 402, content_type = "application/problem+json")]
+    PaymentRequired(Json<Problem>),
     /// Not allowed (`forbidden` with `permission`, `store_access_denied`,
-    /// `tenant_suspended`, `registration_disabled`).
+    /// `tenant_suspended`, `registration_disabled`, `feature_not_in_plan` with
+    /// `feature`, `limit_exceeded` with `limit`, `max` and `current`).
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
     /// No such resource in this tenant (`not_found`).
@@ -186,6 +213,35 @@ impl From<Error> for ApiError {
                 body.permission = Some(MissingGrant::new(permission));
                 ApiError::Forbidden(Json(body))
             }
+            Error::FeatureNotInPlan { feature } => {
+                let mut body = Problem::new(
+                    S::FORBIDDEN,
+                    C::FeatureNotInPlan,
+                    format!("the tenant's plan does not include {feature}"),
+                );
+                body.feature = Some(FeatureCode::new(feature));
+                ApiError::Forbidden(Json(body))
+            }
+            Error::LimitExceeded {
+                limit,
+                max,
+                current,
+            } => {
+                let mut body = Problem::new(
+                    S::FORBIDDEN,
+                    C::LimitExceeded,
+                    format!("the tenant's plan allows {max} {limit}, and it has {current}"),
+                );
+                body.limit = Some(LimitCode::new(limit));
+                body.max = Some(max);
+                body.current = Some(current);
+                ApiError::Forbidden(Json(body))
+            }
+            Error::PaymentRequired => ApiError::PaymentRequired(problem(
+                S::PAYMENT_REQUIRED,
+                C::PaymentRequired,
+                "the subscription is unpaid: pay its open invoice to continue",
+            )),
             Error::StoreAccessDenied => ApiError::Forbidden(problem(
                 S::FORBIDDEN,
                 C::StoreAccessDenied,

@@ -817,3 +817,94 @@ async fn numbers_beyond_what_postgresql_holds_are_refused_in_our_words_wherever_
     let header = app.me_get(&acme.token).header("X-Store-ID", huge).await;
     assert_eq!(in_our_words("X-Store-ID", header).await.0, 400);
 }
+
+#[test]
+fn every_declared_feature_and_limit_is_in_the_catalog() {
+    use rowguard::platform::auth::catalog::{FEATURE_CODES, LIMIT_CODES};
+    for operation in rowguard::modules::operations() {
+        if let Some(feature) = operation.feature {
+            assert!(
+                FEATURE_CODES.contains(&feature),
+                "{}: {feature}",
+                operation.id
+            );
+        }
+        if let Some(limit) = operation.limit {
+            // api_requests is metered, never checked when something is created.
+            assert!(
+                LIMIT_CODES.contains(&limit) && limit != "api_requests",
+                "{}: {limit}",
+                operation.id
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_feature_and_limit_codes_of_the_code_are_the_seeded_ones() {
+    use rowguard::platform::auth::catalog::{FEATURE_CODES, LIMIT_CODES};
+    let app = spawn_app().await;
+    let plans: Value = app.plans_list().await.json().await.unwrap();
+    for plan in plans["items"].as_array().unwrap() {
+        let mut features: Vec<&str> = plan["features"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        features.sort_unstable();
+        assert_eq!(features, FEATURE_CODES, "{}", plan["code"]);
+        let mut limits: Vec<&str> = plan["limits"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        limits.sort_unstable();
+        assert_eq!(limits, LIMIT_CODES, "{}", plan["code"]);
+    }
+    // The plan's own tables, not only what GET /plans makes of them.
+    let client = app.db.superuser().await;
+    let seeded: Vec<String> = client
+        .query("SELECT code FROM features ORDER BY code", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(seeded, FEATURE_CODES);
+    let seeded: Vec<String> = client
+        .query("SELECT code FROM plan_limit_kinds ORDER BY code", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(seeded, LIMIT_CODES);
+}
+
+#[tokio::test]
+async fn the_document_publishes_each_operations_feature_and_limit() {
+    let app = spawn_app().await;
+    let spec = document(&app).await;
+    let operation = |path: &str, method: &str| spec["paths"][path][method].clone();
+    let inventory = operation("/api/v1/inventory", "get");
+    assert_eq!(inventory["x-feature"], "inventory");
+    assert!(inventory["responses"].get("402").is_some());
+    assert_eq!(
+        operation("/api/v1/audit-events", "get")["x-feature"],
+        "audit_log"
+    );
+    let create_store = operation("/api/v1/stores", "post");
+    assert_eq!(create_store["x-limit"], "stores");
+    assert!(create_store["responses"].get("402").is_some());
+    assert_eq!(operation("/api/v1/products", "post")["x-limit"], "products");
+    assert_eq!(
+        operation("/api/v1/invitations", "post")["x-limit"],
+        "members"
+    );
+    // Ungated operations carry neither, and no 402.
+    let list_stores = operation("/api/v1/stores", "get");
+    assert!(list_stores.get("x-feature").is_none() && list_stores.get("x-limit").is_none());
+    assert!(list_stores["responses"].get("402").is_none());
+}

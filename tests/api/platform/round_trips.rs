@@ -114,10 +114,16 @@ async fn a_list_costs_two_round_trips_and_other_requests_three_once_prepared() {
     let app = TestApp::attach(address, TestDb::detached(db.url.clone()));
 
     let acme = app.tenant("owner@acme.example", "Acme").await;
+    let store = app.store(&acme.token, "Main").await;
     for (call, expected) in [
         (app.products_list(&acme.token).limit(20), 2),
         (app.stores_list(&acme.token).limit(20), 2),
+        // Lists gated by a feature of the plan: the gate costs no round trip.
         (app.audit_events_list(&acme.token).limit(20), 2),
+        (
+            app.inventory_list(&acme.token).in_store(&store).limit(20),
+            2,
+        ),
         // Four reads pipelined, then COMMIT.
         (app.me_get(&acme.token), 3),
     ] {

@@ -33,6 +33,7 @@ pub struct InvitationsApi {
 
 // What each operation requires (see `auth::access`): one line per route below.
 const INVITATIONS_CREATE: Operation = Operation::permission("invitations_create", "users.invite")
+    .limited_by("members")
     .reading_held_permissions()
     .returning(&[409]);
 const INVITATIONS_LIST: Operation = Operation::permission("invitations_list", "users.invite");
