@@ -70,6 +70,7 @@ async fn bootstrap(settings: &Settings, args: &BootstrapArgs) -> anyhow::Result<
         password: &password,
         full_name: &args.full_name,
         tenant_name: &args.tenant,
+        plan_code: None,
     };
     match identity.bootstrap(account).await {
         Ok((user, tenant, _session)) => {

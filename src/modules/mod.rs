@@ -9,6 +9,7 @@ pub mod audit;
 pub mod health;
 pub mod identity;
 pub mod notifications;
+pub mod onboarding;
 pub mod platform_admin;
 pub mod products;
 pub mod rbac;
@@ -102,6 +103,7 @@ type Apis = (
     notifications::Api,
     platform_admin::Api,
     subscriptions::Api,
+    onboarding::Api,
 );
 
 pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -117,6 +119,7 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
             notifications::api(state),
             platform_admin::api(state),
             subscriptions::api(state),
+            onboarding::api(state),
         ),
         "rowguard",
         env!("CARGO_PKG_VERSION"),
@@ -155,6 +158,7 @@ pub fn operations() -> Vec<Operation> {
         notifications::OPERATIONS,
         platform_admin::OPERATIONS,
         subscriptions::OPERATIONS,
+        onboarding::OPERATIONS,
     ]
     .concat()
     .concat()

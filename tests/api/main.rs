@@ -19,6 +19,7 @@ mod email;
 mod health;
 mod identity;
 mod notifications;
+mod onboarding;
 mod plan_gate;
 mod products;
 mod rbac;

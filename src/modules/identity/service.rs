@@ -61,6 +61,7 @@ const PRUNE_BATCH: i32 = 10_000;
 /// The notification an email's owner gets when someone tries to register it
 /// (`ROWGUARD_REGISTER_CONCEAL_TAKEN_EMAILS`).
 const REGISTRATION_ATTEMPTED: &str = "registration_attempted";
+const WELCOME: &str = "welcome";
 
 /// The login throttle's settings, as `app.login_throttle` takes them.
 #[derive(Debug, Clone, Copy)]
@@ -156,6 +157,10 @@ pub struct NewAccount<'a> {
     pub password: &'a str,
     pub full_name: &'a str,
     pub tenant_name: &'a str,
+    /// Onboarding (`POST /onboarding/register`): the plan chosen, started with its
+    /// trial when it has one, and a welcome email. `None`: the default plan
+    /// (`ROWGUARD_DEFAULT_PLAN`), as registration and bootstrap start it.
+    pub plan_code: Option<&'a str>,
 }
 
 struct ParsedAccount {
@@ -163,6 +168,7 @@ struct ParsedAccount {
     password: Password,
     full_name: Name,
     tenant_name: Name,
+    plan_code: Option<String>,
 }
 
 impl NewAccount<'_> {
@@ -181,6 +187,7 @@ impl NewAccount<'_> {
             password,
             full_name,
             tenant_name,
+            plan_code: self.plan_code.map(str::to_string),
         })
     }
 }
@@ -302,7 +309,24 @@ impl Identity {
             let tenant =
                 tenancy::create_tenant(&tx, tenant_id, account.tenant_name.as_str(), user_id)
                     .await?;
-            subscriptions::start(&tx, &self.limits.default_plan, Utc::now()).await?;
+            match account.plan_code.as_deref() {
+                None => subscriptions::start(&tx, &self.limits.default_plan, Utc::now()).await?,
+                Some(plan) => {
+                    subscriptions::start_chosen(&tx, plan, Utc::now()).await?;
+                    // Sent by the email job once this transaction commits, like the
+                    // verification below: a failed onboarding sends nothing.
+                    sql::enqueue_notification(
+                        &tx,
+                        email,
+                        WELCOME,
+                        &serde_json::json!({
+                            "full_name": name,
+                            "tenant_name": account.tenant_name.as_str(),
+                        }),
+                    )
+                    .await?;
+                }
+            }
             let owner = rbac::service::create_system_roles(&tx).await?;
             rbac::service::assign_role(&tx, user_id, owner, None).await?;
             if !bootstrap {
@@ -347,6 +371,14 @@ impl Identity {
             return Err(Error::RegistrationClosed);
         }
         let account = account.parse()?;
+        if let Some(plan) = account.plan_code.as_deref()
+            && !subscriptions::can_start(&self.db, plan).await?
+        {
+            return Err(Error::invalid(
+                "plan_code",
+                "there is no such plan, or it cannot start without a payment",
+            ));
+        }
         let (tx, _) = self.credentials.begin(&Scope::anonymous()).await?;
         let attempt = sql::registration_attempt(
             &tx,

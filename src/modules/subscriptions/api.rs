@@ -11,7 +11,7 @@ use crate::{
     modules::Tag,
     platform::{
         auth::access::{Operation, authorize},
-        db::{Database, Scope},
+        db::{Database, RequestTx, Scope},
         http::{common::from_wire, problem::ApiError, security::BearerAuth},
     },
 };
@@ -202,24 +202,25 @@ impl SubscriptionsApi {
     )]
     async fn current(&self, auth: BearerAuth) -> Result<SubscriptionResponse, ApiError> {
         let (tx, _) = authorize(&self.db, &auth.0, &SUBSCRIPTIONS_CURRENT).await?;
-        let read = async {
-            let subscription = db::current(&tx).await?;
-            let on = db::plan(&tx, &subscription.plan_code).await?;
-            Ok((subscription, on))
-        }
-        .await;
-        let (subscription, on) = tx.finish(read).await?;
-        Ok(SubscriptionResponse::Ok(Json(Subscription {
-            status: from_wire(&subscription.status).ok_or_else(|| {
-                Error::Internal(anyhow::anyhow!("a subscription {}", subscription.status))
-            })?,
-            plan_code: subscription.plan_code,
-            trial_end: subscription.trial_end,
-            current_period_start: subscription.current_period_start,
-            current_period_end: subscription.current_period_end,
-            cancel_at_period_end: subscription.cancel_at_period_end,
-            pending_plan_code: subscription.pending_plan_code,
-            plan: plan(on)?,
-        })))
+        let read = read_current(&tx).await;
+        Ok(SubscriptionResponse::Ok(Json(tx.finish(read).await?)))
     }
+}
+
+/// The context tenant's subscription with its plan.
+pub(super) async fn read_current(tx: &RequestTx) -> Result<Subscription, Error> {
+    let subscription = db::current(tx).await?;
+    let on = db::plan(tx, &subscription.plan_code).await?;
+    Ok(Subscription {
+        status: from_wire(&subscription.status).ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!("a subscription {}", subscription.status))
+        })?,
+        plan_code: subscription.plan_code,
+        trial_end: subscription.trial_end,
+        current_period_start: subscription.current_period_start,
+        current_period_end: subscription.current_period_end,
+        cancel_at_period_end: subscription.cancel_at_period_end,
+        pending_plan_code: subscription.pending_plan_code,
+        plan: plan(on)?,
+    })
 }

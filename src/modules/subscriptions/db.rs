@@ -110,6 +110,46 @@ pub async fn start(tx: &RequestTx, plan_code: &str, now: DateTime<Utc>) -> Resul
     Ok(tx.execute(&statement, &[&plan_code, &now]).await? == 1)
 }
 
+/// Starts the context tenant's subscription on a plan its new Owner chose: its trial
+/// when it has one (`trialing` until the trial ends, the trial used, the first paid
+/// period anchored at the trial's end), otherwise active, which only a free plan can
+/// be without a payment. `false`: no such plan, or a paid one without a trial.
+pub async fn start_chosen(
+    tx: &RequestTx,
+    plan_code: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, Error> {
+    let statement = tx
+        .prepare(
+            "INSERT INTO subscriptions (tenant_id, plan_code, status, trial_end, trial_used,
+                                        anchor_at, current_period_start, current_period_end)
+             SELECT app.current_tenant_id(), p.code, t.status, t.trial_end, t.trial_end IS NOT NULL,
+                    coalesce(t.trial_end, $2::timestamptz), $2::timestamptz,
+                    coalesce(t.trial_end, $2::timestamptz
+                        + CASE p.billing_interval WHEN 'year' THEN interval '1 year' ELSE interval '1 month' END)
+             FROM plans AS p
+             CROSS JOIN LATERAL (
+                 SELECT CASE WHEN p.trial_days > 0 THEN 'trialing' ELSE 'active' END AS status,
+                        CASE WHEN p.trial_days > 0
+                             THEN $2::timestamptz + make_interval(days => p.trial_days) END AS trial_end
+             ) AS t
+             WHERE p.code = $1 AND (p.trial_days > 0 OR p.price_minor = 0)",
+        )
+        .await?;
+    Ok(tx.execute(&statement, &[&plan_code, &now]).await? == 1)
+}
+
+/// Whether [`start_chosen`] can start `plan_code`.
+pub async fn can_start(tx: &RequestTx, plan_code: &str) -> Result<bool, Error> {
+    let statement = tx
+        .prepare(
+            "SELECT EXISTS (SELECT 1 FROM plans AS p
+                            WHERE p.code = $1 AND (p.trial_days > 0 OR p.price_minor = 0))",
+        )
+        .await?;
+    Ok(tx.query_one(&statement, &[&plan_code]).await?.try_get(0)?)
+}
+
 /// The context tenant's subscription.
 pub async fn current(tx: &RequestTx) -> Result<SubscriptionRow, Error> {
     let statement = tx

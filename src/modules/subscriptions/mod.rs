@@ -26,6 +26,36 @@ pub async fn start(tx: &RequestTx, plan_code: &str, now: DateTime<Utc>) -> Resul
     }
 }
 
+/// Starts the subscription of the tenant of `tx`'s context on the plan its Owner chose
+/// at onboarding: with the plan's trial when it has one, else active (a free plan).
+pub async fn start_chosen(
+    tx: &RequestTx,
+    plan_code: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    if db::start_chosen(tx, plan_code, now).await? {
+        Ok(())
+    } else {
+        Err(Error::Internal(anyhow::anyhow!(
+            "the plan {plan_code} cannot start without a payment"
+        )))
+    }
+}
+
+/// Whether onboarding can start a tenant on `plan_code` ([`start_chosen`]): a plan
+/// with a trial, or a free one. Asked before any work is done for the registration.
+pub async fn can_start(db: &Database, plan_code: &str) -> Result<bool, Error> {
+    let (tx, _) = db.begin(&Scope::anonymous()).await?;
+    let startable = db::can_start(&tx, plan_code).await;
+    tx.finish(startable).await
+}
+
+/// The subscription of the tenant of `tx`'s context, as `GET /subscriptions/current`
+/// shows it.
+pub async fn current(tx: &RequestTx) -> Result<api::Subscription, Error> {
+    api::read_current(tx).await
+}
+
 /// Whether `plan_code` is a plan: start-up refuses a `ROWGUARD_DEFAULT_PLAN` that is not.
 pub async fn plan_exists(db: &Database, plan_code: &str) -> Result<bool, Error> {
     let (tx, _) = db.begin(&Scope::anonymous()).await?;

@@ -13,6 +13,7 @@ mod harness;
 mod health;
 mod identity;
 mod notifications;
+mod onboarding;
 mod platform_admin;
 mod products;
 mod rbac;

@@ -353,5 +353,6 @@ fn account(body: &RegisterRequest) -> NewAccount<'_> {
         password: body.password.as_str(),
         full_name: body.full_name.as_str(),
         tenant_name: body.tenant_name.as_str(),
+        plan_code: None,
     }
 }
