@@ -48,7 +48,9 @@ class Server:
     def __init__(self, binary, database, port, pool_size):
         self.base = f"http://127.0.0.1:{port}"
         env = dict(os.environ, DATABASE_URL=run.fresh_database(database), ROWGUARD_BIND=f"127.0.0.1:{port}",
-                   ROWGUARD_JWT_SECRET=run.SECRET, RUST_LOG="warn")
+                   ROWGUARD_JWT_SECRET=run.SECRET, RUST_LOG="warn",
+                   # As bench/run.py: a plan with every feature and no limits.
+                   ROWGUARD_DEFAULT_PLAN="business")
         if pool_size:
             env["ROWGUARD_POOL_SIZE"] = str(pool_size)
         self.process = subprocess.Popen([binary, "serve"], env=env)

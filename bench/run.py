@@ -70,7 +70,10 @@ class Server:
                    RUST_LOG="warn",
                    # The storm would otherwise trip the per-client throttle of failures;
                    # successful logins are never throttled, but keep the bench honest.
-                   ROWGUARD_LOGIN_MAX_FAILURES_PER_CLIENT="1000000")
+                   ROWGUARD_LOGIN_MAX_FAILURES_PER_CLIENT="1000000",
+                   # Every feature and no limits: the seed makes 25 stores a tenant, and
+                   # the inventory list is gated by its feature (README, "Plans").
+                   ROWGUARD_DEFAULT_PLAN="business")
         if pool_size:
             env["ROWGUARD_POOL_SIZE"] = str(pool_size)
         self.process = subprocess.Popen([os.path.join(ROOT, "target/release/rowguard"), "serve"], env=env)
@@ -256,13 +259,14 @@ def opening_statement():
     with pgbench variables for its parameters: -M prepared sends them as parameters
     of a prepared statement, as the server does. pgbench cannot pass a NULL, so the
     store parameter is the literal NULL (the server sends NULL for a list of stores),
-    and the list of permissions is not asked for, as the server does not for lists."""
+    and the list of permissions is not asked for, as the server does not for lists, nor a
+    feature (an ungated list: see bench/compare_lists.py for the gated inventory list)."""
     with open(os.path.join(ROOT, "src/platform/db/begin_request.sql")) as file:
         lines = [line.split("--", 1)[0].strip() for line in file]
     sql = " ".join(line for line in lines if line)
     return (sql.replace("$1", ":tenant").replace("$2", ":user").replace("$3", "NULL")
             .replace("$4", ":permission").replace("$5", "false").replace("$6", ":session")
-            .replace("$7::uuid", "NULL::uuid"))
+            .replace("$7::uuid", "NULL::uuid").replace("$8", "NULL::text").replace("$9::boolean", "false"))
 
 
 def pgbench(url, script, connections, seconds, statement=None, variables=None):
