@@ -121,8 +121,11 @@ impl From<tokio_postgres::Error> for Error {
                     None => Error::Conflict("it conflicts with the tenant's data".into()),
                 };
             }
-            // A plan limit (sql/V14): its figures travel as JSON in DETAIL, by design
-            // of the function that raises it.
+            // A plan limit or an unpaid subscription (sql/V14): a limit's figures
+            // travel as JSON in DETAIL, by design of the function that raises it.
+            if code.code() == "RGP02" {
+                return Error::PaymentRequired;
+            }
             if code.code() == "RGL01"
                 && let Some(exceeded) = db.detail().and_then(limit_exceeded)
             {

@@ -343,3 +343,189 @@ async fn creates_on_an_unlimited_plan_do_not_wait_for_each_other() {
     assert_eq!(created.status(), 201);
     hold.rollback().await.unwrap();
 }
+
+/// Waits until `count` backends of the test's database wait on a lock.
+async fn until_waiting_on_locks(app: &TestApp, count: i64) {
+    let observer = app.db.superuser().await;
+    for _ in 0..400 {
+        let waiting: i64 = observer
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE wait_event_type = 'Lock' AND datname = current_database()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting == count {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("{count} backends never waited on a lock");
+}
+
+#[tokio::test]
+async fn a_create_that_waited_for_a_plan_change_is_checked_against_the_new_plan() {
+    let app = spawn_app_on_free().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    set_subscription(&app, &acme, "starter", "active").await;
+    // Starter allows three stores: two, and room for one more.
+    app.store(&acme.token, "One").await;
+    app.store(&acme.token, "Two").await;
+    // A downgrade to free (one store) is being written while a create arrives.
+    let mut holder = app.db.superuser().await;
+    let change = holder.transaction().await.unwrap();
+    change
+        .execute(
+            "UPDATE subscriptions SET plan_code = 'free' WHERE tenant_id = $1::text::uuid",
+            &[&acme.id],
+        )
+        .await
+        .unwrap();
+    let create = app
+        .stores_create(&acme.token, &json!({"name": "Three"}))
+        .into_reqwest();
+    let created = tokio::spawn(create.send());
+    until_waiting_on_locks(&app, 1).await;
+    change.commit().await.unwrap();
+    let refused = created.await.unwrap().unwrap();
+    let body = assert_problem(refused, 403, "limit_exceeded").await;
+    assert_eq!((&body["max"], &body["current"]), (&json!(1), &json!(2)));
+}
+
+#[tokio::test]
+async fn reactivating_a_member_on_an_unpaid_subscription_waits_for_payment_and_suspending_does_not()
+{
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let (member, _) = app
+        .member(&acme.token, "staff@acme.example", "Staff", None)
+        .await;
+    let suspend = json!({"status": "suspended"});
+    let reactivate = json!({"status": "active"});
+    // While paid, both ways work.
+    assert_eq!(
+        app.users_update(&acme.token, &member, &suspend)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.users_update(&acme.token, &member, &reactivate)
+            .await
+            .status(),
+        200
+    );
+
+    set_subscription(&app, &acme, "business", "unpaid").await;
+    // Suspending frees a seat: never refused.
+    assert_eq!(
+        app.users_update(&acme.token, &member, &suspend)
+            .await
+            .status(),
+        200
+    );
+    let refused = app.users_update(&acme.token, &member, &reactivate).await;
+    assert_problem(refused, 402, "payment_required").await;
+    let still: Value = app
+        .users_get(&acme.token, &member)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(still["status"], "suspended");
+}
+
+#[tokio::test]
+async fn an_acceptance_whose_invitation_expired_while_it_ran_is_refused_when_its_seat_was_taken() {
+    // The acceptance is held for seconds: longer than the default statement timeout.
+    let app = spawn_app_with(|settings| {
+        settings.default_plan = "free".into();
+        settings.statement_timeout_ms = 60_000;
+    })
+    .await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let (suspended, _) = app
+        .member(&acme.token, "first@acme.example", "Staff", None)
+        .await;
+    let suspend = json!({"status": "suspended"});
+    assert_eq!(
+        app.users_update(&acme.token, &suspended, &suspend)
+            .await
+            .status(),
+        200
+    );
+    let staff = app.role_id(&acme.token, "Staff").await;
+    // Owner, an active member and a pending invitation: free's three seats.
+    app.member(&acme.token, "second@acme.example", "Staff", None)
+        .await;
+    let invited = app
+        .invitations_create(
+            &acme.token,
+            &json!({"email": "third@acme.example", "role_id": staff}),
+        )
+        .await;
+    assert_eq!(invited.status(), 201);
+    let invitation: Value = invited.json().await.unwrap();
+    let token = app.queued_token("third@acme.example", "invitation").await;
+    let client = app.db.superuser().await;
+    client
+        .execute(
+            "UPDATE invitations SET expires_at = now() + interval '6 seconds' WHERE id = $1::text::uuid",
+            &[&invitation["id"].as_str().unwrap()],
+        )
+        .await
+        .unwrap();
+    // The acceptance begins before the invitation expires and is held at its last
+    // step before it counts, until after the expiry.
+    let mut holder = app.db.superuser().await;
+    let hold = holder.transaction().await.unwrap();
+    hold.execute(
+        "SELECT 1 FROM invitations WHERE id = $1::text::uuid FOR UPDATE",
+        &[&invitation["id"].as_str().unwrap()],
+    )
+    .await
+    .unwrap();
+    let accept = app
+        .auth_accept_invitation(
+            &json!({"token": token, "password": crate::helpers::PASSWORD, "full_name": "Third"}),
+        )
+        .into_reqwest();
+    let accepted = tokio::spawn(accept.send());
+    until_waiting_on_locks(&app, 1).await;
+    let expired: bool = client
+        .query_one(
+            "SELECT expires_at > now() FROM invitations WHERE id = $1::text::uuid",
+            &[&invitation["id"].as_str().unwrap()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        expired,
+        "the acceptance began before the invitation expired"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    // Expired, the invitation holds no seat: the suspended member takes it back.
+    let reactivate = json!({"status": "active"});
+    assert_eq!(
+        app.users_update(&acme.token, &suspended, &reactivate)
+            .await
+            .status(),
+        200
+    );
+    hold.rollback().await.unwrap();
+    let refused = accepted.await.unwrap().unwrap();
+    let body = assert_problem(refused, 403, "limit_exceeded").await;
+    assert_eq!(body["limit"], "members");
+    let members: i64 = client
+        .query_one(
+            "SELECT count(*) FROM tenant_users WHERE tenant_id = $1::text::uuid AND status = 'active'",
+            &[&acme.id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(members, 3, "the plan's three, not four");
+}

@@ -158,6 +158,15 @@ pub async fn is_member_email(tx: &RequestTx, email: &str) -> Result<bool, Error>
     Ok(tx.query_one(&statement, &[&email]).await?.try_get(0)?)
 }
 
+/// The tenant's members (active members plus pending invitations) are within its
+/// plan's limit, counted with the caller's writes and under the limit's lock
+/// (`app.plan_limit_holds`): 403 `limit_exceeded` otherwise.
+pub async fn members_within_plan(tx: &RequestTx) -> Result<(), Error> {
+    let statement = tx.prepare("SELECT app.plan_limit_holds('members')").await?;
+    tx.execute(&statement, &[]).await?;
+    Ok(())
+}
+
 /// Makes `user_id` an active member of the context's tenant.
 pub async fn add_member(tx: &RequestTx, user_id: Uuid) -> Result<(), Error> {
     let statement = tx

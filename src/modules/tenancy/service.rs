@@ -296,6 +296,9 @@ pub async fn accept_invitation(
             return Err(BAD_INVITATION_TOKEN);
         }
         db::add_member(&tx, user_id).await?;
+        // The invitation held a seat when this transaction began; if it expired since,
+        // that seat may have been taken meanwhile (a member reactivated).
+        db::members_within_plan(&tx).await?;
         rbac::service::assign_role(&tx, user_id, invitation.role_id, invitation.store_id).await?;
         audit::record(
             &tx,

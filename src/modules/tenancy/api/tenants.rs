@@ -36,9 +36,11 @@ const TENANTS_UPDATE_CURRENT: Operation =
     Operation::permission("tenants_update_current", "tenants.edit");
 const USERS_LIST: Operation = Operation::permission("users_list", "users.view");
 const USERS_GET: Operation = Operation::permission("users_get", "users.view");
+/// 402: reactivating a member on an unpaid subscription (a member takes a seat of the
+/// plan's `members`; suspending frees one, so the operation is not declared limited).
 const USERS_UPDATE: Operation = Operation::permission("users_update", "users.edit")
     .reading_held_permissions()
-    .returning(&[409]);
+    .returning(&[402, 409]);
 const USERS_DELETE: Operation = Operation::permission("users_delete", "users.remove")
     .reading_held_permissions()
     .returning(&[409]);
@@ -207,7 +209,9 @@ impl TenantsApi {
 
     /// Suspend or reactivate a member. A suspended member is refused on their next
     /// request, and their sessions in this tenant end: once reactivated, they sign in
-    /// again. The last active Owner cannot be suspended (409).
+    /// again. The last active Owner cannot be suspended (409). A suspended member holds
+    /// no seat of the plan's `members`: reactivating one beyond the limit is 403
+    /// `limit_exceeded`, and on an unpaid subscription 402 `payment_required`.
     #[oai(path = "/users/:id", method = "patch", operation_id = "users_update")]
     async fn update_user(
         &self,
