@@ -342,6 +342,7 @@ async fn enqueue_cost(owner: &Client, url: &str, smtp_port: u16, transactions: u
             password: "benchmark passphrase 1",
             full_name: "Owner",
             tenant_name: "Bench",
+            plan_code: None,
         })
         .await
         .expect("bootstrap");

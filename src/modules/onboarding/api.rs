@@ -77,6 +77,10 @@ pub struct Onboarded {
 }
 
 #[derive(ApiResponse)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one answer per sign-up; boxing it would save nothing anyone could measure"
+)]
 pub enum Onboarding {
     /// The user, the tenant, its subscription, and a session.
     #[oai(status = 201)]
