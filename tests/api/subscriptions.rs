@@ -46,7 +46,8 @@ async fn the_plans_are_listed_to_anyone_cheapest_first_with_every_feature_and_li
 
 #[tokio::test]
 async fn a_new_tenant_is_subscribed_to_the_default_plan_active_without_a_trial() {
-    let app = crate::helpers::spawn_app_with(|settings| settings.default_plan = "free".into()).await;
+    let app =
+        crate::helpers::spawn_app_with(|settings| settings.default_plan = "free".into()).await;
     let acme = app.tenant("owner@acme.example", "Acme").await;
     let response = app.subscriptions_current(&acme.token).await;
     assert_eq!(response.status(), 200);
