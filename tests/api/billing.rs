@@ -469,3 +469,42 @@ impl TestApp {
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_past_due_tenant_pays_before_moving_up_but_may_move_to_free_which_voids_the_invoice() {
+    let app = free_app(7).await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let end = time(&app.change_plan(&acme.token, "starter").await, "trial_end");
+    app.run_job("billing.renewals", &at(end + TimeDelta::hours(1)))
+        .await;
+    assert_eq!(app.subscription(&acme.token).await["status"], "past_due");
+
+    let refused = app
+        .subscriptions_change(&acme.token, &json!({"plan_code": "business"}))
+        .await;
+    assert_problem(refused, 409, "conflict").await;
+    assert_eq!(app.invoices(&acme.token).await.len(), 1);
+
+    let leaving = app.change_plan(&acme.token, "free").await;
+    assert_eq!(leaving["pending_plan_code"], "free");
+    app.run_job("billing.renewals", &at(end + TimeDelta::hours(2)))
+        .await;
+    let on_free = app.subscription(&acme.token).await;
+    assert_eq!(on_free["plan_code"], "free");
+    assert_eq!(on_free["status"], "active");
+    let invoices = app.invoices(&acme.token).await;
+    assert_eq!(invoices.len(), 1);
+    assert_eq!(invoices[0]["status"], "void");
+    // A void invoice paid after all changes nothing (the money is the operator's to
+    // refund).
+    let late = app
+        .pay(
+            &acme.id,
+            &text(&invoices[0], "id"),
+            "RKT0000003",
+            &at(end + TimeDelta::hours(3)),
+        )
+        .await;
+    assert!(matches!(late, Payment::Void(_)), "{late:?}");
+    assert_eq!(app.subscription(&acme.token).await, on_free);
+}
