@@ -455,21 +455,6 @@ async fn the_platform_admin_puts_a_tenant_on_a_plan_at_once_and_no_one_else_may(
     assert_eq!(app.subscription(&acme.token).await, set);
 }
 
-impl TestApp {
-    /// The tenant had its trial already (as if long ago).
-    async fn trial_already_used(&self, tenant: &str) {
-        self.db
-            .superuser()
-            .await
-            .execute(
-                "UPDATE subscriptions SET trial_used = true WHERE tenant_id = $1::text::uuid",
-                &[&tenant],
-            )
-            .await
-            .unwrap();
-    }
-}
-
 #[tokio::test]
 async fn a_past_due_tenant_pays_before_moving_up_but_may_move_to_free_which_voids_the_invoice() {
     let app = free_app(7).await;

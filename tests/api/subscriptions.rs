@@ -165,19 +165,6 @@ async fn free_app() -> TestApp {
     spawn_app_with(|settings| settings.default_plan = "free".into()).await
 }
 
-/// What the tenant had: its trial (as if long ago), without running the clock.
-async fn trial_already_used(app: &TestApp, tenant: &str) {
-    app.db
-        .superuser()
-        .await
-        .execute(
-            "UPDATE subscriptions SET trial_used = true WHERE tenant_id = $1::text::uuid",
-            &[&tenant],
-        )
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn the_upgrade_from_free_to_starter_starts_a_trial_once_and_a_second_time_issues_an_invoice()
 {
@@ -224,7 +211,7 @@ async fn an_upgrade_without_a_trial_issues_an_open_invoice_due_now_and_applies_t
  {
     let app = free_app().await;
     let acme = app.tenant("owner@acme.example", "Acme").await;
-    trial_already_used(&app, &acme.id).await;
+    app.trial_already_used(&acme.id).await;
     let before = Utc::now();
     let pending = app.change_plan(&acme.token, "starter").await;
     let after = Utc::now();

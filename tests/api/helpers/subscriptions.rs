@@ -44,4 +44,17 @@ impl TestApp {
         assert_eq!(response.status(), 200, "moving to {plan}");
         response.json().await.unwrap()
     }
+
+    /// The tenant had its trial already (as if long ago), without running the clock.
+    pub async fn trial_already_used(&self, tenant: &str) {
+        self.db
+            .superuser()
+            .await
+            .execute(
+                "UPDATE subscriptions SET trial_used = true WHERE tenant_id = $1::text::uuid",
+                &[&tenant],
+            )
+            .await
+            .unwrap();
+    }
 }

@@ -102,12 +102,12 @@ async fn another_tenants_ids_are_not_found_by_any_operation_and_change_nothing()
         .superuser()
         .await
         .execute(
-            "UPDATE subscriptions SET plan_code = 'free', trial_used = true
-             WHERE tenant_id = $1::text::uuid",
+            "UPDATE subscriptions SET plan_code = 'free' WHERE tenant_id = $1::text::uuid",
             &[&a.id],
         )
         .await
         .unwrap();
+    app.trial_already_used(&a.id).await;
     app.change_plan(&a.token, "starter").await;
     let invoice = text(&app.invoices(&a.token).await[0], "id");
 
