@@ -360,6 +360,11 @@ impl Application {
         &self.state.queue
     }
 
+    /// The job kinds the server's workers run (every module's).
+    pub fn jobs(&self) -> crate::platform::jobs::Registry {
+        modules::jobs(&self.state)
+    }
+
     /// Serves until `shutdown` resolves, lets in-flight requests finish (up to the
     /// grace period), waits for their transactions, then stops an embedded cluster.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {

@@ -17,7 +17,7 @@ use crate::{
     platform::{
         auth::OpaqueToken,
         db::{self, Database, RuntimeRole, rls_audit},
-        jobs::{NewJob, Queue, WorkerOptions, Workers},
+        jobs::{Queue, WorkerOptions, Workers},
     },
 };
 
@@ -146,22 +146,20 @@ async fn jobs(settings: &Settings, command: JobsCommand) -> anyhow::Result<ExitC
             Ok(ExitCode::SUCCESS)
         }
         JobsCommand::Run { kind, at } => {
-            let Some(known) = registry.get(&kind) else {
+            let now = at.unwrap_or_else(chrono::Utc::now);
+            let Some((id, ran)) =
+                Workers::run_as_of(queue, &registry, &kind, now, &WorkerOptions::default()).await?
+            else {
                 eprintln!(
                     "rowguard: no job kind {kind}; this build runs: {}",
                     registry.names().join(", ")
                 );
                 return Ok(ExitCode::FAILURE);
             };
-            let now = at.unwrap_or_else(chrono::Utc::now);
-            let instant = known.every.map_or(now, |every| every.period_of(now));
-            let job = NewJob::new(known.name, serde_json::json!({ "now": now }))
-                .unique(format!("{kind}@run:{}", instant.to_rfc3339()));
-            match queue.enqueue_platform(&job).await? {
+            match id {
                 Some(id) => println!("enqueued {kind} (job {id}) as of {now}"),
-                None => println!("{kind} as of {now} is already queued"),
+                None => println!("{kind} as of {now} was already queued"),
             }
-            let ran = Workers::drain(queue, &registry, &WorkerOptions::default()).await?;
             println!("ran {ran} job(s); none is due now");
             Ok(ExitCode::SUCCESS)
         }

@@ -416,6 +416,17 @@ pub struct Settings {
     )]
     pub default_plan: String,
 
+    /// Days a subscription stays `past_due` (an invoice open past its due time,
+    /// everything still working) before it is `unpaid` (the gated operations answer
+    /// 402 `payment_required`).
+    #[arg(
+        long,
+        env = "ROWGUARD_BILLING_GRACE_DAYS",
+        default_value_t = 7,
+        global = true
+    )]
+    pub billing_grace_days: u32,
+
     /// Job workers in this process (`rowguard serve`); 0: none (then `rowguard worker`
     /// elsewhere runs them).
     #[arg(long, env = "ROWGUARD_WORKERS", default_value_t = 1, global = true)]

@@ -6,6 +6,7 @@
 //! public, never each other's SQL; the platform layer (`crate::platform`) uses none.
 
 pub mod audit;
+pub mod billing;
 pub mod health;
 pub mod identity;
 pub mod notifications;
@@ -51,6 +52,8 @@ pub enum Tag {
     Audit,
     /// Plans and subscriptions.
     Subscriptions,
+    /// Invoices.
+    Billing,
     /// Operators' routes: platform admins only.
     Platform,
     /// The caller's in-app notifications.
@@ -69,6 +72,9 @@ pub struct AppState {
     pub public_url: String,
     /// The job queue's machinery (as `rowguard_auth`): the operator routes read it.
     pub queue: Queue,
+    /// `ROWGUARD_BILLING_GRACE_DAYS`: how long a subscription is `past_due` before it
+    /// is `unpaid`.
+    pub billing_grace: chrono::TimeDelta,
 }
 
 impl AppState {
@@ -86,6 +92,7 @@ impl AppState {
             mailer: Mailer::from_settings(settings)?,
             public_url: settings.public_url().to_string(),
             queue,
+            billing_grace: chrono::TimeDelta::days(i64::from(settings.billing_grace_days)),
         })
     }
 }
@@ -104,6 +111,7 @@ type Apis = (
     platform_admin::Api,
     subscriptions::Api,
     onboarding::Api,
+    billing::Api,
 );
 
 pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -120,6 +128,7 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
             platform_admin::api(state),
             subscriptions::api(state),
             onboarding::api(state),
+            billing::api(state),
         ),
         "rowguard",
         env!("CARGO_PKG_VERSION"),
@@ -140,6 +149,7 @@ pub fn jobs(state: &AppState) -> Registry {
             crate::platform::jobs::kinds(),
             identity::jobs(state),
             notifications::jobs(state),
+            billing::jobs(state),
         ]
         .concat(),
     )
@@ -159,6 +169,7 @@ pub fn operations() -> Vec<Operation> {
         platform_admin::OPERATIONS,
         subscriptions::OPERATIONS,
         onboarding::OPERATIONS,
+        billing::OPERATIONS,
     ]
     .concat()
     .concat()

@@ -15,6 +15,7 @@ mod helpers;
 mod platform;
 
 mod audit;
+mod billing;
 mod email;
 mod health;
 mod identity;

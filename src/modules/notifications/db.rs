@@ -121,7 +121,9 @@ pub async fn unread_count(tx: RequestTx) -> Result<i64, Error> {
 
 /// Enqueues the email `template` to the member `user_id` of the context's tenant, in
 /// the caller's transaction (`app.send_member_email`: the address is the member's own,
-/// the template one of the notification emails).
+/// the template one of the notification emails; nothing for a member who is not
+/// active). The one function both runtime roles may call: requests and jobs run as
+/// `rowguard_api`, which cannot enqueue an email of its choosing.
 pub async fn email_member(
     tx: &RequestTx,
     user_id: Uuid,
@@ -129,7 +131,7 @@ pub async fn email_member(
     data: &Value,
 ) -> Result<(), Error> {
     let statement = tx
-        .prepare("SELECT app.enqueue_notification(u.email, $2, $3) FROM users AS u WHERE u.id = $1")
+        .prepare("SELECT app.send_member_email($1, $2, $3)")
         .await?;
     tx.query_one(&statement, &[&user_id, &template, data])
         .await?;

@@ -44,7 +44,11 @@ pub async fn notify(
 
 /// The notification kinds that are also emailed, and their email templates
 /// (`templates/email/`).
-pub const EMAILED_KINDS: &[(&str, &str)] = &[("invitation.accepted", "invitation_accepted")];
+pub const EMAILED_KINDS: &[(&str, &str)] = &[
+    ("invitation.accepted", "invitation_accepted"),
+    ("invoice.issued", "invoice_issued"),
+    ("subscription.past_due", "subscription_past_due"),
+];
 
 /// This module's operations, as the registry mounts them.
 pub type Api = api::NotificationsApi;

@@ -14,12 +14,19 @@ use uuid::Uuid;
 
 use crate::{
     error::Error,
-    modules::Tag,
+    modules::{
+        Tag,
+        subscriptions::{
+            self,
+            api::{ChangePlanRequest, Subscription},
+        },
+    },
     platform::{
         auth::access::{Operation, authorize},
-        db::{Database, page::Page},
+        db::{Database, Scope, page::Page},
         http::{
             common::{Limit, from_wire},
+            json::JsonBody,
             problem::ApiError,
             security::BearerAuth,
         },
@@ -37,8 +44,59 @@ pub struct PlatformJobsApi {
 // What each operation requires (see `auth::access`): one line per route below.
 const PLATFORM_JOBS_LIST: Operation = Operation::platform_admin("platform_jobs_list");
 const PLATFORM_JOBS_RETRY: Operation = Operation::platform_admin("platform_jobs_retry");
+const PLATFORM_TENANTS_SET_SUBSCRIPTION: Operation =
+    Operation::platform_admin("platform_tenants_set_subscription");
 
-pub const OPERATIONS: &[Operation] = &[PLATFORM_JOBS_LIST, PLATFORM_JOBS_RETRY];
+pub const OPERATIONS: &[Operation] = &[
+    PLATFORM_JOBS_LIST,
+    PLATFORM_JOBS_RETRY,
+    PLATFORM_TENANTS_SET_SUBSCRIPTION,
+];
+
+pub struct PlatformTenantsApi {
+    pub db: Database,
+}
+
+#[derive(ApiResponse)]
+pub enum SubscriptionSet {
+    /// The tenant's subscription, on the plan now.
+    #[oai(status = 200)]
+    Ok(Json<Subscription>),
+}
+
+#[OpenApi(prefix_path = "/api/v1/platform", tag = "Tag::Platform")]
+impl PlatformTenantsApi {
+    /// Put a tenant on a plan at once: active, a new period from now, nothing pending,
+    /// no invoice (an open one is voided). 404 for an unknown tenant, 422 for an
+    /// unknown plan.
+    #[oai(
+        path = "/tenants/:id/subscription",
+        method = "put",
+        operation_id = "platform_tenants_set_subscription"
+    )]
+    async fn set_subscription(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: JsonBody<ChangePlanRequest>,
+    ) -> Result<SubscriptionSet, ApiError> {
+        platform_admin(&self.db, &auth, &PLATFORM_TENANTS_SET_SUBSCRIPTION).await?;
+        // Only now, for a platform admin: a transaction in that tenant's context, under
+        // row-level security like the tenant's own requests (another tenant's rows stay
+        // out of reach even here).
+        let scope = Scope {
+            tenant_id: Some(id.0),
+            ..Scope::anonymous()
+        };
+        let tx = self.db.begin_context(&scope).await?;
+        let set = async {
+            subscriptions::service::put_on_plan(&tx, &body.plan_code, Utc::now()).await?;
+            subscriptions::api::subscription(&tx).await
+        }
+        .await;
+        Ok(SubscriptionSet::Ok(Json(tx.finish(set).await?)))
+    }
+}
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]

@@ -52,6 +52,11 @@ pub async fn ensure_an_owner_remains(tx: &RequestTx) -> Result<(), Error> {
     Ok(())
 }
 
+/// The tenant's active Owners: whom billing tells about invoices and payments.
+pub async fn active_owners(tx: &RequestTx) -> Result<Vec<Uuid>, Error> {
+    db::active_owners(tx).await
+}
+
 /// Every permission `user_id` holds through any assignment: what someone must hold
 /// themselves to suspend or remove them (an Admin cannot suspend an Owner).
 pub async fn ensure_holds_all_of(

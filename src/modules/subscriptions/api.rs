@@ -5,14 +5,20 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
 
-use super::db;
+use super::{db, service};
 use crate::{
     error::Error,
     modules::Tag,
     platform::{
         auth::access::{Operation, authorize},
         db::{Database, RequestTx, Scope},
-        http::{common::from_wire, problem::ApiError, security::BearerAuth},
+        http::{
+            common::from_wire,
+            json::JsonBody,
+            problem::ApiError,
+            security::BearerAuth,
+            text::{Bounded, Text},
+        },
     },
 };
 
@@ -28,8 +34,18 @@ pub struct SubscriptionsApi {
 const PLANS_LIST: Operation = Operation::public("plans_list");
 const SUBSCRIPTIONS_CURRENT: Operation =
     Operation::permission("subscriptions_current", "subscriptions.view");
+// 409: a move to a pricier plan while the current plan's invoice is open.
+const SUBSCRIPTIONS_CHANGE: Operation =
+    Operation::permission("subscriptions_change", "subscriptions.manage").returning(&[409]);
+const SUBSCRIPTIONS_CANCEL: Operation =
+    Operation::permission("subscriptions_cancel", "subscriptions.manage").returning(&[409]);
 
-pub const OPERATIONS: &[Operation] = &[PLANS_LIST, SUBSCRIPTIONS_CURRENT];
+pub const OPERATIONS: &[Operation] = &[
+    PLANS_LIST,
+    SUBSCRIPTIONS_CURRENT,
+    SUBSCRIPTIONS_CHANGE,
+    SUBSCRIPTIONS_CANCEL,
+];
 
 /// Where a subscription stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -67,6 +83,40 @@ pub struct Subscription {
 pub enum SubscriptionResponse {
     #[oai(status = 200)]
     Ok(Json<Subscription>),
+}
+
+/// The plan to move to.
+#[derive(Object)]
+#[oai(example)]
+pub struct ChangePlanRequest {
+    /// A plan of `GET /plans` (422 for any other).
+    pub plan_code: Text<Bounded<1, 64>>,
+}
+
+impl poem_openapi::types::Example for ChangePlanRequest {
+    fn example() -> Self {
+        ChangePlanRequest {
+            plan_code: "starter".into(),
+        }
+    }
+}
+
+/// The context tenant's subscription as the API shows it.
+pub async fn subscription(tx: &RequestTx) -> Result<Subscription, Error> {
+    let subscription = db::current(tx).await?;
+    let on = db::plan(tx, &subscription.plan_code).await?;
+    Ok(Subscription {
+        status: from_wire(&subscription.status).ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!("a subscription {}", subscription.status))
+        })?,
+        plan_code: subscription.plan_code,
+        trial_end: subscription.trial_end,
+        current_period_start: subscription.current_period_start,
+        current_period_end: subscription.current_period_end,
+        cancel_at_period_end: subscription.cancel_at_period_end,
+        pending_plan_code: subscription.pending_plan_code,
+        plan: plan(on)?,
+    })
 }
 
 fn plan(plan: db::PlanRow) -> Result<Plan, Error> {
@@ -202,25 +252,53 @@ impl SubscriptionsApi {
     )]
     async fn current(&self, auth: BearerAuth) -> Result<SubscriptionResponse, ApiError> {
         let (tx, _) = authorize(&self.db, &auth.0, &SUBSCRIPTIONS_CURRENT).await?;
-        let read = read_current(&tx).await;
+        let read = subscription(&tx).await;
         Ok(SubscriptionResponse::Ok(Json(tx.finish(read).await?)))
+    }
+
+    /// Move to another plan. To a paid plan from `free`: a trial when the plan has
+    /// one and the tenant never had a trial (`trialing` at once); otherwise (and from a
+    /// paid plan to a pricier one) an invoice for the new plan's first period is
+    /// issued, due now, the plan is `pending_plan_code`, and it applies when that
+    /// invoice is paid. To a cheaper plan or `free`: at the end of the current period
+    /// (`pending_plan_code`). To the plan it is on: nothing changes, except that a
+    /// pending change or a cancellation is withdrawn. 409 while an invoice of the
+    /// current plan is open and the plan asked for is pricier.
+    #[oai(
+        path = "/subscriptions/current",
+        method = "put",
+        operation_id = "subscriptions_change"
+    )]
+    async fn change(
+        &self,
+        auth: BearerAuth,
+        body: JsonBody<ChangePlanRequest>,
+    ) -> Result<SubscriptionResponse, ApiError> {
+        let (tx, _) = authorize(&self.db, &auth.0, &SUBSCRIPTIONS_CHANGE).await?;
+        let changed = async {
+            service::change_plan(&tx, &body.plan_code, Utc::now()).await?;
+            subscription(&tx).await
+        }
+        .await;
+        Ok(SubscriptionResponse::Ok(Json(tx.finish(changed).await?)))
+    }
+
+    /// Cancel: `cancel_at_period_end` is true, and at the end of the current period
+    /// the tenant moves to `free` (a pending plan change is withdrawn). Choosing a
+    /// plan with `PUT` withdraws the cancellation.
+    #[oai(
+        path = "/subscriptions/current",
+        method = "delete",
+        operation_id = "subscriptions_cancel"
+    )]
+    async fn cancel(&self, auth: BearerAuth) -> Result<SubscriptionResponse, ApiError> {
+        let (tx, _) = authorize(&self.db, &auth.0, &SUBSCRIPTIONS_CANCEL).await?;
+        let canceled = async {
+            service::cancel(&tx, Utc::now()).await?;
+            subscription(&tx).await
+        }
+        .await;
+        Ok(SubscriptionResponse::Ok(Json(tx.finish(canceled).await?)))
     }
 }
 
-/// The context tenant's subscription with its plan.
-pub(super) async fn read_current(tx: &RequestTx) -> Result<Subscription, Error> {
-    let subscription = db::current(tx).await?;
-    let on = db::plan(tx, &subscription.plan_code).await?;
-    Ok(Subscription {
-        status: from_wire(&subscription.status).ok_or_else(|| {
-            Error::Internal(anyhow::anyhow!("a subscription {}", subscription.status))
-        })?,
-        plan_code: subscription.plan_code,
-        trial_end: subscription.trial_end,
-        current_period_start: subscription.current_period_start,
-        current_period_end: subscription.current_period_end,
-        cancel_at_period_end: subscription.cancel_at_period_end,
-        pending_plan_code: subscription.pending_plan_code,
-        plan: plan(on)?,
-    })
-}

@@ -90,10 +90,37 @@ pub struct SubscriptionRow {
     pub plan_code: String,
     pub status: String,
     pub trial_end: Option<DateTime<Utc>>,
+    pub trial_used: bool,
+    pub anchor_at: DateTime<Utc>,
     pub current_period_start: DateTime<Utc>,
     pub current_period_end: DateTime<Utc>,
     pub cancel_at_period_end: bool,
     pub pending_plan_code: Option<String>,
+}
+
+/// The columns of [`SubscriptionRow`], in a literal the statements are built from at
+/// compile time.
+macro_rules! subscription_columns {
+    () => {
+        "plan_code, status, trial_end, trial_used, anchor_at, current_period_start, \
+         current_period_end, cancel_at_period_end, pending_plan_code"
+    };
+}
+
+impl SubscriptionRow {
+    fn from_row(row: &Row) -> Result<SubscriptionRow, Error> {
+        Ok(SubscriptionRow {
+            plan_code: row.try_get("plan_code")?,
+            status: row.try_get("status")?,
+            trial_end: row.try_get("trial_end")?,
+            trial_used: row.try_get("trial_used")?,
+            anchor_at: row.try_get("anchor_at")?,
+            current_period_start: row.try_get("current_period_start")?,
+            current_period_end: row.try_get("current_period_end")?,
+            cancel_at_period_end: row.try_get("cancel_at_period_end")?,
+            pending_plan_code: row.try_get("pending_plan_code")?,
+        })
+    }
 }
 
 /// Starts the context tenant's subscription on `plan_code`, its first period from
@@ -153,23 +180,66 @@ pub async fn can_start(tx: &RequestTx, plan_code: &str) -> Result<bool, Error> {
 /// The context tenant's subscription.
 pub async fn current(tx: &RequestTx) -> Result<SubscriptionRow, Error> {
     let statement = tx
-        .prepare(
-            "SELECT plan_code, status, trial_end, current_period_start, current_period_end,
-                    cancel_at_period_end, pending_plan_code
-             FROM subscriptions",
-        )
+        .prepare(concat!(
+            "SELECT ",
+            subscription_columns!(),
+            " FROM subscriptions"
+        ))
         .await?;
     let row = tx
         .query_opt(&statement, &[])
         .await?
         .ok_or(Error::NotFound)?;
-    Ok(SubscriptionRow {
-        plan_code: row.try_get("plan_code")?,
-        status: row.try_get("status")?,
-        trial_end: row.try_get("trial_end")?,
-        current_period_start: row.try_get("current_period_start")?,
-        current_period_end: row.try_get("current_period_end")?,
-        cancel_at_period_end: row.try_get("cancel_at_period_end")?,
-        pending_plan_code: row.try_get("pending_plan_code")?,
-    })
+    SubscriptionRow::from_row(&row)
+}
+
+/// The context tenant's subscription, locked until the transaction ends: every change
+/// of it (a plan change, a renewal, a payment) takes this lock first, so they apply
+/// one after the other and each sees the last one's result.
+pub async fn lock(tx: &RequestTx) -> Result<SubscriptionRow, Error> {
+    let statement = tx
+        .prepare(concat!(
+            "SELECT ",
+            subscription_columns!(),
+            " FROM subscriptions FOR UPDATE"
+        ))
+        .await?;
+    let row = tx
+        .query_opt(&statement, &[])
+        .await?
+        .ok_or(Error::NotFound)?;
+    SubscriptionRow::from_row(&row)
+}
+
+/// Writes every column that moves (the caller holds the row's [`lock`]).
+pub async fn save(tx: &RequestTx, row: &SubscriptionRow) -> Result<(), Error> {
+    let statement = tx
+        .prepare(
+            "UPDATE subscriptions
+             SET plan_code = $1, status = $2, trial_end = $3, trial_used = $4, anchor_at = $5,
+                 current_period_start = $6, current_period_end = $7, cancel_at_period_end = $8,
+                 pending_plan_code = $9, updated_at = now()",
+        )
+        .await?;
+    let updated = tx
+        .execute(
+            &statement,
+            &[
+                &row.plan_code,
+                &row.status,
+                &row.trial_end,
+                &row.trial_used,
+                &row.anchor_at,
+                &row.current_period_start,
+                &row.current_period_end,
+                &row.cancel_at_period_end,
+                &row.pending_plan_code,
+            ],
+        )
+        .await?;
+    if updated == 1 {
+        Ok(())
+    } else {
+        Err(Error::NotFound)
+    }
 }

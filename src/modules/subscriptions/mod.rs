@@ -1,11 +1,16 @@
 //! Plans and subscriptions. The plan catalog: the plans, their features and their
 //! limits, code-defined and seeded by `sql/V12__plans.sql`, listed publicly at
 //! `GET /api/v1/plans`. Every tenant's one subscription (`sql/V13__subscriptions.sql`),
-//! started with the tenant ([`start`]) and read at `GET /api/v1/subscriptions/current`.
-//! The feature gate, the limits and renewal build on them.
+//! started with the tenant ([`start`]), read at `GET /api/v1/subscriptions/current`,
+//! changed by `PUT` and `DELETE` on it (`service`), and moved through its periods by
+//! the status machine (`lifecycle`, `period`), which the `billing.renewals` job and
+//! payments apply. The feature gate and the limits read them.
 
 pub mod api;
 mod db;
+pub mod lifecycle;
+pub mod period;
+pub mod service;
 
 use chrono::{DateTime, Utc};
 
@@ -53,7 +58,7 @@ pub async fn can_start(db: &Database, plan_code: &str) -> Result<bool, Error> {
 /// The subscription of the tenant of `tx`'s context, as `GET /subscriptions/current`
 /// shows it.
 pub async fn current(tx: &RequestTx) -> Result<api::Subscription, Error> {
-    api::read_current(tx).await
+    api::subscription(tx).await
 }
 
 /// Whether `plan_code` is a plan: start-up refuses a `ROWGUARD_DEFAULT_PLAN` that is not.

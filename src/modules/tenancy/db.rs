@@ -56,6 +56,19 @@ pub async fn tenant(tx: &RequestTx, id: Uuid) -> Result<TenantRow, Error> {
     TenantRow::from_row(&row)
 }
 
+pub async fn current_tenant(tx: &RequestTx) -> Result<TenantRow, Error> {
+    let statement = tx
+        .prepare(
+            "SELECT id, name, status, created_at FROM tenants WHERE id = app.current_tenant_id()",
+        )
+        .await?;
+    let row = tx
+        .query_opt(&statement, &[])
+        .await?
+        .ok_or(Error::NotFound)?;
+    TenantRow::from_row(&row)
+}
+
 pub async fn rename_tenant(tx: &RequestTx, id: Uuid, name: &str) -> Result<TenantRow, Error> {
     let statement = tx
         .prepare("UPDATE tenants SET name = $2, updated_at = now() WHERE id = $1 RETURNING id, name, status, created_at")

@@ -32,6 +32,11 @@ pub async fn tenant(tx: &RequestTx, id: Uuid) -> Result<TenantRow, Error> {
     db::tenant(tx, id).await
 }
 
+/// The context's tenant (a job's, which knows no id but its context's).
+pub async fn current_tenant(tx: &RequestTx) -> Result<TenantRow, Error> {
+    db::current_tenant(tx).await
+}
+
 /// A new tenant, its id being the transaction's context, with `user_id` its first
 /// member (the caller gives them the Owner role).
 pub async fn create_tenant(

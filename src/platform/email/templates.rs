@@ -37,6 +37,8 @@ email_templates!(
     "welcome",
     "registration_attempted",
     "invitation_accepted",
+    "invoice_issued",
+    "subscription_past_due",
 );
 
 // A syntax error is kept rather than panicked on: `Mailer::new` reports it at start-up,
@@ -119,6 +121,24 @@ mod tests {
             "invitation_accepted" => json!({
                 "invitee_email": "grace@example.com",
                 "tenant_name": "Acme",
+                "console_url": "https://app.example/console",
+            }),
+            "invoice_issued" => json!({
+                "tenant_name": "Acme",
+                "number": "INV-000001",
+                "amount": "KES 2,500.00",
+                "plan_name": "Starter",
+                "period_start": "2027-01-31",
+                "period_end": "2027-02-28",
+                "due_at": "2027-01-31 00:00 UTC",
+                "console_url": "https://app.example/console",
+            }),
+            "subscription_past_due" => json!({
+                "tenant_name": "Acme",
+                "number": "INV-000001",
+                "amount": "KES 2,500.00",
+                "due_at": "2027-01-31 00:00 UTC",
+                "grace_ends_at": "2027-02-07 00:00 UTC",
                 "console_url": "https://app.example/console",
             }),
             other => panic!("no documented data for template {other}"),

@@ -198,6 +198,30 @@ impl Workers {
         }
     }
 
+    /// `rowguard jobs run <kind> --at <now>`: enqueues a job of `kind` as of `now` (a
+    /// platform job whose payload carries `now`, keyed by the kind and the period `now`
+    /// is in, so that two runs at once enqueue one), then drains the queue in this
+    /// process: the job, whatever it fans out, and whatever else is due. The job's id
+    /// (`None` when it was already queued) and how many jobs ran; `None` for a kind
+    /// `registry` does not have.
+    pub async fn run_as_of(
+        queue: &Queue,
+        registry: &Registry,
+        kind: &str,
+        now: DateTime<Utc>,
+        options: &WorkerOptions,
+    ) -> Result<Option<(Option<i64>, u64)>, Error> {
+        let Some(known) = registry.get(kind) else {
+            return Ok(None);
+        };
+        let instant = known.every.map_or(now, |every| every.period_of(now));
+        let job = super::NewJob::new(known.name, json!({ "now": now }))
+            .unique(format!("{kind}@run:{}", instant.to_rfc3339()));
+        let id = queue.enqueue_platform(&job).await?;
+        let ran = Workers::drain(queue, registry, options).await?;
+        Ok(Some((id, ran)))
+    }
+
     /// Runs due jobs (of `options.kinds`) until none is due or running, then returns:
     /// `rowguard jobs run`, after enqueueing its job.
     pub async fn drain(

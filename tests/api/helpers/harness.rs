@@ -23,7 +23,7 @@ use rowguard::{
             Database, PoolOptions, RuntimeRole,
             embedded::{ClusterOptions, EmbeddedCluster},
         },
-        jobs::Queue,
+        jobs::{Queue, Registry, WorkerOptions, Workers},
     },
 };
 use tokio::sync::oneshot;
@@ -276,6 +276,8 @@ pub struct TestApp {
     /// The server's job queue (its workers run only when the test's settings ask for
     /// them: `settings.workers`).
     pub queue: Option<Queue>,
+    /// The job kinds of the server's workers (every module's).
+    pub jobs: Option<Registry>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -313,6 +315,7 @@ pub async fn spawn_app_on(db: TestDb, configure: impl FnOnce(&mut Settings)) -> 
     let credentials = application.credentials().clone();
     let hasher = application.identity().hasher.clone();
     let queue = application.queue().clone();
+    let jobs = application.jobs();
     let (shutdown, stop) = oneshot::channel::<()>();
     let server = tokio::spawn(application.run_until(async {
         let _ = stop.await;
@@ -328,6 +331,7 @@ pub async fn spawn_app_on(db: TestDb, configure: impl FnOnce(&mut Settings)) -> 
         credentials,
         hasher: Some(hasher),
         queue: Some(queue),
+        jobs: Some(jobs),
         shutdown: Some(shutdown),
         server: Some(server),
     }
@@ -348,6 +352,7 @@ impl TestApp {
             .unwrap(),
             hasher: None,
             queue: None,
+            jobs: None,
             db,
             shutdown: None,
             server: None,
@@ -374,6 +379,23 @@ impl TestApp {
             Database::connect_with(api, RuntimeRole::Api, &options).unwrap(),
         )
         .unwrap()
+    }
+
+    /// What `rowguard jobs run <kind> --at <at>` does, in this process with the
+    /// server's queue and job kinds: the job as of `at`, then everything due (what it
+    /// fanned out, emails). How many jobs ran.
+    pub async fn run_job(&self, kind: &str, at: &str) -> u64 {
+        let at: chrono::DateTime<chrono::Utc> = at.parse().expect("an RFC 3339 instant");
+        let options = WorkerOptions {
+            poll_interval: std::time::Duration::from_millis(20),
+            ..WorkerOptions::default()
+        };
+        let registry = self.jobs.as_ref().expect("a server this harness started");
+        let (_, ran) = Workers::run_as_of(self.queue(), registry, kind, at, &options)
+            .await
+            .expect("the jobs ran")
+            .unwrap_or_else(|| panic!("no job kind {kind}"));
+        ran
     }
 
     pub fn url(&self, path: &str) -> String {

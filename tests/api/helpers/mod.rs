@@ -7,6 +7,7 @@
 //! methods. A new module adds one file here.
 
 mod audit;
+mod billing;
 mod call;
 mod edge;
 mod harness;

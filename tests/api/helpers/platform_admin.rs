@@ -16,3 +16,19 @@ impl TestApp {
             .bearer(token)
     }
 }
+
+impl TestApp {
+    pub fn platform_tenants_set_subscription(
+        &self,
+        token: &str,
+        tenant: &str,
+        body: &serde_json::Value,
+    ) -> Call<'_> {
+        self.request(
+            Method::PUT,
+            format!("/api/v1/platform/tenants/{tenant}/subscription"),
+        )
+        .bearer(token)
+        .json(body)
+    }
+}

@@ -97,6 +97,20 @@ async fn another_tenants_ids_are_not_found_by_any_operation_and_change_nothing()
         app.notifications_list(&a.token).await.json().await.unwrap();
     let notification = text(&notifications["items"][0], "id");
 
+    // An invoice: A, back on free with its trial had, moves to starter.
+    app.db
+        .superuser()
+        .await
+        .execute(
+            "UPDATE subscriptions SET plan_code = 'free' WHERE tenant_id = $1::text::uuid",
+            &[&a.id],
+        )
+        .await
+        .unwrap();
+    app.trial_already_used(&a.id).await;
+    app.change_plan(&a.token, "starter").await;
+    let invoice = text(&app.invoices(&a.token).await[0], "id");
+
     // The ids each by-id path takes, from tenant A.
     let ids: HashMap<&str, Vec<(&str, &str)>> = HashMap::from([
         ("/api/v1/users/{id}", vec![("id", member.as_str())]),
@@ -127,6 +141,10 @@ async fn another_tenants_ids_are_not_found_by_any_operation_and_change_nothing()
         (
             "/api/v1/notifications/{id}/read",
             vec![("id", notification.as_str())],
+        ),
+        (
+            "/api/v1/billing/invoices/{id}",
+            vec![("id", invoice.as_str())],
         ),
     ]);
     // Each by-id operation as the test client sends it: tenant B's token on those
@@ -159,6 +177,7 @@ async fn another_tenants_ids_are_not_found_by_any_operation_and_change_nothing()
             "products_delete" => app.products_delete(token, &product),
             "invitations_delete" => app.invitations_delete(token, &invitation),
             "notifications_read" => app.notifications_read(token, &notification),
+            "billing_invoices_get" => app.billing_invoices_get(token, &invoice),
             _ => return None,
         })
     };

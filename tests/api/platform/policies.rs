@@ -120,8 +120,8 @@ async fn policies_check_fails_on_a_new_tenant_table_without_row_level_security()
     let db = TestDb::new().await;
     check_fails_naming(
         &db,
-        "CREATE TABLE invoices (tenant_id uuid NOT NULL, id uuid NOT NULL, PRIMARY KEY (tenant_id, id))",
-        "table public.invoices: row-level security is not enabled",
+        "CREATE TABLE credit_notes (tenant_id uuid NOT NULL, id uuid NOT NULL, PRIMARY KEY (tenant_id, id))",
+        "table public.credit_notes: row-level security is not enabled",
     )
     .await;
 }
@@ -180,7 +180,7 @@ async fn the_server_refuses_to_start_when_a_tenant_table_lacks_forced_rls() {
     // a new tenant-scoped table without row-level security.
     db.superuser()
         .await
-        .batch_execute("CREATE TABLE invoices (tenant_id uuid NOT NULL, id uuid NOT NULL, PRIMARY KEY (tenant_id, id))")
+        .batch_execute("CREATE TABLE credit_notes (tenant_id uuid NOT NULL, id uuid NOT NULL, PRIMARY KEY (tenant_id, id))")
         .await
         .unwrap();
     let error = Application::build(&settings)
@@ -189,7 +189,7 @@ async fn the_server_refuses_to_start_when_a_tenant_table_lacks_forced_rls() {
         .expect("the server refused to start");
     let message = format!("{error:#}");
     assert!(message.contains("refusing to start"), "{message}");
-    assert!(message.contains("public.invoices"), "{message}");
+    assert!(message.contains("public.credit_notes"), "{message}");
 }
 
 #[tokio::test]
