@@ -15,6 +15,7 @@ pub mod rbac;
 pub mod stores;
 pub mod subscriptions;
 pub mod tenancy;
+pub mod usage;
 
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
@@ -27,6 +28,7 @@ use crate::platform::{
     email::Mailer,
     http::{edge_stack, params::NameParameters, security::STORE_HEADER},
     jobs::{Queue, Registry},
+    metering::Meter,
 };
 use identity::service::Identity;
 
@@ -54,6 +56,8 @@ pub enum Tag {
     Platform,
     /// The caller's in-app notifications.
     Notifications,
+    /// What the tenant uses of its plan's limits, per period.
+    Usage,
 }
 
 /// Everything the handlers need; each module takes what its `XxxApi`s hold.
@@ -68,6 +72,9 @@ pub struct AppState {
     pub public_url: String,
     /// The job queue's machinery (as `rowguard_auth`): the operator routes read it.
     pub queue: Queue,
+    /// This process's count of API requests per tenant, flushed on the machinery's
+    /// pool (the bearer scheme counts on it: it is attached to the routes).
+    pub meter: Meter,
 }
 
 impl AppState {
@@ -84,6 +91,7 @@ impl AppState {
             identity,
             mailer: Mailer::from_settings(settings)?,
             public_url: settings.public_url().to_string(),
+            meter: Meter::new(queue.machinery().clone())?,
             queue,
         })
     }
@@ -102,6 +110,7 @@ type Apis = (
     notifications::Api,
     platform_admin::Api,
     subscriptions::Api,
+    usage::Api,
 );
 
 pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -117,6 +126,7 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
             notifications::api(state),
             platform_admin::api(state),
             subscriptions::api(state),
+            usage::api(state),
         ),
         "rowguard",
         env!("CARGO_PKG_VERSION"),
@@ -137,6 +147,7 @@ pub fn jobs(state: &AppState) -> Registry {
             crate::platform::jobs::kinds(),
             identity::jobs(state),
             notifications::jobs(state),
+            usage::jobs(state),
         ]
         .concat(),
     )
@@ -155,6 +166,7 @@ pub fn operations() -> Vec<Operation> {
         notifications::OPERATIONS,
         platform_admin::OPERATIONS,
         subscriptions::OPERATIONS,
+        usage::OPERATIONS,
     ]
     .concat()
     .concat()
@@ -379,6 +391,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .nest("/docs", docs)
         .nest("/", service.with(names))
         .data(state.identity.tokens.clone())
+        .data(state.meter.clone())
         .data(state.identity.trusted_proxies.clone());
     edge_stack(routes)
 }

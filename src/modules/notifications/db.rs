@@ -128,8 +128,10 @@ pub async fn email_member(
     template: &str,
     data: &Value,
 ) -> Result<(), Error> {
+    // Not app.enqueue_notification: the request role may not send an email of its
+    // choosing (V10), and a job's transaction runs as that role.
     let statement = tx
-        .prepare("SELECT app.enqueue_notification(u.email, $2, $3) FROM users AS u WHERE u.id = $1")
+        .prepare("SELECT app.send_member_email($1, $2, $3)")
         .await?;
     tx.query_one(&statement, &[&user_id, &template, data])
         .await?;

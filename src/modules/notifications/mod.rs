@@ -44,7 +44,10 @@ pub async fn notify(
 
 /// The notification kinds that are also emailed, and their email templates
 /// (`templates/email/`).
-pub const EMAILED_KINDS: &[(&str, &str)] = &[("invitation.accepted", "invitation_accepted")];
+pub const EMAILED_KINDS: &[(&str, &str)] = &[
+    ("invitation.accepted", "invitation_accepted"),
+    ("usage.threshold_reached", "usage_threshold"),
+];
 
 /// This module's operations, as the registry mounts them.
 pub type Api = api::NotificationsApi;

@@ -37,6 +37,7 @@ email_templates!(
     "welcome",
     "registration_attempted",
     "invitation_accepted",
+    "usage_threshold",
 );
 
 // A syntax error is kept rather than panicked on: `Mailer::new` reports it at start-up,
@@ -119,6 +120,15 @@ mod tests {
             "invitation_accepted" => json!({
                 "invitee_email": "grace@example.com",
                 "tenant_name": "Acme",
+                "console_url": "https://app.example/console",
+            }),
+            "usage_threshold" => json!({
+                "tenant_name": "Acme",
+                "limit_name": "products",
+                "threshold": 80,
+                "value": 80,
+                "max": 100,
+                "period_end": "2026-05-01 12:00 UTC",
                 "console_url": "https://app.example/console",
             }),
             other => panic!("no documented data for template {other}"),
