@@ -24,3 +24,4 @@ mod rbac;
 mod stores;
 mod subscriptions;
 mod tenancy;
+mod usage;

@@ -24,6 +24,7 @@ use rowguard::{
             embedded::{ClusterOptions, EmbeddedCluster},
         },
         jobs::Queue,
+        metering::Meter,
     },
 };
 use tokio::sync::oneshot;
@@ -276,6 +277,8 @@ pub struct TestApp {
     /// The server's job queue (its workers run only when the test's settings ask for
     /// them: `settings.workers`).
     pub queue: Option<Queue>,
+    /// The server's count of API requests (`None` for a server the test runs itself).
+    pub meter: Option<Meter>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -290,6 +293,9 @@ pub fn test_settings(database_url: &str) -> Settings {
     // Every feature and no limits: the tests of gates and limits choose their plan.
     settings.default_plan = "business".into();
     settings.jwt_secret = Some("test-secret-test-secret-test-secret-0123456789".into());
+    // The usage tests flush the meter when they choose to (`TestApp::flush_usage`);
+    // a flush of its own every few seconds would race their "not yet" assertions.
+    settings.usage_flush_secs = 60;
     settings
 }
 
@@ -313,6 +319,7 @@ pub async fn spawn_app_on(db: TestDb, configure: impl FnOnce(&mut Settings)) -> 
     let credentials = application.credentials().clone();
     let hasher = application.identity().hasher.clone();
     let queue = application.queue().clone();
+    let meter = application.meter().clone();
     let (shutdown, stop) = oneshot::channel::<()>();
     let server = tokio::spawn(application.run_until(async {
         let _ = stop.await;
@@ -328,6 +335,7 @@ pub async fn spawn_app_on(db: TestDb, configure: impl FnOnce(&mut Settings)) -> 
         credentials,
         hasher: Some(hasher),
         queue: Some(queue),
+        meter: Some(meter),
         shutdown: Some(shutdown),
         server: Some(server),
     }
@@ -348,6 +356,7 @@ impl TestApp {
             .unwrap(),
             hasher: None,
             queue: None,
+            meter: None,
             db,
             shutdown: None,
             server: None,
@@ -357,6 +366,17 @@ impl TestApp {
     /// The server's job queue.
     pub fn queue(&self) -> &Queue {
         self.queue.as_ref().expect("a server this harness started")
+    }
+
+    /// Adds the API requests the server counted to the database now, as its periodic
+    /// flush would; how many it recorded.
+    pub async fn flush_usage(&self) -> u64 {
+        self.meter
+            .as_ref()
+            .expect("a server this harness started")
+            .flush()
+            .await
+            .expect("the usage flush")
     }
 
     /// A job queue of its own, on pools of its own: another process's workers.
