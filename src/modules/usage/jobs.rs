@@ -133,7 +133,8 @@ async fn tell_owners(
         metric.value,
         email_time(usage.period_end)
     );
-    // What a client needs (the limit, the period) and what the email says.
+    // What a client needs (the limit, the period) and what the email says
+    // (`period_ends`: the end as a sentence writes it).
     let data = json!({
         "limit": metric.code,
         "limit_name": name,
@@ -141,7 +142,8 @@ async fn tell_owners(
         "value": metric.value,
         "max": max,
         "period_start": usage.period_start,
-        "period_end": email_time(usage.period_end),
+        "period_end": usage.period_end,
+        "period_ends": email_time(usage.period_end),
         "tenant_name": tenant_name,
     });
     for owner in owners {

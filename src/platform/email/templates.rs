@@ -128,7 +128,7 @@ mod tests {
                 "threshold": 80,
                 "value": 80,
                 "max": 100,
-                "period_end": "2026-05-01 12:00 UTC",
+                "period_ends": "2026-05-01 12:00 UTC",
                 "console_url": "https://app.example/console",
             }),
             other => panic!("no documented data for template {other}"),
