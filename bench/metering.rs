@@ -123,8 +123,14 @@ fn offline_meter() -> Meter {
 
 async fn count_part(args: &Args) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("count: {threads} runtime worker threads, {} increments per configuration", args.increments);
-    println!("{:<14} {:>7} {:>6} {:>14} {:>8}", "counter", "tenants", "tasks", "increments/s", "ns each");
+    println!(
+        "count: {threads} runtime worker threads, {} increments per configuration",
+        args.increments
+    );
+    println!(
+        "{:<14} {:>7} {:>6} {:>14} {:>8}",
+        "counter", "tenants", "tasks", "increments/s", "ns each"
+    );
     for tenants in [1usize, 1000] {
         let ids: Vec<Uuid> = (0..tenants).map(|_| Uuid::new_v4()).collect();
         for tasks in [1usize, 8, 64] {
@@ -158,7 +164,10 @@ async fn flush_part(args: &Args) {
         format!("DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"),
         format!("CREATE DATABASE {DATABASE}"),
     ] {
-        admin.batch_execute(&statement).await.expect("a fresh database");
+        admin
+            .batch_execute(&statement)
+            .await
+            .expect("a fresh database");
     }
     let url = database_url(DATABASE);
     let owner_config: tokio_postgres::Config = url.parse().unwrap();
@@ -181,7 +190,8 @@ async fn flush_part(args: &Args) {
         .map(|row| row.get(0))
         .collect();
     let (_, auth) = roles::development_logins(&owner_config).await.unwrap();
-    let machinery = Database::connect_with(auth, RuntimeRole::Auth, &PoolOptions::default()).unwrap();
+    let machinery =
+        Database::connect_with(auth, RuntimeRole::Auth, &PoolOptions::default()).unwrap();
     let meter = Meter::new(machinery).unwrap();
     // Connected and prepared once, as a running server's pool is.
     meter.count(tenants[0]);

@@ -180,10 +180,7 @@ impl Meter {
             .machinery
             .begin_context(&Scope::anonymous())
             .await?;
-        let statement = match tx
-            .prepare("SELECT app.record_api_requests($1, $2)")
-            .await
-        {
+        let statement = match tx.prepare("SELECT app.record_api_requests($1, $2)").await {
             Ok(statement) => statement,
             Err(error) => {
                 tx.rollback().await;
@@ -237,7 +234,9 @@ impl Flusher {
             Ok(Err(error)) => {
                 tracing::error!(%error, "the last flush of api_requests failed: these counts are lost")
             }
-            Err(_) => tracing::error!("the last flush of api_requests timed out: these counts are lost"),
+            Err(_) => {
+                tracing::error!("the last flush of api_requests timed out: these counts are lost")
+            }
         }
     }
 }
@@ -294,7 +293,8 @@ mod tests {
     #[test]
     fn the_meter_refuses_a_pool_that_is_not_the_machinery() {
         let config = "postgres://nobody@127.0.0.1:1/none".parse().unwrap();
-        let api = Database::connect_with(config, RuntimeRole::Api, &PoolOptions::default()).unwrap();
+        let api =
+            Database::connect_with(config, RuntimeRole::Api, &PoolOptions::default()).unwrap();
         assert!(Meter::new(api).is_err());
     }
 

@@ -86,7 +86,11 @@ async fn the_current_usage_shows_each_count_of_the_period_with_the_plans_limit()
         .await
         .unwrap();
     assert_eq!(
-        usage["period_start"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap(),
+        usage["period_start"]
+            .as_str()
+            .unwrap()
+            .parse::<DateTime<Utc>>()
+            .unwrap(),
         subscription["current_period_start"]
             .as_str()
             .unwrap()
@@ -94,7 +98,11 @@ async fn the_current_usage_shows_each_count_of_the_period_with_the_plans_limit()
             .unwrap()
     );
     assert_eq!(
-        usage["period_end"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap(),
+        usage["period_end"]
+            .as_str()
+            .unwrap()
+            .parse::<DateTime<Utc>>()
+            .unwrap(),
         subscription["current_period_end"]
             .as_str()
             .unwrap()
@@ -260,10 +268,7 @@ async fn staff_are_refused_the_usage_with_403_naming_usage_view() {
 async fn a_bad_page_of_the_history_is_a_bad_request() {
     let app = spawn_app().await;
     let acme = app.tenant("owner@acme.example", "Acme").await;
-    assert_eq!(
-        app.usage_history(&acme.token).limit(1).await.status(),
-        200
-    );
+    assert_eq!(app.usage_history(&acme.token).limit(1).await.status(), 200);
     for bad in [
         app.usage_history(&acme.token).limit(0).await,
         app.usage_history(&acme.token).limit(101).await,
@@ -278,12 +283,7 @@ async fn a_bad_page_of_the_history_is_a_bad_request() {
 
 /// The notifications of `kind` of the member, as (limit, threshold), oldest first.
 async fn usage_notices(app: &TestApp, token: &str) -> Vec<(String, i64)> {
-    let list: Value = app
-        .notifications_list(token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.notifications_list(token).await.json().await.unwrap();
     let mut notices: Vec<(String, i64)> = list["items"]
         .as_array()
         .unwrap()
@@ -444,12 +444,7 @@ async fn the_history_lists_past_periods_newest_first_with_what_was_used_in_each(
     next_period(&app, &acme.id).await;
 
     // The current (third) period is not history.
-    let history: Value = app
-        .usage_history(&acme.token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let history: Value = app.usage_history(&acme.token).await.json().await.unwrap();
     let items = history["items"].as_array().unwrap();
     assert_eq!(items.len(), 2, "{history}");
     assert_eq!(history["next_cursor"], Value::Null);
@@ -487,12 +482,7 @@ async fn the_history_lists_past_periods_newest_first_with_what_was_used_in_each(
 
     // Another tenant has no history.
     let globex = app.tenant("owner@globex.example", "Globex").await;
-    let theirs: Value = app
-        .usage_history(&globex.token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let theirs: Value = app.usage_history(&globex.token).await.json().await.unwrap();
     assert_eq!(theirs["items"], json!([]));
 }
 

@@ -96,7 +96,11 @@ impl UsageApi {
     /// The current period of the subscription and what the tenant uses of each
     /// limit: stores, members and products counted now, api_requests as recorded
     /// (a few seconds behind).
-    #[oai(path = "/usage/current", method = "get", operation_id = "usage_current")]
+    #[oai(
+        path = "/usage/current",
+        method = "get",
+        operation_id = "usage_current"
+    )]
     async fn current(&self, auth: BearerAuth) -> Result<UsageCurrentResponse, ApiError> {
         let (tx, _) = authorize(&self.db, &auth.0, &USAGE_CURRENT).await?;
         let usage = db::current_and_commit(tx, Utc::now()).await?;
@@ -115,7 +119,11 @@ impl UsageApi {
     /// The past periods, newest first, with what was used in each: api_requests
     /// counted to the end of the period, the other limits as last recorded in it
     /// (hourly), each with the plan's maximum then.
-    #[oai(path = "/usage/history", method = "get", operation_id = "usage_history")]
+    #[oai(
+        path = "/usage/history",
+        method = "get",
+        operation_id = "usage_history"
+    )]
     async fn history(
         &self,
         auth: BearerAuth,

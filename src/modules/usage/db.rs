@@ -58,9 +58,10 @@ fn usage(row: &Row) -> Result<Usage, Error> {
     let metrics = METRICS
         .iter()
         .map(|code| {
-            let max = limits.get(*code).copied().ok_or_else(|| {
-                Error::Internal(anyhow::anyhow!("the plan has no {code} limit"))
-            })?;
+            let max = limits
+                .get(*code)
+                .copied()
+                .ok_or_else(|| Error::Internal(anyhow::anyhow!("the plan has no {code} limit")))?;
             Ok(Metric {
                 code,
                 value: row.try_get(*code)?,
