@@ -77,10 +77,19 @@ GRANT UPDATE (plan_code, status, trial_end, trial_used, anchor_at, current_perio
               current_period_end, cancel_at_period_end, pending_plan_code, updated_at)
     ON subscriptions TO rowguard_api;
 
--- Notification emails of billing: the invoice issued, the subscription past due. As
--- in V10, with those two templates allowed; also for the credential flows' role, whose
--- transactions notify too (an accepted invitation), so that every notification email
--- goes through this one function.
+-- The member emails (to a member of the context's tenant, the address read by the
+-- function): a table each module's migration adds its templates to, rather than a list
+-- inside the function that each migration would replace and could drop others' from.
+-- V10's invitation_accepted, and billing's invoice issued and subscription past due.
+CREATE TABLE app.member_email_templates (
+    template text PRIMARY KEY CHECK (template ~ '^[a-z][a-z_]*$')
+);
+INSERT INTO app.member_email_templates (template) VALUES
+    ('invitation_accepted'), ('invoice_issued'), ('subscription_past_due');
+
+-- As in V10, with the templates of that table; also for the credential flows' role,
+-- whose transactions notify too (an accepted invitation), so that every notification
+-- email goes through this one function.
 CREATE OR REPLACE FUNCTION app.send_member_email(p_user_id uuid, p_template text, p_data jsonb) RETURNS boolean
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -88,7 +97,7 @@ AS $$
 DECLARE
     v_email text;
 BEGIN
-    IF p_template NOT IN ('invitation_accepted', 'invoice_issued', 'subscription_past_due') THEN
+    IF NOT EXISTS (SELECT 1 FROM app.member_email_templates AS t WHERE t.template = p_template) THEN
         RAISE EXCEPTION 'no member email %', p_template USING ERRCODE = 'insufficient_privilege';
     END IF;
     SELECT u.email INTO v_email

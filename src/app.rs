@@ -22,6 +22,7 @@ use crate::{
             migrate, rls_audit, roles,
         },
         jobs::{Queue, WorkerOptions, Workers},
+        metering::Meter,
     },
 };
 
@@ -299,6 +300,7 @@ pub async fn self_check(pools: &Pools) -> anyhow::Result<()> {
 pub struct Application {
     state: AppState,
     workers: usize,
+    usage_flush: Duration,
     acceptor: TcpAcceptor,
     local_addr: SocketAddr,
     target: DatabaseTarget,
@@ -330,6 +332,7 @@ impl Application {
         Ok(Application {
             state,
             workers: settings.workers,
+            usage_flush: settings.usage_flush_interval(),
             acceptor,
             local_addr,
             target,
@@ -365,6 +368,12 @@ impl Application {
         modules::jobs(&self.state)
     }
 
+    /// The server's count of API requests (flushed every `ROWGUARD_USAGE_FLUSH_SECS`,
+    /// or now by [`Meter::flush`]).
+    pub fn meter(&self) -> &Meter {
+        &self.state.meter
+    }
+
     /// Serves until `shutdown` resolves, lets in-flight requests finish (up to the
     /// grace period), waits for their transactions, then stops an embedded cluster.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
@@ -377,10 +386,13 @@ impl Application {
                 WorkerOptions::default(),
             )
         });
+        let flusher = state.meter.start_flushing(self.usage_flush);
         tracing::info!(address = %self.local_addr, workers = self.workers, "serving");
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(modules::routes(state), shutdown, Some(GRACE_PERIOD))
             .await;
+        // Every request has been counted once serving has stopped: the last flush.
+        flusher.stop(Duration::from_secs(5)).await;
         // Jobs in flight finish (or go back to the queue) once requests have.
         if let Some(workers) = workers {
             workers.stop(GRACE_PERIOD).await;

@@ -432,6 +432,18 @@ pub struct Settings {
     #[arg(long, env = "ROWGUARD_WORKERS", default_value_t = 1, global = true)]
     pub workers: usize,
 
+    /// How often a server adds the API requests it counted to the database (the
+    /// `api_requests` of `GET /api/v1/usage/current` lags by up to this much; the
+    /// contract allows a minute). A shutdown flushes once more.
+    #[arg(
+        long,
+        env = "ROWGUARD_USAGE_FLUSH_SECS",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(1..=60),
+        global = true
+    )]
+    pub usage_flush_secs: u64,
+
     /// Where the embedded PostgreSQL cluster lives when no DATABASE_URL is given
     /// [default: .rowguard]. Run as root, the cluster runs as an unprivileged user; if
     /// that user cannot reach the default, the cluster is kept under /var/lib/rowguard
@@ -454,6 +466,10 @@ impl Settings {
             .as_deref()
             .unwrap_or(DEFAULT_PUBLIC_URL)
             .trim_end_matches('/')
+    }
+
+    pub fn usage_flush_interval(&self) -> Duration {
+        Duration::from_secs(self.usage_flush_secs)
     }
 
     pub fn pool_timeout(&self) -> Duration {

@@ -17,6 +17,7 @@ pub mod rbac;
 pub mod stores;
 pub mod subscriptions;
 pub mod tenancy;
+pub mod usage;
 
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
@@ -29,6 +30,7 @@ use crate::platform::{
     email::Mailer,
     http::{edge_stack, params::NameParameters, security::STORE_HEADER},
     jobs::{Queue, Registry},
+    metering::Meter,
 };
 use identity::service::Identity;
 
@@ -58,6 +60,8 @@ pub enum Tag {
     Platform,
     /// The caller's in-app notifications.
     Notifications,
+    /// What the tenant uses of its plan's limits, per period.
+    Usage,
 }
 
 /// Everything the handlers need; each module takes what its `XxxApi`s hold.
@@ -75,6 +79,9 @@ pub struct AppState {
     /// `ROWGUARD_BILLING_GRACE_DAYS`: how long a subscription is `past_due` before it
     /// is `unpaid`.
     pub billing_grace: chrono::TimeDelta,
+    /// This process's count of API requests per tenant, flushed on the machinery's
+    /// pool (the bearer scheme counts on it: it is attached to the routes).
+    pub meter: Meter,
 }
 
 impl AppState {
@@ -91,6 +98,7 @@ impl AppState {
             identity,
             mailer: Mailer::from_settings(settings)?,
             public_url: settings.public_url().to_string(),
+            meter: Meter::new(queue.machinery().clone())?,
             queue,
             billing_grace: chrono::TimeDelta::days(i64::from(settings.billing_grace_days)),
         })
@@ -112,6 +120,7 @@ type Apis = (
     subscriptions::Api,
     onboarding::Api,
     billing::Api,
+    usage::Api,
 );
 
 pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -129,6 +138,7 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
             subscriptions::api(state),
             onboarding::api(state),
             billing::api(state),
+            usage::api(state),
         ),
         "rowguard",
         env!("CARGO_PKG_VERSION"),
@@ -150,6 +160,7 @@ pub fn jobs(state: &AppState) -> Registry {
             identity::jobs(state),
             notifications::jobs(state),
             billing::jobs(state),
+            usage::jobs(state),
         ]
         .concat(),
     )
@@ -170,6 +181,7 @@ pub fn operations() -> Vec<Operation> {
         subscriptions::OPERATIONS,
         onboarding::OPERATIONS,
         billing::OPERATIONS,
+        usage::OPERATIONS,
     ]
     .concat()
     .concat()
@@ -412,6 +424,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .nest("/docs", docs)
         .nest("/", service.with(names))
         .data(state.identity.tokens.clone())
+        .data(state.meter.clone())
         .data(state.identity.trusted_proxies.clone());
     edge_stack(routes)
 }

@@ -12,6 +12,8 @@
 //!   schedules of periodic kinds.
 //! - `domain`: value types that parse their input.
 //! - `email`: the templates of every message, and the mailer (SMTP, or the log).
+//! - `metering`: the in-memory count of each tenant's API requests, flushed to the
+//!   database every few seconds.
 
 pub mod auth;
 pub mod db;
@@ -19,3 +21,4 @@ pub mod domain;
 pub mod email;
 pub mod http;
 pub mod jobs;
+pub mod metering;

@@ -27,3 +27,4 @@ mod rbac;
 mod stores;
 mod subscriptions;
 mod tenancy;
+mod usage;

@@ -130,6 +130,8 @@ pub async fn email_member(
     template: &str,
     data: &Value,
 ) -> Result<(), Error> {
+    // Not app.enqueue_notification: the request role may not send an email of its
+    // choosing (V10), and a job's transaction runs as that role.
     let statement = tx
         .prepare("SELECT app.send_member_email($1, $2, $3)")
         .await?;

@@ -48,6 +48,7 @@ pub const EMAILED_KINDS: &[(&str, &str)] = &[
     ("invitation.accepted", "invitation_accepted"),
     ("invoice.issued", "invoice_issued"),
     ("subscription.past_due", "subscription_past_due"),
+    ("usage.threshold_reached", "usage_threshold"),
 ];
 
 /// This module's operations, as the registry mounts them.

@@ -362,22 +362,6 @@ pub async fn lock_owners(tx: &RequestTx) -> Result<(), Error> {
     Ok(())
 }
 
-/// Active members holding the Owner role tenant-wide.
-pub async fn active_owner_count(tx: &RequestTx) -> Result<i64, Error> {
-    let statement = tx
-        .prepare(
-            "SELECT count(DISTINCT ur.user_id)
-             FROM user_roles ur
-             JOIN roles r ON r.tenant_id = ur.tenant_id AND r.id = ur.role_id
-             JOIN tenant_users tu ON tu.tenant_id = ur.tenant_id AND tu.user_id = ur.user_id
-             JOIN users u ON u.id = ur.user_id
-             WHERE r.is_system AND r.name = 'Owner' AND ur.store_id IS NULL
-               AND tu.status = 'active' AND u.status = 'active'",
-        )
-        .await?;
-    Ok(tx.query_one(&statement, &[]).await?.try_get(0)?)
-}
-
 /// The active members holding the Owner role tenant-wide.
 pub async fn active_owners(tx: &RequestTx) -> Result<Vec<Uuid>, Error> {
     let statement = tx
@@ -397,4 +381,20 @@ pub async fn active_owners(tx: &RequestTx) -> Result<Vec<Uuid>, Error> {
         .iter()
         .map(|row| Ok(row.try_get(0)?))
         .collect()
+}
+
+/// Active members holding the Owner role tenant-wide.
+pub async fn active_owner_count(tx: &RequestTx) -> Result<i64, Error> {
+    let statement = tx
+        .prepare(
+            "SELECT count(DISTINCT ur.user_id)
+             FROM user_roles ur
+             JOIN roles r ON r.tenant_id = ur.tenant_id AND r.id = ur.role_id
+             JOIN tenant_users tu ON tu.tenant_id = ur.tenant_id AND tu.user_id = ur.user_id
+             JOIN users u ON u.id = ur.user_id
+             WHERE r.is_system AND r.name = 'Owner' AND ur.store_id IS NULL
+               AND tu.status = 'active' AND u.status = 'active'",
+        )
+        .await?;
+    Ok(tx.query_one(&statement, &[]).await?.try_get(0)?)
 }

@@ -42,6 +42,12 @@ pub async fn lock_owners(tx: &RequestTx) -> Result<(), Error> {
     db::lock_owners(tx).await
 }
 
+/// The tenant's active Owners: whom the tenant's own notices go to (invoices, payments,
+/// usage thresholds).
+pub async fn active_owners(tx: &RequestTx) -> Result<Vec<Uuid>, Error> {
+    db::active_owners(tx).await
+}
+
 /// After a change that may have removed an Owner: the tenant must keep one (409).
 pub async fn ensure_an_owner_remains(tx: &RequestTx) -> Result<(), Error> {
     if db::active_owner_count(tx).await? == 0 {
@@ -50,11 +56,6 @@ pub async fn ensure_an_owner_remains(tx: &RequestTx) -> Result<(), Error> {
         ));
     }
     Ok(())
-}
-
-/// The tenant's active Owners: whom billing tells about invoices and payments.
-pub async fn active_owners(tx: &RequestTx) -> Result<Vec<Uuid>, Error> {
-    db::active_owners(tx).await
 }
 
 /// Every permission `user_id` holds through any assignment: what someone must hold

@@ -301,4 +301,3 @@ impl SubscriptionsApi {
         Ok(SubscriptionResponse::Ok(Json(tx.finish(canceled).await?)))
     }
 }
-

@@ -39,6 +39,7 @@ email_templates!(
     "invitation_accepted",
     "invoice_issued",
     "subscription_past_due",
+    "usage_threshold",
 );
 
 // A syntax error is kept rather than panicked on: `Mailer::new` reports it at start-up,
@@ -139,6 +140,15 @@ mod tests {
                 "amount": "KES 2,500.00",
                 "due_at": "2027-01-31 00:00 UTC",
                 "grace_ends_at": "2027-02-07 00:00 UTC",
+                "console_url": "https://app.example/console",
+            }),
+            "usage_threshold" => json!({
+                "tenant_name": "Acme",
+                "limit_name": "products",
+                "threshold": 80,
+                "value": 80,
+                "max": 100,
+                "period_ends": "2026-05-01 12:00 UTC",
                 "console_url": "https://app.example/console",
             }),
             other => panic!("no documented data for template {other}"),

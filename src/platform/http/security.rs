@@ -3,7 +3,8 @@
 //! expiry, with no database work, and reads the store the request names
 //! (`X-Store-ID`), so that every operation taking a bearer token has it checked when
 //! the request's transaction opens (`platform::auth::access::authorize`), together with
-//! whether the membership still holds.
+//! whether the membership still holds. A verified token counts one request of its
+//! tenant on the process's meter (`platform::metering`), in memory.
 
 use poem::Request;
 use poem_openapi::{SecurityScheme, auth::Bearer};
@@ -12,7 +13,10 @@ use uuid::Uuid;
 use super::problem::ApiError;
 use crate::{
     error::Error,
-    platform::auth::{AccessClaims, Caller, TokenIssuer, TokenRejection},
+    platform::{
+        auth::{AccessClaims, Caller, TokenIssuer, TokenRejection},
+        metering::Meter,
+    },
 };
 
 /// The store-context header (docs/api.md, "Conventions").
@@ -36,6 +40,12 @@ async fn verify_bearer(request: &Request, bearer: Bearer) -> poem::Result<Caller
             TokenRejection::Invalid => Error::Unauthenticated,
         })
     })?;
+    // Counted once authenticated, whatever the operation answers next (a 403 is an
+    // authenticated request too). Without a meter (an embedder's routes), nothing is
+    // counted: metering informs, it never refuses.
+    if let Some(meter) = request.data::<Meter>() {
+        meter.count(claims.tid);
+    }
     let store_id = match request.header(STORE_HEADER) {
         None => None,
         Some(value) => Some(Uuid::parse_str(value.trim()).map_err(|_| {

@@ -90,6 +90,11 @@ impl Queue {
         &self.work
     }
 
+    /// The machinery's pool (`rowguard_auth`): the usage meter's flushes share it.
+    pub fn machinery(&self) -> &Database {
+        &self.machinery
+    }
+
     /// One statement of the machinery, in a transaction of its own (two round trips:
     /// the role, then the statement with its COMMIT).
     async fn call(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error> {

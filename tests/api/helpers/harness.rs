@@ -24,6 +24,7 @@ use rowguard::{
             embedded::{ClusterOptions, EmbeddedCluster},
         },
         jobs::{Queue, Registry, WorkerOptions, Workers},
+        metering::Meter,
     },
 };
 use tokio::sync::oneshot;
@@ -278,6 +279,8 @@ pub struct TestApp {
     pub queue: Option<Queue>,
     /// The job kinds of the server's workers (every module's).
     pub jobs: Option<Registry>,
+    /// The server's count of API requests (`None` for a server the test runs itself).
+    pub meter: Option<Meter>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -292,6 +295,9 @@ pub fn test_settings(database_url: &str) -> Settings {
     // Every feature and no limits: the tests of gates and limits choose their plan.
     settings.default_plan = "business".into();
     settings.jwt_secret = Some("test-secret-test-secret-test-secret-0123456789".into());
+    // The usage tests flush the meter when they choose to (`TestApp::flush_usage`);
+    // a flush of its own every few seconds would race their "not yet" assertions.
+    settings.usage_flush_secs = 60;
     settings
 }
 
@@ -316,6 +322,7 @@ pub async fn spawn_app_on(db: TestDb, configure: impl FnOnce(&mut Settings)) -> 
     let hasher = application.identity().hasher.clone();
     let queue = application.queue().clone();
     let jobs = application.jobs();
+    let meter = application.meter().clone();
     let (shutdown, stop) = oneshot::channel::<()>();
     let server = tokio::spawn(application.run_until(async {
         let _ = stop.await;
@@ -332,6 +339,7 @@ pub async fn spawn_app_on(db: TestDb, configure: impl FnOnce(&mut Settings)) -> 
         hasher: Some(hasher),
         queue: Some(queue),
         jobs: Some(jobs),
+        meter: Some(meter),
         shutdown: Some(shutdown),
         server: Some(server),
     }
@@ -353,6 +361,7 @@ impl TestApp {
             hasher: None,
             queue: None,
             jobs: None,
+            meter: None,
             db,
             shutdown: None,
             server: None,
@@ -362,6 +371,17 @@ impl TestApp {
     /// The server's job queue.
     pub fn queue(&self) -> &Queue {
         self.queue.as_ref().expect("a server this harness started")
+    }
+
+    /// Adds the API requests the server counted to the database now, as its periodic
+    /// flush would; how many it recorded.
+    pub async fn flush_usage(&self) -> u64 {
+        self.meter
+            .as_ref()
+            .expect("a server this harness started")
+            .flush()
+            .await
+            .expect("the usage flush")
     }
 
     /// A job queue of its own, on pools of its own: another process's workers.

@@ -22,6 +22,7 @@ mod smtp_sink;
 mod stores;
 mod subscriptions;
 mod tenancy;
+mod usage;
 
 pub use call::{Call, assert_problem, retry_after, text};
 pub use harness::{

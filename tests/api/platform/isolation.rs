@@ -100,8 +100,15 @@ async fn inserting_a_row_of_another_tenant_fails_in_every_tenant_scoped_table() 
                 "inserted a row of tenant B into {table} as tenant A"
             ));
         assert_eq!(error.sqlstate(), Some("42501"), "{table}: {error:?}");
+        // Where the runtime role may insert only some columns (usage_periods: never
+        // the metered count), the privilege refuses a whole row before any policy.
+        let refused_by = if runtime_role_may(&superuser, &table, "INSERT").await {
+            "row-level security"
+        } else {
+            "permission denied"
+        };
         assert!(
-            format!("{error:?}").contains("row-level security"),
+            format!("{error:?}").contains(refused_by),
             "{table}: {error:?}"
         );
         tx.rollback().await;
