@@ -95,7 +95,7 @@ BEGIN
     IF v_max IS NULL THEN
         RETURN;
     END IF;
-    v_current := app.plan_limit_usage(v_tenant, p_limit);
+    v_current := app.plan_limit_usage(v_tenant, p_limit, now());
     IF v_current + p_adding > v_max THEN
         RAISE EXCEPTION 'the plan allows % %', v_max, p_limit
             USING ERRCODE = 'RGL01',
@@ -105,9 +105,10 @@ BEGIN
 END
 $$;
 
--- How many `p_limit` things the tenant has now: the count a limit bounds. One
--- definition, for the check above and for usage reports.
-CREATE FUNCTION app.plan_limit_usage(p_tenant uuid, p_limit text)
+-- How many `p_limit` things the tenant has at `p_now` (when invitations are pending):
+-- the count a limit bounds. One definition, for the check above and for usage
+-- (GET /usage/current, usage.aggregate, which take "now" as a parameter).
+CREATE FUNCTION app.plan_limit_usage(p_tenant uuid, p_limit text, p_now timestamptz)
     RETURNS bigint
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
@@ -121,14 +122,14 @@ AS $$
              WHERE tu.tenant_id = p_tenant AND tu.status = 'active')
             + (SELECT count(*) FROM public.invitations AS i
                WHERE i.tenant_id = p_tenant AND i.accepted_at IS NULL AND i.revoked_at IS NULL
-                 AND i.expires_at > now())
+                 AND i.expires_at > p_now)
     END
 $$;
 
 REVOKE ALL ON FUNCTION app.within_plan_limit(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.plan_limit_holds(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.check_plan_limit(text, integer) FROM PUBLIC;
-REVOKE ALL ON FUNCTION app.plan_limit_usage(uuid, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION app.plan_limit_usage(uuid, text, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION app.within_plan_limit(text) TO rowguard_api;
 GRANT EXECUTE ON FUNCTION app.plan_limit_holds(text) TO rowguard_api;
-GRANT EXECUTE ON FUNCTION app.plan_limit_usage(uuid, text) TO rowguard_api;
+GRANT EXECUTE ON FUNCTION app.plan_limit_usage(uuid, text, timestamptz) TO rowguard_api;

@@ -1,10 +1,9 @@
 //! The SQL of usage. No tenant filter here: every table read is tenant-scoped, so the
 //! policies count the context's tenant's rows only.
 //!
-//! The counts read other modules' tables (stores, members and invitations, products)
-//! in one statement, read-only: they are the definitions of the plan's limits
-//! (docs/api.md, "Plans, features and the gate"), and one round trip beats a call
-//! into each module.
+//! The counts of stores, members and products are the limit check's own definitions
+//! (`app.plan_limit_usage`, sql/V14), read in the one statement: what usage shows is
+//! what `limit_exceeded` counts.
 
 use std::collections::BTreeMap;
 
@@ -36,15 +35,15 @@ pub struct Usage {
     pub metrics: Vec<Metric>,
 }
 
-/// Members are the active memberships plus the invitations still pending at `$1`;
-/// api_requests are what the servers' flushes recorded for this period so far.
+/// The counts are the limits' own (`app.plan_limit_usage`, sql/V14: members are the
+/// active memberships plus the invitations still pending at `$1`), so usage shows what
+/// `limit_exceeded` counts; api_requests are what the servers' flushes recorded for
+/// this period so far.
 const CURRENT: &str = "
     SELECT s.current_period_start, s.current_period_end,
-           (SELECT count(*) FROM stores) AS stores,
-           (SELECT count(*) FROM tenant_users WHERE status = 'active')
-             + (SELECT count(*) FROM invitations
-                WHERE accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $1) AS members,
-           (SELECT count(*) FROM products) AS products,
+           app.plan_limit_usage(s.tenant_id, 'stores', $1) AS stores,
+           app.plan_limit_usage(s.tenant_id, 'members', $1) AS members,
+           app.plan_limit_usage(s.tenant_id, 'products', $1) AS products,
            coalesce((SELECT u.api_requests FROM usage_periods AS u
                      WHERE u.period_start = s.current_period_start), 0) AS api_requests,
            (SELECT jsonb_object_agg(l.limit_code, l.max) FROM plan_limits AS l
