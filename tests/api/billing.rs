@@ -57,8 +57,12 @@ async fn emails(app: &TestApp, to: &str, template: &str) -> Vec<Value> {
 async fn a_trial_ends_in_an_invoice_then_past_due_then_unpaid_and_payment_makes_it_active() {
     let app = free_app(7).await;
     let acme = app.tenant("owner@acme.example", "Acme").await;
+    let store = app.store(&acme.token, "Main").await;
     let trial = app.change_plan(&acme.token, "starter").await;
     let end = time(&trial, "trial_end");
+    // The trial's plan gates as the plan: starter has inventory.
+    let inventory = || app.inventory_list(&acme.token).in_store(&store);
+    assert_eq!(inventory().await.status(), 200);
 
     // Before the trial ends, nothing.
     app.run_job("billing.renewals", &at(end - TimeDelta::hours(1)))
@@ -93,6 +97,11 @@ async fn a_trial_ends_in_an_invoice_then_past_due_then_unpaid_and_payment_makes_
         .await;
     assert_eq!(app.subscription(&acme.token).await["status"], "past_due");
     assert_eq!(
+        inventory().await.status(),
+        200,
+        "the grace period refuses nothing"
+    );
+    assert_eq!(
         notified(&app, &acme.token).await,
         ["subscription.past_due", "invoice.issued"]
     );
@@ -118,6 +127,13 @@ async fn a_trial_ends_in_an_invoice_then_past_due_then_unpaid_and_payment_makes_
         1,
         "no second invoice"
     );
+    // Unpaid: what the plan gates waits for payment; billing and the rest answer.
+    crate::helpers::assert_problem(inventory().await, 402, "payment_required").await;
+    let create = app
+        .stores_create(&acme.token, &serde_json::json!({"name": "Second"}))
+        .await;
+    crate::helpers::assert_problem(create, 402, "payment_required").await;
+    assert_eq!(app.stores_list(&acme.token).await.status(), 200);
 
     // Paid: active, the period it paid for.
     let paid_at = end + TimeDelta::days(8);
@@ -127,6 +143,11 @@ async fn a_trial_ends_in_an_invoice_then_past_due_then_unpaid_and_payment_makes_
     assert!(matches!(payment, Payment::Applied(_)), "{payment:?}");
     let active = app.subscription(&acme.token).await;
     assert_eq!(active["status"], "active");
+    assert_eq!(
+        inventory().await.status(),
+        200,
+        "paid, the gate opens again"
+    );
     assert_eq!(time(&active, "current_period_start"), end);
     assert_eq!(time(&active, "current_period_end"), period_end);
 
