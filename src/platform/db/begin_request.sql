@@ -58,19 +58,11 @@ SELECT
     $4::text IS NULL
         OR coalesce(tenant.active AND membership.status = 'active'
                     AND roles.in_some_store, false) AS permission_in_some_store,
-    -- The subscription's primary key and plan_features' are probed only for an
-    -- operation that declares a feature or is gated (CASE runs a subquery only in the
-    -- branch taken): the other requests pay nothing for the plan.
-    CASE WHEN $8::text IS NULL THEN true
-         ELSE EXISTS (SELECT 1 FROM public.subscriptions AS s
-                      JOIN public.plan_features AS pf
-                        ON pf.plan_code = s.plan_code AND pf.feature_code = $8
-                      WHERE s.tenant_id = $1)
-    END AS feature_in_plan,
-    CASE WHEN NOT $9::boolean THEN false
-         ELSE EXISTS (SELECT 1 FROM public.subscriptions AS s
-                      WHERE s.tenant_id = $1 AND s.status = 'unpaid')
-    END AS payment_required,
+    -- The plan's answers: NULL when the operation is not gated (the subscription is
+    -- not read at all then). A declared feature without a subscription row is refused
+    -- (fail closed); a gated operation without one is not unpaid.
+    coalesce(plan.has_feature, $8::text IS NULL) AS feature_in_plan,
+    coalesce(plan.unpaid, false) AS payment_required,
     -- Effective permissions: tenant-wide roles, plus those scoped to the operation's
     -- store ($7). NULL
     -- unless asked ($5): collecting and sorting them is work most requests need not do.
@@ -106,6 +98,17 @@ CROSS JOIN LATERAL (
     FROM public.user_roles AS ur
     LEFT JOIN public.role_permissions AS rp ON rp.tenant_id = ur.tenant_id AND rp.role_id = ur.role_id
     WHERE ur.tenant_id = $1 AND ur.user_id = $2) AS roles
+LEFT JOIN LATERAL (
+    -- One probe of the subscription by its primary key, and of plan_features by
+    -- theirs when a feature is declared, only for a gated operation (the one-time
+    -- filter on $8 and $9 skips the scan otherwise): the other requests pay nothing for
+    -- the plan.
+    SELECT s.status = 'unpaid' AS unpaid,
+           $8::text IS NULL
+               OR EXISTS (SELECT 1 FROM public.plan_features AS pf
+                          WHERE pf.plan_code = s.plan_code AND pf.feature_code = $8) AS has_feature
+    FROM public.subscriptions AS s
+    WHERE ($9::boolean OR $8::text IS NOT NULL) AND s.tenant_id = $1) AS plan ON true
 CROSS JOIN LATERAL (
     SELECT EXISTS (SELECT 1 FROM public.stores AS s
                    WHERE s.tenant_id = $1 AND s.id = $3 AND s.status = 'active') AS active) AS store
