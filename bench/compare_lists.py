@@ -44,8 +44,19 @@ def build(ref):
     return binary
 
 
+def cpu_seconds(pid):
+    """User and system CPU time of a process so far (its own accounting, /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            fields = file.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Server:
     def __init__(self, binary, database, port, pool_size):
+        self.database = database
         self.base = f"http://127.0.0.1:{port}"
         env = dict(os.environ, DATABASE_URL=run.fresh_database(database), ROWGUARD_BIND=f"127.0.0.1:{port}",
                    ROWGUARD_JWT_SECRET=run.SECRET, RUST_LOG="warn",
@@ -62,6 +73,12 @@ class Server:
             except (urllib.error.URLError, ConnectionError, RuntimeError):
                 time.sleep(0.1)
         raise RuntimeError(f"{binary} did not start")
+
+    def cpu(self):
+        """CPU seconds so far of the server's process and of the PostgreSQL backends of
+        its database (its pooled connections live for the run)."""
+        pids = run.psql(run.ADMIN_URL, f"SELECT pid FROM pg_stat_activity WHERE datname = '{self.database}'")
+        return cpu_seconds(self.process.pid), sum(cpu_seconds(int(pid)) for pid in pids.split())
 
     def use(self):
         """Points the helpers of run.py (call, wrk) at this server."""
@@ -95,6 +112,10 @@ def main():
             seeded[name] = run.seed(3, stores_per_tenant=25, products_per_tenant=100)[0]
         endpoints = run.list_endpoints(seeded["after"], args.seconds, args.connections)
         rps = {(endpoint[0], name): [] for endpoint in endpoints for name in servers}
+        # CPU per request, from the processes' own accounting: far steadier than
+        # requests/s on a shared machine, since another process's load takes the
+        # cores away without adding to these processes' CPU time.
+        cpu = {(endpoint[0], name): [0.0, 0.0, 0] for endpoint in endpoints for name in servers}
         calls = {}
         for name, server in servers.items():
             server.use()
@@ -109,7 +130,13 @@ def main():
                 for name in order:
                     servers[name].use()
                     method, path, body, store = calls[(label, name)]
+                    server_before, db_before = servers[name].cpu()
                     result = run.wrk(method, path, args.connections, args.seconds, seeded[name]["token"], body, store)
+                    server_after, db_after = servers[name].cpu()
+                    spent = cpu[(label, name)]
+                    spent[0] += server_after - server_before
+                    spent[1] += db_after - db_before
+                    spent[2] += result[4]
                     if result[3]:
                         raise RuntimeError(f"{name} {label}: {result[3]} errors")
                     rps[(label, name)].append(result[0])
@@ -126,6 +153,19 @@ def main():
         before = statistics.median(rps[(label, "before")])
         after = statistics.median(rps[(label, "after")])
         run.row([label, f"{before:.0f}", f"{after:.0f}", f"{after / before:.3f}"])
+
+    def per_request(label, name):
+        server, database, requests = cpu[(label, name)]
+        return server / requests * 1e6, database / requests * 1e6
+
+    print(f"\nCPU per request (µs), summed over the rounds: the server's process and its "
+          f"database's backends\n")
+    run.table(["endpoint", "server before", "server after", "database before", "database after",
+               "total after / before"])
+    for label, *_ in endpoints:
+        (server_b, db_b), (server_a, db_a) = per_request(label, "before"), per_request(label, "after")
+        run.row([label, f"{server_b:.0f}", f"{server_a:.0f}", f"{db_b:.0f}", f"{db_a:.0f}",
+                 f"{(server_a + db_a) / (server_b + db_b):.3f}"])
 
 
 if __name__ == "__main__":

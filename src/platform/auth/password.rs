@@ -150,6 +150,8 @@ pub struct PasswordHasher {
     /// Unauthenticated jobs admitted at once, running or waiting.
     unauthenticated: Arc<Semaphore>,
     dummy_hash: Arc<str>,
+    /// Hashes and verifications run so far (skipped jobs not counted).
+    completed: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// One admitted unauthenticated hash ([`PasswordHasher::admit_unauthenticated`]):
@@ -275,6 +277,7 @@ impl PasswordHasher {
                 unauthenticated_threads + unauthenticated_queue,
             )),
             dummy_hash: dummy_hash.into(),
+            completed: Arc::default(),
         })
     }
 
@@ -325,6 +328,13 @@ impl PasswordHasher {
         Ok(known && matches)
     }
 
+    /// How many hashes and verifications have run: the work a flow did, which is what
+    /// makes an unknown email answer like a wrong password (one verification each),
+    /// counted rather than timed.
+    pub fn completed(&self) -> u64 {
+        self.completed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     async fn authenticated_permit(&self) -> Result<OwnedSemaphorePermit, Error> {
         self.permits
             .clone()
@@ -344,6 +354,7 @@ impl PasswordHasher {
         work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, Error> {
         let (done, result) = oneshot::channel();
+        let completed = self.completed.clone();
         self.queue.push(
             class,
             Box::new(move |blocks| {
@@ -351,6 +362,7 @@ impl PasswordHasher {
                     return;
                 }
                 let output = work(blocks);
+                completed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 // Released before the answer, so the caller finds its place free.
                 drop(admission);
                 let _ = done.send(output);
@@ -377,6 +389,16 @@ mod tests {
     use argon2::{PasswordHasher as _, PasswordVerifier as _};
 
     use super::*;
+
+    #[test]
+    fn the_dummy_hash_has_the_parameters_of_every_other_hash() {
+        // An unknown email verifies against it: the same parameters make the same work.
+        let hasher = PasswordHasher::new(2, 1).unwrap();
+        let mut blocks = vec![Block::new(); params().block_count()];
+        let real = hash_with(&mut blocks, b"correct horse battery").unwrap();
+        let parameters = |phc: &str| phc.rsplitn(3, '$').nth(2).unwrap().to_string();
+        assert_eq!(parameters(&hasher.dummy_hash), parameters(&real));
+    }
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_and_no_other() {
