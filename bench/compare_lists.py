@@ -116,6 +116,17 @@ def main():
         # requests/s on a shared machine, since another process's load takes the
         # cores away without adding to these processes' CPU time.
         cpu = {(endpoint[0], name): [0.0, 0.0, 0] for endpoint in endpoints for name in servers}
+        # What each server spends with no request (its workers polling the queue, the
+        # scheduler, the meter's flush), per second, subtracted from every round: it
+        # would otherwise count more per request on the server that answered fewer.
+        idle = {}
+        for name, server in servers.items():
+            server_before, db_before = server.cpu()
+            time.sleep(10)
+            server_after, db_after = server.cpu()
+            idle[name] = ((server_after - server_before) / 10, (db_after - db_before) / 10)
+            print(f"idle {name}: server {idle[name][0] * 1e3:.1f} ms/s, database {idle[name][1] * 1e3:.1f} ms/s",
+                  file=sys.stderr, flush=True)
         calls = {}
         for name, server in servers.items():
             server.use()
@@ -131,11 +142,13 @@ def main():
                     servers[name].use()
                     method, path, body, store = calls[(label, name)]
                     server_before, db_before = servers[name].cpu()
+                    started = time.monotonic()
                     result = run.wrk(method, path, args.connections, args.seconds, seeded[name]["token"], body, store)
                     server_after, db_after = servers[name].cpu()
+                    elapsed = time.monotonic() - started
                     spent = cpu[(label, name)]
-                    spent[0] += server_after - server_before
-                    spent[1] += db_after - db_before
+                    spent[0] += server_after - server_before - idle[name][0] * elapsed
+                    spent[1] += db_after - db_before - idle[name][1] * elapsed
                     spent[2] += result[4]
                     if result[3]:
                         raise RuntimeError(f"{name} {label}: {result[3]} errors")
@@ -158,8 +171,8 @@ def main():
         server, database, requests = cpu[(label, name)]
         return server / requests * 1e6, database / requests * 1e6
 
-    print(f"\nCPU per request (µs), summed over the rounds: the server's process and its "
-          f"database's backends\n")
+    print(f"\nCPU per request (µs), summed over the rounds, less each server's idle CPU: the "
+          f"server's process and its database's backends\n")
     run.table(["endpoint", "server before", "server after", "database before", "database after",
                "total after / before"])
     for label, *_ in endpoints:

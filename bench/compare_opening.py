@@ -38,7 +38,7 @@ def as_pgbench(sql):
     sql = " ".join(line for line in lines if line)
     return (sql.replace("$1", ":tenant").replace("$2", ":user").replace("$3", "NULL")
             .replace("$4", ":permission").replace("$5", "false").replace("$6", ":session")
-            .replace("$7::uuid", "NULL::uuid"))
+            .replace("$7::uuid", "NULL::uuid").replace("$8", "NULL::text").replace("$9::boolean", "false"))
 
 
 CONTEXT = ("SELECT pg_catalog.set_config('app.tenant_id', :tenant, true), "
@@ -69,7 +69,7 @@ def main():
 
     url = run.fresh_database("rowguard_compare_opening")
     env = dict(os.environ, DATABASE_URL=url, ROWGUARD_BIND=run.BIND, ROWGUARD_JWT_SECRET=run.SECRET,
-               RUST_LOG="warn")
+               RUST_LOG="warn", ROWGUARD_DEFAULT_PLAN="business")
     server = subprocess.Popen([os.path.join(run.ROOT, "target/debug/rowguard"), "serve"], env=env)
     try:
         for _ in range(300):
