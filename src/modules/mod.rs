@@ -11,6 +11,7 @@ pub mod health;
 pub mod identity;
 pub mod notifications;
 pub mod onboarding;
+pub mod payments;
 pub mod platform_admin;
 pub mod products;
 pub mod rbac;
