@@ -21,6 +21,7 @@ mod health;
 mod identity;
 mod notifications;
 mod onboarding;
+mod payments;
 mod plan_gate;
 mod products;
 mod rbac;
