@@ -22,6 +22,7 @@ mod identity;
 mod notifications;
 mod onboarding;
 mod payments;
+mod payments_bench;
 mod plan_gate;
 mod products;
 mod rbac;
