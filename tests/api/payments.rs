@@ -856,3 +856,28 @@ async fn a_trial_ends_in_an_invoice_that_paid_by_mpesa_makes_the_subscription_ac
     );
     assert_eq!(fake.complaints(), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn the_fakes_payer_pays_each_push_by_itself_as_the_manual_check_relies_on() {
+    let fake = FakeDaraja::start().await;
+    let app = spawn_paying_app(&fake, |_| {}).await;
+    fake.autopay(std::time::Duration::from_millis(50), Some(app.address));
+    let (acme, invoice_id) = tenant_owing(&app, "owner@acme.example", "Acme").await;
+    let payment = app
+        .start_payment(&acme.token, &invoice_id, PHONE, "k")
+        .await;
+    let id = text(&payment, "id");
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        status = app.payment(&acme.token, &id).await["status"].clone();
+        if status != "pending" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "succeeded");
+    assert_eq!(
+        invoice(&app, &acme.token, &invoice_id).await["status"],
+        "paid"
+    );
+}

@@ -10,6 +10,7 @@ use std::{
     collections::HashMap,
     net::SocketAddr,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use base64::{Engine, engine::general_purpose::STANDARD};
@@ -20,8 +21,6 @@ use poem::{
     listener::{Acceptor, Listener, TcpListener},
 };
 use serde_json::{Value, json};
-
-use super::TestApp;
 
 pub const CONSUMER_KEY: &str = "fake-consumer-key";
 pub const CONSUMER_SECRET: &str = "fake-consumer-secret";
@@ -53,19 +52,27 @@ struct State {
     complaints: Vec<String>,
     refuse_pushes: bool,
     query_results: HashMap<String, Outcome>,
+    /// After each accepted push, this long later, a success callback for its amount,
+    /// posted to its CallBackURL (at another address than the URL's when given).
+    autopay: Option<(Duration, Option<SocketAddr>)>,
 }
 
 #[derive(Clone)]
 pub struct FakeDaraja {
     pub address: SocketAddr,
     state: Arc<Mutex<State>>,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 impl FakeDaraja {
     pub async fn start() -> FakeDaraja {
+        FakeDaraja::start_on("127.0.0.1:0").await
+    }
+
+    /// On `address` (`rowguard`'s manual check: `cargo run --example fake_daraja`).
+    pub async fn start_on(address: &str) -> FakeDaraja {
         let state = Arc::new(Mutex::new(State::default()));
-        let acceptor = TcpListener::bind("127.0.0.1:0")
+        let acceptor = TcpListener::bind(address.to_string())
             .into_acceptor()
             .await
             .unwrap();
@@ -91,6 +98,12 @@ impl FakeDaraja {
         let address = listener.local_addr().unwrap();
         drop(listener);
         format!("http://{address}")
+    }
+
+    /// The payer types the PIN `delay` after each push: a success callback for the
+    /// push's amount goes to its CallBackURL, or to the same path at `target`.
+    pub fn autopay(&self, delay: Duration, target: Option<SocketAddr>) {
+        self.state.lock().unwrap().autopay = Some((delay, target));
     }
 
     pub fn refuse_pushes(&self, refuse: bool) {
@@ -156,44 +169,7 @@ impl FakeDaraja {
         json!({"Body": {"stkCallback": callback}})
     }
 
-    /// Posts the callback about `checkout_request_id` to the callback URL of the
-    /// push that made it, at `app` (the URL's path, with its token; the server's
-    /// public URL is not where a test server listens).
-    pub async fn send_callback(
-        &self,
-        app: &TestApp,
-        checkout_request_id: &str,
-        outcome: &Outcome,
-    ) -> reqwest::Response {
-        let body = FakeDaraja::callback_body(checkout_request_id, outcome);
-        self.post_raw(app, checkout_request_id, serde_json::to_vec(&body).unwrap())
-            .await
-    }
-
-    /// Posts `body` as it is to the callback URL of the push `checkout_request_id`.
-    pub async fn post_raw(
-        &self,
-        app: &TestApp,
-        checkout_request_id: &str,
-        body: Vec<u8>,
-    ) -> reqwest::Response {
-        let url = self
-            .pushes_and_ids()
-            .into_iter()
-            .find(|(_, id)| id == checkout_request_id)
-            .map(|(push, _)| push["CallBackURL"].as_str().unwrap().to_string())
-            .unwrap_or_else(|| panic!("no push {checkout_request_id}"));
-        let path = url.splitn(4, '/').nth(3).unwrap();
-        self.http
-            .post(format!("http://{}/{path}", app.address))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    fn pushes_and_ids(&self) -> Vec<(Value, String)> {
+    pub(crate) fn pushes_and_ids(&self) -> Vec<(Value, String)> {
         self.pushes()
             .into_iter()
             .map(|push| {
@@ -351,6 +327,35 @@ impl Daraja {
             );
         }
         let checkout = format!("ws_CO_01122026{:012}", state.pushes.len() + 1);
+        if let Some((delay, target)) = state.autopay {
+            let url = body["CallBackURL"].as_str().unwrap_or_default().to_string();
+            let url = match target {
+                Some(target) => format!(
+                    "http://{target}/{}",
+                    url.splitn(4, '/').nth(3).unwrap_or_default()
+                ),
+                None => url,
+            };
+            let callback = FakeDaraja::callback_body(
+                &checkout,
+                &Outcome::Success {
+                    amount: Some(body["Amount"].clone()),
+                    receipt: "FAKE000001",
+                },
+            );
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let sent = reqwest::Client::new()
+                    .post(&url)
+                    .json(&callback)
+                    .send()
+                    .await;
+                println!(
+                    "fake Daraja: posted the success callback to {url}: {:?}",
+                    sent.map(|r| r.status())
+                );
+            });
+        }
         let mut kept = body;
         kept["_CheckoutRequestID"] = json!(checkout);
         state.pushes.push(kept);

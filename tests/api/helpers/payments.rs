@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 
 use super::{
     Call, TestApp,
-    fake_daraja::{CALLBACK_TOKEN, CONSUMER_KEY, CONSUMER_SECRET, FakeDaraja, PASSKEY, SHORTCODE},
+    fake_daraja::{
+        CALLBACK_TOKEN, CONSUMER_KEY, CONSUMER_SECRET, FakeDaraja, Outcome, PASSKEY, SHORTCODE,
+    },
     spawn_app_with,
 };
 
@@ -36,6 +38,45 @@ pub async fn spawn_paying_app(fake: &FakeDaraja, configure: impl FnOnce(&mut Set
         configure(settings);
     })
     .await
+}
+
+impl FakeDaraja {
+    /// Posts the callback about `checkout_request_id` to the callback URL of the
+    /// push that made it, at `app` (the URL's path, with its token; the server's
+    /// public URL is not where a test server listens).
+    pub async fn send_callback(
+        &self,
+        app: &TestApp,
+        checkout_request_id: &str,
+        outcome: &Outcome,
+    ) -> reqwest::Response {
+        let body = FakeDaraja::callback_body(checkout_request_id, outcome);
+        self.post_raw(app, checkout_request_id, serde_json::to_vec(&body).unwrap())
+            .await
+    }
+
+    /// Posts `body` as it is to the callback URL of the push `checkout_request_id`.
+    pub async fn post_raw(
+        &self,
+        app: &TestApp,
+        checkout_request_id: &str,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        let url = self
+            .pushes_and_ids()
+            .into_iter()
+            .find(|(_, id)| id == checkout_request_id)
+            .map(|(push, _)| push["CallBackURL"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no push {checkout_request_id}"));
+        let path = url.splitn(4, '/').nth(3).unwrap();
+        self.http
+            .post(format!("http://{}/{path}", app.address))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
 }
 
 impl TestApp {
