@@ -427,6 +427,80 @@ pub struct Settings {
     )]
     pub billing_grace_days: u32,
 
+    /// Daraja's base URL: `https://sandbox.safaricom.co.ke` (the sandbox) or
+    /// `https://api.safaricom.co.ke` (production); a local fake in tests.
+    #[arg(
+        long,
+        env = "ROWGUARD_MPESA_BASE_URL",
+        default_value = "https://sandbox.safaricom.co.ke",
+        global = true
+    )]
+    pub mpesa_base_url: String,
+
+    /// The Daraja app's consumer key. Without it (or the secret, shortcode, passkey or
+    /// callback token) payments are not configured: initiating one answers 503
+    /// `payment_gateway_error`.
+    #[arg(
+        long,
+        env = "ROWGUARD_MPESA_CONSUMER_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub mpesa_consumer_key: Option<Secret>,
+
+    /// The Daraja app's consumer secret.
+    #[arg(
+        long,
+        env = "ROWGUARD_MPESA_CONSUMER_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub mpesa_consumer_secret: Option<Secret>,
+
+    /// The paybill or till number (`BusinessShortCode`, also `PartyB`).
+    #[arg(long, env = "ROWGUARD_MPESA_SHORTCODE", global = true)]
+    pub mpesa_shortcode: Option<String>,
+
+    /// The Lipa Na M-Pesa Online passkey (the STK push `Password` is made from it).
+    #[arg(
+        long,
+        env = "ROWGUARD_MPESA_PASSKEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub mpesa_passkey: Option<Secret>,
+
+    /// The secret path segment of the callback URL Daraja is given,
+    /// `{public URL}/api/v1/payments/callbacks/{token}`: a callback with another
+    /// token is a 404. Long and random (`openssl rand -hex 32`).
+    #[arg(
+        long,
+        env = "ROWGUARD_MPESA_CALLBACK_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub mpesa_callback_token: Option<Secret>,
+
+    /// Where callbacks may come from (comma-separated CIDRs); anyone else is a 403.
+    /// Behind a proxy, the address is the one ROWGUARD_TRUSTED_PROXIES vouch for.
+    /// The default is Safaricom's published callback addresses.
+    #[arg(
+        long,
+        env = "ROWGUARD_MPESA_CALLBACK_ALLOW",
+        default_value = SAFARICOM_CALLBACK_ADDRESSES,
+        global = true
+    )]
+    pub mpesa_callback_allow: TrustedProxies,
+
+    /// How long a call to Daraja may take (connect and answer), in milliseconds.
+    #[arg(
+        long,
+        env = "ROWGUARD_MPESA_TIMEOUT_MS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub mpesa_timeout_ms: u64,
+
     /// Job workers in this process (`rowguard serve`); 0: none (then `rowguard worker`
     /// elsewhere runs them).
     #[arg(long, env = "ROWGUARD_WORKERS", default_value_t = 1, global = true)]
@@ -451,6 +525,14 @@ pub struct Settings {
     #[arg(long, env = "ROWGUARD_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
 }
+
+/// The addresses Safaricom publishes for its callbacks (Daraja's documentation, as
+/// listed by the `pesafy` library's webhook guide,
+/// https://pesafy-package.vercel.app/guide/webhooks): the default of
+/// ROWGUARD_MPESA_CALLBACK_ALLOW.
+pub const SAFARICOM_CALLBACK_ADDRESSES: &str = "196.201.214.200,196.201.214.206,\
+196.201.213.114,196.201.214.207,196.201.214.208,196.201.213.44,196.201.212.127,\
+196.201.212.138,196.201.212.129,196.201.212.136,196.201.212.74,196.201.212.69";
 
 /// The data directory when none is given, relative to the working directory (the
 /// checkout, under `cargo run`).

@@ -85,6 +85,13 @@ pub enum Error {
     BootstrapClosed,
     #[error("payload too large")]
     PayloadTooLarge,
+    /// An `Idempotency-Key` used before with another request body.
+    #[error("the idempotency key was used with another request")]
+    IdempotencyConflict,
+    /// The payment gateway refused the request or could not be reached (502), or
+    /// payments are not configured on this server (503): `payment_gateway_error`.
+    #[error("payment gateway: {detail}")]
+    PaymentGateway { configured: bool, detail: String },
     /// The database is down, overloaded or too slow; the client may retry.
     #[error("service unavailable: {0}")]
     Unavailable(String),

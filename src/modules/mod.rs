@@ -11,6 +11,7 @@ pub mod health;
 pub mod identity;
 pub mod notifications;
 pub mod onboarding;
+pub mod payments;
 pub mod platform_admin;
 pub mod products;
 pub mod rbac;
@@ -56,6 +57,8 @@ pub enum Tag {
     Subscriptions,
     /// Invoices.
     Billing,
+    /// Paying invoices by M-Pesa.
+    Payments,
     /// Operators' routes: platform admins only.
     Platform,
     /// The caller's in-app notifications.
@@ -82,6 +85,9 @@ pub struct AppState {
     /// This process's count of API requests per tenant, flushed on the machinery's
     /// pool (the bearer scheme counts on it: it is attached to the routes).
     pub meter: Meter,
+    /// The payment gateway (Daraja, or a refusal without `ROWGUARD_MPESA_*`) and the
+    /// callback's settings.
+    pub payments: payments::Payments,
 }
 
 impl AppState {
@@ -101,6 +107,7 @@ impl AppState {
             meter: Meter::new(queue.machinery().clone())?,
             queue,
             billing_grace: chrono::TimeDelta::days(i64::from(settings.billing_grace_days)),
+            payments: payments::Payments::from_settings(settings)?,
         })
     }
 }
@@ -121,6 +128,7 @@ type Apis = (
     onboarding::Api,
     billing::Api,
     usage::Api,
+    payments::Api,
 );
 
 pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -139,6 +147,7 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
             onboarding::api(state),
             billing::api(state),
             usage::api(state),
+            payments::api(state),
         ),
         "rowguard",
         env!("CARGO_PKG_VERSION"),
@@ -161,6 +170,7 @@ pub fn jobs(state: &AppState) -> Registry {
             notifications::jobs(state),
             billing::jobs(state),
             usage::jobs(state),
+            payments::jobs(state),
         ]
         .concat(),
     )
@@ -182,6 +192,7 @@ pub fn operations() -> Vec<Operation> {
         onboarding::OPERATIONS,
         billing::OPERATIONS,
         usage::OPERATIONS,
+        payments::OPERATIONS,
     ]
     .concat()
     .concat()
@@ -412,7 +423,12 @@ pub fn routes(state: AppState) -> impl Endpoint {
     let spec = spec_json(&service);
     let docs = service.swagger_ui();
     let names = NameParameters::new(serde_json::from_str(&spec).unwrap_or_default());
+    let callback = payments::callback_endpoint(&state);
     let routes = Route::new()
+        .at(
+            format!("{}/:token", payments::CALLBACK_PATH),
+            poem::post(callback),
+        )
         .at(
             "/openapi.json",
             poem::endpoint::make_sync(move |_| {

@@ -21,6 +21,8 @@ mod health;
 mod identity;
 mod notifications;
 mod onboarding;
+mod payments;
+mod payments_bench;
 mod plan_gate;
 mod products;
 mod rbac;

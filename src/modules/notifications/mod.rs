@@ -49,6 +49,8 @@ pub const EMAILED_KINDS: &[(&str, &str)] = &[
     ("invoice.issued", "invoice_issued"),
     ("subscription.past_due", "subscription_past_due"),
     ("usage.threshold_reached", "usage_threshold"),
+    ("payment.received", "payment_received"),
+    ("payment.failed", "payment_failed"),
 ];
 
 /// This module's operations, as the registry mounts them.

@@ -40,6 +40,8 @@ email_templates!(
     "invoice_issued",
     "subscription_past_due",
     "usage_threshold",
+    "payment_received",
+    "payment_failed",
 );
 
 // A syntax error is kept rather than panicked on: `Mailer::new` reports it at start-up,
@@ -149,6 +151,20 @@ mod tests {
                 "value": 80,
                 "max": 100,
                 "period_ends": "2026-05-01 12:00 UTC",
+                "console_url": "https://app.example/console",
+            }),
+            "payment_received" => json!({
+                "tenant_name": "Acme",
+                "number": "INV-000001",
+                "amount": "KES 2,500.00",
+                "receipt": "RKT0000001",
+                "console_url": "https://app.example/console",
+            }),
+            "payment_failed" => json!({
+                "tenant_name": "Acme",
+                "number": "INV-000001",
+                "amount": "KES 2,500.00",
+                "reason": "Request cancelled by user",
                 "console_url": "https://app.example/console",
             }),
             other => panic!("no documented data for template {other}"),

@@ -43,6 +43,8 @@ pub enum ProblemCode {
     RateLimited,
     Internal,
     Unavailable,
+    IdempotencyConflict,
+    PaymentGatewayError,
 }
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
@@ -157,6 +159,9 @@ pub enum ApiError {
     /// A bug; the body carries the request id (`internal`).
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
+    /// The payment gateway refused or could not be reached (`payment_gateway_error`).
+    #[oai(status = 502, content_type = "application/problem+json")]
+    BadGateway(Json<Problem>),
     /// The database is unavailable or overloaded; retry (`unavailable`).
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>),
@@ -313,6 +318,29 @@ impl From<Error> for ApiError {
                 C::PayloadTooLarge,
                 "the request body is too large",
             )),
+            Error::IdempotencyConflict => ApiError::Unprocessable(problem(
+                S::UNPROCESSABLE_ENTITY,
+                C::IdempotencyConflict,
+                "this Idempotency-Key was used with another request body",
+            )),
+            Error::PaymentGateway { configured, detail } => {
+                // The gateway's own words are logged; the client learns only which
+                // side failed.
+                tracing::warn!(%detail, configured, "payment gateway error");
+                if configured {
+                    ApiError::BadGateway(problem(
+                        S::BAD_GATEWAY,
+                        C::PaymentGatewayError,
+                        "M-Pesa refused the payment request or could not be reached; nothing was charged, try again",
+                    ))
+                } else {
+                    ApiError::Unavailable(problem(
+                        S::SERVICE_UNAVAILABLE,
+                        C::PaymentGatewayError,
+                        "payments are not configured on this server",
+                    ))
+                }
+            }
             Error::Unavailable(detail) => {
                 tracing::warn!(%detail, "database unavailable");
                 ApiError::Unavailable(problem(

@@ -10,11 +10,13 @@ mod audit;
 mod billing;
 mod call;
 mod edge;
+pub mod fake_daraja;
 mod harness;
 mod health;
 mod identity;
 mod notifications;
 mod onboarding;
+mod payments;
 mod platform_admin;
 mod products;
 mod rbac;
@@ -29,5 +31,6 @@ pub use harness::{
     TestApp, TestDb, as_user, connect, spawn_app, spawn_app_on, spawn_app_with, test_settings,
 };
 pub use identity::PASSWORD;
+pub use payments::{mpesa_settings, spawn_paying_app};
 pub use smtp_sink::{Mail, SmtpSink};
 pub use tenancy::Tenant;

@@ -110,6 +110,24 @@ async fn another_tenants_ids_are_not_found_by_any_operation_and_change_nothing()
     app.trial_already_used(&a.id).await;
     app.change_plan(&a.token, "starter").await;
     let invoice = text(&app.invoices(&a.token).await[0], "id");
+    // A payment of it (as an accepted STK push leaves it; this server has no Daraja).
+    let payment: uuid::Uuid = app
+        .db
+        .superuser()
+        .await
+        .query_one(
+            "INSERT INTO payments (tenant_id, invoice_id, idempotency_key, request_hash, amount_minor,
+                                   currency, phone_number, merchant_request_id, checkout_request_id,
+                                   customer_message)
+             VALUES ($1::text::uuid, $2::text::uuid, 'k', sha256('k'), 250000, 'KES', '254712345678',
+                     'mr-1', 'ws_CO_cross_tenant', 'Success. Request accepted for processing')
+             RETURNING id",
+            &[&a.id, &invoice],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let payment = payment.to_string();
 
     // The ids each by-id path takes, from tenant A.
     let ids: HashMap<&str, Vec<(&str, &str)>> = HashMap::from([
@@ -146,6 +164,7 @@ async fn another_tenants_ids_are_not_found_by_any_operation_and_change_nothing()
             "/api/v1/billing/invoices/{id}",
             vec![("id", invoice.as_str())],
         ),
+        ("/api/v1/payments/{id}", vec![("id", payment.as_str())]),
     ]);
     // Each by-id operation as the test client sends it: tenant B's token on those
     // ids, and a valid body, so that a 404 cannot come from validation failing first.
@@ -178,6 +197,7 @@ async fn another_tenants_ids_are_not_found_by_any_operation_and_change_nothing()
             "invitations_delete" => app.invitations_delete(token, &invitation),
             "notifications_read" => app.notifications_read(token, &notification),
             "billing_invoices_get" => app.billing_invoices_get(token, &invoice),
+            "payments_get" => app.payments_get(token, &payment),
             _ => return None,
         })
     };
