@@ -50,6 +50,21 @@ fn request_id(request: &Request) -> String {
         .unwrap_or_else(|| Uuid::new_v4().to_string())
 }
 
+/// Paths whose last segment is a secret (the payment gateway's callback carries its
+/// token in the path, since the gateway cannot send a header): logged without it.
+const SECRET_PATH_PREFIXES: &[&str] = &["/api/v1/payments/callbacks/"];
+
+/// The path as the log shows it: a secret segment replaced by `{token}`.
+fn logged_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match SECRET_PATH_PREFIXES
+        .iter()
+        .find(|prefix| path.starts_with(*prefix))
+    {
+        Some(prefix) => format!("{prefix}{{token}}").into(),
+        None => path.into(),
+    }
+}
+
 impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
     type Output = Response;
 
@@ -59,7 +74,7 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             "request",
             request_id = %id,
             method = %request.method(),
-            path = %request.uri().path(),
+            path = %logged_path(request.uri().path()),
         );
         let started = Instant::now();
         let id_for_task = id.clone();
@@ -165,4 +180,18 @@ pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .unwrap_or_default();
     tracing::error!(panic = %message, "handler panicked");
     problem_response(StatusCode::INTERNAL_SERVER_ERROR, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logged_path;
+
+    #[test]
+    fn a_callback_token_never_reaches_the_log_and_other_paths_are_logged_as_they_are() {
+        assert_eq!(
+            logged_path("/api/v1/payments/callbacks/s3cr3t-token"),
+            "/api/v1/payments/callbacks/{token}"
+        );
+        assert_eq!(logged_path("/api/v1/stores/42"), "/api/v1/stores/42");
+    }
 }
