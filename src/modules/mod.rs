@@ -5,6 +5,7 @@
 //! list below. Modules use each other only through what a module's `mod.rs` makes
 //! public, never each other's SQL; the platform layer (`crate::platform`) uses none.
 
+pub mod api_keys;
 pub mod audit;
 pub mod billing;
 pub mod health;
@@ -62,6 +63,8 @@ pub enum Tag {
     Notifications,
     /// What the tenant uses of its plan's limits, per period.
     Usage,
+    /// Credentials for integrations, acting as their creator.
+    ApiKeys,
 }
 
 /// Everything the handlers need; each module takes what its `XxxApi`s hold.
@@ -121,6 +124,7 @@ type Apis = (
     onboarding::Api,
     billing::Api,
     usage::Api,
+    api_keys::Api,
 );
 
 pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -139,6 +143,7 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
             onboarding::api(state),
             billing::api(state),
             usage::api(state),
+            api_keys::api(state),
         ),
         "rowguard",
         env!("CARGO_PKG_VERSION"),
@@ -182,6 +187,7 @@ pub fn operations() -> Vec<Operation> {
         onboarding::OPERATIONS,
         billing::OPERATIONS,
         usage::OPERATIONS,
+        api_keys::OPERATIONS,
     ]
     .concat()
     .concat()

@@ -14,6 +14,7 @@ mod fixtures;
 mod helpers;
 mod platform;
 
+mod api_keys;
 mod audit;
 mod billing;
 mod email;

@@ -20,7 +20,7 @@ use tokio_postgres::{Row, Statement, ToStatement, types::ToSql};
 use uuid::Uuid;
 
 use super::{Database, RuntimeRole};
-use crate::error::Error;
+use crate::{error::Error, platform::auth::api_key::PresentedKey};
 
 /// The opening statement: answers the access questions, as the runtime role.
 pub(super) const BEGIN_REQUEST: &str = include_str!("begin_request.sql");
@@ -49,6 +49,9 @@ pub struct Scope {
     /// The operation is gated by the plan (it declares a feature or creates a limited
     /// thing): [`Access::payment_required`] says whether the subscription is unpaid.
     pub gated: bool,
+    /// The API key the request presents: then `tenant_id` and `user_id` are `None`,
+    /// and the context is set from the key's row (see [`context_commands`]).
+    pub api_key: Option<PresentedKey>,
 }
 
 impl Scope {
@@ -109,6 +112,10 @@ pub struct Access {
     pub feature_in_plan: bool,
     /// The scope is gated and the tenant's subscription is unpaid.
     pub payment_required: bool,
+    /// The tenant and user the request acts as: the scope's, or for an API key its
+    /// row's (`None` when the key is not live).
+    pub tenant_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
 }
 
 impl Access {
@@ -120,6 +127,16 @@ impl Access {
                 "the operation reads held permissions without declaring reading_held_permissions()"
             ))
         })
+    }
+
+    /// The tenant the request acts in (an authorized request always has one).
+    pub fn tenant(&self) -> Result<Uuid, Error> {
+        self.tenant_id.ok_or(Error::Unauthenticated)
+    }
+
+    /// The user the request acts as: the token's, or the key's creator.
+    pub fn user(&self) -> Result<Uuid, Error> {
+        self.user_id.ok_or(Error::Unauthenticated)
     }
 
     fn from_row(row: &Row) -> Result<Access, Error> {
@@ -134,6 +151,8 @@ impl Access {
             permissions: row.try_get("permissions")?,
             feature_in_plan: row.try_get("feature_in_plan")?,
             payment_required: row.try_get("payment_required")?,
+            tenant_id: row.try_get("tenant_id")?,
+            user_id: row.try_get("user_id")?,
         })
     }
 }
@@ -157,16 +176,32 @@ pub struct RequestTx {
 /// two constants. Utility commands cannot take parameters; as text they cost no
 /// statement of their own (a prepared `SELECT set_config(...)` made every request a
 /// tenth slower on the list benchmark, bench/compare_lists.py).
+///
+/// With an API key, the tenant and user are left empty and, once the role is the
+/// runtime role, set from what `app.api_key_principal` answers for the key (its id and
+/// hash, a [`Uuid`] and hex digits: safe by type too); a key that is not live
+/// answers no row, and the context stays empty (no tenant: refused by the opening
+/// statement, which follows in the same round trip).
 fn context_commands(scope: &Scope, role: RuntimeRole) -> String {
     let text = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
-    format!(
+    let mut commands = format!(
         "BEGIN; SET LOCAL app.tenant_id = '{}'; SET LOCAL app.user_id = '{}'; \
          SET LOCAL app.store_id = '{}'; SET LOCAL ROLE {}",
         text(scope.tenant_id),
         text(scope.user_id),
         text(scope.store_id),
         role.name()
-    )
+    );
+    if let Some(key) = &scope.api_key {
+        commands.push_str(&format!(
+            "; SELECT pg_catalog.set_config('app.tenant_id', p.tenant_id::text, true), \
+             pg_catalog.set_config('app.user_id', p.user_id::text, true) \
+             FROM app.api_key_principal('{}', pg_catalog.decode('{}', 'hex')) AS p",
+            key.id,
+            hex::encode(key.hash)
+        ));
+    }
+    commands
 }
 
 impl Database {
@@ -186,7 +221,8 @@ impl Database {
         };
         let access = {
             let client = tx.connection();
-            let params: [&(dyn ToSql + Sync); 9] = [
+            let api_key = scope.api_key.as_ref().map(|key| key.id);
+            let params: [&(dyn ToSql + Sync); 10] = [
                 &scope.tenant_id,
                 &scope.user_id,
                 &scope.store_id,
@@ -196,6 +232,7 @@ impl Database {
                 &scope.grant_store_id,
                 &scope.feature,
                 &scope.gated,
+                &api_key,
             ];
             // Polled together, the two requests are written back to back without
             // waiting for BEGIN's answer: one round trip. `biased`: polled in this order,
