@@ -90,3 +90,81 @@ $$;
 
 REVOKE ALL ON FUNCTION app.api_key_principal(uuid, bytea) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION app.api_key_principal(uuid, bytea) TO rowguard_api;
+
+-- Platform administration of tenants (docs/api.md Part 2, "Platform";
+-- src/modules/platform_admin). A platform admin reads no tenant's data by being one:
+-- these functions answer only the platform's own summary of each tenant (name, status,
+-- plan, member count), and only to a caller whose context is an active platform admin
+-- (app.current_user_is_platform_admin, V10); row-level security stays on for the
+-- request itself.
+
+-- A page of tenants, oldest first, after (p_after_created, p_after_id): nothing for a
+-- caller who is not a platform admin.
+CREATE FUNCTION app.platform_tenants_page(p_after_created timestamptz, p_after_id uuid, p_limit integer)
+    RETURNS TABLE (id uuid, name text, status text, plan_code text, subscription_status text,
+                   members bigint, created_at timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.id, t.name, t.status, s.plan_code, s.status,
+           (SELECT count(*) FROM public.tenant_users AS tu
+            WHERE tu.tenant_id = t.id AND tu.status = 'active'),
+           t.created_at
+    FROM public.tenants AS t
+    LEFT JOIN public.subscriptions AS s ON s.tenant_id = t.id
+    WHERE app.current_user_is_platform_admin()
+      AND (t.created_at, t.id) > (p_after_created, p_after_id)
+    ORDER BY t.created_at, t.id
+    LIMIT p_limit
+$$;
+
+-- One tenant's summary, as the page shows it (after a change of its status).
+CREATE FUNCTION app.platform_tenant(p_tenant_id uuid)
+    RETURNS TABLE (id uuid, name text, status text, plan_code text, subscription_status text,
+                   members bigint, created_at timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.id, t.name, t.status, s.plan_code, s.status,
+           (SELECT count(*) FROM public.tenant_users AS tu
+            WHERE tu.tenant_id = t.id AND tu.status = 'active'),
+           t.created_at
+    FROM public.tenants AS t
+    LEFT JOIN public.subscriptions AS s ON s.tenant_id = t.id
+    WHERE app.current_user_is_platform_admin() AND t.id = p_tenant_id
+$$;
+
+-- Suspends or reactivates a tenant: its members are refused (403 tenant_suspended)
+-- from their next request, which reads the status in its opening statement. false:
+-- no such tenant. For the command line (`rowguard tenant suspend|activate`, on the
+-- machinery's role) and, behind the admin check below, the platform route.
+CREATE FUNCTION app.set_tenant_status(p_tenant_id uuid, p_status text) RETURNS boolean
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE public.tenants SET status = p_status, updated_at = now() WHERE id = p_tenant_id;
+    RETURN FOUND;
+END
+$$;
+
+-- The platform route's: the same, for an active platform admin only (42501 otherwise,
+-- though the route checked already: the function holds by itself).
+CREATE FUNCTION app.platform_set_tenant_status(p_tenant_id uuid, p_status text) RETURNS boolean
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT app.current_user_is_platform_admin() THEN
+        RAISE EXCEPTION 'platform admins only' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN app.set_tenant_status(p_tenant_id, p_status);
+END
+$$;
+
+REVOKE ALL ON FUNCTION app.platform_tenants_page(timestamptz, uuid, integer),
+    app.platform_tenant(uuid), app.set_tenant_status(uuid, text), app.platform_set_tenant_status(uuid, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION app.platform_tenants_page(timestamptz, uuid, integer),
+    app.platform_tenant(uuid), app.platform_set_tenant_status(uuid, text) TO rowguard_api;
+-- rowguard_auth inherits rowguard_api's; the plain one is its alone (not a request's).
+GRANT EXECUTE ON FUNCTION app.set_tenant_status(uuid, text) TO rowguard_auth;

@@ -23,6 +23,7 @@ mod identity;
 mod notifications;
 mod onboarding;
 mod plan_gate;
+mod platform_admin;
 mod products;
 mod rbac;
 mod stores;

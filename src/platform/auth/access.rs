@@ -116,6 +116,8 @@ impl Operation {
         }
     }
 
+    /// The operator's powers are a person's: a platform admin's API key acts in their
+    /// tenant, never as the operator (`people_only`).
     pub const fn platform_admin(id: &'static str) -> Operation {
         Operation {
             id,
@@ -126,7 +128,7 @@ impl Operation {
             also_returns: &[],
             feature: None,
             limit: None,
-            people_only: false,
+            people_only: true,
         }
     }
 
