@@ -366,6 +366,10 @@ fn complete_operation(operation: &mut serde_json::Map<String, Value>, declared: 
     if declared.gated() {
         requirement.push_str(" An unpaid subscription answers 402 `payment_required`.");
     }
+    if declared.people_only {
+        operation.insert("x-api-keys".into(), false.into());
+        requirement.push_str(" A person's access token only: an API key answers 401.");
+    }
     let description = match operation.get("description").and_then(Value::as_str) {
         Some(text) => format!("{text}\n\n{requirement}"),
         None => requirement,
