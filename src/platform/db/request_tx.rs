@@ -25,6 +25,12 @@ use crate::{error::Error, platform::auth::api_key::PresentedKey};
 /// The opening statement: answers the access questions, as the runtime role.
 pub(super) const BEGIN_REQUEST: &str = include_str!("begin_request.sql");
 
+/// Sets the context from an API key's row: prepared once per connection (a statement
+/// in the simple protocol's text would be parsed and planned on every request).
+pub(super) const API_KEY_PRINCIPAL: &str = "SELECT pg_catalog.set_config('app.tenant_id', p.tenant_id::text, true), \
+     pg_catalog.set_config('app.user_id', p.user_id::text, true) \
+     FROM app.api_key_principal($1, $2) AS p";
+
 /// Who is acting, where, and what the operation requires.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
@@ -177,31 +183,21 @@ pub struct RequestTx {
 /// statement of their own (a prepared `SELECT set_config(...)` made every request a
 /// tenth slower on the list benchmark, bench/compare_lists.py).
 ///
-/// With an API key, the tenant and user are left empty and, once the role is the
-/// runtime role, set from what `app.api_key_principal` answers for the key (its id and
-/// hash, a [`Uuid`] and hex digits: safe by type too); a key that is not live
-/// answers no row, and the context stays empty (no tenant: refused by the opening
-/// statement, which follows in the same round trip).
+/// With an API key, the tenant and user are left empty here and, once the role is the
+/// runtime role, set from what `app.api_key_principal` answers for the key
+/// ([`API_KEY_PRINCIPAL`], pipelined between these commands and the opening
+/// statement); a key that is not live answers no row, and the context stays empty (no
+/// tenant: refused by the opening statement).
 fn context_commands(scope: &Scope, role: RuntimeRole) -> String {
     let text = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
-    let mut commands = format!(
+    format!(
         "BEGIN; SET LOCAL app.tenant_id = '{}'; SET LOCAL app.user_id = '{}'; \
          SET LOCAL app.store_id = '{}'; SET LOCAL ROLE {}",
         text(scope.tenant_id),
         text(scope.user_id),
         text(scope.store_id),
         role.name()
-    );
-    if let Some(key) = &scope.api_key {
-        commands.push_str(&format!(
-            "; SELECT pg_catalog.set_config('app.tenant_id', p.tenant_id::text, true), \
-             pg_catalog.set_config('app.user_id', p.user_id::text, true) \
-             FROM app.api_key_principal('{}', pg_catalog.decode('{}', 'hex')) AS p",
-            key.id,
-            hex::encode(key.hash)
-        ));
-    }
-    commands
+    )
 }
 
 impl Database {
@@ -237,13 +233,33 @@ impl Database {
             // Polled together, the two requests are written back to back without
             // waiting for BEGIN's answer: one round trip. `biased`: polled in this order,
             // so BEGIN is queued first (each request is queued on its first poll).
-            let (begun, row) = tokio::join!(
-                biased;
-                client.batch_execute(&begin),
-                client.query_one(&opening, &params)
-            );
-            begun?;
-            Access::from_row(&row?)?
+            let row = match &scope.api_key {
+                None => {
+                    let (begun, row) = tokio::join!(
+                        biased;
+                        client.batch_execute(&begin),
+                        client.query_one(&opening, &params)
+                    );
+                    begun?;
+                    row?
+                }
+                Some(key) => {
+                    // Prepared with the opening statement when the connection was made.
+                    let principal = client.prepare_cached(API_KEY_PRINCIPAL).await?;
+                    let hash: &[u8] = &key.hash;
+                    let principal_params: [&(dyn ToSql + Sync); 2] = [&key.id, &hash];
+                    let (begun, principal, row) = tokio::join!(
+                        biased;
+                        client.batch_execute(&begin),
+                        client.query(&principal, &principal_params),
+                        client.query_one(&opening, &params)
+                    );
+                    begun?;
+                    principal?;
+                    row?
+                }
+            };
+            Access::from_row(&row)?
         };
         Ok((tx, access))
     }
