@@ -31,7 +31,7 @@ def opening(feature):
     with open(os.path.join(run.ROOT, "src/platform/db/begin_request.sql")) as file:
         lines = [line.split("--", 1)[0].strip() for line in file]
     sql = " ".join(line for line in lines if line)
-    sql = (sql.replace("$1", ":tenant").replace("$2", ":user").replace("$3", "NULL")
+    sql = (sql.replace("$10::uuid", "NULL::uuid").replace("$10", "NULL::uuid").replace("$1", ":tenant").replace("$2", ":user").replace("$3", "NULL")
            .replace("$4", ":permission").replace("$5", "false").replace("$6", ":session")
            .replace("$7::uuid", "NULL::uuid"))
     if feature is None:

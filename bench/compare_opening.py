@@ -36,7 +36,7 @@ def as_pgbench(sql):
     """The statement with pgbench variables, as `run.opening_statement` makes it."""
     lines = [line.split("--", 1)[0].strip() for line in sql.splitlines()]
     sql = " ".join(line for line in lines if line)
-    return (sql.replace("$1", ":tenant").replace("$2", ":user").replace("$3", "NULL")
+    return (sql.replace("$10::uuid", "NULL::uuid").replace("$10", "NULL::uuid").replace("$1", ":tenant").replace("$2", ":user").replace("$3", "NULL")
             .replace("$4", ":permission").replace("$5", "false").replace("$6", ":session")
             .replace("$7::uuid", "NULL::uuid").replace("$8", "NULL::text").replace("$9::boolean", "false"))
 

@@ -258,13 +258,14 @@ def opening_statement():
     """The server's opening statement (src/platform/db/begin_request.sql) as one pgbench line,
     with pgbench variables for its parameters: -M prepared sends them as parameters
     of a prepared statement, as the server does. pgbench cannot pass a NULL, so the
-    store parameter is the literal NULL (the server sends NULL for a list of stores),
-    and the list of permissions is not asked for, as the server does not for lists, nor a
+    store parameter is the literal NULL (the server sends NULL for a list of stores), so
+    is the API key (a token's request), and the list of permissions is not asked for, as the server does not for lists, nor a
     feature (an ungated list: see bench/compare_lists.py for the gated inventory list)."""
     with open(os.path.join(ROOT, "src/platform/db/begin_request.sql")) as file:
         lines = [line.split("--", 1)[0].strip() for line in file]
     sql = " ".join(line for line in lines if line)
-    return (sql.replace("$1", ":tenant").replace("$2", ":user").replace("$3", "NULL")
+    # $10 first: "$1" is its prefix. A token's request presents no API key.
+    return (sql.replace("$10::uuid", "NULL::uuid").replace("$10", "NULL::uuid").replace("$1", ":tenant").replace("$2", ":user").replace("$3", "NULL")
             .replace("$4", ":permission").replace("$5", "false").replace("$6", ":session")
             .replace("$7::uuid", "NULL::uuid").replace("$8", "NULL::text").replace("$9::boolean", "false"))
 

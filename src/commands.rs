@@ -1,4 +1,5 @@
-//! The command line's subcommands: `serve` (default), `migrate`, `policies`.
+//! The command line's subcommands: `serve` (default), `migrate`, `policies`, `jobs`,
+//! `tenant`, `bootstrap`, `openapi`.
 
 use std::{io::Write, process::ExitCode};
 
@@ -8,6 +9,7 @@ use crate::{
     app::{self, Application},
     config::{
         BootstrapArgs, Cli, Command, JobsCommand, OutputFormat, PoliciesArgs, Secret, Settings,
+        TenantCommand,
     },
     error::Error,
     modules::{
@@ -42,6 +44,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Jobs(command) => jobs(&cli.settings, command).await,
+        Command::Tenant(command) => tenant(&cli.settings, command).await,
         Command::Policies(args) => policies(&cli.settings, &args).await,
         Command::Bootstrap(args) => bootstrap(&cli.settings, &args).await,
         Command::Openapi => {
@@ -168,6 +171,35 @@ async fn jobs(settings: &Settings, command: JobsCommand) -> anyhow::Result<ExitC
 
 /// The document the server would serve. The pool is built but never used (connections
 /// open lazily), and the token key is a throwaway: nothing here signs or verifies.
+/// `rowguard tenant suspend|activate <id>`: through `app.set_tenant_status` on the
+/// machinery's role (`rowguard_auth`), the operator's; no request role can call it.
+async fn tenant(settings: &Settings, command: TenantCommand) -> anyhow::Result<ExitCode> {
+    settings.validate().map_err(anyhow::Error::msg)?;
+    let target = app::database_target(settings).await?;
+    let pools = target.open(settings).await?;
+    let (id, status) = match command {
+        TenantCommand::Suspend { id } => (id, "suspended"),
+        TenantCommand::Activate { id } => (id, "active"),
+    };
+    let tx = pools.auth.begin_context(&db::Scope::anonymous()).await?;
+    let set = async {
+        let statement = tx.prepare("SELECT app.set_tenant_status($1, $2)").await?;
+        let found: bool = tx
+            .query_one(&statement, &[&id, &status])
+            .await?
+            .try_get(0)?;
+        Ok::<_, Error>(found)
+    }
+    .await;
+    if tx.finish(set).await? {
+        println!("tenant {id} is {status}");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("rowguard: no tenant {id}");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
 fn openapi_document(settings: &Settings) -> anyhow::Result<String> {
     let url = settings
         .database_url

@@ -71,6 +71,18 @@ pub enum Command {
     /// The job queue: list jobs, or run a periodic job now.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// A tenant, as the operator: suspend it (its members are refused from their next
+    /// request) or activate it again.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Suspend a tenant: 403 `tenant_suspended` for its members from their next request.
+    Suspend { id: uuid::Uuid },
+    /// Activate a suspended tenant again.
+    Activate { id: uuid::Uuid },
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@
 //! list below. Modules use each other only through what a module's `mod.rs` makes
 //! public, never each other's SQL; the platform layer (`crate::platform`) uses none.
 
+pub mod api_keys;
 pub mod audit;
 pub mod billing;
 pub mod health;
@@ -65,6 +66,8 @@ pub enum Tag {
     Notifications,
     /// What the tenant uses of its plan's limits, per period.
     Usage,
+    /// Credentials for integrations, acting as their creator.
+    ApiKeys,
 }
 
 /// Everything the handlers need; each module takes what its `XxxApi`s hold.
@@ -129,6 +132,7 @@ type Apis = (
     billing::Api,
     usage::Api,
     payments::Api,
+    api_keys::Api,
 );
 
 pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -148,6 +152,7 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
             billing::api(state),
             usage::api(state),
             payments::api(state),
+            api_keys::api(state),
         ),
         "rowguard",
         env!("CARGO_PKG_VERSION"),
@@ -193,6 +198,7 @@ pub fn operations() -> Vec<Operation> {
         billing::OPERATIONS,
         usage::OPERATIONS,
         payments::OPERATIONS,
+        api_keys::OPERATIONS,
     ]
     .concat()
     .concat()
@@ -370,6 +376,10 @@ fn complete_operation(operation: &mut serde_json::Map<String, Value>, declared: 
     }
     if declared.gated() {
         requirement.push_str(" An unpaid subscription answers 402 `payment_required`.");
+    }
+    if declared.people_only {
+        operation.insert("x-api-keys".into(), false.into());
+        requirement.push_str(" A person's access token only: an API key answers 401.");
     }
     let description = match operation.get("description").and_then(Value::as_str) {
         Some(text) => format!("{text}\n\n{requirement}"),

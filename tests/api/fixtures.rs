@@ -63,7 +63,8 @@ pub async fn tables_the_runtime_role_reads(superuser: &Client) -> Vec<String> {
     for table in tenant_scoped_tables(superuser).await {
         let may: bool = superuser
             .query_one(
-                "SELECT has_table_privilege('rowguard_api', format('public.%I', $1::text), 'SELECT')",
+                // A column grant counts: api_keys is readable but for its secret_hash.
+                "SELECT has_any_column_privilege('rowguard_api', format('public.%I', $1::text), 'SELECT')",
                 &[&table],
             )
             .await

@@ -14,6 +14,7 @@ mod fixtures;
 mod helpers;
 mod platform;
 
+mod api_keys;
 mod audit;
 mod billing;
 mod email;
@@ -24,6 +25,7 @@ mod onboarding;
 mod payments;
 mod payments_bench;
 mod plan_gate;
+mod platform_admin;
 mod products;
 mod rbac;
 mod stores;

@@ -16,6 +16,10 @@ use crate::{error::Error, platform::db::RequestTx};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename = "AuditAction")]
 pub enum Action {
+    #[oai(rename = "api_key.created")]
+    ApiKeyCreated,
+    #[oai(rename = "api_key.revoked")]
+    ApiKeyRevoked,
     #[oai(rename = "invitation.accepted")]
     InvitationAccepted,
     #[oai(rename = "invitation.created")]
@@ -56,6 +60,7 @@ pub enum Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename = "AuditTarget", rename_all = "snake_case")]
 pub enum Target {
+    ApiKey,
     Invitation,
     Role,
     Store,

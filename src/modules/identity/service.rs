@@ -635,7 +635,7 @@ impl Identity {
         operation: &Operation,
         tenant_id: Uuid,
     ) -> Result<Session, Error> {
-        let claims = &caller.claims;
+        let claims = caller.token()?;
         if tenant_id == claims.tid {
             return Err(Error::Conflict(
                 "the token already acts in this tenant".into(),
@@ -735,7 +735,7 @@ impl Identity {
         new_password: &str,
         client: &str,
     ) -> Result<(), Error> {
-        let claims = &caller.claims;
+        let claims = caller.token()?;
         let (tx, _) = authorize(&self.credentials, caller, operation).await?;
         let checked = async {
             let user = sql::user(&tx, claims.sub).await?;
@@ -775,7 +775,7 @@ impl Identity {
     }
 
     pub async fn me(&self, caller: &Caller, operation: &Operation) -> Result<Me, Error> {
-        let claims = &caller.claims;
+        let claims = caller.token()?;
         let (tx, access) = authorize(&self.db, caller, operation).await?;
         // Four independent reads, polled together: tokio-postgres pipelines them into
         // one round trip.
@@ -807,8 +807,9 @@ impl Identity {
         let mut fields = Fields::new();
         let name = fields.check("full_name", Name::parse(full_name));
         let name = fields.finish(name)?;
+        let user_id = caller.token()?.sub;
         let (tx, _) = authorize(&self.db, caller, operation).await?;
-        let user = sql::update_full_name(&tx, caller.claims.sub, name.as_str()).await;
+        let user = sql::update_full_name(&tx, user_id, name.as_str()).await;
         tx.finish(user).await
     }
 

@@ -20,12 +20,13 @@ use crate::{
             self,
             api::{ChangePlanRequest, Subscription},
         },
+        tenancy::api::TenantStatus,
     },
     platform::{
         auth::access::{Operation, authorize},
         db::{Database, Scope, page::Page},
         http::{
-            common::{Limit, from_wire},
+            common::{Limit, from_wire, page, wire_name},
             json::JsonBody,
             problem::ApiError,
             security::BearerAuth,
@@ -46,11 +47,17 @@ const PLATFORM_JOBS_LIST: Operation = Operation::platform_admin("platform_jobs_l
 const PLATFORM_JOBS_RETRY: Operation = Operation::platform_admin("platform_jobs_retry");
 const PLATFORM_TENANTS_SET_SUBSCRIPTION: Operation =
     Operation::platform_admin("platform_tenants_set_subscription");
+const PLATFORM_TENANTS_LIST: Operation = Operation::platform_admin("platform_tenants_list");
+/// 409: suspending the caller's own tenant (it would lock the caller out).
+const PLATFORM_TENANTS_UPDATE: Operation =
+    Operation::platform_admin("platform_tenants_update").returning(&[409]);
 
 pub const OPERATIONS: &[Operation] = &[
     PLATFORM_JOBS_LIST,
     PLATFORM_JOBS_RETRY,
     PLATFORM_TENANTS_SET_SUBSCRIPTION,
+    PLATFORM_TENANTS_LIST,
+    PLATFORM_TENANTS_UPDATE,
 ];
 
 pub struct PlatformTenantsApi {
@@ -64,8 +71,146 @@ pub enum SubscriptionSet {
     Ok(Json<Subscription>),
 }
 
+/// A tenant as the platform sees it: its summary, none of its data.
+#[derive(Object)]
+pub struct PlatformTenant {
+    pub id: Uuid,
+    pub name: String,
+    pub status: TenantStatus,
+    #[oai(nullable)]
+    pub plan_code: Option<String>,
+    /// `trialing`, `active`, `past_due`, `unpaid` or `canceled`.
+    #[oai(nullable)]
+    pub subscription_status: Option<String>,
+    /// Active members.
+    pub members: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Object)]
+pub struct PlatformTenantList {
+    pub items: Vec<PlatformTenant>,
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Object)]
+pub struct UpdateTenantStatusRequest {
+    /// `suspended`: the tenant's members are refused (403 `tenant_suspended`) from
+    /// their next request; `active` lets them back.
+    pub status: TenantStatus,
+}
+
+#[derive(ApiResponse)]
+pub enum PlatformTenantListResponse {
+    #[oai(status = 200)]
+    Ok(Json<PlatformTenantList>),
+}
+
+#[derive(ApiResponse)]
+pub enum PlatformTenantResponse {
+    /// The tenant, with its new status.
+    #[oai(status = 200)]
+    Ok(Json<PlatformTenant>),
+}
+
+fn platform_tenant(row: &tokio_postgres::Row) -> Result<PlatformTenant, Error> {
+    let status: String = row.try_get("status")?;
+    Ok(PlatformTenant {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        status: from_wire(&status)
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("a tenant in the status {status:?}")))?,
+        plan_code: row.try_get("plan_code")?,
+        subscription_status: row.try_get("subscription_status")?,
+        members: row.try_get("members")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const TENANTS_PAGE: &str =
+    "SELECT id, name, status, plan_code, subscription_status, members, created_at
+     FROM app.platform_tenants_page($1, $2, $3)";
+
 #[OpenApi(prefix_path = "/api/v1/platform", tag = "Tag::Platform")]
 impl PlatformTenantsApi {
+    /// Every tenant, oldest first: its name, status, plan and member count (no
+    /// tenant's data: read through a definer function that answers platform admins
+    /// only).
+    #[oai(
+        path = "/tenants",
+        method = "get",
+        operation_id = "platform_tenants_list"
+    )]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        limit: Query<Option<Limit>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<PlatformTenantListResponse, ApiError> {
+        let page = page(limit.0, cursor.0)?;
+        let (tx, _) = authorize(&self.db, &auth.0, &PLATFORM_TENANTS_LIST).await?;
+        let statement = tx.prepare(TENANTS_PAGE).await;
+        let rows = match statement {
+            Ok(statement) => {
+                let (after_time, after_id) = page.after();
+                let limit = i32::try_from(page.fetch()).unwrap_or(i32::MAX);
+                tx.query_and_commit(&statement, &[&after_time, &after_id, &limit])
+                    .await?
+            }
+            Err(error) => {
+                tx.rollback().await;
+                return Err(error.into());
+            }
+        };
+        let tenants = rows
+            .iter()
+            .map(platform_tenant)
+            .collect::<Result<Vec<_>, _>>()?;
+        let (items, next_cursor) = page.finish(tenants, |t| (t.created_at, t.id));
+        Ok(PlatformTenantListResponse::Ok(Json(PlatformTenantList {
+            items,
+            next_cursor,
+        })))
+    }
+
+    /// Suspend or reactivate a tenant, at once: a suspended tenant's members are
+    /// refused (403 `tenant_suspended`) from their next request. 404 for an unknown
+    /// tenant; 409 for suspending the caller's own tenant.
+    #[oai(
+        path = "/tenants/:id",
+        method = "patch",
+        operation_id = "platform_tenants_update"
+    )]
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: JsonBody<UpdateTenantStatusRequest>,
+    ) -> Result<PlatformTenantResponse, ApiError> {
+        let (tx, access) = authorize(&self.db, &auth.0, &PLATFORM_TENANTS_UPDATE).await?;
+        let updated = async {
+            if body.status == TenantStatus::Suspended && access.tenant()? == id.0 {
+                return Err(Error::Conflict(
+                    "a platform admin cannot suspend their own tenant".into(),
+                ));
+            }
+            let set = tx
+                .prepare("SELECT app.platform_set_tenant_status($1, $2)")
+                .await?;
+            let found: bool = tx
+                .query_one(&set, &[&id.0, &wire_name(&body.status)])
+                .await?
+                .try_get(0)?;
+            if !found {
+                return Err(Error::NotFound);
+            }
+            tenant_summary(&tx, id.0).await
+        }
+        .await;
+        Ok(PlatformTenantResponse::Ok(Json(tx.finish(updated).await?)))
+    }
     /// Put a tenant on a plan at once: active, a new period from now, nothing pending,
     /// no invoice (an open one is voided). 404 for an unknown tenant, 422 for an
     /// unknown plan.
@@ -96,6 +241,24 @@ impl PlatformTenantsApi {
         .await;
         Ok(SubscriptionSet::Ok(Json(tx.finish(set).await?)))
     }
+}
+
+/// One tenant's summary, through the definer function of the platform's summaries.
+async fn tenant_summary(
+    tx: &crate::platform::db::RequestTx,
+    id: Uuid,
+) -> Result<PlatformTenant, Error> {
+    let statement = tx
+        .prepare(
+            "SELECT id, name, status, plan_code, subscription_status, members, created_at
+             FROM app.platform_tenant($1)",
+        )
+        .await?;
+    platform_tenant(
+        &tx.query_opt(&statement, &[&id])
+            .await?
+            .ok_or(Error::NotFound)?,
+    )
 }
 
 /// Where a job is in its life.

@@ -13,7 +13,7 @@
 
 use uuid::Uuid;
 
-use super::{AccessClaims, Caller};
+use super::{Caller, Credential};
 use crate::{
     error::Error,
     platform::db::{Access, Database, RequestTx, Scope},
@@ -67,6 +67,10 @@ pub struct Operation {
     /// (`app.within_plan_limit`, 403 `limit_exceeded`); declared here so that the
     /// OpenAPI document says so and an unpaid subscription refuses it.
     pub limit: Option<&'static str>,
+    /// Only a person's access token may call it, never an API key (`/api-keys*`: a
+    /// key must not mint or revoke keys). 401 `unauthenticated` for a key. (`/auth/*`
+    /// and `/me*` refuse keys by reading the caller's token, `Caller::token`.)
+    pub people_only: bool,
 }
 
 impl Operation {
@@ -80,6 +84,7 @@ impl Operation {
             also_returns: &[],
             feature: None,
             limit: None,
+            people_only: false,
         }
     }
 
@@ -93,6 +98,7 @@ impl Operation {
             also_returns: &[],
             feature: None,
             limit: None,
+            people_only: false,
         }
     }
 
@@ -106,9 +112,12 @@ impl Operation {
             also_returns: &[],
             feature: None,
             limit: None,
+            people_only: false,
         }
     }
 
+    /// The operator's powers are a person's: a platform admin's API key acts in their
+    /// tenant, never as the operator (`people_only`).
     pub const fn platform_admin(id: &'static str) -> Operation {
         Operation {
             id,
@@ -119,6 +128,7 @@ impl Operation {
             also_returns: &[],
             feature: None,
             limit: None,
+            people_only: true,
         }
     }
 
@@ -132,6 +142,7 @@ impl Operation {
             also_returns: &[],
             feature: None,
             limit: None,
+            people_only: false,
         }
     }
 
@@ -166,6 +177,14 @@ impl Operation {
     pub const fn feature(self, feature: &'static str) -> Operation {
         Operation {
             feature: Some(feature),
+            ..self
+        }
+    }
+
+    /// See [`Operation::people_only`].
+    pub const fn for_people_only(self) -> Operation {
+        Operation {
+            people_only: true,
             ..self
         }
     }
@@ -251,20 +270,23 @@ pub async fn authorize(
             "the X-Store-ID header is required".into(),
         ));
     }
-    begin_checked(db, &caller.claims, caller.store_id, operation).await
+    begin_checked(db, caller, caller.store_id, operation).await
 }
 
 async fn begin_checked(
     db: &Database,
-    claims: &AccessClaims,
+    caller: &Caller,
     store_id: Option<Uuid>,
     operation: &Operation,
 ) -> Result<(RequestTx, Access), Error> {
+    if operation.people_only {
+        caller.token()?;
+    }
     let grant_store = store_id.filter(|_| operation.store_grants);
     let (tx, access) = db
-        .begin(&scope(claims, store_id, grant_store, operation))
+        .begin(&scope(caller, store_id, grant_store, operation))
         .await?;
-    let refused = match refusal(&access, store_id, operation) {
+    let refused = match caller_refusal(caller, &access, store_id, operation) {
         None if operation.requires == Requires::PlatformAdmin => platform_admin_refusal(&tx).await,
         other => other,
     };
@@ -311,25 +333,20 @@ pub async fn authorize_for_store(
 ) -> Result<(RequestTx, Access), Error> {
     if let Some(named) = caller.store_id.filter(|named| *named != store_id) {
         // One more round trip, only for a request that names two stores.
-        let (tx, _) = begin_checked(
-            db,
-            &caller.claims,
-            Some(named),
-            &Operation::member(operation.id),
-        )
-        .await?;
+        let (tx, _) =
+            begin_checked(db, caller, Some(named), &Operation::member(operation.id)).await?;
         tx.rollback().await;
     }
-    let tenant_wide = begin_checked(db, &caller.claims, None, operation).await;
+    let tenant_wide = begin_checked(db, caller, None, operation).await;
     match tenant_wide {
         Err(Error::Forbidden { .. }) => {}
         other => return other,
     }
     // Held in no tenant-wide role: try the store's own (one more round trip, only for
     // store-scoped users).
-    let scope = scope(&caller.claims, Some(store_id), Some(store_id), operation);
+    let scope = scope(caller, Some(store_id), Some(store_id), operation);
     let (tx, access) = db.begin(&scope).await?;
-    let refused = match refusal(&access, None, operation) {
+    let refused = match caller_refusal(caller, &access, None, operation) {
         // Membership and tenant problems first, then a store out of reach (not found,
         // whatever the permission), then the permission itself.
         Some(error @ (Error::Unauthenticated | Error::TenantSuspended)) => Some(error),
@@ -345,25 +362,54 @@ pub async fn authorize_for_store(
     }
 }
 
-/// The token's user in the token's tenant and session, asking what `operation`
-/// requires, with roles of `grant_store` counting (see [`Scope::grant_store_id`]).
+/// The token's user in the token's tenant and session (or the key, whose row says
+/// both), asking what `operation` requires, with roles of `grant_store` counting (see
+/// [`Scope::grant_store_id`]).
 fn scope(
-    claims: &AccessClaims,
+    caller: &Caller,
     store_id: Option<Uuid>,
     grant_store: Option<Uuid>,
     operation: &Operation,
 ) -> Scope {
+    let (tenant_id, user_id, session_id, api_key) = match &caller.credential {
+        Credential::Token(claims) => (Some(claims.tid), Some(claims.sub), Some(claims.sid), None),
+        Credential::ApiKey(key) => (None, None, None, Some(key.key.clone())),
+    };
     Scope {
-        tenant_id: Some(claims.tid),
-        user_id: Some(claims.sub),
+        tenant_id,
+        user_id,
         store_id,
         grant_store_id: grant_store,
         permission: operation.permission_code(),
         with_permissions: operation.reads_held_permissions,
-        session_id: Some(claims.sid),
+        session_id,
         feature: operation.feature,
         gated: operation.gated(),
+        api_key,
     }
+}
+
+/// [`refusal`], for the caller's credential. A key acts as its creator: a key whose
+/// creator is no longer an active member (removed, or suspended in the tenant) is
+/// no credential at all (401), where the creator's own token would be told
+/// `tenant_suspended`. A suspended tenant is still 403 `tenant_suspended`. A key's
+/// request counts on the usage meter for the key's tenant once that is known.
+fn caller_refusal(
+    caller: &Caller,
+    access: &Access,
+    store_id: Option<Uuid>,
+    operation: &Operation,
+) -> Option<Error> {
+    if let Credential::ApiKey(key) = &caller.credential {
+        let Some(tenant) = access.tenant_id else {
+            return Some(Error::Unauthenticated);
+        };
+        key.count(tenant);
+        if access.member_status.as_deref() != Some("active") {
+            return Some(Error::Unauthenticated);
+        }
+    }
+    refusal(access, store_id, operation)
 }
 
 /// What the opening statement's answers mean for `operation`, or `None` when it may

@@ -12,7 +12,14 @@
 -- tenant-wide roles grant (a role held in one store must not act tenant-wide because a
 -- request names that store), $8 the feature the operation declares (NULL: none), $9
 -- whether the operation is gated by the plan (it declares a feature or creates a
--- limited thing), so an unpaid subscription refuses it.
+-- limited thing), so an unpaid subscription refuses it, $10 the API key the request
+-- presents (NULL for a token).
+--
+-- With an API key, $1 and $2 are NULL: the tenant and user are the key's row's, which
+-- the transaction's context was set from (app.api_key_principal, in the same round
+-- trip, before this statement), so they are read from the context (`ctx`). The key's
+-- permissions narrow the creator's: every answer about a permission is the
+-- intersection of the two.
 --
 -- It answers every question the request needs answered before any handler SQL runs:
 --   * is the token's session still alive: not logged out, not ended by a password reset
@@ -25,7 +32,8 @@
 --   * does the tenant's plan have the feature the operation declares, and, for a gated
 --     operation, is the subscription unpaid (invariant 11: the plan is checked where
 --     the permission is, in this statement, never by a query of its own);
---   * when asked, the user's effective permissions (in that store, when one is named).
+--   * when asked, the user's effective permissions (in that store, when one is named);
+--   * the tenant and user the request acts as (the token's, or the key's).
 --
 -- It runs as the runtime role, under row-level security, with the context already
 -- set: the server's login roles have no rights of their own (README, "Database
@@ -52,12 +60,14 @@ SELECT
               false) AS store_accessible,
     $4::text IS NULL
         OR coalesce(tenant.active AND membership.status = 'active'
-                    AND roles.granted, false) AS permission_granted,
+                    AND roles.granted AND ($10::uuid IS NULL OR $4 = ANY (api_key.permissions)),
+                    false) AS permission_granted,
     -- For lists a store-scoped user sees part of (their stores): the permission held
     -- tenant-wide or in at least one store.
     $4::text IS NULL
         OR coalesce(tenant.active AND membership.status = 'active'
-                    AND roles.in_some_store, false) AS permission_in_some_store,
+                    AND roles.in_some_store AND ($10::uuid IS NULL OR $4 = ANY (api_key.permissions)),
+                    false) AS permission_in_some_store,
     -- The plan's answers: NULL when the operation is not gated (the subscription is
     -- not read at all then). A declared feature without a subscription row is refused
     -- (fail closed); a gated operation without one is not unpaid.
@@ -73,20 +83,29 @@ SELECT
                FROM public.user_roles AS ur
                JOIN public.role_permissions AS rp
                  ON rp.tenant_id = ur.tenant_id AND rp.role_id = ur.role_id
-               WHERE ur.tenant_id = $1 AND ur.user_id = $2
-                 AND (ur.store_id IS NULL OR ur.store_id = $7::uuid))
+               WHERE ur.tenant_id = ctx.tenant_id AND ur.user_id = ctx.user_id
+                 AND (ur.store_id IS NULL OR ur.store_id = $7::uuid)
+                 AND ($10::uuid IS NULL OR rp.permission_code = ANY (api_key.permissions)))
          ELSE '{}'
-    END AS permissions
--- Always exactly one row: one tenant row, at most one membership, aggregates without
--- GROUP BY.
-FROM (SELECT EXISTS (SELECT 1 FROM public.tenants AS t
-                     WHERE t.id = $1 AND t.status = 'active') AS active) AS tenant
+    END AS permissions,
+    ctx.tenant_id,
+    ctx.user_id
+-- Always exactly one row: one context, one tenant row, at most one membership and
+-- one key, aggregates without GROUP BY.
+FROM (SELECT coalesce($1::uuid, app.current_tenant_id()) AS tenant_id,
+             coalesce($2::uuid, app.current_user_id()) AS user_id) AS ctx
+CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM public.tenants AS t
+                     WHERE t.id = ctx.tenant_id AND t.status = 'active') AS active) AS tenant
 LEFT JOIN LATERAL (
     -- A disabled user has no live session (app.session_alive), so is refused before
     -- the membership counts; the flows that start from no session check the user
     -- themselves.
     SELECT tu.status FROM public.tenant_users AS tu
-    WHERE tu.tenant_id = $1 AND tu.user_id = $2) AS membership ON true
+    WHERE tu.tenant_id = ctx.tenant_id AND tu.user_id = ctx.user_id) AS membership ON true
+LEFT JOIN LATERAL (
+    -- The key's permissions (only with a key: the one-time filter on $10).
+    SELECT k.permissions FROM public.api_keys AS k
+    WHERE $10::uuid IS NOT NULL AND k.tenant_id = ctx.tenant_id AND k.id = $10) AS api_key ON true
 CROSS JOIN LATERAL (
     -- The declared permission, held tenant-wide or in the operation's store ($7);
     -- held in any store; and whether a role reaches the named store ($3).
@@ -97,7 +116,7 @@ CROSS JOIN LATERAL (
            coalesce(pg_catalog.bool_or(ur.store_id IS NULL OR ur.store_id = $3), false) AS reach_store
     FROM public.user_roles AS ur
     LEFT JOIN public.role_permissions AS rp ON rp.tenant_id = ur.tenant_id AND rp.role_id = ur.role_id
-    WHERE ur.tenant_id = $1 AND ur.user_id = $2) AS roles
+    WHERE ur.tenant_id = ctx.tenant_id AND ur.user_id = ctx.user_id) AS roles
 LEFT JOIN LATERAL (
     -- One probe of the subscription by its primary key, and of plan_features by
     -- theirs when a feature is declared, only for a gated operation (the one-time
@@ -108,11 +127,11 @@ LEFT JOIN LATERAL (
                OR EXISTS (SELECT 1 FROM public.plan_features AS pf
                           WHERE pf.plan_code = s.plan_code AND pf.feature_code = $8) AS has_feature
     FROM public.subscriptions AS s
-    WHERE ($9::boolean OR $8::text IS NOT NULL) AND s.tenant_id = $1) AS plan ON true
+    WHERE ($9::boolean OR $8::text IS NOT NULL) AND s.tenant_id = ctx.tenant_id) AS plan ON true
 CROSS JOIN LATERAL (
     SELECT EXISTS (SELECT 1 FROM public.stores AS s
-                   WHERE s.tenant_id = $1 AND s.id = $3 AND s.status = 'active') AS active) AS store
+                   WHERE s.tenant_id = ctx.tenant_id AND s.id = $3 AND s.status = 'active') AS active) AS store
 CROSS JOIN LATERAL (
     SELECT EXISTS (SELECT 1 FROM public.store_users AS su
-                   WHERE su.tenant_id = $1 AND su.store_id = $3
-                     AND su.user_id = $2) AS linked) AS link
+                   WHERE su.tenant_id = ctx.tenant_id AND su.store_id = $3
+                     AND su.user_id = ctx.user_id) AS linked) AS link

@@ -149,10 +149,13 @@ impl Database {
                         .batch_execute(&format!("BEGIN; SET LOCAL ROLE {role}"))
                         .await
                         .map_err(HookError::Backend)?;
-                    let prepared = client
-                        .prepare_cached(request_tx::BEGIN_REQUEST)
-                        .await
-                        .map(|_| ());
+                    let prepared = async {
+                        client.prepare_cached(request_tx::BEGIN_REQUEST).await?;
+                        // And what an API key's request runs before it.
+                        client.prepare_cached(request_tx::API_KEY_PRINCIPAL).await?;
+                        Ok::<_, tokio_postgres::Error>(())
+                    }
+                    .await;
                     client
                         .batch_execute("ROLLBACK")
                         .await

@@ -20,10 +20,16 @@ use tokio_postgres::{Row, Statement, ToStatement, types::ToSql};
 use uuid::Uuid;
 
 use super::{Database, RuntimeRole};
-use crate::error::Error;
+use crate::{error::Error, platform::auth::api_key::PresentedKey};
 
 /// The opening statement: answers the access questions, as the runtime role.
 pub(super) const BEGIN_REQUEST: &str = include_str!("begin_request.sql");
+
+/// Sets the context from an API key's row: prepared once per connection (a statement
+/// in the simple protocol's text would be parsed and planned on every request).
+pub(super) const API_KEY_PRINCIPAL: &str = "SELECT pg_catalog.set_config('app.tenant_id', p.tenant_id::text, true), \
+     pg_catalog.set_config('app.user_id', p.user_id::text, true) \
+     FROM app.api_key_principal($1, $2) AS p";
 
 /// Who is acting, where, and what the operation requires.
 #[derive(Debug, Clone, Default)]
@@ -49,6 +55,9 @@ pub struct Scope {
     /// The operation is gated by the plan (it declares a feature or creates a limited
     /// thing): [`Access::payment_required`] says whether the subscription is unpaid.
     pub gated: bool,
+    /// The API key the request presents: then `tenant_id` and `user_id` are `None`,
+    /// and the context is set from the key's row (see [`context_commands`]).
+    pub api_key: Option<PresentedKey>,
 }
 
 impl Scope {
@@ -109,6 +118,10 @@ pub struct Access {
     pub feature_in_plan: bool,
     /// The scope is gated and the tenant's subscription is unpaid.
     pub payment_required: bool,
+    /// The tenant and user the request acts as: the scope's, or for an API key its
+    /// row's (`None` when the key is not live).
+    pub tenant_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
 }
 
 impl Access {
@@ -120,6 +133,16 @@ impl Access {
                 "the operation reads held permissions without declaring reading_held_permissions()"
             ))
         })
+    }
+
+    /// The tenant the request acts in (an authorized request always has one).
+    pub fn tenant(&self) -> Result<Uuid, Error> {
+        self.tenant_id.ok_or(Error::Unauthenticated)
+    }
+
+    /// The user the request acts as: the token's, or the key's creator.
+    pub fn user(&self) -> Result<Uuid, Error> {
+        self.user_id.ok_or(Error::Unauthenticated)
     }
 
     fn from_row(row: &Row) -> Result<Access, Error> {
@@ -134,6 +157,8 @@ impl Access {
             permissions: row.try_get("permissions")?,
             feature_in_plan: row.try_get("feature_in_plan")?,
             payment_required: row.try_get("payment_required")?,
+            tenant_id: row.try_get("tenant_id")?,
+            user_id: row.try_get("user_id")?,
         })
     }
 }
@@ -157,6 +182,12 @@ pub struct RequestTx {
 /// two constants. Utility commands cannot take parameters; as text they cost no
 /// statement of their own (a prepared `SELECT set_config(...)` made every request a
 /// tenth slower on the list benchmark, bench/compare_lists.py).
+///
+/// With an API key, the tenant and user are left empty here and, once the role is the
+/// runtime role, set from what `app.api_key_principal` answers for the key
+/// ([`API_KEY_PRINCIPAL`], pipelined between these commands and the opening
+/// statement); a key that is not live answers no row, and the context stays empty (no
+/// tenant: refused by the opening statement).
 fn context_commands(scope: &Scope, role: RuntimeRole) -> String {
     let text = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
     format!(
@@ -186,7 +217,8 @@ impl Database {
         };
         let access = {
             let client = tx.connection();
-            let params: [&(dyn ToSql + Sync); 9] = [
+            let api_key = scope.api_key.as_ref().map(|key| key.id);
+            let params: [&(dyn ToSql + Sync); 10] = [
                 &scope.tenant_id,
                 &scope.user_id,
                 &scope.store_id,
@@ -196,17 +228,38 @@ impl Database {
                 &scope.grant_store_id,
                 &scope.feature,
                 &scope.gated,
+                &api_key,
             ];
             // Polled together, the two requests are written back to back without
             // waiting for BEGIN's answer: one round trip. `biased`: polled in this order,
             // so BEGIN is queued first (each request is queued on its first poll).
-            let (begun, row) = tokio::join!(
-                biased;
-                client.batch_execute(&begin),
-                client.query_one(&opening, &params)
-            );
-            begun?;
-            Access::from_row(&row?)?
+            let row = match &scope.api_key {
+                None => {
+                    let (begun, row) = tokio::join!(
+                        biased;
+                        client.batch_execute(&begin),
+                        client.query_one(&opening, &params)
+                    );
+                    begun?;
+                    row?
+                }
+                Some(key) => {
+                    // Prepared with the opening statement when the connection was made.
+                    let principal = client.prepare_cached(API_KEY_PRINCIPAL).await?;
+                    let hash: &[u8] = &key.hash;
+                    let principal_params: [&(dyn ToSql + Sync); 2] = [&key.id, &hash];
+                    let (begun, principal, row) = tokio::join!(
+                        biased;
+                        client.batch_execute(&begin),
+                        client.query(&principal, &principal_params),
+                        client.query_one(&opening, &params)
+                    );
+                    begun?;
+                    principal?;
+                    row?
+                }
+            };
+            Access::from_row(&row)?
         };
         Ok((tx, access))
     }

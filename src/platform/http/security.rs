@@ -5,6 +5,10 @@
 //! the request's transaction opens (`platform::auth::access::authorize`), together with
 //! whether the membership still holds. A verified token counts one request of its
 //! tenant on the process's meter (`platform::metering`), in memory.
+//!
+//! An API key (`rgk_…`, `platform::auth::api_key`) is accepted by the same scheme: its
+//! format and checksum are checked here, offline; whether it is live, and the tenant
+//! and user it acts as, when the transaction opens (its request is counted then).
 
 use poem::Request;
 use poem_openapi::{SecurityScheme, auth::Bearer};
@@ -14,7 +18,9 @@ use super::problem::ApiError;
 use crate::{
     error::Error,
     platform::{
-        auth::{AccessClaims, Caller, TokenIssuer, TokenRejection},
+        auth::{
+            AccessClaims, ApiKeyCaller, Caller, Credential, TokenIssuer, TokenRejection, api_key,
+        },
         metering::Meter,
     },
 };
@@ -22,7 +28,7 @@ use crate::{
 /// The store-context header (docs/api.md, "Conventions").
 pub const STORE_HEADER: &str = "X-Store-ID";
 
-/// `Authorization: Bearer <access token>`, with the store of `X-Store-ID`.
+/// `Authorization: Bearer <access token or API key>`, with the store of `X-Store-ID`.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "verify_bearer")]
 pub struct BearerAuth(pub Caller);
@@ -34,6 +40,18 @@ async fn verify_bearer(request: &Request, bearer: Bearer) -> poem::Result<Caller
             "the token issuer is not attached to the route"
         ))));
     };
+    if api_key::is_api_key(&bearer.token) {
+        let key = api_key::parse(&bearer.token).ok_or_else(|| refuse(Error::Unauthenticated))?;
+        let credential = Credential::ApiKey(ApiKeyCaller {
+            key,
+            meter: request.data::<Meter>().cloned(),
+            counted: Default::default(),
+        });
+        return Ok(Caller {
+            credential,
+            store_id: store_header(request).map_err(refuse)?,
+        });
+    }
     let claims: AccessClaims = tokens.verify(&bearer.token).map_err(|rejection| {
         refuse(match rejection {
             TokenRejection::Expired => Error::TokenExpired,
@@ -46,13 +64,18 @@ async fn verify_bearer(request: &Request, bearer: Bearer) -> poem::Result<Caller
     if let Some(meter) = request.data::<Meter>() {
         meter.count(claims.tid);
     }
-    let store_id = match request.header(STORE_HEADER) {
-        None => None,
-        Some(value) => Some(Uuid::parse_str(value.trim()).map_err(|_| {
-            refuse(Error::BadRequest(format!(
-                "{STORE_HEADER} must be a store id (a UUID)"
-            )))
-        })?),
-    };
-    Ok(Caller { claims, store_id })
+    Ok(Caller {
+        credential: Credential::Token(claims),
+        store_id: store_header(request).map_err(refuse)?,
+    })
+}
+
+/// The store of `X-Store-ID`, if the request names one.
+fn store_header(request: &Request) -> Result<Option<Uuid>, Error> {
+    match request.header(STORE_HEADER) {
+        None => Ok(None),
+        Some(value) => Uuid::parse_str(value.trim())
+            .map(Some)
+            .map_err(|_| Error::BadRequest(format!("{STORE_HEADER} must be a store id (a UUID)"))),
+    }
 }

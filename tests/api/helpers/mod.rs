@@ -6,6 +6,7 @@
 //! the `Call`. The fixtures (a tenant, a member, a store...) are built on the same
 //! methods. A new module adds one file here.
 
+mod api_keys;
 mod audit;
 mod billing;
 mod call;
@@ -26,6 +27,7 @@ mod subscriptions;
 mod tenancy;
 mod usage;
 
+pub use api_keys::in_days;
 pub use call::{Call, assert_problem, retry_after, text};
 pub use harness::{
     TestApp, TestDb, as_user, connect, spawn_app, spawn_app_on, spawn_app_with, test_settings,

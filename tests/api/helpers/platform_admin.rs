@@ -32,3 +32,38 @@ impl TestApp {
         .json(body)
     }
 }
+
+impl TestApp {
+    /// A page: `.limit(n)`, `.cursor(c)`.
+    pub fn platform_tenants_list(&self, token: &str) -> Call<'_> {
+        self.request(Method::GET, "/api/v1/platform/tenants")
+            .bearer(token)
+    }
+
+    pub fn platform_tenants_update(
+        &self,
+        token: &str,
+        tenant: &str,
+        body: &serde_json::Value,
+    ) -> Call<'_> {
+        self.request(Method::PATCH, format!("/api/v1/platform/tenants/{tenant}"))
+            .bearer(token)
+            .json(body)
+    }
+
+    /// The platform admin (bootstrap, 201 asserted): (access token, tenant id).
+    pub async fn platform_admin(&self) -> (String, String) {
+        let response = self
+            .auth_bootstrap(&serde_json::json!({
+                "email": "root@example.com", "password": super::PASSWORD,
+                "full_name": "Root", "tenant_name": "Platform"
+            }))
+            .await;
+        assert_eq!(response.status(), 201, "bootstrap");
+        let body: serde_json::Value = response.json().await.unwrap();
+        (
+            super::text(&body, "access_token"),
+            super::text(&body["tenant"], "id"),
+        )
+    }
+}

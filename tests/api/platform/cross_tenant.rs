@@ -97,6 +97,10 @@ async fn another_tenants_ids_are_not_found_by_any_operation_and_change_nothing()
         app.notifications_list(&a.token).await.json().await.unwrap();
     let notification = text(&notifications["items"][0], "id");
 
+    // An API key of A's (made while A's plan has the feature).
+    let api_key = app.api_key(&a.token, &["products.view"]).await;
+    let api_key = text(&api_key, "id");
+
     // An invoice: A, back on free with its trial had, moves to starter.
     app.db
         .superuser()
@@ -165,6 +169,7 @@ async fn another_tenants_ids_are_not_found_by_any_operation_and_change_nothing()
             vec![("id", invoice.as_str())],
         ),
         ("/api/v1/payments/{id}", vec![("id", payment.as_str())]),
+        ("/api/v1/api-keys/{id}", vec![("id", api_key.as_str())]),
     ]);
     // Each by-id operation as the test client sends it: tenant B's token on those
     // ids, and a valid body, so that a 404 cannot come from validation failing first.
@@ -198,6 +203,7 @@ async fn another_tenants_ids_are_not_found_by_any_operation_and_change_nothing()
             "notifications_read" => app.notifications_read(token, &notification),
             "billing_invoices_get" => app.billing_invoices_get(token, &invoice),
             "payments_get" => app.payments_get(token, &payment),
+            "api_keys_revoke" => app.api_keys_revoke(token, &api_key),
             _ => return None,
         })
     };

@@ -115,7 +115,10 @@ async fn a_list_costs_two_round_trips_and_other_requests_three_once_prepared() {
 
     let acme = app.tenant("owner@acme.example", "Acme").await;
     let store = app.store(&acme.token, "Main").await;
+    let key = crate::helpers::text(&app.api_key(&acme.token, &["products.view"]).await, "key");
     for (call, expected) in [
+        // With an API key: the key is resolved in the opening round trip too.
+        (app.products_list(&key).limit(20), 2),
         (app.products_list(&acme.token).limit(20), 2),
         (app.stores_list(&acme.token).limit(20), 2),
         // Lists gated by a feature of the plan: the gate costs no round trip.

@@ -34,8 +34,9 @@ const AUTH_LOGIN: Operation = Operation::public("auth_login").returning(&[401, 4
 const AUTH_REFRESH: Operation = Operation::public("auth_refresh").returning(&[401, 403]);
 const AUTH_LOGOUT: Operation = Operation::public("auth_logout");
 /// Any authenticated user; membership of the target tenant is checked by the flow.
-const AUTH_SWITCH_TENANT: Operation =
-    Operation::member("auth_switch_tenant").returning(&[404, 409]);
+const AUTH_SWITCH_TENANT: Operation = Operation::member("auth_switch_tenant")
+    .returning(&[404, 409])
+    .for_people_only();
 const AUTH_FORGOT_PASSWORD: Operation = Operation::public("auth_forgot_password");
 const AUTH_RESET_PASSWORD: Operation = Operation::public("auth_reset_password").returning(&[401]);
 const AUTH_VERIFY_EMAIL: Operation = Operation::public("auth_verify_email").returning(&[401]);

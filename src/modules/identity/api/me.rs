@@ -126,13 +126,18 @@ pub enum PasswordChanged {
 }
 
 /// What each operation requires (see `auth::access`).
+// A person's own account: never an API key's (`for_people_only`).
 const ME_GET: Operation = Operation::member("me_get")
     .reading_held_permissions()
-    .with_store_grants();
-const ME_UPDATE: Operation = Operation::member("me_update");
+    .with_store_grants()
+    .for_people_only();
+const ME_UPDATE: Operation = Operation::member("me_update").for_people_only();
 /// 429: the login throttle of the caller's email and client address.
-const ME_CHANGE_PASSWORD: Operation = Operation::member("me_change_password").returning(&[429]);
-const ME_SEND_VERIFICATION_EMAIL: Operation = Operation::member("me_send_verification_email");
+const ME_CHANGE_PASSWORD: Operation = Operation::member("me_change_password")
+    .returning(&[429])
+    .for_people_only();
+const ME_SEND_VERIFICATION_EMAIL: Operation =
+    Operation::member("me_send_verification_email").for_people_only();
 
 pub const OPERATIONS: &[Operation] = &[
     ME_GET,

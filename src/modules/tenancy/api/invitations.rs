@@ -168,8 +168,11 @@ impl InvitationsApi {
             role_id: body.role_id,
             store_id: body.store_id,
         };
-        let inviter = auth.0.claims.sub;
-        let created = service::invite(&tx, &access, inviter, invitation, Utc::now()).await;
+        let created = async {
+            let inviter = access.user()?;
+            service::invite(&tx, &access, inviter, invitation, Utc::now()).await
+        }
+        .await;
         Ok(InvitationCreated::Created(Json(
             tx.finish(created).await?.into(),
         )))

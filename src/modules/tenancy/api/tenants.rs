@@ -156,8 +156,8 @@ impl TenantsApi {
         operation_id = "tenants_get_current"
     )]
     async fn get_current(&self, auth: BearerAuth) -> Result<TenantResponse, ApiError> {
-        let (tx, _) = authorize(&self.identity.db, &auth.0, &TENANTS_GET_CURRENT).await?;
-        let tenant = db::tenant(&tx, auth.0.claims.tid).await;
+        let (tx, access) = authorize(&self.identity.db, &auth.0, &TENANTS_GET_CURRENT).await?;
+        let tenant = async { db::tenant(&tx, access.tenant()?).await }.await;
         Ok(TenantResponse::Ok(Json(tx.finish(tenant).await?.into())))
     }
 
@@ -175,8 +175,8 @@ impl TenantsApi {
         let mut fields = Fields::new();
         let name = fields.check("name", Name::parse(&body.name));
         let name = fields.finish(name)?;
-        let (tx, _) = authorize(&self.identity.db, &auth.0, &TENANTS_UPDATE_CURRENT).await?;
-        let tenant = service::rename_tenant(&tx, auth.0.claims.tid, &name).await;
+        let (tx, access) = authorize(&self.identity.db, &auth.0, &TENANTS_UPDATE_CURRENT).await?;
+        let tenant = async { service::rename_tenant(&tx, access.tenant()?, &name).await }.await;
         Ok(TenantResponse::Ok(Json(tx.finish(tenant).await?.into())))
     }
 
