@@ -505,3 +505,49 @@ async fn last_used_at(app: &TestApp, id: &str) -> Option<String> {
         .unwrap()
         .get(0)
 }
+
+#[tokio::test]
+async fn a_key_grants_nothing_once_the_tenant_moves_to_a_plan_without_api_keys() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let key = text(&app.api_key(&acme.token, &["products.view"]).await, "key");
+    assert_eq!(app.products_list(&key).await.status(), 200);
+    // Starter has no api_keys: the key made on business stops granting.
+    app.db
+        .superuser()
+        .await
+        .execute(
+            "UPDATE subscriptions SET plan_code = 'starter' WHERE tenant_id = $1::text::uuid",
+            &[&acme.id],
+        )
+        .await
+        .unwrap();
+    let refused = app.products_list(&key).await;
+    assert_eq!(
+        assert_problem(refused, 403, "forbidden").await["permission"],
+        "products.view"
+    );
+    // The Owner's own token is untouched.
+    assert_eq!(app.products_list(&acme.token).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_key_cannot_read_its_creators_notifications() {
+    let app = spawn_app().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let key = text(&app.api_key(&acme.token, &["products.view"]).await, "key");
+    assert_eq!(app.notifications_list(&acme.token).await.status(), 200);
+    assert_problem(app.notifications_list(&key).await, 401, "unauthenticated").await;
+    assert_problem(
+        app.notifications_unread_count(&key).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+    assert_problem(
+        app.notifications_read_all(&key).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+}

@@ -1,7 +1,6 @@
 //! The identity module: docs/api.md "Auth" (registration, bootstrap, login, tokens, password
 //! reset) and "Me".
 
-
 use reqwest::Method;
 use serde_json::json;
 

@@ -25,10 +25,13 @@ pub struct NotificationsApi {
 }
 
 // What each operation requires (see `auth::access`): one line per route below.
-const NOTIFICATIONS_LIST: Operation = Operation::member("notifications_list");
-const NOTIFICATIONS_READ: Operation = Operation::member("notifications_read");
-const NOTIFICATIONS_READ_ALL: Operation = Operation::member("notifications_read_all");
-const NOTIFICATIONS_UNREAD_COUNT: Operation = Operation::member("notifications_unread_count");
+// A person's own notifications: never an API key's, whatever its permissions.
+const NOTIFICATIONS_LIST: Operation = Operation::member("notifications_list").for_people_only();
+const NOTIFICATIONS_READ: Operation = Operation::member("notifications_read").for_people_only();
+const NOTIFICATIONS_READ_ALL: Operation =
+    Operation::member("notifications_read_all").for_people_only();
+const NOTIFICATIONS_UNREAD_COUNT: Operation =
+    Operation::member("notifications_unread_count").for_people_only();
 
 pub const OPERATIONS: &[Operation] = &[
     NOTIFICATIONS_LIST,

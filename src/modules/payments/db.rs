@@ -92,6 +92,21 @@ pub async fn lock_key(tx: &RequestTx, key: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Serialises the initiations of one invoice: of two requests for it with different
+/// keys (a double submit, two tabs), the second sees the first's pending payment once
+/// it commits, instead of pushing a second prompt to the payer's phone before the
+/// one-pending-per-invoice index refuses its row.
+pub async fn lock_invoice(tx: &RequestTx, invoice_id: Uuid) -> Result<(), Error> {
+    let statement = tx
+        .prepare(
+            "SELECT pg_advisory_xact_lock(hashtextextended(
+                 'payments.invoice:' || app.current_tenant_id()::text || ':' || $1::uuid::text, 0))",
+        )
+        .await?;
+    tx.query_one(&statement, &[&invoice_id]).await?;
+    Ok(())
+}
+
 pub struct NewPayment<'a> {
     pub invoice_id: Uuid,
     pub idempotency_key: &'a str,

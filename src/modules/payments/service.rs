@@ -50,6 +50,7 @@ pub async fn initiate(
             Err(Error::IdempotencyConflict)
         };
     }
+    db::lock_invoice(tx, request.invoice_id).await?;
     let invoice = billing::invoice(tx, request.invoice_id).await?;
     if invoice.status != "open" {
         return Err(Error::Conflict(format!(

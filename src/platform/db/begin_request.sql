@@ -103,9 +103,15 @@ LEFT JOIN LATERAL (
     SELECT tu.status FROM public.tenant_users AS tu
     WHERE tu.tenant_id = ctx.tenant_id AND tu.user_id = ctx.user_id) AS membership ON true
 LEFT JOIN LATERAL (
-    -- The key's permissions (only with a key: the one-time filter on $10).
+    -- The key's permissions (only with a key: the one-time filter on $10), while the
+    -- tenant's plan has the api_keys feature: a key made on such a plan grants nothing
+    -- once the tenant moved to one without it.
     SELECT k.permissions FROM public.api_keys AS k
-    WHERE $10::uuid IS NOT NULL AND k.tenant_id = ctx.tenant_id AND k.id = $10) AS api_key ON true
+    WHERE $10::uuid IS NOT NULL AND k.tenant_id = ctx.tenant_id AND k.id = $10
+      AND EXISTS (SELECT 1 FROM public.subscriptions AS s
+                  JOIN public.plan_features AS pf
+                    ON pf.plan_code = s.plan_code AND pf.feature_code = 'api_keys'
+                  WHERE s.tenant_id = ctx.tenant_id)) AS api_key ON true
 CROSS JOIN LATERAL (
     -- The declared permission, held tenant-wide or in the operation's store ($7);
     -- held in any store; and whether a role reaches the named store ($3).
