@@ -288,24 +288,8 @@ async fn of_two_concurrent_creates_at_the_limit_exactly_one_succeeds() {
         .stores_create(&acme.token, &json!({"name": "West"}))
         .into_reqwest();
     let both = tokio::spawn(async move { tokio::join!(first.send(), second.send()) });
-    let observer = app.db.superuser().await;
-    let mut waiting = 0;
-    for _ in 0..200 {
-        waiting = observer
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity
-                 WHERE wait_event_type = 'Lock' AND datname = current_database()",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get::<_, i64>(0);
-        if waiting == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    assert_eq!(waiting, 2, "both creates wait on the tenant's subscription");
+    // Both creates wait on the tenant's subscription.
+    until_waiting_on_locks(&app, 2).await;
     hold.rollback().await.unwrap();
     let (first, second) = both.await.unwrap();
     let mut statuses = [
