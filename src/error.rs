@@ -92,6 +92,10 @@ pub enum Error {
     /// payments are not configured on this server (503): `payment_gateway_error`.
     #[error("payment gateway: {detail}")]
     PaymentGateway { configured: bool, detail: String },
+    /// A request went to the payment gateway and no answer came back: it may have
+    /// acted (502 `payment_gateway_error`, telling the client to look before retrying).
+    #[error("the payment gateway did not answer")]
+    PaymentUnanswered,
     /// The database is down, overloaded or too slow; the client may retry.
     #[error("service unavailable: {0}")]
     Unavailable(String),

@@ -881,3 +881,138 @@ async fn the_fakes_payer_pays_each_push_by_itself_as_the_manual_check_relies_on(
         "paid"
     );
 }
+
+/// Polls the invoice until it is no longer open (or about five seconds pass).
+async fn settled_invoice(app: &TestApp, token: &str, id: &str) -> Value {
+    let mut shown = Value::Null;
+    for _ in 0..100 {
+        shown = invoice(app, token, id).await;
+        if shown["status"] != "open" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    shown
+}
+
+#[tokio::test]
+async fn a_push_daraja_never_answered_is_still_paid_when_its_prompt_is() {
+    let fake = FakeDaraja::start().await;
+    let app = spawn_paying_app(&fake, |settings| settings.mpesa_timeout_ms = 300).await;
+    let (acme, invoice_id) = tenant_owing(&app, "owner@acme.example", "Acme").await;
+    // Daraja takes the push (the prompt goes to the phone) but its answer comes too
+    // late; the payer types the PIN a second later.
+    fake.answer_pushes_after(std::time::Duration::from_secs(2));
+    fake.autopay(std::time::Duration::from_millis(700), Some(app.address));
+    let body = json!({"invoice_id": invoice_id, "phone_number": PHONE});
+    let unanswered = app
+        .payments_mpesa_initiate(&acme.token, Some("k"), &body)
+        .await;
+    let problem = assert_problem(unanswered, 502, "payment_gateway_error").await;
+    assert!(
+        text(&problem, "detail").contains("did not answer in time"),
+        "{problem}"
+    );
+    assert_eq!(fake.pushes().len(), 1, "the push did reach Daraja");
+
+    let paid = settled_invoice(&app, &acme.token, &invoice_id).await;
+    assert_eq!(paid["status"], "paid", "{paid}");
+    let history: Value = app.billing_history(&acme.token).await.json().await.unwrap();
+    let payments = history["items"].as_array().unwrap();
+    assert_eq!(payments.len(), 1, "{history}");
+    assert_eq!(payments[0]["status"], "succeeded");
+    assert_eq!(
+        payments[0]["checkout_request_id"],
+        fake.pushes_and_ids()[0].1.as_str()
+    );
+    // The key's retry answers that payment and sends nothing.
+    let replay = app
+        .start_payment(&acme.token, &invoice_id, PHONE, "k")
+        .await;
+    assert_eq!(replay["id"], payments[0]["id"]);
+    assert_eq!(fake.pushes().len(), 1);
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM payment_callbacks_unknown").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn after_an_unanswered_push_the_invoice_takes_no_other_push_while_its_prompt_may_be_paid() {
+    let fake = FakeDaraja::start().await;
+    let app = spawn_paying_app(&fake, |settings| settings.mpesa_timeout_ms = 300).await;
+    let (acme, invoice_id) = tenant_owing(&app, "owner@acme.example", "Acme").await;
+    let body = json!({"invoice_id": invoice_id, "phone_number": PHONE});
+    fake.answer_pushes_after(std::time::Duration::from_secs(2));
+    let first = app
+        .payments_mpesa_initiate(&acme.token, Some("first"), &body)
+        .await;
+    assert_problem(first, 502, "payment_gateway_error").await;
+
+    // Daraja answers at once again, but the first prompt may still be paid: a second
+    // push could charge the payer twice.
+    fake.answer_pushes_after(std::time::Duration::ZERO);
+    for key in ["first", "second"] {
+        let again = app
+            .payments_mpesa_initiate(&acme.token, Some(key), &body)
+            .await;
+        let problem = assert_problem(again, 409, "conflict").await;
+        assert!(
+            text(&problem, "detail").contains("try again after"),
+            "{problem}"
+        );
+    }
+    // The first key with another body is a conflict of the key, as ever.
+    let other = app
+        .payments_mpesa_initiate(
+            &acme.token,
+            Some("first"),
+            &json!({"invoice_id": invoice_id, "phone_number": "0798765432"}),
+        )
+        .await;
+    assert_problem(other, 422, "idempotency_conflict").await;
+    assert_eq!(fake.pushes().len(), 1, "no second prompt on the phone");
+    assert_eq!(count(&app, "SELECT count(*) FROM payments").await, 0);
+}
+
+#[tokio::test]
+async fn a_success_that_fits_unanswered_pushes_of_two_tenants_pays_neither() {
+    let fake = FakeDaraja::start().await;
+    let app = spawn_paying_app(&fake, |settings| settings.mpesa_timeout_ms = 300).await;
+    fake.answer_pushes_after(std::time::Duration::from_secs(1));
+    let mut owing = Vec::new();
+    for (email, name) in [
+        ("owner@acme.example", "Acme"),
+        ("owner@globex.example", "Globex"),
+    ] {
+        let (tenant, invoice_id) = tenant_owing(&app, email, name).await;
+        let body = json!({"invoice_id": invoice_id, "phone_number": PHONE});
+        let response = app
+            .payments_mpesa_initiate(&tenant.token, Some("k"), &body)
+            .await;
+        assert_problem(response, 502, "payment_gateway_error").await;
+        owing.push((tenant, invoice_id));
+    }
+    // Same amount, same number: the callback cannot say whose prompt was paid.
+    let (_, checkout) = fake.pushes_and_ids()[0].clone();
+    let mut callback = FakeDaraja::callback_body(&checkout, &success(json!(2500)));
+    callback["Body"]["stkCallback"]["CallbackMetadata"]["Item"][4]["Value"] =
+        json!(254712345678u64);
+    accepted(
+        fake.post_raw(&app, &checkout, serde_json::to_vec(&callback).unwrap())
+            .await,
+    )
+    .await;
+    for (tenant, invoice_id) in &owing {
+        assert_eq!(
+            invoice(&app, &tenant.token, invoice_id).await["status"],
+            "open"
+        );
+    }
+    assert_eq!(count(&app, "SELECT count(*) FROM payments").await, 0);
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM payment_callbacks_unknown").await,
+        1,
+        "recorded for the operator"
+    );
+}

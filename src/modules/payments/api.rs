@@ -16,7 +16,7 @@ use super::{
     db::{self, PaymentRow},
     gateway::Gateway,
     phone,
-    service::{self, Initiate},
+    service::{self, Initiate, Initiated},
 };
 use crate::{
     error::{Error, FieldError},
@@ -198,8 +198,10 @@ impl PaymentsApi {
             Utc::now(),
         )
         .await;
-        let row = tx.finish(started).await?;
-        Ok(InitiateResponse::Accepted(Json(payment(row)?)))
+        match tx.finish(started).await? {
+            Initiated::Payment(row) => Ok(InitiateResponse::Accepted(Json(payment(row)?))),
+            Initiated::Unanswered => Err(Error::PaymentUnanswered.into()),
+        }
     }
 
     /// One payment attempt, with its result once Daraja reported it.

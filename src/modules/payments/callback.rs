@@ -15,6 +15,10 @@ pub struct StkCallback {
     /// `Amount`, in minor units (shillings × 100), when it reads as a number.
     pub amount_minor: Option<i64>,
     pub receipt: Option<String>,
+    /// `PhoneNumber`: the payer's number, twelve characters, digits or `*` where
+    /// Daraja masks some (it has started masking numbers in some callbacks).
+    pub phone: Option<String>,
+    pub merchant_request_id: String,
 }
 
 /// The callback in `body`, or `None` when it names no CheckoutRequestID.
@@ -47,6 +51,13 @@ pub fn parse(body: &[u8]) -> Option<StkCallback> {
             .as_ref()
             .and_then(text)
             .filter(|receipt| !receipt.is_empty()),
+        phone: item("PhoneNumber").as_ref().and_then(text).filter(|phone| {
+            phone.len() == 12 && phone.bytes().all(|b| b.is_ascii_digit() || b == b'*')
+        }),
+        merchant_request_id: callback
+            .get("MerchantRequestID")
+            .and_then(text)
+            .unwrap_or_default(),
     })
 }
 
@@ -113,6 +124,8 @@ mod tests {
         assert_eq!(parsed.result_code, Some(0));
         assert_eq!(parsed.amount_minor, Some(250_000));
         assert_eq!(parsed.receipt.as_deref(), Some("NLJ7RT61SV"));
+        assert_eq!(parsed.phone.as_deref(), Some("254708374149"));
+        assert_eq!(parsed.merchant_request_id, "29115-34620561-1");
     }
 
     #[test]

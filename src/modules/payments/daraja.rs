@@ -149,9 +149,11 @@ impl Daraja {
                 .json(body)
                 .send()
                 .await
-                .map_err(unreachable)?;
+                .map_err(unanswered)?;
             let status = response.status();
-            let answer: Value = response.json().await.unwrap_or(Value::Null);
+            // An answer cut off is no answer: what it said is not known.
+            let bytes = response.bytes().await.map_err(unanswered)?;
+            let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             if status == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
                 self.forget_token().await;
                 continue;
@@ -173,6 +175,20 @@ impl Daraja {
         );
         (timestamp, password)
     }
+}
+
+/// A request that failed after it was sent (or may have been: reqwest cannot always
+/// tell) is [`GatewayError::Unanswered`]; only a failure to connect is certain to have
+/// done nothing.
+fn unanswered(error: reqwest::Error) -> GatewayError {
+    if error.is_connect() {
+        return unreachable(error);
+    }
+    GatewayError::Unanswered(if error.is_timeout() {
+        "no answer in time".to_string()
+    } else {
+        error.without_url().to_string()
+    })
 }
 
 fn unreachable(error: reqwest::Error) -> GatewayError {

@@ -313,3 +313,120 @@ pub async fn list(tx: &RequestTx, page: &Page) -> Result<Vec<PaymentRow>, Error>
             .await?,
     )
 }
+
+/// A push Daraja got but never answered (`payment_unanswered_pushes`).
+pub struct UnansweredPush<'a> {
+    pub invoice_id: Uuid,
+    pub idempotency_key: &'a str,
+    pub request_hash: &'a [u8],
+    pub amount_minor: i64,
+    pub currency: &'a str,
+    pub phone_number: &'a str,
+    pub pushed_at: DateTime<Utc>,
+}
+
+pub async fn insert_unanswered(tx: &RequestTx, push: &UnansweredPush<'_>) -> Result<(), Error> {
+    let statement = tx
+        .prepare(
+            "INSERT INTO payment_unanswered_pushes (tenant_id, invoice_id, idempotency_key,
+                 request_hash, amount_minor, currency, phone_number, pushed_at)
+             VALUES (app.current_tenant_id(), $1, $2, $3, $4, $5, $6, $7)",
+        )
+        .await?;
+    tx.execute(
+        &statement,
+        &[
+            &push.invoice_id,
+            &push.idempotency_key,
+            &push.request_hash,
+            &push.amount_minor,
+            &push.currency,
+            &push.phone_number,
+            &push.pushed_at,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The latest unanswered, unmatched push of the invoice since `since`: its instant, and
+/// whether it was made with `key` and with which request hash.
+pub async fn recent_unanswered(
+    tx: &RequestTx,
+    invoice_id: Uuid,
+    key: &str,
+    since: DateTime<Utc>,
+) -> Result<Option<(DateTime<Utc>, Option<Vec<u8>>)>, Error> {
+    let statement = tx
+        .prepare(
+            "SELECT pushed_at, CASE WHEN idempotency_key = $2 THEN request_hash END
+             FROM payment_unanswered_pushes
+             WHERE invoice_id = $1 AND pushed_at >= $3 AND payment_id IS NULL
+             ORDER BY pushed_at DESC LIMIT 1",
+        )
+        .await?;
+    Ok(tx
+        .query_opt(&statement, &[&invoice_id, &key, &since])
+        .await?
+        .map(|row| Ok::<_, Error>((row.try_get(0)?, row.try_get(1)?)))
+        .transpose()?)
+}
+
+/// The one unanswered push, of any tenant, a success callback of `amount_minor` from
+/// `phone` since `since` can be (`app.unanswered_push_for`): its tenant and id.
+pub async fn unanswered_push_for(
+    tx: &RequestTx,
+    amount_minor: i64,
+    phone: &str,
+    since: DateTime<Utc>,
+) -> Result<Option<(Uuid, Uuid)>, Error> {
+    let statement = tx
+        .prepare("SELECT tenant_id, id FROM app.unanswered_push_for($1, $2, $3)")
+        .await?;
+    Ok(tx
+        .query_opt(&statement, &[&amount_minor, &phone, &since])
+        .await?
+        .map(|row| Ok::<_, Error>((row.try_get(0)?, row.try_get(1)?)))
+        .transpose()?)
+}
+
+/// Turns the unanswered push `id` (still unmatched; locked meanwhile) into a pending
+/// payment named by the callback's CheckoutRequestID: `None` when it was matched
+/// already. The payment keeps the push's key, hash, amount, phone and instant.
+pub async fn payment_from_unanswered(
+    tx: &RequestTx,
+    id: Uuid,
+    merchant_request_id: &str,
+    checkout_request_id: &str,
+) -> Result<Option<PaymentRow>, Error> {
+    let statement = tx
+        .prepare(concat!(
+            "WITH push AS (
+                 SELECT * FROM payment_unanswered_pushes
+                 WHERE id = $1 AND payment_id IS NULL FOR UPDATE
+             ), paid AS (
+                 INSERT INTO payments (tenant_id, invoice_id, idempotency_key, request_hash,
+                                       amount_minor, currency, phone_number, merchant_request_id,
+                                       checkout_request_id, customer_message, created_at)
+                 SELECT tenant_id, invoice_id, idempotency_key, request_hash, amount_minor,
+                        currency, phone_number, $2, $3, '', pushed_at
+                 FROM push
+                 RETURNING *
+             ), matched AS (
+                 UPDATE payment_unanswered_pushes AS u SET payment_id = paid.id
+                 FROM paid WHERE u.id = $1
+             )
+             SELECT ",
+            payment_columns!(),
+            " FROM paid"
+        ))
+        .await?;
+    tx.query_opt(
+        &statement,
+        &[&id, &merchant_request_id, &checkout_request_id],
+    )
+    .await?
+    .as_ref()
+    .map(PaymentRow::from_row)
+    .transpose()
+}

@@ -46,9 +46,14 @@ pub enum GatewayError {
     /// The server has no M-Pesa settings.
     #[error("M-Pesa is not configured (ROWGUARD_MPESA_* settings)")]
     NotConfigured,
-    /// No answer in time, or no connection.
+    /// No connection: the request never reached Daraja.
     #[error("Daraja unreachable: {0}")]
     Unreachable(String),
+    /// The request went out but no answer came back (a timeout after sending, a
+    /// connection lost mid-answer): Daraja may have acted on it. For a push, the
+    /// prompt may still reach the phone.
+    #[error("Daraja did not answer: {0}")]
+    Unanswered(String),
     /// Daraja answered with an error (`errorCode`, `errorMessage`, or a
     /// `ResponseCode` other than "0").
     #[error("Daraja refused: {code}: {message}")]

@@ -206,22 +206,78 @@ pub async fn handle_callback(db: &Database, body: &[u8], source: &str) -> Result
     let payload = String::from_utf8_lossy(body);
     let parsed = callback::parse(body);
     let lookup = db.begin_context(&Scope::anonymous()).await?;
+    let now = chrono::Utc::now();
     let found = async {
-        let tenant = match &parsed {
-            Some(callback) => db::tenant_of(&lookup, &callback.checkout_request_id).await?,
-            None => None,
+        let Some(callback) = &parsed else {
+            return Ok(None);
         };
-        if tenant.is_none() {
-            let named = parsed.as_ref().map(|c| c.checkout_request_id.as_str());
-            tracing::warn!(checkout_request_id = ?named, %source, "a payment callback naming no payment of ours");
-            db::record_unknown(&lookup, named, &payload, source).await?;
+        if let Some(tenant) = db::tenant_of(&lookup, &callback.checkout_request_id).await? {
+            return Ok(Some((tenant, None)));
         }
-        Ok(tenant)
+        // A success naming no payment: perhaps the prompt of a push Daraja never
+        // answered (service::initiate recorded it).
+        let (Some(0), Some(amount), Some(phone)) =
+            (callback.result_code, callback.amount_minor, &callback.phone)
+        else {
+            return Ok(None);
+        };
+        Ok(db::unanswered_push_for(
+            &lookup,
+            amount,
+            phone,
+            now - service::UNANSWERED_PUSH_WINDOW,
+        )
+        .await?
+        .map(|(tenant, push)| (tenant, Some(push))))
     }
     .await;
-    let (Some(tenant), Some(callback)) = (lookup.finish(found).await?, parsed) else {
-        return Ok(());
+    let found = lookup.finish(found).await?;
+    let (Some((tenant, unanswered)), Some(callback)) = (found, &parsed) else {
+        return record_unknown(db, parsed.as_ref(), &payload, source).await;
     };
+    let settled = settle_callback(db, tenant, unanswered, callback, &payload, source, now).await;
+    if unanswered.is_some()
+        && let Err(error) = &settled
+    {
+        // The matched push's payment could not be made (another payment of the
+        // invoice pending, say): the money is the operator's to place.
+        tracing::error!(%error, checkout_request_id = %callback.checkout_request_id,
+            "a success callback fit an unanswered push but could not be applied");
+        return record_unknown(db, Some(callback), &payload, source).await;
+    }
+    settled
+}
+
+async fn record_unknown(
+    db: &Database,
+    callback: Option<&callback::StkCallback>,
+    payload: &str,
+    source: &str,
+) -> Result<(), Error> {
+    let named = callback.map(|c| c.checkout_request_id.as_str());
+    let level_is_money = callback.is_some_and(|c| c.result_code == Some(0));
+    if level_is_money {
+        tracing::error!(checkout_request_id = ?named, %source,
+            "a success callback naming no payment of ours: money the operator must place");
+    } else {
+        tracing::warn!(checkout_request_id = ?named, %source, "a payment callback naming no payment of ours");
+    }
+    let tx = db.begin_context(&Scope::anonymous()).await?;
+    let recorded = db::record_unknown(&tx, named, payload, source).await;
+    tx.finish(recorded).await
+}
+
+/// Settles the payment `callback` names in `tenant`'s context (first making it from
+/// the unanswered push it was matched to, if it was), and records the callback.
+async fn settle_callback(
+    db: &Database,
+    tenant: uuid::Uuid,
+    unanswered: Option<uuid::Uuid>,
+    callback: &callback::StkCallback,
+    payload: &str,
+    source: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Error> {
     let tx = db
         .begin_context(&Scope {
             tenant_id: Some(tenant),
@@ -229,6 +285,22 @@ pub async fn handle_callback(db: &Database, body: &[u8], source: &str) -> Result
         })
         .await?;
     let settled = async {
+        if let Some(push) = unanswered {
+            let made = db::payment_from_unanswered(
+                &tx,
+                push,
+                &callback.merchant_request_id,
+                &callback.checkout_request_id,
+            )
+            .await?;
+            if made.is_none() {
+                return Err(Error::Conflict(
+                    "the unanswered push was matched already".into(),
+                ));
+            }
+            tracing::info!(checkout_request_id = %callback.checkout_request_id,
+                "a success callback matched a push Daraja had not answered");
+        }
         let Some(payment) = db::lock_by_checkout(&tx, &callback.checkout_request_id).await? else {
             return Ok(());
         };
@@ -243,13 +315,13 @@ pub async fn handle_callback(db: &Database, body: &[u8], source: &str) -> Result
                         amount_minor: callback.amount_minor,
                         receipt: callback.receipt.as_deref(),
                     },
-                    chrono::Utc::now(),
+                    now,
                 )
                 .await?
             }
             None => false,
         };
-        db::insert_callback(&tx, payment.id, &payload, source, applied).await
+        db::insert_callback(&tx, payment.id, payload, source, applied).await
     }
     .await;
     tx.finish(settled).await

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     db::{self, NewPayment, Outcome, PaymentRow},
-    gateway::{Gateway, StkPush},
+    gateway::{Gateway, GatewayError, StkPush},
 };
 use crate::{
     error::Error,
@@ -30,28 +30,63 @@ fn request_hash(request: &Initiate<'_>) -> Vec<u8> {
     Sha256::digest(format!("{}|{}", request.invoice_id, request.phone).as_bytes()).to_vec()
 }
 
+/// How long after a push Daraja did not answer its prompt may still be paid: a
+/// success callback within it is matched to the push, and the invoice takes no other
+/// push meanwhile (the payer could otherwise pay twice). STK prompts expire on the
+/// phone after about a minute; callbacks come within seconds of the PIN.
+pub const UNANSWERED_PUSH_WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// What an initiation did.
+#[derive(Debug)]
+pub enum Initiated {
+    /// Daraja accepted the push (or the key's payment, replayed).
+    Payment(PaymentRow),
+    /// The push went out and no answer came back: recorded as an unanswered push (to
+    /// commit), and the caller answers 502 ([`Error::PaymentUnanswered`]).
+    Unanswered,
+}
+
 /// Starts the payment of an open invoice, or answers the payment the key already
 /// made. The push happens inside the transaction, under the key's lock: a concurrent
 /// request with the key waits and then replays; if Daraja refuses or is unreachable,
-/// the transaction rolls back and nothing is left pending.
+/// the transaction rolls back and nothing is left pending. If the push went out but
+/// Daraja never answered, the push is recorded (the prompt may still reach the phone,
+/// and its callback is matched to it) and nothing is pending either.
 pub async fn initiate(
     tx: &RequestTx,
     gateway: &dyn Gateway,
     callback_url: &str,
     request: &Initiate<'_>,
     now: DateTime<Utc>,
-) -> Result<PaymentRow, Error> {
+) -> Result<Initiated, Error> {
     let hash = request_hash(request);
     db::lock_key(tx, request.idempotency_key).await?;
     if let Some(existing) = db::by_key(tx, request.idempotency_key).await? {
         return if existing.request_hash == hash {
-            Ok(existing)
+            Ok(Initiated::Payment(existing))
         } else {
             Err(Error::IdempotencyConflict)
         };
     }
     db::lock_invoice(tx, request.invoice_id).await?;
     let invoice = billing::invoice(tx, request.invoice_id).await?;
+    if let Some((pushed_at, key_hash)) = db::recent_unanswered(
+        tx,
+        invoice.id,
+        request.idempotency_key,
+        now - UNANSWERED_PUSH_WINDOW,
+    )
+    .await?
+    {
+        if key_hash.is_some_and(|key_hash| key_hash != hash) {
+            return Err(Error::IdempotencyConflict);
+        }
+        return Err(Error::Conflict(format!(
+            "Daraja did not answer the last push for this invoice; its prompt may still reach \
+             the phone and be paid: try again after {}",
+            (pushed_at + UNANSWERED_PUSH_WINDOW).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )));
+    }
     if invoice.status != "open" {
         return Err(Error::Conflict(format!(
             "the invoice is {}",
@@ -69,7 +104,7 @@ pub async fn initiate(
             "the invoice's total cannot be paid by M-Pesa (whole shillings only)".into(),
         ));
     }
-    let accepted = gateway
+    let pushed = gateway
         .stk_push(&StkPush {
             amount: invoice.total_minor / 100,
             phone: request.phone.to_string(),
@@ -78,7 +113,28 @@ pub async fn initiate(
             callback_url: callback_url.to_string(),
             at: now,
         })
-        .await?;
+        .await;
+    let accepted = match pushed {
+        Ok(accepted) => accepted,
+        Err(GatewayError::Unanswered(reason)) => {
+            db::insert_unanswered(
+                tx,
+                &db::UnansweredPush {
+                    invoice_id: invoice.id,
+                    idempotency_key: request.idempotency_key,
+                    request_hash: &hash,
+                    amount_minor: invoice.total_minor,
+                    currency: &invoice.currency,
+                    phone_number: request.phone,
+                    pushed_at: now,
+                },
+            )
+            .await?;
+            tracing::warn!(invoice = %invoice.id, %reason, "Daraja did not answer an STK push");
+            return Ok(Initiated::Unanswered);
+        }
+        Err(error) => return Err(error.into()),
+    };
     let inserted = db::insert(
         tx,
         &NewPayment {
@@ -104,7 +160,7 @@ pub async fn initiate(
             "an accepted STK push could not be recorded"
         );
     }
-    inserted
+    inserted.map(Initiated::Payment)
 }
 
 /// A result Daraja reported about a push.

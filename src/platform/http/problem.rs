@@ -341,6 +341,13 @@ impl From<Error> for ApiError {
                     ))
                 }
             }
+            Error::PaymentUnanswered => ApiError::BadGateway(problem(
+                S::BAD_GATEWAY,
+                C::PaymentGatewayError,
+                "M-Pesa did not answer in time; its prompt may still reach the phone, and if it \
+                 is paid the invoice is marked paid within minutes: check the invoice before \
+                 trying again",
+            )),
             Error::Unavailable(detail) => {
                 tracing::warn!(%detail, "database unavailable");
                 ApiError::Unavailable(problem(

@@ -55,6 +55,9 @@ struct State {
     /// After each accepted push, this long later, a success callback for its amount,
     /// posted to its CallBackURL (at another address than the URL's when given).
     autopay: Option<(Duration, Option<SocketAddr>)>,
+    /// Accepted pushes are answered this long after they arrive (a slow Daraja, or a
+    /// network that loses the answer: the push happened, the client hears nothing).
+    answer_pushes_after: Option<Duration>,
 }
 
 #[derive(Clone)]
@@ -104,6 +107,12 @@ impl FakeDaraja {
     /// push's amount goes to its CallBackURL, or to the same path at `target`.
     pub fn autopay(&self, delay: Duration, target: Option<SocketAddr>) {
         self.state.lock().unwrap().autopay = Some((delay, target));
+    }
+
+    /// Accepts each push at once (its callback, with autopay, goes out as usual) but
+    /// answers it only `delay` later.
+    pub fn answer_pushes_after(&self, delay: Duration) {
+        self.state.lock().unwrap().answer_pushes_after = Some(delay);
     }
 
     pub fn refuse_pushes(&self, refuse: bool) {
@@ -336,13 +345,16 @@ impl Daraja {
                 ),
                 None => url,
             };
-            let callback = FakeDaraja::callback_body(
+            let mut callback = FakeDaraja::callback_body(
                 &checkout,
                 &Outcome::Success {
                     amount: Some(body["Amount"].clone()),
                     receipt: "FAKE000001",
                 },
             );
+            // The payer's number, as a number (as Daraja sends it).
+            let phone: Option<u64> = body["PhoneNumber"].as_str().and_then(|p| p.parse().ok());
+            callback["Body"]["stkCallback"]["CallbackMetadata"]["Item"][4]["Value"] = json!(phone);
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
                 let sent = reqwest::Client::new()
@@ -445,7 +457,14 @@ impl Endpoint for Daraja {
             ));
         };
         Ok(match path.as_str() {
-            "/mpesa/stkpush/v1/processrequest" => self.push(body),
+            "/mpesa/stkpush/v1/processrequest" => {
+                let answered = self.push(body);
+                let late = self.state.lock().unwrap().answer_pushes_after;
+                if let Some(delay) = late {
+                    tokio::time::sleep(delay).await;
+                }
+                answered
+            }
             "/mpesa/stkpushquery/v1/query" => self.query(body),
             _ => error(StatusCode::NOT_FOUND, "404.001.01", "Resource not found"),
         })
