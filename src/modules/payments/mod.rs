@@ -293,16 +293,21 @@ async fn settle_callback(
                 &callback.checkout_request_id,
             )
             .await?;
-            if made.is_none() {
-                return Err(Error::Conflict(
-                    "the unanswered push was matched already".into(),
-                ));
+            // None: a repeat of this callback, at the same moment, matched it first;
+            // the payment it made is found below.
+            if made.is_some() {
+                tracing::info!(checkout_request_id = %callback.checkout_request_id,
+                    "a success callback matched a push Daraja had not answered");
             }
-            tracing::info!(checkout_request_id = %callback.checkout_request_id,
-                "a success callback matched a push Daraja had not answered");
         }
         let Some(payment) = db::lock_by_checkout(&tx, &callback.checkout_request_id).await? else {
-            return Ok(());
+            return match unanswered {
+                // Matched meanwhile by a callback naming another push: not this one's.
+                Some(_) => Err(Error::Conflict(
+                    "the unanswered push was matched already".into(),
+                )),
+                None => Ok(()),
+            };
         };
         let applied = match callback.result_code {
             Some(code) => {
