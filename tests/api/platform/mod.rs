@@ -2,6 +2,7 @@
 //! operations.
 
 mod cross_tenant;
+mod distribution;
 mod edge;
 mod email;
 mod embedded;
