@@ -13,6 +13,7 @@ mod jobs;
 mod openapi;
 mod operations;
 mod policies;
+mod processes;
 mod request_context;
 mod roles;
 mod round_trips;
