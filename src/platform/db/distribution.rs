@@ -461,7 +461,10 @@ pub fn citus_statements(tables: &[DistributedTable]) -> String {
         .map(|table| table.name.as_str())
         .collect();
     let mut blockers = Vec::new();
-    for table in tables.iter().filter(|table| table.placement == Placement::Root) {
+    for table in tables
+        .iter()
+        .filter(|table| table.placement == Placement::Root)
+    {
         blockers.extend(unenforceable_unique_keys(table));
     }
     for table in in_reference_order(tables, Placement::Tenant) {

@@ -41,9 +41,8 @@ impl ServerProcess {
         let (api, auth) = rowguard::platform::db::roles::development_logins(&owner)
             .await
             .unwrap();
-        let login_url = |login: &tokio_postgres::Config| {
-            as_user(&db.url, login.get_user().unwrap(), None)
-        };
+        let login_url =
+            |login: &tokio_postgres::Config| as_user(&db.url, login.get_user().unwrap(), None);
         let mut child = Command::new(env!("CARGO_BIN_EXE_rowguard"))
             .arg("serve")
             .env("DATABASE_URL", login_url(&api))
@@ -209,7 +208,10 @@ async fn a_job_is_run_once_by_the_workers_of_two_processes() {
     );
     // (The scheduler's periodic jobs run too: only the inserted ones are counted.)
     let ran: BTreeSet<i64> = by_a.union(&by_b).copied().collect();
-    assert_eq!(ran.intersection(&ids).copied().collect::<BTreeSet<_>>(), ids);
+    assert_eq!(
+        ran.intersection(&ids).copied().collect::<BTreeSet<_>>(),
+        ids
+    );
 
     let attempts: Vec<i32> = superuser
         .query(
@@ -269,7 +271,10 @@ async fn usage_counted_by_two_processes_is_summed() {
             break;
         }
         assert!(flushed < 12, "{flushed} requests counted for 12");
-        assert!(Instant::now() < deadline, "{flushed} of 12 requests flushed");
+        assert!(
+            Instant::now() < deadline,
+            "{flushed} of 12 requests flushed"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
