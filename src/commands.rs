@@ -18,7 +18,7 @@ use crate::{
     },
     platform::{
         auth::OpaqueToken,
-        db::{self, Database, RuntimeRole, rls_audit},
+        db::{self, Database, RuntimeRole, distribution, rls_audit},
         jobs::{Queue, WorkerOptions, Workers},
     },
 };
@@ -248,14 +248,25 @@ async fn catalog_connection(
     Ok((client, target))
 }
 
-/// `rowguard policies [--check] [--format text|json]`: the DBA's view of the live catalog.
+/// `rowguard policies [--check] [--format text|json] | --citus`: the DBA's view of the
+/// live catalog, or the statements that distribute it.
 async fn policies(settings: &Settings, args: &PoliciesArgs) -> anyhow::Result<ExitCode> {
     let (mut client, _target) = catalog_connection(settings).await?;
+    let distributed = distribution::tables(&client).await?;
+    if args.citus {
+        print!("{}", distribution::citus_statements(&distributed));
+        return Ok(if distribution::problems(&distributed).is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     let report = rls_audit::report(&client).await?;
     let mut problems = Vec::new();
     if args.check {
         problems = rls_audit::problems(&report);
         problems.extend(rls_audit::drift(&mut client).await?);
+        problems.extend(distribution::problems(&distributed));
     }
     match args.format {
         OutputFormat::Text => {

@@ -127,6 +127,11 @@ pub struct PoliciesArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    /// Print instead the Citus statements that distribute this schema by tenant_id
+    /// (README, "When one PostgreSQL is not enough"); exits non-zero when the schema
+    /// breaks the "distributable by tenant" rule.
+    #[arg(long, conflicts_with_all = ["check", "format"])]
+    pub citus: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -2,6 +2,7 @@
 //! migrations and policy files, the request transaction that carries the tenant
 //! context, and the catalog audit behind `rowguard policies`.
 
+pub mod distribution;
 pub mod embedded;
 pub mod migrate;
 pub mod page;

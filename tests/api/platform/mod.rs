@@ -2,6 +2,7 @@
 //! operations.
 
 mod cross_tenant;
+mod distribution;
 mod edge;
 mod email;
 mod embedded;
@@ -12,6 +13,7 @@ mod jobs;
 mod openapi;
 mod operations;
 mod policies;
+mod processes;
 mod request_context;
 mod roles;
 mod round_trips;

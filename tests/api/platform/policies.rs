@@ -8,7 +8,7 @@ use rowguard::app::Application;
 
 use crate::helpers::{TestDb, test_settings};
 
-async fn rowguard(db: &TestDb, args: &[&str]) -> Output {
+pub(super) async fn rowguard(db: &TestDb, args: &[&str]) -> Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_rowguard"));
     command
         .args(args)
@@ -17,11 +17,11 @@ async fn rowguard(db: &TestDb, args: &[&str]) -> Output {
     command.output().await.expect("rowguard runs")
 }
 
-fn stdout(output: &Output) -> String {
+pub(super) fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-async fn check_fails_naming(db: &TestDb, breakage: &str, expected: &str) {
+pub(super) async fn check_fails_naming(db: &TestDb, breakage: &str, expected: &str) {
     let output = rowguard(db, &["policies", "--check"]).await;
     assert!(
         output.status.success(),
