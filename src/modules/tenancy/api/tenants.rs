@@ -62,13 +62,16 @@ pub struct Tenant {
     pub created_at: DateTime<Utc>,
 }
 
-/// A suspended tenant's members are refused on every request.
+/// A suspended tenant's members are refused on every request; a deleted one's too,
+/// and its rows are erased by the `tenants.purge` job (`ROWGUARD_TENANT_PURGE_DAYS`
+/// after its deletion).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum TenantStatus {
     Active,
     Suspended,
+    Deleted,
 }
 
 /// A suspended member is refused on every request in the tenant.
