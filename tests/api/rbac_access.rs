@@ -54,10 +54,18 @@ async fn a_store_scoped_role_grants_the_permission_in_its_store_only() {
     let acme = app.tenant("owner@acme.example", "Acme").await;
     let store = app.store(&acme.token, "Main").await;
     let (manager_id, manager) = app
-        .member(&acme.token, "manager@acme.example", "Store Manager", Some(&store))
+        .member(
+            &acme.token,
+            "manager@acme.example",
+            "Store Manager",
+            Some(&store),
+        )
         .await;
     // Their request in the store is allowed; in another store of theirs there is none.
-    assert_eq!(app.inventory_list(&manager).in_store(&store).await.status(), 200);
+    assert_eq!(
+        app.inventory_list(&manager).in_store(&store).await.status(),
+        200
+    );
     let in_store = app
         .access_of(&acme.token, &manager_id, "inventory.view", Some(&store))
         .await;
@@ -126,9 +134,17 @@ async fn a_store_the_member_cannot_reach_is_blocked_by_store_not_reachable() {
     let main = app.store(&acme.token, "Main").await;
     let other = app.store(&acme.token, "Other").await;
     let (manager_id, manager) = app
-        .member(&acme.token, "manager@acme.example", "Store Manager", Some(&main))
+        .member(
+            &acme.token,
+            "manager@acme.example",
+            "Store Manager",
+            Some(&main),
+        )
         .await;
-    assert_eq!(app.inventory_list(&manager).in_store(&main).await.status(), 200);
+    assert_eq!(
+        app.inventory_list(&manager).in_store(&main).await.status(),
+        200
+    );
     assert_problem(
         app.inventory_list(&manager).in_store(&other).await,
         403,
@@ -144,7 +160,12 @@ async fn a_store_the_member_cannot_reach_is_blocked_by_store_not_reachable() {
     let foreign = app.tenant("owner@other.example", "Other").await;
     let foreign_store = app.store(&foreign.token, "Theirs").await;
     let explained = app
-        .access_of(&acme.token, &manager_id, "inventory.view", Some(&foreign_store))
+        .access_of(
+            &acme.token,
+            &manager_id,
+            "inventory.view",
+            Some(&foreign_store),
+        )
         .await;
     assert_eq!(explained["blocked_by"], "store_not_reachable");
 }
@@ -183,10 +204,15 @@ async fn a_suspended_tenant_is_blocked_by_tenant_suspended() {
     let tenant: Uuid = acme.id.parse().unwrap();
     let owner: Uuid = acme.owner_id.parse().unwrap();
     let explain = || async {
-        let (tx, _) = app.database.begin(&Scope::tenant(tenant, owner)).await.unwrap();
-        let explained = rowguard::modules::rbac::access::explain(&tx, tenant, owner, "stores.view", None)
+        let (tx, _) = app
+            .database
+            .begin(&Scope::tenant(tenant, owner))
             .await
             .unwrap();
+        let explained =
+            rowguard::modules::rbac::access::explain(&tx, tenant, owner, "stores.view", None)
+                .await
+                .unwrap();
         tx.rollback().await;
         explained
     };
@@ -195,7 +221,10 @@ async fn a_suspended_tenant_is_blocked_by_tenant_suspended() {
     app.db
         .superuser()
         .await
-        .execute("UPDATE tenants SET status = 'suspended' WHERE id = $1", &[&tenant])
+        .execute(
+            "UPDATE tenants SET status = 'suspended' WHERE id = $1",
+            &[&tenant],
+        )
         .await
         .unwrap();
     assert_problem(app.stores_list(&acme.token).await, 403, "tenant_suspended").await;

@@ -10,7 +10,9 @@ use uuid::Uuid;
 
 use crate::{
     fixtures::*,
-    helpers::{PASSWORD, TestApp, TestDb, assert_problem, spawn_app, spawn_app_on, spawn_app_with, text},
+    helpers::{
+        PASSWORD, TestApp, TestDb, assert_problem, spawn_app, spawn_app_on, spawn_app_with, text,
+    },
 };
 
 // --- more than one tenant ------------------------------------------------------------
@@ -95,7 +97,8 @@ async fn a_person_cannot_create_more_tenants_than_the_setting_allows() {
     // The registration's tenant is the first of two.
     app.another_tenant(&acme.token, "Second").await;
     assert_problem(
-        app.tenants_create(&acme.token, &json!({"name": "Third"})).await,
+        app.tenants_create(&acme.token, &json!({"name": "Third"}))
+            .await,
         409,
         "conflict",
     )
@@ -111,9 +114,15 @@ async fn a_person_cannot_create_more_tenants_than_the_setting_allows() {
 /// purpose, and why. Every other one must be exported: a new table is covered or
 /// listed here, by a decision.
 const NOT_EXPORTED: &[(&str, &str)] = &[
-    ("jobs", "the queue's machinery; payloads carry tokens until delivered"),
+    (
+        "jobs",
+        "the queue's machinery; payloads carry tokens until delivered",
+    ),
     ("auth.refresh_tokens", "credentials: session token hashes"),
-    ("auth.invitation_tokens", "credentials: invitation token hashes"),
+    (
+        "auth.invitation_tokens",
+        "credentials: invitation token hashes",
+    ),
 ];
 
 /// Every table with a `tenant_id` column, schema-qualified outside `public`.
@@ -183,7 +192,9 @@ async fn fixture_app() -> (TestApp, Client, String) {
         .await
         .unwrap();
     let login = app
-        .auth_login(&json!({"email": "alice@a.example", "password": PASSWORD, "tenant_id": TENANT_A}))
+        .auth_login(
+            &json!({"email": "alice@a.example", "password": PASSWORD, "tenant_id": TENANT_A}),
+        )
         .await;
     assert_eq!(login.status(), 200);
     let token = text(&login.json().await.unwrap(), "access_token");
@@ -234,7 +245,10 @@ async fn the_export_holds_exactly_the_tenants_rows_of_every_tenant_table_and_non
     );
     // Nothing of tenant B: not its id, not its users', stores' or products' ids.
     for foreign in [TENANT_B, BOB_OF_B, STORE_B1] {
-        assert!(!body.contains(&foreign.to_string()), "{foreign} in the export");
+        assert!(
+            !body.contains(&foreign.to_string()),
+            "{foreign} in the export"
+        );
     }
     assert!(!body.contains("00000000-0000-4000-8000-0000000000b5"));
 }
@@ -346,7 +360,8 @@ async fn only_a_person_holding_tenants_delete_deletes_the_tenant() {
         .member(&acme.token, "admin@acme.example", "Admin", None)
         .await;
     let key = text(
-        &app.api_key(&acme.token, &["tenants.delete", "products.view"]).await,
+        &app.api_key(&acme.token, &["tenants.delete", "products.view"])
+            .await,
         "key",
     );
     let body = json!({"confirm_name": "Acme"});
@@ -365,7 +380,9 @@ async fn only_a_person_holding_tenants_delete_deletes_the_tenant() {
     .await;
     assert_eq!(app.products_list(&key).await.status(), 200);
     assert_eq!(
-        app.tenants_delete_current(&acme.token, &body).await.status(),
+        app.tenants_delete_current(&acme.token, &body)
+            .await
+            .status(),
         202
     );
 }
@@ -391,7 +408,18 @@ async fn a_deleted_tenants_members_keep_their_accounts_and_sign_in_to_their_othe
     // Switching back to the deleted tenant is refused like switching to a
     // suspended one.
     assert_problem(
-        app.auth_switch_tenant(&token, &json!({"tenant_id": acme.id})).await,
+        app.auth_switch_tenant(&token, &json!({"tenant_id": acme.id}))
+            .await,
+        403,
+        "tenant_suspended",
+    )
+    .await;
+
+    assert_problem(
+        app.auth_login(&json!({
+            "email": "owner@acme.example", "password": PASSWORD, "tenant_id": acme.id,
+        }))
+        .await,
         403,
         "tenant_suspended",
     )
@@ -409,7 +437,10 @@ async fn a_deleted_tenants_members_keep_their_accounts_and_sign_in_to_their_othe
         .unwrap()
         .get(0);
     assert_eq!(tenants, 0);
-    assert_eq!(app.login_ok("owner@acme.example").await["tenant_id"], beta.as_str());
+    assert_eq!(
+        app.login_ok("owner@acme.example").await["tenant_id"],
+        beta.as_str()
+    );
 }
 
 fn in_days_rfc3339(days: i64) -> String {
@@ -448,4 +479,48 @@ async fn the_purge_keeps_a_deleted_tenant_until_its_deadline_then_erases_every_r
         .unwrap()
         .get(0);
     assert_eq!(alice, 1);
+}
+
+#[tokio::test]
+async fn the_platform_cannot_bring_a_deleted_tenant_back() {
+    let app = spawn_app().await;
+    let (admin, _) = app.platform_admin().await;
+    let acme = app.tenant("owner@acme.example", "Acme").await;
+    let other = app.tenant("owner@other.example", "Other").await;
+    assert_eq!(
+        app.tenants_delete_current(&acme.token, &json!({"confirm_name": "Acme"}))
+            .await
+            .status(),
+        202
+    );
+    let listed: Value = app
+        .platform_tenants_list(&admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let acme_row = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["id"] == acme.id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(acme_row["status"], "deleted");
+    // A live tenant is suspended and reactivated as ever; the deleted one is not found.
+    for status in ["suspended", "active"] {
+        assert_eq!(
+            app.platform_tenants_update(&admin, &other.id, &json!({"status": status}))
+                .await
+                .status(),
+            200
+        );
+        assert_problem(
+            app.platform_tenants_update(&admin, &acme.id, &json!({"status": status}))
+                .await,
+            404,
+            "not_found",
+        )
+        .await;
+    }
 }

@@ -83,7 +83,11 @@ impl AccessApi {
     /// the role assignments that grant it, or what blocks it. Computed by the rules
     /// every request is checked by. An unknown permission code is 422; a user who is
     /// not a member of the tenant, 404.
-    #[oai(path = "/users/:id/access", method = "get", operation_id = "users_access")]
+    #[oai(
+        path = "/users/:id/access",
+        method = "get",
+        operation_id = "users_access"
+    )]
     async fn explain(
         &self,
         auth: BearerAuth,
@@ -98,10 +102,8 @@ impl AccessApi {
             return Err(Error::invalid("permission", "there is no such permission").into());
         };
         let (tx, access) = authorize(&self.db, &auth.0, &USERS_ACCESS).await?;
-        let explained = async {
-            explain(&tx, access.tenant()?, id.0, permission, store_id.0).await
-        }
-        .await;
+        let explained =
+            async { explain(&tx, access.tenant()?, id.0, permission, store_id.0).await }.await;
         Ok(AccessResponse::Ok(Json(tx.finish(explained).await?)))
     }
 }
@@ -154,7 +156,11 @@ pub async fn explain(
 
 /// What refuses a member whose roles would grant the permission, in the order of
 /// `access::refusal`. `None` with no grant: nothing but the missing grant refuses.
-fn blocked_by(access: &Access, store_id: Option<Uuid>, granted_by_roles: bool) -> Option<BlockedBy> {
+fn blocked_by(
+    access: &Access,
+    store_id: Option<Uuid>,
+    granted_by_roles: bool,
+) -> Option<BlockedBy> {
     if !access.tenant_active {
         Some(BlockedBy::TenantSuspended)
     } else if access.member_status.as_deref() != Some("active") {

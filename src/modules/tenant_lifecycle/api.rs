@@ -6,15 +6,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use poem::Body;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Binary, payload::Json};
 
-use super::{db, export};
+use super::export;
 use crate::{
-    error::{Error, FieldError},
     modules::{
         Tag,
-        tenancy::{
-            self,
-            api::{Tenant, TenantStatus},
-        },
+        tenancy::api::{Tenant, TenantStatus},
     },
     platform::{
         auth::access::{Operation, authorize},
@@ -43,15 +39,11 @@ const TENANTS_CREATE: Operation = Operation::member("tenants_create")
     .returning(&[409]);
 const TENANTS_EXPORT_CURRENT: Operation =
     Operation::permission("tenants_export_current", "tenants.export");
-/// A person's decision, never an integration's: keys cannot delete their tenant.
-const TENANTS_DELETE_CURRENT: Operation =
-    Operation::permission("tenants_delete_current", "tenants.delete").for_people_only();
+// DELETE /tenants/current is served by tenancy's `TenantsApi`, with the other methods
+// of its path (poem-openapi documents a path from one API only); its rule is
+// `super::delete_current_tenant`.
 
-pub const OPERATIONS: &[Operation] = &[
-    TENANTS_CREATE,
-    TENANTS_EXPORT_CURRENT,
-    TENANTS_DELETE_CURRENT,
-];
+pub const OPERATIONS: &[Operation] = &[TENANTS_CREATE, TENANTS_EXPORT_CURRENT];
 
 #[derive(Object)]
 pub struct CreateTenantRequest {
@@ -89,14 +81,6 @@ pub enum TenantExport {
     /// chunk) means the export failed part-way.
     #[oai(status = 200, content_type = "application/x-ndjson")]
     Ok(Binary<Body>),
-}
-
-#[derive(ApiResponse)]
-pub enum TenantDeleted {
-    /// Deleted: every token and key of the tenant stops working now; the rows are
-    /// erased from `purge_after`.
-    #[oai(status = 202)]
-    Accepted(Json<TenantDeletion>),
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Tenancy")]
@@ -145,44 +129,5 @@ impl TenantLifecycleApi {
         let (tx, _) = authorize(&self.db, &auth.0, &TENANTS_EXPORT_CURRENT).await?;
         let lines = export::stream(tx).await?;
         Ok(TenantExport::Ok(Binary(Body::from_bytes_stream(lines))))
-    }
-
-    /// Delete the current tenant. `confirm_name` must be the tenant's name (422
-    /// `validation_failed` otherwise, nothing changed). The tenant is `deleted` at
-    /// once: every session acting in it ends and every API key of it is revoked, so
-    /// its tokens and keys answer 401 from the next request. Its rows are erased by
-    /// the `tenants.purge` job `ROWGUARD_TENANT_PURGE_DAYS` later. Its members keep
-    /// their accounts (users are not a tenant's) and their other tenants.
-    #[oai(
-        path = "/tenants/current",
-        method = "delete",
-        operation_id = "tenants_delete_current"
-    )]
-    async fn delete_current(
-        &self,
-        auth: BearerAuth,
-        body: JsonBody<DeleteTenantRequest>,
-    ) -> Result<TenantDeleted, ApiError> {
-        let (tx, access) = authorize(&self.db, &auth.0, &TENANTS_DELETE_CURRENT).await?;
-        let deleted = async {
-            let tenant = tenancy::tenant(&tx, access.tenant()?).await?;
-            if body.confirm_name != tenant.name {
-                return Err(Error::Validation(vec![FieldError::new(
-                    "confirm_name",
-                    "is not the tenant's name",
-                )]));
-            }
-            let deleted_at = db::delete_current_tenant(&tx)
-                .await?
-                .ok_or(Error::NotFound)?;
-            Ok(TenantDeletion {
-                id: tenant.id,
-                status: TenantStatus::Deleted,
-                deleted_at,
-                purge_after: deleted_at + self.purge_after,
-            })
-        }
-        .await;
-        Ok(TenantDeleted::Accepted(Json(tx.finish(deleted).await?)))
     }
 }

@@ -9,20 +9,22 @@ mod db;
 mod export;
 mod jobs;
 
-use chrono::Utc;
+use chrono::{TimeDelta, Utc};
 use uuid::Uuid;
 
 pub use jobs::{PURGE, jobs};
 
 use super::{AppState, rbac, subscriptions, tenancy};
 use crate::{
-    error::Error,
+    error::{Error, FieldError},
     platform::{
         auth::access::Operation,
-        db::{Database, Scope},
+        db::{Database, RequestTx, Scope},
         domain::Name,
     },
 };
+
+pub use api::{DeleteTenantRequest, TenantDeletion};
 
 /// This module's operations, as the registry mounts them.
 pub type Api = api::TenantLifecycleApi;
@@ -65,4 +67,32 @@ pub async fn create_tenant(
     }
     .await;
     tx.finish(created).await
+}
+
+/// Deletes the context's tenant (`DELETE /tenants/current`) once `confirm_name` is
+/// exactly its name (422 otherwise, nothing changed): `deleted` at once, its sessions
+/// ended and its keys revoked (`app.delete_current_tenant`), its rows erased by
+/// `tenants.purge` from `purge_after` on.
+pub async fn delete_current_tenant(
+    tx: &RequestTx,
+    tenant_id: Uuid,
+    confirm_name: &str,
+    purge_after: TimeDelta,
+) -> Result<TenantDeletion, Error> {
+    let tenant = tenancy::tenant(tx, tenant_id).await?;
+    if confirm_name != tenant.name {
+        return Err(Error::Validation(vec![FieldError::new(
+            "confirm_name",
+            "is not the tenant's name",
+        )]));
+    }
+    let deleted_at = db::delete_current_tenant(tx)
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok(TenantDeletion {
+        id: tenant.id,
+        status: tenancy::api::TenantStatus::Deleted,
+        deleted_at,
+        purge_after: deleted_at + purge_after,
+    })
 }

@@ -67,7 +67,9 @@ impl TestApp {
         permission: &str,
         store: Option<&str>,
     ) -> Value {
-        let mut call = self.users_access(token, user).query("permission", permission.to_string());
+        let mut call = self
+            .users_access(token, user)
+            .query("permission", permission.to_string());
         if let Some(store) = store {
             call = call.query("store_id", store.to_string());
         }
