@@ -444,6 +444,26 @@ pub struct Settings {
     )]
     pub billing_grace_days: u32,
 
+    /// Days between a tenant's deletion (`DELETE /tenants/current`) and the erasure
+    /// of its rows by the `tenants.purge` job.
+    #[arg(
+        long,
+        env = "ROWGUARD_TENANT_PURGE_DAYS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub tenant_purge_days: u32,
+
+    /// How many tenants one person may create (registration's first included; a
+    /// deleted one counts until it is purged): `POST /tenants` answers 409 beyond.
+    #[arg(
+        long,
+        env = "ROWGUARD_MAX_TENANTS_PER_USER",
+        default_value_t = 10,
+        global = true
+    )]
+    pub max_tenants_per_user: u32,
+
     /// Daraja's base URL: `https://sandbox.safaricom.co.ke` (the sandbox) or
     /// `https://api.safaricom.co.ke` (production); a local fake in tests.
     #[arg(

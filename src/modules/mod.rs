@@ -19,6 +19,7 @@ pub mod rbac;
 pub mod stores;
 pub mod subscriptions;
 pub mod tenancy;
+pub mod tenant_lifecycle;
 pub mod usage;
 
 use poem::{Endpoint, EndpointExt, Route};
@@ -91,6 +92,10 @@ pub struct AppState {
     /// The payment gateway (Daraja, or a refusal without `ROWGUARD_MPESA_*`) and the
     /// callback's settings.
     pub payments: payments::Payments,
+    /// `ROWGUARD_TENANT_PURGE_DAYS`: from a tenant's deletion to its purge.
+    pub tenant_purge_after: chrono::TimeDelta,
+    /// `ROWGUARD_MAX_TENANTS_PER_USER`.
+    pub max_tenants_per_user: i64,
 }
 
 impl AppState {
@@ -111,6 +116,8 @@ impl AppState {
             queue,
             billing_grace: chrono::TimeDelta::days(i64::from(settings.billing_grace_days)),
             payments: payments::Payments::from_settings(settings)?,
+            tenant_purge_after: chrono::TimeDelta::days(i64::from(settings.tenant_purge_days)),
+            max_tenants_per_user: i64::from(settings.max_tenants_per_user),
         })
     }
 }
@@ -133,6 +140,7 @@ type Apis = (
     usage::Api,
     payments::Api,
     api_keys::Api,
+    tenant_lifecycle::Api,
 );
 
 pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -153,6 +161,7 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
             usage::api(state),
             payments::api(state),
             api_keys::api(state),
+            tenant_lifecycle::api(state),
         ),
         "rowguard",
         env!("CARGO_PKG_VERSION"),
@@ -176,6 +185,7 @@ pub fn jobs(state: &AppState) -> Registry {
             billing::jobs(state),
             usage::jobs(state),
             payments::jobs(state),
+            tenant_lifecycle::jobs(state),
         ]
         .concat(),
     )
@@ -199,6 +209,7 @@ pub fn operations() -> Vec<Operation> {
         usage::OPERATIONS,
         payments::OPERATIONS,
         api_keys::OPERATIONS,
+        tenant_lifecycle::OPERATIONS,
     ]
     .concat()
     .concat()

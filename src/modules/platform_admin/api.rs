@@ -98,7 +98,16 @@ pub struct PlatformTenantList {
 pub struct UpdateTenantStatusRequest {
     /// `suspended`: the tenant's members are refused (403 `tenant_suspended`) from
     /// their next request; `active` lets them back.
-    pub status: TenantStatus,
+    pub status: SettableTenantStatus,
+}
+
+/// What the platform may set a tenant to: a tenant is `deleted` only by itself
+/// (`DELETE /tenants/current`), and a deleted tenant stays deleted (404 here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum SettableTenantStatus {
+    Active,
+    Suspended,
 }
 
 #[derive(ApiResponse)]
@@ -191,7 +200,7 @@ impl PlatformTenantsApi {
     ) -> Result<PlatformTenantResponse, ApiError> {
         let (tx, access) = authorize(&self.db, &auth.0, &PLATFORM_TENANTS_UPDATE).await?;
         let updated = async {
-            if body.status == TenantStatus::Suspended && access.tenant()? == id.0 {
+            if body.status == SettableTenantStatus::Suspended && access.tenant()? == id.0 {
                 return Err(Error::Conflict(
                     "a platform admin cannot suspend their own tenant".into(),
                 ));

@@ -5,6 +5,7 @@
 //! the opening statement (`platform/db/begin_request.sql`) reads the same tables to
 //! decide what a request may do.
 
+pub mod access;
 pub mod api;
 mod db;
 pub mod service;
@@ -12,12 +13,18 @@ pub mod service;
 pub use db::{AssignmentRow, RoleRow};
 
 /// This module's operations, as the registry mounts them.
-pub type Api = api::RbacApi;
+pub type Api = (api::RbacApi, access::AccessApi);
 
 pub fn api(state: &super::AppState) -> Api {
-    api::RbacApi {
-        db: state.db.clone(),
-    }
+    (
+        api::RbacApi {
+            db: state.db.clone(),
+        },
+        access::AccessApi {
+            db: state.db.clone(),
+        },
+    )
 }
 
-pub const OPERATIONS: &[&[crate::platform::auth::access::Operation]] = &[api::OPERATIONS];
+pub const OPERATIONS: &[&[crate::platform::auth::access::Operation]] =
+    &[api::OPERATIONS, access::OPERATIONS];

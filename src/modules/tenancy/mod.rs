@@ -60,6 +60,7 @@ pub fn api(state: &AppState) -> Api {
     (
         api::tenants::TenantsApi {
             identity: state.identity.clone(),
+            purge_after: state.tenant_purge_after,
         },
         api::invitations::InvitationsApi {
             identity: state.identity.clone(),

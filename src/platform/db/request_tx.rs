@@ -281,6 +281,34 @@ impl Database {
 }
 
 impl RequestTx {
+    /// The opening statement's answers for `scope`, asked again inside this
+    /// transaction (as its runtime role, under its row-level security): what a request
+    /// of that scope would be told, so that explaining a member's access
+    /// (`GET /users/{id}/access`) follows the very rules of a request instead of a
+    /// copy of them. The scope's tenant must be the context's (the statement reads
+    /// through its policies); no session and no key are asked about.
+    pub async fn access_of(&self, scope: &Scope) -> Result<Access, Error> {
+        let opening = self.prepare(BEGIN_REQUEST).await?;
+        let no_session: Option<Uuid> = None;
+        let no_key: Option<Uuid> = None;
+        let params: [&(dyn ToSql + Sync); 10] = [
+            &scope.tenant_id,
+            &scope.user_id,
+            &scope.store_id,
+            &scope.permission,
+            &scope.with_permissions,
+            &no_session,
+            &scope.grant_store_id,
+            &scope.feature,
+            &scope.gated,
+            &no_key,
+        ];
+        let row = self.connection().query_one(&opening, &params).await?;
+        Access::from_row(&row)
+    }
+}
+
+impl RequestTx {
     #[allow(
         clippy::expect_used,
         reason = "the connection is taken only by commit, rollback and query_and_commit, which consume the RequestTx"

@@ -25,6 +25,7 @@ mod smtp_sink;
 mod stores;
 mod subscriptions;
 mod tenancy;
+mod tenant_lifecycle;
 mod usage;
 
 pub use api_keys::in_days;

@@ -137,6 +137,7 @@ async fn another_tenants_ids_are_not_found_by_any_operation_and_change_nothing()
     let ids: HashMap<&str, Vec<(&str, &str)>> = HashMap::from([
         ("/api/v1/users/{id}", vec![("id", member.as_str())]),
         ("/api/v1/users/{id}/roles", vec![("id", member.as_str())]),
+        ("/api/v1/users/{id}/access", vec![("id", member.as_str())]),
         (
             "/api/v1/users/{id}/roles/{assignment_id}",
             vec![
@@ -180,6 +181,9 @@ async fn another_tenants_ids_are_not_found_by_any_operation_and_change_nothing()
             "users_update" => app.users_update(token, &member, &json!({"status": "suspended"})),
             "users_delete" => app.users_delete(token, &member),
             "user_roles_list" => app.user_roles_list(token, &member),
+            "users_access" => app
+                .users_access(token, &member)
+                .query("permission", "stores.view"),
             "user_roles_create" => {
                 app.user_roles_create(token, &member, &json!({"role_id": b_role}))
             }

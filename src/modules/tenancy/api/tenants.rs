@@ -12,6 +12,7 @@ use crate::{
             db::{self, MemberRow, TenantRow},
             service,
         },
+        tenant_lifecycle::{self, DeleteTenantRequest, TenantDeletion},
     },
     platform::{
         auth::access::{Operation, authorize},
@@ -28,12 +29,17 @@ use crate::{
 
 pub struct TenantsApi {
     pub identity: Identity,
+    /// `ROWGUARD_TENANT_PURGE_DAYS`: from a deletion to its purge.
+    pub purge_after: chrono::TimeDelta,
 }
 
 // What each operation requires (see `platform::auth::access`): one line per route below.
 const TENANTS_GET_CURRENT: Operation = Operation::permission("tenants_get_current", "tenants.view");
 const TENANTS_UPDATE_CURRENT: Operation =
     Operation::permission("tenants_update_current", "tenants.edit");
+/// A person's decision, never an integration's: keys cannot delete their tenant.
+const TENANTS_DELETE_CURRENT: Operation =
+    Operation::permission("tenants_delete_current", "tenants.delete").for_people_only();
 const USERS_LIST: Operation = Operation::permission("users_list", "users.view");
 const USERS_GET: Operation = Operation::permission("users_get", "users.view");
 /// 402: reactivating a member on an unpaid subscription (a member takes a seat of the
@@ -48,6 +54,7 @@ const USERS_DELETE: Operation = Operation::permission("users_delete", "users.rem
 pub const OPERATIONS: &[Operation] = &[
     TENANTS_GET_CURRENT,
     TENANTS_UPDATE_CURRENT,
+    TENANTS_DELETE_CURRENT,
     USERS_LIST,
     USERS_GET,
     USERS_UPDATE,
@@ -62,13 +69,16 @@ pub struct Tenant {
     pub created_at: DateTime<Utc>,
 }
 
-/// A suspended tenant's members are refused on every request.
+/// A suspended tenant's members are refused on every request; a deleted one's too,
+/// and its rows are erased by the `tenants.purge` job (`ROWGUARD_TENANT_PURGE_DAYS`
+/// after its deletion).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum TenantStatus {
     Active,
     Suspended,
+    Deleted,
 }
 
 /// A suspended member is refused on every request in the tenant.
@@ -136,6 +146,14 @@ pub enum TenantResponse {
 }
 
 #[derive(ApiResponse)]
+pub enum TenantDeleted {
+    /// Deleted: every token and key of the tenant stops working now; the rows are
+    /// erased from `purge_after`.
+    #[oai(status = 202)]
+    Accepted(Json<TenantDeletion>),
+}
+
+#[derive(ApiResponse)]
 pub enum MemberListResponse {
     #[oai(status = 200)]
     Ok(Json<MemberList>),
@@ -178,6 +196,36 @@ impl TenantsApi {
         let (tx, access) = authorize(&self.identity.db, &auth.0, &TENANTS_UPDATE_CURRENT).await?;
         let tenant = async { service::rename_tenant(&tx, access.tenant()?, &name).await }.await;
         Ok(TenantResponse::Ok(Json(tx.finish(tenant).await?.into())))
+    }
+
+    /// Delete the current tenant. `confirm_name` must be the tenant's name (422
+    /// `validation_failed` otherwise, nothing changed). The tenant is `deleted` at
+    /// once: every session acting in it ends and every API key of it is revoked, so
+    /// its tokens and keys answer 401 from the next request. Its rows are erased by
+    /// the `tenants.purge` job `ROWGUARD_TENANT_PURGE_DAYS` later. Its members keep
+    /// their accounts (users are not a tenant's) and their other tenants.
+    #[oai(
+        path = "/tenants/current",
+        method = "delete",
+        operation_id = "tenants_delete_current"
+    )]
+    async fn delete_current(
+        &self,
+        auth: BearerAuth,
+        body: JsonBody<DeleteTenantRequest>,
+    ) -> Result<TenantDeleted, ApiError> {
+        let (tx, access) = authorize(&self.identity.db, &auth.0, &TENANTS_DELETE_CURRENT).await?;
+        let deleted = async {
+            tenant_lifecycle::delete_current_tenant(
+                &tx,
+                access.tenant()?,
+                &body.confirm_name,
+                self.purge_after,
+            )
+            .await
+        }
+        .await;
+        Ok(TenantDeleted::Accepted(Json(tx.finish(deleted).await?)))
     }
 
     /// The tenant's members, oldest first.
