@@ -65,10 +65,12 @@ export const invitationStatuses: InvitationStatus[] = ["pending", "accepted", "r
 // @ts-expect-error "bogus" is not an invitation status
 export const invitationBogus: InvitationStatus = "bogus";
 
-// --- Tenants: `active` or `suspended` (tenants.status CHECK).
+// --- Tenants: `active`, `suspended` or `deleted` (tenants.status CHECK, V19).
 type TenantStatus = Schemas["Tenant"]["status"];
-type TenantStatusIsActiveOrSuspended = Assert<Equal<TenantStatus, "active" | "suspended">>;
-export const tenantStatuses: TenantStatus[] = ["active", "suspended"];
+type TenantStatusIsActiveSuspendedOrDeleted = Assert<
+  Equal<TenantStatus, "active" | "suspended" | "deleted">
+>;
+export const tenantStatuses: TenantStatus[] = ["active", "suspended", "deleted"];
 // @ts-expect-error "bogus" is not a tenant status
 export const tenantBogus: TenantStatus = "bogus";
 

@@ -238,9 +238,10 @@ async fn another_tenants_ids_are_not_found_by_any_operation_and_change_nothing()
                 panic!("{method} {template} ({id}) takes an id but is not covered by this test: add it to the calls")
             });
             // What the test client sends is the document's operation, on A's ids: a
-            // wrong route would answer 404 too, and prove nothing.
+            // wrong route would answer 404 too, and prove nothing. (A query string,
+            // as /users/{id}/access requires one, is not part of the route.)
             assert_eq!(
-                call.to_string(),
+                call.to_string().split('?').next().unwrap(),
                 format!("{} {path}", method.to_uppercase()),
                 "{id}: the test client's request is not this operation"
             );
