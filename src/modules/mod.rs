@@ -30,7 +30,12 @@ use crate::platform::{
     auth::access::{Operation, Requires},
     db::Database,
     email::Mailer,
-    http::{edge_stack, params::NameParameters, security::STORE_HEADER},
+    http::{
+        cors::{CorsLayer, CorsOrigins},
+        edge_stack,
+        params::NameParameters,
+        security::STORE_HEADER,
+    },
     jobs::{Queue, Registry},
     metering::Meter,
 };
@@ -91,6 +96,9 @@ pub struct AppState {
     /// The payment gateway (Daraja, or a refusal without `ROWGUARD_MPESA_*`) and the
     /// callback's settings.
     pub payments: payments::Payments,
+    /// `ROWGUARD_CORS_ORIGINS` and `ROWGUARD_CORS_ALLOW_CREDENTIALS`: which other
+    /// origins' pages may call the API.
+    pub cors: (CorsOrigins, bool),
 }
 
 impl AppState {
@@ -111,6 +119,10 @@ impl AppState {
             queue,
             billing_grace: chrono::TimeDelta::days(i64::from(settings.billing_grace_days)),
             payments: payments::Payments::from_settings(settings)?,
+            cors: (
+                settings.cors_origins.clone(),
+                settings.cors_allow_credentials,
+            ),
         })
     }
 }
@@ -451,6 +463,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .nest("/", service.with(names))
         .data(state.identity.tokens.clone())
         .data(state.meter.clone())
-        .data(state.identity.trusted_proxies.clone());
+        .data(state.identity.trusted_proxies.clone())
+        .with(CorsLayer::new(state.cors.0.clone(), state.cors.1));
     edge_stack(routes)
 }
