@@ -760,10 +760,12 @@ impl Settings {
     /// (a random key) or any.
     pub fn validate(&self) -> Result<(), String> {
         if self.cors_allow_credentials && self.cors_origins.is_any() {
-            return Err("ROWGUARD_CORS_ALLOW_CREDENTIALS cannot be used with ROWGUARD_CORS_ORIGINS=*: \
+            return Err(
+                "ROWGUARD_CORS_ALLOW_CREDENTIALS cannot be used with ROWGUARD_CORS_ORIGINS=*: \
                  a browser would send any site's requests with the user's credentials; \
                  list the origins instead"
-                .into());
+                    .into(),
+            );
         }
         if self.environment == Environment::Production {
             let Some(secret) = &self.jwt_secret else {
@@ -939,6 +941,49 @@ mod tests {
             .status()
             .unwrap();
         assert!(status.success(), "the child run failed: {status}");
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        // clap's own checks (an argument defined twice, as a `global` setting flattened
+        // into `serve` would be, panics here rather than at a user's first run).
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn rowguard_alone_serves_with_the_top_level_settings() {
+        let cli = Cli::try_parse_from(["rowguard", "--bind", "127.0.0.1:9999"]).unwrap();
+        match cli.into_command() {
+            Command::Serve(settings) => assert_eq!(settings.bind.port(), 9999),
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from(["rowguard", "serve", "--bind", "127.0.0.1:9998"]).unwrap();
+        match cli.into_command() {
+            Command::Serve(settings) => assert_eq!(settings.bind.port(), 9998),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_server_flag_is_refused_by_a_one_shot_command() {
+        assert!(Cli::try_parse_from(["rowguard", "migrate", "--bind", "127.0.0.1:1"]).is_err());
+        assert!(Cli::try_parse_from(["rowguard", "--bind", "127.0.0.1:1", "migrate"]).is_err());
+    }
+
+    #[test]
+    fn credentials_for_any_origin_are_refused() {
+        let mut settings = Settings::defaults();
+        settings.cors_origins = "*".parse().unwrap();
+        assert_eq!(settings.validate(), Ok(()));
+        settings.cors_allow_credentials = true;
+        assert!(
+            settings
+                .validate()
+                .unwrap_err()
+                .contains("ROWGUARD_CORS_ORIGINS=*")
+        );
+        settings.cors_origins = "https://console.example.com".parse().unwrap();
+        assert_eq!(settings.validate(), Ok(()));
     }
 
     #[test]

@@ -101,11 +101,7 @@ pub async fn assign_role(args: &AssignRoleArgs) -> anyhow::Result<ExitCode> {
             println!(
                 "user {} {}holds {} in tenant {}{}",
                 args.user,
-                if joined {
-                    "is now a member and "
-                } else {
-                    ""
-                },
+                if joined { "is now a member and " } else { "" },
                 args.role,
                 args.tenant,
                 args.store
@@ -185,13 +181,11 @@ async fn assign_in(tx: &RequestTx, args: &AssignRoleArgs) -> Result<bool, Outcom
     let joined = match tenancy::member(tx, args.user).await {
         Ok(_) => false,
         Err(Error::NotFound) => {
-            tenancy::add_member(tx, args.user)
-                .await
-                .map_err(|error| {
-                    error.on_constraint("tenant_users_user_id_fkey", || {
-                        Error::Conflict(format!("there is no user {}", args.user))
-                    })
-                })?;
+            tenancy::add_member(tx, args.user).await.map_err(|error| {
+                error.on_constraint("tenant_users_user_id_fkey", || {
+                    Error::Conflict(format!("there is no user {}", args.user))
+                })
+            })?;
             true
         }
         Err(error) => return Err(error.into()),

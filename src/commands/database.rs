@@ -16,9 +16,10 @@ use crate::{
 /// owner.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<ExitCode> {
     let target = migration_target(settings).await?;
-    let owner = target.owner.as_ref().context(
-        "rowguard migrate runs as the tables' owner: set ROWGUARD_OWNER_DATABASE_URL",
-    )?;
+    let owner = target
+        .owner
+        .as_ref()
+        .context("rowguard migrate runs as the tables' owner: set ROWGUARD_OWNER_DATABASE_URL")?;
     app::migrate(owner).await?;
     println!("migrations and policy files applied");
     Ok(ExitCode::SUCCESS)
@@ -116,9 +117,10 @@ pub async fn reset(args: &DbResetArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let target = migration_target(&settings).await?;
-    let owner = target.owner.as_ref().context(
-        "rowguard db reset runs as the tables' owner: set ROWGUARD_OWNER_DATABASE_URL",
-    )?;
+    let owner = target
+        .owner
+        .as_ref()
+        .context("rowguard db reset runs as the tables' owner: set ROWGUARD_OWNER_DATABASE_URL")?;
     let mut client = db::connect_once(owner)
         .await
         .context("connecting to the database as the owner")?;

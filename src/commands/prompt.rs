@@ -16,8 +16,8 @@ pub fn password(variable: &str, whose: &str) -> anyhow::Result<String> {
     }
     let first = rpassword::prompt_password(format!("Password for {whose}: "))
         .context("reading the password")?;
-    let again = rpassword::prompt_password("The same password again: ")
-        .context("reading the password")?;
+    let again =
+        rpassword::prompt_password("The same password again: ").context("reading the password")?;
     if first != again {
         anyhow::bail!("the two passwords differ");
     }

@@ -69,7 +69,9 @@ pub async fn seed(args: &DbSeedArgs) -> anyhow::Result<ExitCode> {
     };
     if let Some((email, _, _, _)) = MEMBERS.iter().find_map(|member| {
         let email = Email::parse(member.0).ok()?;
-        Password::parse(&password, Some(&email)).err().map(|_| member)
+        Password::parse(&password, Some(&email))
+            .err()
+            .map(|_| member)
     }) {
         return refuse(format!(
             "{PASSWORD_VARIABLE} is refused as a password for {email} (as registration would)"
@@ -116,8 +118,7 @@ pub async fn seed(args: &DbSeedArgs) -> anyhow::Result<ExitCode> {
         let stocked = async {
             for ((_, _, _, stock), product_id) in PRODUCTS.iter().zip(&product_ids) {
                 if stock[index] > 0 {
-                    products::adjust_stock(&tx, *product_id, stock[index], "opening stock")
-                        .await?;
+                    products::adjust_stock(&tx, *product_id, stock[index], "opening stock").await?;
                 }
             }
             Ok(())
@@ -131,9 +132,7 @@ pub async fn seed(args: &DbSeedArgs) -> anyhow::Result<ExitCode> {
         STORES.len(),
         PRODUCTS.len()
     );
-    println!(
-        "sign in with POST /api/v1/auth/login {{\"email\": ..., \"password\": ...}} as:"
-    );
+    println!("sign in with POST /api/v1/auth/login {{\"email\": ..., \"password\": ...}} as:");
     for (email, _, role, in_store) in MEMBERS {
         let place = if *in_store {
             format!("in the {} store ({})", STORES[0].0, store_ids[0])

@@ -56,13 +56,20 @@ async fn create(state: &AppState, args: &TenantCreateArgs) -> Result<String, Out
         .credentials
         .begin_context(&Scope::tenant(id, args.owner))
         .await?;
-    let founded = tenancy::found(&tx, id, name.as_str(), args.owner, &plan, chrono::Utc::now())
-        .await
-        .map_err(|error| {
-            error.on_constraint("tenant_users_user_id_fkey", || {
-                Error::Conflict(format!("there is no user {}", args.owner))
-            })
-        });
+    let founded = tenancy::found(
+        &tx,
+        id,
+        name.as_str(),
+        args.owner,
+        &plan,
+        chrono::Utc::now(),
+    )
+    .await
+    .map_err(|error| {
+        error.on_constraint("tenant_users_user_id_fkey", || {
+            Error::Conflict(format!("there is no user {}", args.owner))
+        })
+    });
     let tenant = tx.finish(founded).await?;
     Ok(format!(
         "created tenant {} ({}) on plan {plan}, owned by user {}",

@@ -463,7 +463,8 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .nest("/", service.with(names))
         .data(state.identity.tokens.clone())
         .data(state.meter.clone())
-        .data(state.identity.trusted_proxies.clone())
-        .with(CorsLayer::new(state.cors.0.clone(), state.cors.1));
-    edge_stack(routes)
+        .data(state.identity.trusted_proxies.clone());
+    // Outside the edge, so that the CORS headers go on every answer the edge makes,
+    // problem+json included.
+    edge_stack(routes).with(CorsLayer::new(state.cors.0.clone(), state.cors.1))
 }

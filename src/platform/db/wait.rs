@@ -17,7 +17,11 @@ const MAX_DELAY: Duration = Duration::from_secs(4);
 /// Connects to `config` until it answers or `max_wait` has passed, logging each retry
 /// and why; then an error naming the server, the wait and the last error. `what`
 /// names the connection's role in messages ("the database", "the owner's database").
-pub async fn until_reachable(config: &Config, what: &str, max_wait: Duration) -> anyhow::Result<()> {
+pub async fn until_reachable(
+    config: &Config,
+    what: &str,
+    max_wait: Duration,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     // A host that drops packets would hold one attempt for the system's TCP timeout
     // (minutes): each attempt gets a few seconds unless the URL says otherwise.
@@ -39,7 +43,11 @@ pub async fn until_reachable(config: &Config, what: &str, max_wait: Duration) ->
             Err(error) => error,
         };
         if !passing(&error) {
-            anyhow::bail!("cannot connect to {what} at {}: {}", server(config), cause(&error));
+            anyhow::bail!(
+                "cannot connect to {what} at {}: {}",
+                server(config),
+                cause(&error)
+            );
         }
         let waited = started.elapsed();
         if waited + delay > max_wait {

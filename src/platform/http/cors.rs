@@ -1,6 +1,9 @@
 //! CORS, for a console served from another origin than the API
-//! (`ROWGUARD_CORS_ORIGINS`). poem's `Cors` answers the preflight and adds the
-//! headers; around it, this layer decides which requests it sees at all: only those
+//! (`ROWGUARD_CORS_ORIGINS`), the outermost layer, around the edge (so that every
+//! answer of the edge, problem+json included, carries the headers; a preflight is
+//! answered before the edge, without a request id). poem's `Cors` answers the
+//! preflight and adds the headers; around it, this layer decides which requests it
+//! sees at all: only those
 //! from a listed origin. poem's own answer to any other origin is a 403, which would
 //! also refuse the server's own pages (a browser sends `Origin` with a same-origin
 //! POST) and any non-browser client that sets the header; here such a request is
@@ -14,6 +17,8 @@ use poem::{
     http::{HeaderValue, Method, header},
     middleware::Cors,
 };
+
+use super::problem::problem_response;
 
 /// The request headers a browser page may send: the bearer token, JSON bodies, a
 /// payment's `Idempotency-Key`, the store of a store-scoped operation, and a request
@@ -192,7 +197,11 @@ impl<E: Endpoint> Endpoint for CorsLayerEndpoint<E> {
 
     async fn call(&self, request: Request) -> poem::Result<Response> {
         if self.origins == CorsOrigins::None {
-            return self.inner.call(request).await.map(IntoResponse::into_response);
+            return self
+                .inner
+                .call(request)
+                .await
+                .map(IntoResponse::into_response);
         }
         let allowed = request
             .headers()
@@ -200,7 +209,13 @@ impl<E: Endpoint> Endpoint for CorsLayerEndpoint<E> {
             .and_then(|origin| origin.to_str().ok())
             .is_some_and(|origin| self.origins.allows(origin));
         let mut response = if allowed {
-            self.cors.call(request).await?
+            // poem refuses a preflight asking for a method or header not allowed
+            // with an error; this layer is outside the edge, so it is made
+            // problem+json here.
+            match self.cors.call(request).await {
+                Ok(response) => response,
+                Err(error) => problem_response(error.status(), Some(error.to_string())),
+            }
         } else {
             self.inner.call(request).await?.into_response()
         };
