@@ -17,6 +17,7 @@ use std::{io::Write, process::ExitCode};
 use crate::{
     app::{self, Application, DatabaseTarget},
     config::{Command, DbCommand, Secret, Settings, UserCommand},
+    error::Error,
     modules::{self, AppState, identity::service::Identity},
     platform::{
         db::{self, Database, RuntimeRole},
@@ -69,6 +70,37 @@ async fn open(settings: &Settings) -> anyhow::Result<(AppState, DatabaseTarget)>
 fn refuse(message: impl std::fmt::Display) -> anyhow::Result<ExitCode> {
     eprintln!("rowguard: {message}");
     Ok(ExitCode::FAILURE)
+}
+
+/// What a refused command prints: a field's problem by its name, a conflict as it is.
+fn explain(error: &Error) -> Option<String> {
+    match error {
+        Error::Validation(fields) => Some(
+            fields
+                .iter()
+                .map(|field| format!("{}: {}", field.field, field.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        Error::Conflict(why) => Some(why.clone()),
+        Error::LimitExceeded { .. } => Some(error.to_string()),
+        _ => None,
+    }
+}
+
+/// Why an operator's change did not happen: what they can fix, or a failure.
+enum Outcome {
+    Refusal(String),
+    Failure(Error),
+}
+
+impl From<Error> for Outcome {
+    fn from(error: Error) -> Self {
+        match explain(&error) {
+            Some(why) => Outcome::Refusal(why),
+            None => Outcome::Failure(error),
+        }
+    }
 }
 
 /// The document the server would serve. The pool is built but never used (connections

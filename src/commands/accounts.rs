@@ -5,7 +5,10 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use super::{open, prompt, refuse};
+use super::{
+    Outcome::{self, Failure, Refusal},
+    explain, open, prompt, refuse,
+};
 use crate::{
     config::{AssignRoleArgs, BootstrapArgs, UserCreateArgs},
     error::Error,
@@ -19,22 +22,6 @@ use crate::{
         db::{RequestTx, Scope},
     },
 };
-
-/// What a refused command prints: a field's problem by its name, a conflict as it is.
-fn explain(error: &Error) -> Option<String> {
-    match error {
-        Error::Validation(fields) => Some(
-            fields
-                .iter()
-                .map(|field| format!("{}: {}", field.field, field.message))
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
-        Error::Conflict(why) => Some(why.clone()),
-        Error::LimitExceeded { .. } => Some(error.to_string()),
-        _ => None,
-    }
-}
 
 /// `rowguard bootstrap --email ... --tenant ...`: the first user, as the HTTP
 /// bootstrap would create them, without a running server.
@@ -112,23 +99,6 @@ pub async fn assign_role(args: &AssignRoleArgs) -> anyhow::Result<ExitCode> {
         }
         Err(Refusal(why)) => refuse(why),
         Err(Failure(error)) => Err(anyhow::anyhow!("assigning the role failed: {error}")),
-    }
-}
-
-/// Why an operator's change did not happen: what they can fix, or a failure.
-pub(super) enum Outcome {
-    Refusal(String),
-    Failure(Error),
-}
-
-use Outcome::{Failure, Refusal};
-
-impl From<Error> for Outcome {
-    fn from(error: Error) -> Self {
-        match explain(&error) {
-            Some(why) => Refusal(why),
-            None => Failure(error),
-        }
     }
 }
 

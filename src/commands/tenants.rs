@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use uuid::Uuid;
 
 use super::{
-    accounts::Outcome::{self, Failure, Refusal},
+    Outcome::{self, Failure, Refusal},
     open, refuse,
 };
 use crate::{
