@@ -57,10 +57,16 @@ pub async fn database_target(settings: &Settings) -> anyhow::Result<DatabaseTarg
         .transpose()?;
     match (&settings.database_url, &settings.auth_database_url) {
         (Some(api), Some(auth)) => {
+            let api = db::parse_url(api.expose(), "DATABASE_URL")?;
+            // The owner's connection is the first one made when it is given.
+            match &owner {
+                Some(owner) => wait_for(owner, "the owner's database", settings).await?,
+                None => wait_for(&api, "the database", settings).await?,
+            }
             return Ok(DatabaseTarget {
                 owner,
                 logins: Logins::Given {
-                    api: Box::new(db::parse_url(api.expose(), "DATABASE_URL")?),
+                    api: Box::new(api),
                     auth: Box::new(db::parse_url(auth.expose(), "ROWGUARD_AUTH_DATABASE_URL")?),
                 },
                 cluster: None,
@@ -81,8 +87,10 @@ pub async fn database_target(settings: &Settings) -> anyhow::Result<DatabaseTarg
                 roles::API_LOGIN,
                 roles::AUTH_LOGIN
             );
+            let owner = owner.unwrap_or(db::parse_url(url.expose(), "DATABASE_URL")?);
+            wait_for(&owner, "the database", settings).await?;
             return Ok(DatabaseTarget {
-                owner: Some(owner.unwrap_or(db::parse_url(url.expose(), "DATABASE_URL")?)),
+                owner: Some(owner),
                 logins: Logins::MadeByOwner,
                 cluster: None,
             });
@@ -114,6 +122,12 @@ pub async fn database_target(settings: &Settings) -> anyhow::Result<DatabaseTarg
         logins: Logins::MadeByOwner,
         cluster: Some(cluster),
     })
+}
+
+/// Waits for the server of `config` up to `ROWGUARD_DB_WAIT_SECS` (the embedded
+/// cluster needs no wait: it is started, and waited for, by this process).
+async fn wait_for(config: &Config, what: &str, settings: &Settings) -> anyhow::Result<()> {
+    db::wait::until_reachable(config, what, Duration::from_secs(settings.db_wait_secs)).await
 }
 
 /// Creates `name` unless it exists. `name` is a constant of this crate, never input.
@@ -416,18 +430,27 @@ impl Application {
 /// `settings`: the identity flows, the mailer and the job queue. Refuses a default
 /// plan that does not exist.
 pub async fn app_state(pools: Pools, settings: &Settings) -> anyhow::Result<AppState> {
+    state_with_key(pools, settings, &jwt_secret(settings)).await
+}
+
+/// [`app_state`] for a one-shot command: no warning about a missing JWT secret, since
+/// a command signs no token anyone uses.
+pub async fn command_state(pools: Pools, settings: &Settings) -> anyhow::Result<AppState> {
+    state_with_key(pools, settings, &command_key(settings)).await
+}
+
+async fn state_with_key(
+    pools: Pools,
+    settings: &Settings,
+    jwt_secret: &[u8],
+) -> anyhow::Result<AppState> {
     if !modules::subscriptions::plan_exists(&pools.api, &settings.default_plan).await? {
         anyhow::bail!(
             "ROWGUARD_DEFAULT_PLAN={} is not a plan (GET /api/v1/plans lists them)",
             settings.default_plan
         );
     }
-    let identity = Identity::new(
-        pools.api.clone(),
-        pools.auth,
-        settings,
-        &jwt_secret(settings),
-    )?;
+    let identity = Identity::new(pools.api.clone(), pools.auth, settings, jwt_secret)?;
     let queue = Queue::new(pools.queue, pools.jobs)?;
     AppState::new(pools.api, identity, queue, settings)
 }
@@ -470,6 +493,20 @@ pub fn jwt_secret(settings: &Settings) -> Vec<u8> {
             tracing::warn!(
                 "ROWGUARD_JWT_SECRET is not set: using a random key; tokens will not survive a restart"
             );
+            let mut key = vec![0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+            key
+        }
+    }
+}
+
+/// The key of a one-shot command's services: the configured secret, else a random
+/// one, silently (the tokens a command makes, such as bootstrap's session, are
+/// thrown away).
+pub fn command_key(settings: &Settings) -> Vec<u8> {
+    match &settings.jwt_secret {
+        Some(secret) => secret.expose().as_bytes().to_vec(),
+        None => {
             let mut key = vec![0u8; 32];
             rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
             key

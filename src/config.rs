@@ -5,7 +5,7 @@ use std::{convert::Infallible, fmt, net::SocketAddr, path::PathBuf, str::FromStr
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use crate::platform::http::client::TrustedProxies;
+use crate::platform::http::{client::TrustedProxies, cors::CorsOrigins};
 
 /// A secret setting (the JWT key, a database URL that may hold a password): parsed
 /// like any other, but `Debug` never prints it, so a logged or printed `Settings`
@@ -38,25 +38,40 @@ impl From<&str> for Secret {
     }
 }
 
+/// The command line. Each subcommand takes only the flags it uses: the server's
+/// settings belong to `serve` and `worker` (and to `rowguard` alone, which serves),
+/// the one-shot commands take the database's ([`DatabaseArgs`]) and their own.
 #[derive(Debug, Parser)]
 #[command(
     name = "rowguard",
     version,
-    about = "The multi-tenant core of a SaaS backend"
+    about = "The multi-tenant core of a SaaS backend",
+    // `rowguard --bind x serve` would configure the default command and then run
+    // another with its own settings: refused instead of silently ignored.
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
+    /// The settings of `rowguard` without a subcommand, which serves.
     #[command(flatten)]
     pub settings: Settings,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
+impl Cli {
+    /// The command to run: `serve` with the top-level settings when none is named.
+    pub fn into_command(self) -> Command {
+        self.command
+            .unwrap_or_else(|| Command::Serve(Box::new(self.settings)))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API (the default).
-    Serve,
+    Serve(Box<Settings>),
     /// Apply the migrations of `sql/` and the policy files of `policies/`, then exit.
-    Migrate,
+    Migrate(DatabaseArgs),
     /// Report every table's row-level security from the live catalog.
     Policies(PoliciesArgs),
     /// Create the first user (a platform admin) and their tenant; refused once any
@@ -67,22 +82,221 @@ pub enum Command {
     /// database. For client generators.
     Openapi,
     /// Run job workers only (ROWGUARD_WORKERS of them, at least one), no HTTP.
-    Worker,
+    Worker(Box<Settings>),
     /// The job queue: list jobs, or run a periodic job now.
     #[command(subcommand)]
     Jobs(JobsCommand),
-    /// A tenant, as the operator: suspend it (its members are refused from their next
-    /// request) or activate it again.
+    /// The database of a development machine: start it afresh, or fill it with a
+    /// demo tenant to sign in to.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Users, as the operator: create one, give one a role in a tenant.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// A tenant, as the operator: create one, restore its system roles, suspend it
+    /// (its members are refused from their next request) or activate it again.
     #[command(subcommand)]
     Tenant(TenantCommand),
 }
 
+impl Command {
+    /// The log format the command asked for.
+    pub fn log_format(&self) -> LogFormat {
+        match self {
+            Command::Serve(settings) | Command::Worker(settings) => settings.log_format,
+            Command::Migrate(database) => database.log_format,
+            Command::Policies(args) => args.database.log_format,
+            Command::Bootstrap(args) => args.database.log_format,
+            Command::Openapi => LogFormat::Text,
+            Command::Jobs(JobsCommand::List { database, .. }) => database.log_format,
+            Command::Jobs(JobsCommand::Run { settings, .. }) => settings.log_format,
+            Command::Db(DbCommand::Reset(args)) => args.database.log_format,
+            Command::Db(DbCommand::Seed(args)) => args.database.log_format,
+            Command::User(UserCommand::Create(args)) => args.database.log_format,
+            Command::User(UserCommand::AssignRole(args)) => args.database.log_format,
+            Command::Tenant(command) => command.database().log_format,
+        }
+    }
+
+    /// Whether the command runs until it is stopped (its fatal error goes to the log,
+    /// which may be JSON read by a machine) rather than once (to the terminal).
+    pub fn is_long_running(&self) -> bool {
+        matches!(self, Command::Serve(_) | Command::Worker(_))
+    }
+}
+
+/// What every command that opens the database takes: where it is, how long to wait
+/// for it, which environment this is, how to log. The same flags and variables as the
+/// server's settings of the same names (README, "Settings").
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL of request sessions (the login role rowguard_api_login); given
+    /// alone, in development, the owner's. Without it, the embedded cluster under the
+    /// data directory.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<Secret>,
+
+    /// PostgreSQL URL of the credential flows (the login role rowguard_auth_login).
+    #[arg(long, env = "ROWGUARD_AUTH_DATABASE_URL", hide_env_values = true)]
+    pub auth_database_url: Option<Secret>,
+
+    /// PostgreSQL URL of the tables' owner, for migrations.
+    #[arg(long, env = "ROWGUARD_OWNER_DATABASE_URL", hide_env_values = true)]
+    pub owner_database_url: Option<Secret>,
+
+    /// `production` refuses the development-only commands and a database given by
+    /// one URL.
+    #[arg(long = "env", env = "ROWGUARD_ENV", value_enum, default_value_t = Environment::Development)]
+    pub environment: Environment,
+
+    /// How long to wait for the database to accept connections, in seconds, retrying
+    /// with backoff; 0: try once.
+    #[arg(long, env = "ROWGUARD_DB_WAIT_SECS", default_value_t = DEFAULT_DB_WAIT_SECS)]
+    pub db_wait_secs: u64,
+
+    /// Where the embedded cluster lives when no DATABASE_URL is given [default: .rowguard].
+    #[arg(long, env = "ROWGUARD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Log format.
+    #[arg(long, env = "ROWGUARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl DatabaseArgs {
+    /// The server's settings with these, everything else at its default: what the
+    /// services a command goes through are built with.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            database_url: self.database_url.clone(),
+            auth_database_url: self.auth_database_url.clone(),
+            owner_database_url: self.owner_database_url.clone(),
+            environment: self.environment,
+            db_wait_secs: self.db_wait_secs,
+            data_dir: self.data_dir.clone(),
+            log_format: self.log_format,
+            ..Settings::defaults()
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
+    /// Create a tenant (its system roles, its subscription) with an existing user as
+    /// its Owner; prints its id.
+    Create(TenantCreateArgs),
+    /// Restore the system roles (Owner, Admin, Store Manager, Staff) a tenant lacks,
+    /// and the default permissions its system roles lack; nothing is taken away.
+    SeedRoles {
+        /// The tenant's id.
+        id: uuid::Uuid,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Suspend a tenant: 403 `tenant_suspended` for its members from their next request.
-    Suspend { id: uuid::Uuid },
+    Suspend {
+        id: uuid::Uuid,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Activate a suspended tenant again.
-    Activate { id: uuid::Uuid },
+    Activate {
+        id: uuid::Uuid,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+impl TenantCommand {
+    pub fn database(&self) -> &DatabaseArgs {
+        match self {
+            TenantCommand::Create(args) => &args.database,
+            TenantCommand::SeedRoles { database, .. }
+            | TenantCommand::Suspend { database, .. }
+            | TenantCommand::Activate { database, .. } => database,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TenantCreateArgs {
+    /// The tenant's name.
+    #[arg(long)]
+    pub name: String,
+    /// The id of the user who becomes its Owner (`rowguard user create` prints it).
+    #[arg(long)]
+    pub owner: uuid::Uuid,
+    /// The plan its subscription starts on [default: ROWGUARD_DEFAULT_PLAN's default, free].
+    #[arg(long)]
+    pub plan: Option<String>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user (no tenant yet); prints their id. The password is read from
+    /// ROWGUARD_USER_PASSWORD, or asked for on the terminal.
+    Create(UserCreateArgs),
+    /// Give a user a role (by name) in a tenant, tenant-wide or in one store; the user
+    /// becomes a member of the tenant first if they are not one.
+    AssignRole(AssignRoleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserCreateArgs {
+    #[arg(long)]
+    pub email: String,
+    #[arg(long)]
+    pub full_name: String,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AssignRoleArgs {
+    /// The user's id.
+    #[arg(long)]
+    pub user: uuid::Uuid,
+    /// The tenant's id.
+    #[arg(long)]
+    pub tenant: uuid::Uuid,
+    /// The role's name in that tenant (`Owner`, `Admin`, `Store Manager`, `Staff`, or
+    /// one of its own).
+    #[arg(long)]
+    pub role: String,
+    /// Only in this store (its id); tenant-wide without it.
+    #[arg(long)]
+    pub store: Option<uuid::Uuid>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Drop everything in the database and migrate it again (development only:
+    /// refused with ROWGUARD_ENV=production). Asks for confirmation unless --yes.
+    Reset(DbResetArgs),
+    /// Create a demo tenant (stores, products, stock, a member of each system role)
+    /// and print how to sign in as each (development only). Refused once seeded.
+    /// The members' password is read from ROWGUARD_SEED_PASSWORD, or else generated
+    /// and printed once.
+    Seed(DbSeedArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbResetArgs {
+    /// Do not ask: everything in the database is dropped.
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DbSeedArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,14 +308,19 @@ pub enum JobsCommand {
         state: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: i64,
+        #[command(flatten)]
+        database: DatabaseArgs,
     },
     /// Run a periodic job now, as of `--at` (default: now): it is enqueued, and run by
-    /// this command unless it is already queued.
+    /// this command unless it is already queued. Takes the server's settings: the jobs
+    /// send email and call the payment gateway as the server's workers would.
     Run {
         kind: String,
         /// The instant the job takes as "now" (RFC 3339), to rehearse the future.
         #[arg(long)]
         at: Option<chrono::DateTime<chrono::Utc>>,
+        #[command(flatten)]
+        settings: Box<Settings>,
     },
 }
 
@@ -116,6 +335,8 @@ pub struct BootstrapArgs {
     pub full_name: String,
     #[arg(long, env = "ROWGUARD_BOOTSTRAP_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 #[derive(Debug, Args)]
@@ -132,6 +353,8 @@ pub struct PoliciesArgs {
     /// breaks the "distributable by tenant" rule.
     #[arg(long, conflicts_with_all = ["check", "format"])]
     pub citus: bool,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -167,52 +390,32 @@ pub struct Settings {
     /// as the owner's, and the server makes its login roles itself. Without it,
     /// rowguard starts (or reuses) a private cluster under the data directory from the
     /// PostgreSQL binaries installed on the machine.
-    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<Secret>,
 
     /// PostgreSQL URL of the credential flows (login, sessions, passwords): a login
     /// role that can only become rowguard_auth, which request sessions can never become.
-    #[arg(
-        long,
-        env = "ROWGUARD_AUTH_DATABASE_URL",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, env = "ROWGUARD_AUTH_DATABASE_URL", hide_env_values = true)]
     pub auth_database_url: Option<Secret>,
 
     /// PostgreSQL URL of the tables' owner, for migrations (`rowguard migrate`, or at
     /// start-up when given). Without it, a server with its own login roles does not
     /// migrate, and refuses to start on a database behind this build.
-    #[arg(
-        long,
-        env = "ROWGUARD_OWNER_DATABASE_URL",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, env = "ROWGUARD_OWNER_DATABASE_URL", hide_env_values = true)]
     pub owner_database_url: Option<Secret>,
 
     /// Address the HTTP server listens on.
-    #[arg(
-        long,
-        env = "ROWGUARD_BIND",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
+    #[arg(long, env = "ROWGUARD_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
 
     /// Secret that signs access tokens (HS256). Required in production, and refused
     /// there when shorter than 32 bytes, a published or placeholder value, or too
     /// regular to be random; in development a random one is generated per process.
-    #[arg(
-        long,
-        env = "ROWGUARD_JWT_SECRET",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, env = "ROWGUARD_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<Secret>,
 
     /// `production` refuses a missing or weak JWT secret.
-    #[arg(long = "env", env = "ROWGUARD_ENV", value_enum, default_value_t = Environment::Development, global = true)]
+    #[arg(long = "env", env = "ROWGUARD_ENV", value_enum, default_value_t = Environment::Development)]
     pub environment: Environment,
 
     /// Maximum number of pooled database connections; 0 means two per CPU (at least
@@ -220,64 +423,39 @@ pub struct Settings {
     /// more only queue in its scheduler instead of in the pool (see the README,
     /// "Performance"). Size it to the database server's cores when that is another
     /// machine.
-    #[arg(long, env = "ROWGUARD_POOL_SIZE", default_value_t = 0, global = true)]
+    #[arg(long, env = "ROWGUARD_POOL_SIZE", default_value_t = 0)]
     pub pool_size: usize,
 
     /// How long a request waits for a pooled connection before it gets 503.
-    #[arg(
-        long,
-        env = "ROWGUARD_POOL_TIMEOUT_MS",
-        default_value_t = 5000,
-        global = true
-    )]
+    #[arg(long, env = "ROWGUARD_POOL_TIMEOUT_MS", default_value_t = 5000)]
     pub pool_timeout_ms: u64,
 
     /// PostgreSQL statement_timeout for the server's connections.
-    #[arg(
-        long,
-        env = "ROWGUARD_STATEMENT_TIMEOUT_MS",
-        default_value_t = 5000,
-        global = true
-    )]
+    #[arg(long, env = "ROWGUARD_STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
     pub statement_timeout_ms: u64,
 
     /// Log format.
-    #[arg(long, env = "ROWGUARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    #[arg(long, env = "ROWGUARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
     /// `open`: anyone may register; `closed`: registration answers 403.
-    #[arg(long, env = "ROWGUARD_REGISTRATION", value_enum, default_value_t = Registration::Open, global = true)]
+    #[arg(long, env = "ROWGUARD_REGISTRATION", value_enum, default_value_t = Registration::Open)]
     pub registration: Registration,
 
     /// Issuer (`iss`) of access tokens, checked on every request.
-    #[arg(
-        long,
-        env = "ROWGUARD_JWT_ISSUER",
-        default_value = "rowguard",
-        global = true
-    )]
+    #[arg(long, env = "ROWGUARD_JWT_ISSUER", default_value = "rowguard")]
     pub jwt_issuer: String,
 
     /// Audience (`aud`) of access tokens, checked on every request.
-    #[arg(
-        long,
-        env = "ROWGUARD_JWT_AUDIENCE",
-        default_value = "rowguard-api",
-        global = true
-    )]
+    #[arg(long, env = "ROWGUARD_JWT_AUDIENCE", default_value = "rowguard-api")]
     pub jwt_audience: String,
 
     /// Lifetime of access tokens, in seconds.
-    #[arg(
-        long,
-        env = "ROWGUARD_ACCESS_TOKEN_TTL_SECS",
-        default_value_t = 900,
-        global = true
-    )]
+    #[arg(long, env = "ROWGUARD_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
     pub access_token_ttl_secs: u64,
 
     /// Lifetime of refresh tokens, in seconds.
-    #[arg(long, env = "ROWGUARD_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 24 * 3600, global = true)]
+    #[arg(long, env = "ROWGUARD_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 24 * 3600)]
     pub refresh_token_ttl_secs: u64,
 
     /// Failed logins per email from one client address within the throttle window
@@ -287,8 +465,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "ROWGUARD_LOGIN_MAX_FAILURES_PER_EMAIL",
-        default_value_t = 10,
-        global = true
+        default_value_t = 10
     )]
     pub login_max_failures_per_email: u32,
 
@@ -296,8 +473,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "ROWGUARD_LOGIN_MAX_FAILURES_PER_CLIENT",
-        default_value_t = 100,
-        global = true
+        default_value_t = 100
     )]
     pub login_max_failures_per_client: u32,
 
@@ -308,18 +484,12 @@ pub struct Settings {
     #[arg(
         long,
         env = "ROWGUARD_LOGIN_DELAY_AFTER_FAILURES_PER_EMAIL",
-        default_value_t = 30,
-        global = true
+        default_value_t = 30
     )]
     pub login_delay_after_failures_per_email: u32,
 
     /// The longest wait of ROWGUARD_LOGIN_DELAY_AFTER_FAILURES_PER_EMAIL, in seconds.
-    #[arg(
-        long,
-        env = "ROWGUARD_LOGIN_MAX_DELAY_SECS",
-        default_value_t = 60,
-        global = true
-    )]
+    #[arg(long, env = "ROWGUARD_LOGIN_MAX_DELAY_SECS", default_value_t = 60)]
     pub login_max_delay_secs: u32,
 
     /// Proxies whose forwarding headers are believed (comma-separated CIDRs, e.g.
@@ -327,12 +497,7 @@ pub struct Settings {
     /// client address is the right-most address of `X-Forwarded-For` (else of
     /// `Forwarded`) that is not itself a trusted proxy; otherwise it is the peer, and
     /// the headers are ignored.
-    #[arg(
-        long,
-        env = "ROWGUARD_TRUSTED_PROXIES",
-        default_value = "",
-        global = true
-    )]
+    #[arg(long, env = "ROWGUARD_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: TrustedProxies,
 
     /// Registrations of an already registered email (409, or 202 when taken emails
@@ -342,8 +507,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "ROWGUARD_REGISTER_MAX_TAKEN_EMAILS_PER_CLIENT",
-        default_value_t = 10,
-        global = true
+        default_value_t = 10
     )]
     pub register_max_taken_emails_per_client: u32,
 
@@ -354,8 +518,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "ROWGUARD_REGISTER_CONCEAL_TAKEN_EMAILS",
-        default_value_t = false,
-        global = true
+        default_value_t = false
     )]
     pub register_conceal_taken_emails: bool,
 
@@ -363,8 +526,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "ROWGUARD_LOGIN_THROTTLE_WINDOW_SECS",
-        default_value_t = 900,
-        global = true
+        default_value_t = 900
     )]
     pub login_throttle_window_secs: u32,
 
@@ -372,8 +534,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "ROWGUARD_FORGOT_PASSWORD_MAX_PER_HOUR",
-        default_value_t = 5,
-        global = true
+        default_value_t = 5
     )]
     pub forgot_password_max_per_hour: u32,
 
@@ -382,12 +543,7 @@ pub struct Settings {
     /// two: unauthenticated hashing (registration, bootstrap, a new user accepting an
     /// invitation, a password reset) runs on at most half of them, so logins and
     /// password checks always have one.
-    #[arg(
-        long,
-        env = "ROWGUARD_HASH_CONCURRENCY",
-        default_value_t = 0,
-        global = true
-    )]
+    #[arg(long, env = "ROWGUARD_HASH_CONCURRENCY", default_value_t = 0)]
     pub hash_concurrency: usize,
 
     /// Unauthenticated password hashes that may wait for their threads; beyond them
@@ -395,8 +551,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "ROWGUARD_HASH_UNAUTHENTICATED_QUEUE",
-        default_value_t = 16,
-        global = true
+        default_value_t = 16
     )]
     pub hash_unauthenticated_queue: usize,
 
@@ -404,44 +559,33 @@ pub struct Settings {
     /// (STARTTLS) or `smtps://user:password@host:port` (TLS). Without it, every message
     /// is written to the server log instead (development: the reset link is in the
     /// terminal).
-    #[arg(long, env = "ROWGUARD_SMTP_URL", global = true, hide_env_values = true)]
+    #[arg(long, env = "ROWGUARD_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<Secret>,
 
     /// The sender of every email.
     #[arg(
         long,
         env = "ROWGUARD_MAIL_FROM",
-        default_value = "rowguard <no-reply@localhost>",
-        global = true
+        default_value = "rowguard <no-reply@localhost>"
     )]
     pub mail_from: String,
 
     /// The base of the links in emails (`{public URL}/console/reset-password?token=...`)
     /// and of the payment callback URL: where users reach this server [default:
     /// http://localhost:8080; required in production].
-    #[arg(long, env = "ROWGUARD_PUBLIC_URL", global = true)]
+    #[arg(long, env = "ROWGUARD_PUBLIC_URL")]
     pub public_url: Option<String>,
 
     /// The plan a new tenant starts on (`free`, `starter`, `business`): its
     /// subscription is active on it, with no trial. Start-up refuses a plan that
     /// does not exist.
-    #[arg(
-        long,
-        env = "ROWGUARD_DEFAULT_PLAN",
-        default_value = "free",
-        global = true
-    )]
+    #[arg(long, env = "ROWGUARD_DEFAULT_PLAN", default_value = "free")]
     pub default_plan: String,
 
     /// Days a subscription stays `past_due` (an invoice open past its due time,
     /// everything still working) before it is `unpaid` (the gated operations answer
     /// 402 `payment_required`).
-    #[arg(
-        long,
-        env = "ROWGUARD_BILLING_GRACE_DAYS",
-        default_value_t = 7,
-        global = true
-    )]
+    #[arg(long, env = "ROWGUARD_BILLING_GRACE_DAYS", default_value_t = 7)]
     pub billing_grace_days: u32,
 
     /// Days between a tenant's deletion (`DELETE /tenants/current`) and the erasure
@@ -449,8 +593,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "ROWGUARD_TENANT_PURGE_DAYS",
-        default_value_t = 30,
-        global = true
+        default_value_t = 30
     )]
     pub tenant_purge_days: u32,
 
@@ -459,8 +602,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "ROWGUARD_MAX_TENANTS_PER_USER",
-        default_value_t = 10,
-        global = true
+        default_value_t = 10
     )]
     pub max_tenants_per_user: u32,
 
@@ -469,53 +611,32 @@ pub struct Settings {
     #[arg(
         long,
         env = "ROWGUARD_MPESA_BASE_URL",
-        default_value = "https://sandbox.safaricom.co.ke",
-        global = true
+        default_value = "https://sandbox.safaricom.co.ke"
     )]
     pub mpesa_base_url: String,
 
     /// The Daraja app's consumer key. Without it (or the secret, shortcode, passkey or
     /// callback token) payments are not configured: initiating one answers 503
     /// `payment_gateway_error`.
-    #[arg(
-        long,
-        env = "ROWGUARD_MPESA_CONSUMER_KEY",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, env = "ROWGUARD_MPESA_CONSUMER_KEY", hide_env_values = true)]
     pub mpesa_consumer_key: Option<Secret>,
 
     /// The Daraja app's consumer secret.
-    #[arg(
-        long,
-        env = "ROWGUARD_MPESA_CONSUMER_SECRET",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, env = "ROWGUARD_MPESA_CONSUMER_SECRET", hide_env_values = true)]
     pub mpesa_consumer_secret: Option<Secret>,
 
     /// The paybill or till number (`BusinessShortCode`, also `PartyB`).
-    #[arg(long, env = "ROWGUARD_MPESA_SHORTCODE", global = true)]
+    #[arg(long, env = "ROWGUARD_MPESA_SHORTCODE")]
     pub mpesa_shortcode: Option<String>,
 
     /// The Lipa Na M-Pesa Online passkey (the STK push `Password` is made from it).
-    #[arg(
-        long,
-        env = "ROWGUARD_MPESA_PASSKEY",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, env = "ROWGUARD_MPESA_PASSKEY", hide_env_values = true)]
     pub mpesa_passkey: Option<Secret>,
 
     /// The secret path segment of the callback URL Daraja is given,
     /// `{public URL}/api/v1/payments/callbacks/{token}`: a callback with another
     /// token is a 404. Long and random (`openssl rand -hex 32`).
-    #[arg(
-        long,
-        env = "ROWGUARD_MPESA_CALLBACK_TOKEN",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, env = "ROWGUARD_MPESA_CALLBACK_TOKEN", hide_env_values = true)]
     pub mpesa_callback_token: Option<Secret>,
 
     /// Where callbacks may come from (comma-separated CIDRs); anyone else is a 403.
@@ -524,23 +645,17 @@ pub struct Settings {
     #[arg(
         long,
         env = "ROWGUARD_MPESA_CALLBACK_ALLOW",
-        default_value = SAFARICOM_CALLBACK_ADDRESSES,
-        global = true
+        default_value = SAFARICOM_CALLBACK_ADDRESSES
     )]
     pub mpesa_callback_allow: TrustedProxies,
 
     /// How long a call to Daraja may take (connect and answer), in milliseconds.
-    #[arg(
-        long,
-        env = "ROWGUARD_MPESA_TIMEOUT_MS",
-        default_value_t = 10_000,
-        global = true
-    )]
+    #[arg(long, env = "ROWGUARD_MPESA_TIMEOUT_MS", default_value_t = 10_000)]
     pub mpesa_timeout_ms: u64,
 
     /// Job workers in this process (`rowguard serve`); 0: none (then `rowguard worker`
     /// elsewhere runs them).
-    #[arg(long, env = "ROWGUARD_WORKERS", default_value_t = 1, global = true)]
+    #[arg(long, env = "ROWGUARD_WORKERS", default_value_t = 1)]
     pub workers: usize,
 
     /// How often a server adds the API requests it counted to the database (the
@@ -550,8 +665,7 @@ pub struct Settings {
         long,
         env = "ROWGUARD_USAGE_FLUSH_SECS",
         default_value_t = 5,
-        value_parser = clap::value_parser!(u64).range(1..=60),
-        global = true
+        value_parser = clap::value_parser!(u64).range(1..=60)
     )]
     pub usage_flush_secs: u64,
 
@@ -559,9 +673,32 @@ pub struct Settings {
     /// [default: .rowguard]. Run as root, the cluster runs as an unprivileged user; if
     /// that user cannot reach the default, the cluster is kept under /var/lib/rowguard
     /// instead, while a directory given here is used as is or refused.
-    #[arg(long, env = "ROWGUARD_DATA_DIR", global = true)]
+    #[arg(long, env = "ROWGUARD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+
+    /// How long start-up waits for the database to accept connections, in seconds,
+    /// retrying with backoff and logging why (a database container that is still
+    /// starting, say); then it fails naming the last error. 0: try once.
+    #[arg(long, env = "ROWGUARD_DB_WAIT_SECS", default_value_t = DEFAULT_DB_WAIT_SECS)]
+    pub db_wait_secs: u64,
+
+    /// Origins (comma-separated, exact: `https://console.example.com`, scheme and
+    /// port as the browser sends them) whose pages may call the API from a browser;
+    /// `*`: any origin. Default none: no CORS headers at all, so only pages of the
+    /// server's own origin can.
+    #[arg(long, env = "ROWGUARD_CORS_ORIGINS", default_value = "")]
+    pub cors_origins: CorsOrigins,
+
+    /// Answer `Access-Control-Allow-Credentials: true` to those origins (only needed
+    /// for cookies or HTTP authentication, which the API does not use: its bearer
+    /// token is a header). Refused with `*`.
+    #[arg(long, env = "ROWGUARD_CORS_ALLOW_CREDENTIALS", default_value_t = false)]
+    pub cors_allow_credentials: bool,
 }
+
+/// ROWGUARD_DB_WAIT_SECS's default: long enough for a PostgreSQL container started at
+/// the same moment to initialise, short enough that a wrong URL is noticed.
+pub const DEFAULT_DB_WAIT_SECS: u64 = 30;
 
 /// The addresses Safaricom publishes for its callbacks (Daraja's documentation, as
 /// listed by the `pesafy` library's webhook guide,
@@ -645,6 +782,14 @@ impl Settings {
     /// secret must be given and strong ([`weak_secret`]); development runs with none
     /// (a random key) or any.
     pub fn validate(&self) -> Result<(), String> {
+        if self.cors_allow_credentials && self.cors_origins.is_any() {
+            return Err(
+                "ROWGUARD_CORS_ALLOW_CREDENTIALS cannot be used with ROWGUARD_CORS_ORIGINS=*: \
+                 a browser would send any site's requests with the user's credentials; \
+                 list the origins instead"
+                    .into(),
+            );
+        }
         if self.environment == Environment::Production {
             let Some(secret) = &self.jwt_secret else {
                 return Err("ROWGUARD_JWT_SECRET is required when ROWGUARD_ENV=production".into());
@@ -819,6 +964,49 @@ mod tests {
             .status()
             .unwrap();
         assert!(status.success(), "the child run failed: {status}");
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        // clap's own checks (an argument defined twice, as a `global` setting flattened
+        // into `serve` would be, panics here rather than at a user's first run).
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn rowguard_alone_serves_with_the_top_level_settings() {
+        let cli = Cli::try_parse_from(["rowguard", "--bind", "127.0.0.1:9999"]).unwrap();
+        match cli.into_command() {
+            Command::Serve(settings) => assert_eq!(settings.bind.port(), 9999),
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from(["rowguard", "serve", "--bind", "127.0.0.1:9998"]).unwrap();
+        match cli.into_command() {
+            Command::Serve(settings) => assert_eq!(settings.bind.port(), 9998),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_server_flag_is_refused_by_a_one_shot_command() {
+        assert!(Cli::try_parse_from(["rowguard", "migrate", "--bind", "127.0.0.1:1"]).is_err());
+        assert!(Cli::try_parse_from(["rowguard", "--bind", "127.0.0.1:1", "migrate"]).is_err());
+    }
+
+    #[test]
+    fn credentials_for_any_origin_are_refused() {
+        let mut settings = Settings::defaults();
+        settings.cors_origins = "*".parse().unwrap();
+        assert_eq!(settings.validate(), Ok(()));
+        settings.cors_allow_credentials = true;
+        assert!(
+            settings
+                .validate()
+                .unwrap_err()
+                .contains("ROWGUARD_CORS_ORIGINS=*")
+        );
+        settings.cors_origins = "https://console.example.com".parse().unwrap();
+        assert_eq!(settings.validate(), Ok(()));
     }
 
     #[test]

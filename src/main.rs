@@ -10,8 +10,9 @@ use clap::Parser;
 use rowguard::{commands, config::Cli, telemetry};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    telemetry::init(cli.settings.log_format);
+    let command = Cli::parse().into_command();
+    telemetry::init(command.log_format());
+    let long_running = command.is_long_running();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -22,10 +23,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    match runtime.block_on(commands::run(command)) {
         Ok(code) => code,
-        Err(error) => {
+        // Once: a server's to its log (which a machine may read as JSON), a
+        // command's to the terminal.
+        Err(error) if long_running => {
             tracing::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
             eprintln!("rowguard: {error:#}");
             ExitCode::FAILURE
         }

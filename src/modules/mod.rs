@@ -31,7 +31,12 @@ use crate::platform::{
     auth::access::{Operation, Requires},
     db::Database,
     email::Mailer,
-    http::{edge_stack, params::NameParameters, security::STORE_HEADER},
+    http::{
+        cors::{CorsLayer, CorsOrigins},
+        edge_stack,
+        params::NameParameters,
+        security::STORE_HEADER,
+    },
     jobs::{Queue, Registry},
     metering::Meter,
 };
@@ -96,6 +101,9 @@ pub struct AppState {
     pub tenant_purge_after: chrono::TimeDelta,
     /// `ROWGUARD_MAX_TENANTS_PER_USER`.
     pub max_tenants_per_user: i64,
+    /// `ROWGUARD_CORS_ORIGINS` and `ROWGUARD_CORS_ALLOW_CREDENTIALS`: which other
+    /// origins' pages may call the API.
+    pub cors: (CorsOrigins, bool),
 }
 
 impl AppState {
@@ -118,6 +126,10 @@ impl AppState {
             payments: payments::Payments::from_settings(settings)?,
             tenant_purge_after: chrono::TimeDelta::days(i64::from(settings.tenant_purge_days)),
             max_tenants_per_user: i64::from(settings.max_tenants_per_user),
+            cors: (
+                settings.cors_origins.clone(),
+                settings.cors_allow_credentials,
+            ),
         })
     }
 }
@@ -463,5 +475,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .data(state.identity.tokens.clone())
         .data(state.meter.clone())
         .data(state.identity.trusted_proxies.clone());
-    edge_stack(routes)
+    // Outside the edge, so that the CORS headers go on every answer the edge makes,
+    // problem+json included.
+    edge_stack(routes).with(CorsLayer::new(state.cors.0.clone(), state.cors.1))
 }

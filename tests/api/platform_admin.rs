@@ -154,18 +154,24 @@ async fn a_non_admin_is_refused_every_platform_route() {
 
 #[tokio::test]
 async fn the_command_line_suspends_and_activates_a_tenant() {
-    use rowguard::config::{Cli, Command, TenantCommand};
+    use clap::Parser;
+    use rowguard::config::Cli;
     let app = spawn_app().await;
     let acme = app.tenant("owner@acme.example", "Acme").await;
     assert_eq!(app.products_list(&acme.token).await.status(), 200);
-    let id: uuid::Uuid = acme.id.parse().unwrap();
-    let run = |command| {
-        rowguard::commands::run(Cli {
-            settings: crate::helpers::test_settings(&app.db.url),
-            command: Some(Command::Tenant(command)),
-        })
+    let run = |action: &'static str, id: String| {
+        let cli = Cli::try_parse_from([
+            "rowguard",
+            "tenant",
+            action,
+            &id,
+            "--database-url",
+            &app.db.url,
+        ])
+        .unwrap();
+        rowguard::commands::run(cli.into_command())
     };
-    let code = run(TenantCommand::Suspend { id }).await.unwrap();
+    let code = run("suspend", acme.id.clone()).await.unwrap();
     assert_eq!(code, std::process::ExitCode::SUCCESS);
     assert_problem(
         app.products_list(&acme.token).await,
@@ -173,13 +179,11 @@ async fn the_command_line_suspends_and_activates_a_tenant() {
         "tenant_suspended",
     )
     .await;
-    let code = run(TenantCommand::Activate { id }).await.unwrap();
+    let code = run("activate", acme.id.clone()).await.unwrap();
     assert_eq!(code, std::process::ExitCode::SUCCESS);
     assert_eq!(app.products_list(&acme.token).await.status(), 200);
-    let unknown = run(TenantCommand::Suspend {
-        id: uuid::Uuid::new_v4(),
-    })
-    .await
-    .unwrap();
+    let unknown = run("suspend", uuid::Uuid::new_v4().to_string())
+        .await
+        .unwrap();
     assert_eq!(unknown, std::process::ExitCode::FAILURE);
 }

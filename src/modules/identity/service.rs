@@ -841,3 +841,38 @@ impl Identity {
         }
     }
 }
+
+impl Identity {
+    /// A user with a password and no tenant yet (the operator's `rowguard user
+    /// create`): 422 naming each invalid field, 409 when the email is registered.
+    /// The password is checked as registration checks it.
+    pub async fn create_user_with_password(
+        &self,
+        email: &str,
+        full_name: &str,
+        password: &str,
+    ) -> Result<UserRow, Error> {
+        let mut fields = Fields::new();
+        let parsed = Email::parse(email);
+        let password = Password::parse(password, parsed.as_ref().ok());
+        let email = fields.check("email", parsed);
+        let password = fields.check("password", password);
+        let full_name = fields.check("full_name", Name::parse(full_name));
+        let (email, password, full_name) = fields.finish((email, password, full_name))?;
+        let hash = self.hasher.hash(password.expose()).await?;
+        let id = Uuid::new_v4();
+        // The new user is the context, so that the user row is visible once made.
+        let scope = Scope {
+            user_id: Some(id),
+            ..Scope::anonymous()
+        };
+        let tx = self.credentials.begin_context(&scope).await?;
+        let created = async {
+            self.create_user(&tx, id, email.as_str(), &full_name, &hash)
+                .await?;
+            sql::user(&tx, id).await
+        }
+        .await;
+        tx.finish(created).await
+    }
+}

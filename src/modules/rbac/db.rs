@@ -398,3 +398,68 @@ pub async fn active_owner_count(tx: &RequestTx) -> Result<i64, Error> {
         .await?;
     Ok(tx.query_one(&statement, &[]).await?.try_get(0)?)
 }
+
+/// The context tenant's role named `name` (names are unique per tenant).
+pub async fn role_named(tx: &RequestTx, name: &str) -> Result<RoleRow, Error> {
+    let statement = tx
+        .prepare(concat!(role_select!(), "WHERE r.name = $1"))
+        .await?;
+    RoleRow::from_row(
+        &tx.query_opt(&statement, &[&name])
+            .await?
+            .ok_or(Error::NotFound)?,
+    )
+}
+
+/// The system roles the context's tenant lacks, made as `app.create_system_roles()`
+/// (sql/V6) makes them for a new tenant; their names. A role of the tenant's own that
+/// took a system role's name keeps it, and that system role stays missing.
+pub async fn create_missing_system_roles(tx: &RequestTx) -> Result<Vec<String>, Error> {
+    // The names and descriptions of sql/V6's app.create_system_roles().
+    let statement = tx
+        .prepare(
+            "INSERT INTO roles (tenant_id, name, description, is_system)
+             SELECT app.current_tenant_id(), v.name, v.description, true
+             FROM (VALUES
+                 (1, 'Owner', 'Every permission; cannot be changed; a tenant always keeps one'),
+                 (2, 'Admin', 'Runs the tenant: everything but editing the tenant itself'),
+                 (3, 'Store Manager', 'Runs stores: their staff, products and inventory'),
+                 (4, 'Staff', 'Works in a store: sees products, keeps inventory')
+             ) AS v (rank, name, description)
+             WHERE NOT EXISTS (SELECT 1 FROM roles AS r WHERE r.name = v.name)
+             ORDER BY v.rank
+             RETURNING name",
+        )
+        .await?;
+    tx.query(&statement, &[])
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get("name")?))
+        .collect()
+}
+
+/// Grants the context tenant's system roles the default permissions they lack (the
+/// rules of sql/V6: Owner every permission, Admin every one not withheld, Store
+/// Manager and Staff those of `app.system_role_grants`); how many grants were added.
+pub async fn grant_missing_system_permissions(tx: &RequestTx) -> Result<u64, Error> {
+    let statement = tx
+        .prepare(
+            "INSERT INTO role_permissions (tenant_id, role_id, permission_code)
+             SELECT r.tenant_id, r.id, p.code
+             FROM roles AS r JOIN permissions AS p ON r.name = 'Owner'
+             WHERE r.is_system
+             UNION ALL
+             SELECT r.tenant_id, r.id, p.code
+             FROM roles AS r JOIN permissions AS p ON r.name = 'Admin'
+             WHERE r.is_system
+               AND NOT EXISTS (SELECT 1 FROM app.admin_withheld_permissions AS w
+                               WHERE w.permission_code = p.code)
+             UNION ALL
+             SELECT r.tenant_id, r.id, g.permission_code
+             FROM roles AS r JOIN app.system_role_grants AS g ON g.role_name = r.name
+             WHERE r.is_system
+             ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    tx.execute(&statement, &[]).await
+}

@@ -377,3 +377,27 @@ fn refuse_owner(role: &RoleRow) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// The context tenant's role named `name` (404 when it has none).
+pub async fn role_named(tx: &RequestTx, name: &str) -> Result<RoleRow, Error> {
+    db::role_named(tx, name).await
+}
+
+/// What [`restore_system_roles`] put back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    /// The system roles that were missing, now made.
+    pub roles: Vec<String>,
+    /// Default permissions of system roles that were missing, now granted.
+    pub grants: u64,
+}
+
+/// Puts back what a tenant's system roles lack against the defaults of a new tenant:
+/// the missing roles, and the default permissions they miss (a permission added by a
+/// migration that did not grant it to existing tenants, or one taken away by hand).
+/// Nothing is taken away: a permission granted beyond the defaults stays.
+pub async fn restore_system_roles(tx: &RequestTx) -> Result<Restored, Error> {
+    let roles = db::create_missing_system_roles(tx).await?;
+    let grants = db::grant_missing_system_permissions(tx).await?;
+    Ok(Restored { roles, grants })
+}

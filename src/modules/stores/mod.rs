@@ -27,3 +27,14 @@ pub fn api(state: &super::AppState) -> Api {
 }
 
 pub const OPERATIONS: &[&[crate::platform::auth::access::Operation]] = &[api::OPERATIONS];
+
+/// Creates a store in the context's tenant, with its audit event, as `POST /stores`
+/// does (within the plan's limit); its id.
+pub async fn create(
+    tx: &RequestTx,
+    name: &crate::platform::domain::Name,
+    code: Option<&str>,
+    address: Option<&str>,
+) -> Result<Uuid, Error> {
+    Ok(service::create(tx, name, code, address).await?.id)
+}

@@ -69,3 +69,30 @@ pub fn api(state: &AppState) -> Api {
 }
 
 pub const OPERATIONS: &[&[Operation]] = &[api::tenants::OPERATIONS, api::invitations::OPERATIONS];
+
+/// Makes `user_id` an active member of the context's tenant, within the plan's
+/// `members` limit (the operator's `rowguard user assign-role`; a member already is a
+/// 409).
+pub async fn add_member(tx: &RequestTx, user_id: Uuid) -> Result<(), Error> {
+    db::add_member(tx, user_id).await?;
+    db::members_within_plan(tx).await
+}
+
+/// A new tenant as registration founds one, its id being the transaction's context:
+/// `owner` its first member, its subscription started on `plan` (active, no trial),
+/// its system roles made, and `owner` holding Owner. For the operator's `rowguard
+/// tenant create` and the demo of `rowguard db seed`.
+pub async fn found(
+    tx: &RequestTx,
+    id: Uuid,
+    name: &str,
+    owner: Uuid,
+    plan: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<TenantRow, Error> {
+    let tenant = create_tenant(tx, id, name, owner).await?;
+    crate::modules::subscriptions::start(tx, plan, now).await?;
+    let owner_role = crate::modules::rbac::service::create_system_roles(tx).await?;
+    crate::modules::rbac::service::assign_role(tx, owner, owner_role, None).await?;
+    Ok(tenant)
+}

@@ -9,6 +9,7 @@ pub mod page;
 pub mod request_tx;
 pub mod rls_audit;
 pub mod roles;
+pub mod wait;
 
 use std::time::Duration;
 

@@ -1,6 +1,7 @@
 //! Properties of the platform every module stands on, rather than of one module's
 //! operations.
 
+mod cors;
 mod cross_tenant;
 mod distribution;
 mod edge;
