@@ -536,6 +536,19 @@ pub struct Settings {
     /// instead, while a directory given here is used as is or refused.
     #[arg(long, env = "ROWGUARD_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
+
+    /// Where `GET /metrics` (Prometheus text format) is served: an address of its own,
+    /// never the API's, so that what is public is only the API (README, "Metrics and
+    /// traces"). Bind it to a private interface or loopback. Without it, the server
+    /// keeps no metrics at all.
+    #[arg(long, env = "ROWGUARD_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<SocketAddr>,
+
+    /// The OTLP/HTTP collector to export request spans to (its base URL, e.g.
+    /// `http://localhost:4318`: spans go to `/v1/traces`, http/protobuf). Without it,
+    /// nothing is exported and tracing costs nothing beyond the log.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// The addresses Safaricom publishes for its callbacks (Daraja's documentation, as

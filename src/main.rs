@@ -11,7 +11,16 @@ use rowguard::{commands, config::Cli, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.settings.log_format);
+    let telemetry = match telemetry::init_exporting(
+        cli.settings.log_format,
+        cli.settings.otlp_endpoint.as_deref(),
+    ) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("rowguard: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -22,12 +31,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    let code = match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(error) => {
             tracing::error!("{error:#}");
             eprintln!("rowguard: {error:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // Outside the runtime: the exporter's client blocks while it sends the last spans.
+    drop(runtime);
+    telemetry.shutdown();
+    code
 }

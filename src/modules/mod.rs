@@ -30,9 +30,10 @@ use crate::platform::{
     auth::access::{Operation, Requires},
     db::Database,
     email::Mailer,
-    http::{edge_stack, params::NameParameters, security::STORE_HEADER},
+    http::{edge::Edge, edge_stack_with, params::NameParameters, security::STORE_HEADER},
     jobs::{Queue, Registry},
     metering::Meter,
+    metrics::Metrics,
 };
 use identity::service::Identity;
 
@@ -91,6 +92,8 @@ pub struct AppState {
     /// The payment gateway (Daraja, or a refusal without `ROWGUARD_MPESA_*`) and the
     /// callback's settings.
     pub payments: payments::Payments,
+    /// What the edge counts (`ROWGUARD_METRICS_BIND`; off without it).
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -111,6 +114,11 @@ impl AppState {
             queue,
             billing_grace: chrono::TimeDelta::days(i64::from(settings.billing_grace_days)),
             payments: payments::Payments::from_settings(settings)?,
+            metrics: if settings.metrics_bind.is_some() {
+                Metrics::new()?
+            } else {
+                Metrics::off()
+            },
         })
     }
 }
@@ -434,23 +442,34 @@ pub fn routes(state: AppState) -> impl Endpoint {
     let docs = service.swagger_ui();
     let names = NameParameters::new(serde_json::from_str(&spec).unwrap_or_default());
     let callback = payments::callback_endpoint(&state);
-    let routes = Route::new()
-        .at(
-            format!("{}/:token", payments::CALLBACK_PATH),
-            poem::post(callback),
-        )
-        .at(
-            "/openapi.json",
-            poem::endpoint::make_sync(move |_| {
-                poem::Response::builder()
-                    .content_type("application/json; charset=utf-8")
-                    .body(spec.clone())
-            }),
-        )
-        .nest("/docs", docs)
-        .nest("/", service.with(names))
-        .data(state.identity.tokens.clone())
-        .data(state.meter.clone())
-        .data(state.identity.trusted_proxies.clone());
-    edge_stack(routes)
+    let routes =
+        Route::new()
+            .at(
+                format!("{}/:token", payments::CALLBACK_PATH),
+                // Named like an operation, so that /metrics counts callbacks apart.
+                poem::post(callback.map_to_response().map(
+                    |mut response: poem::Response| async move {
+                        response.set_data(poem_openapi::OperationId(payments::CALLBACK_OPERATION));
+                        response
+                    },
+                )),
+            )
+            .at(
+                "/openapi.json",
+                poem::endpoint::make_sync(move |_| {
+                    poem::Response::builder()
+                        .content_type("application/json; charset=utf-8")
+                        .body(spec.clone())
+                }),
+            )
+            .nest("/docs", docs)
+            .nest("/", service.with(names))
+            .data(state.identity.tokens.clone())
+            .data(state.meter.clone())
+            .data(state.identity.trusted_proxies.clone());
+    let edge = Edge {
+        metrics: state.metrics.clone(),
+        trusted_proxies: state.identity.trusted_proxies.clone(),
+    };
+    edge_stack_with(routes, edge)
 }
