@@ -149,7 +149,7 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             span.record("client", tracing::field::display(client));
         }
         let trace = request_trace(&span, incoming);
-        span.record("trace_id", trace.trace_id_hex());
+        span.record("trace_id", tracing::field::display(trace.trace_id_hex()));
         let id_for_task = id.clone();
         let handled = async {
             if let Err(response) = limit_body(&mut request).await {
