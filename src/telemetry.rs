@@ -44,7 +44,7 @@ impl Telemetry {
 
 /// Installs the global subscriber. `RUST_LOG` overrides the default level (info).
 pub fn init(format: LogFormat) {
-    let _ = install(format, None);
+    install(format, None);
 }
 
 /// Installs the global subscriber, exporting spans to the OTLP collector at
