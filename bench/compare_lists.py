@@ -55,13 +55,14 @@ def cpu_seconds(pid):
 
 
 class Server:
-    def __init__(self, binary, database, port, pool_size):
+    def __init__(self, binary, database, port, pool_size, extra_env=None):
         self.database = database
         self.base = f"http://127.0.0.1:{port}"
         env = dict(os.environ, DATABASE_URL=run.fresh_database(database), ROWGUARD_BIND=f"127.0.0.1:{port}",
                    ROWGUARD_JWT_SECRET=run.SECRET, RUST_LOG="warn",
                    # As bench/run.py: a plan with every feature and no limits.
                    ROWGUARD_DEFAULT_PLAN="business")
+        env.update(extra_env or {})
         if pool_size:
             env["ROWGUARD_POOL_SIZE"] = str(pool_size)
         self.process = subprocess.Popen([binary, "serve"], env=env)
@@ -106,66 +107,80 @@ def main():
     try:
         for port, name in ((18081, "before"), (18082, "after")):
             servers[name] = Server(binaries[name], f"rowguard_compare_{name}", port, args.pool_size)
-        seeded = {}
-        for name, server in servers.items():
-            server.use()
-            seeded[name] = run.seed(3, stores_per_tenant=25, products_per_tenant=100)[0]
-        endpoints = run.list_endpoints(seeded["after"], args.seconds, args.connections)
-        rps = {(endpoint[0], name): [] for endpoint in endpoints for name in servers}
-        # CPU per request, from the processes' own accounting: far steadier than
-        # requests/s on a shared machine, since another process's load takes the
-        # cores away without adding to these processes' CPU time.
-        cpu = {(endpoint[0], name): [0.0, 0.0, 0] for endpoint in endpoints for name in servers}
-        # What each server spends with no request (its workers polling the queue, the
-        # scheduler, the meter's flush), per second, subtracted from every round: it
-        # would otherwise count more per request on the server that answered fewer.
-        idle = {}
-        for name, server in servers.items():
-            server_before, db_before = server.cpu()
-            time.sleep(10)
-            server_after, db_after = server.cpu()
-            idle[name] = ((server_after - server_before) / 10, (db_after - db_before) / 10)
-            print(f"idle {name}: server {idle[name][0] * 1e3:.1f} ms/s, database {idle[name][1] * 1e3:.1f} ms/s",
-                  file=sys.stderr, flush=True)
-        calls = {}
-        for name, server in servers.items():
-            server.use()
-            for label, method, path, body, _ in run.list_endpoints(seeded[name], 0, 0):
-                # The store of the inventory list is each server's own.
-                store = seeded[name]["stores"][0] if "X-Store-ID" in label else None
-                calls[(label, name)] = (method, path, body, store)
-                run.wrk(method, path, args.connections, 2, seeded[name]["token"], body, store)  # warm-up
-        for round_ in range(args.rounds):
-            order = ("before", "after") if round_ % 2 == 0 else ("after", "before")
-            for label, *_ in endpoints:
-                for name in order:
-                    servers[name].use()
-                    method, path, body, store = calls[(label, name)]
-                    server_before, db_before = servers[name].cpu()
-                    started = time.monotonic()
-                    result = run.wrk(method, path, args.connections, args.seconds, seeded[name]["token"], body, store)
-                    server_after, db_after = servers[name].cpu()
-                    elapsed = time.monotonic() - started
-                    spent = cpu[(label, name)]
-                    spent[0] += server_after - server_before - idle[name][0] * elapsed
-                    spent[1] += db_after - db_before - idle[name][1] * elapsed
-                    spent[2] += result[4]
-                    if result[3]:
-                        raise RuntimeError(f"{name} {label}: {result[3]} errors")
-                    rps[(label, name)].append(result[0])
-                    print(f"round {round_ + 1} {name:6} {label:38} {result[0]:8.0f} req/s", file=sys.stderr,
-                          flush=True)
+        endpoints, rps, cpu = measure(servers, args.rounds, args.seconds, args.connections)
     finally:
         for server in servers.values():
             server.stop()
+    report(endpoints, rps, cpu, args, f"before ({args.ref})", f"after ({after})")
 
+
+def measure(servers, rounds, seconds, connections):
+    """Seeds both servers ("before" and "after") alike, then loads each list endpoint
+    on each in turns (A B, then B A, ...); returns the endpoints, requests/s per round
+    and CPU spent (server, database, requests) by (endpoint label, server name)."""
+    seeded = {}
+    for name, server in servers.items():
+        server.use()
+        seeded[name] = run.seed(3, stores_per_tenant=25, products_per_tenant=100)[0]
+    endpoints = run.list_endpoints(seeded["after"], seconds, connections)
+    rps = {(endpoint[0], name): [] for endpoint in endpoints for name in servers}
+    # CPU per request, from the processes' own accounting: far steadier than
+    # requests/s on a shared machine, since another process's load takes the
+    # cores away without adding to these processes' CPU time.
+    cpu = {(endpoint[0], name): [0.0, 0.0, 0] for endpoint in endpoints for name in servers}
+    # What each server spends with no request (its workers polling the queue, the
+    # scheduler, the meter's flush), per second, subtracted from every round: it
+    # would otherwise count more per request on the server that answered fewer.
+    idle = {}
+    for name, server in servers.items():
+        server_before, db_before = server.cpu()
+        time.sleep(10)
+        server_after, db_after = server.cpu()
+        idle[name] = ((server_after - server_before) / 10, (db_after - db_before) / 10)
+        print(f"idle {name}: server {idle[name][0] * 1e3:.1f} ms/s, database {idle[name][1] * 1e3:.1f} ms/s",
+              file=sys.stderr, flush=True)
+    calls = {}
+    for name, server in servers.items():
+        server.use()
+        for label, method, path, body, _ in run.list_endpoints(seeded[name], 0, 0):
+            # The store of the inventory list is each server's own.
+            store = seeded[name]["stores"][0] if "X-Store-ID" in label else None
+            calls[(label, name)] = (method, path, body, store)
+            run.wrk(method, path, connections, 2, seeded[name]["token"], body, store)  # warm-up
+    for round_ in range(rounds):
+        order = ("before", "after") if round_ % 2 == 0 else ("after", "before")
+        for label, *_ in endpoints:
+            for name in order:
+                servers[name].use()
+                method, path, body, store = calls[(label, name)]
+                server_before, db_before = servers[name].cpu()
+                started = time.monotonic()
+                result = run.wrk(method, path, connections, seconds, seeded[name]["token"], body, store)
+                server_after, db_after = servers[name].cpu()
+                elapsed = time.monotonic() - started
+                spent = cpu[(label, name)]
+                spent[0] += server_after - server_before - idle[name][0] * elapsed
+                spent[1] += db_after - db_before - idle[name][1] * elapsed
+                spent[2] += result[4]
+                if result[3]:
+                    raise RuntimeError(f"{name} {label}: {result[3]} errors")
+                rps[(label, name)].append(result[0])
+                print(f"round {round_ + 1} {name:6} {label:38} {result[0]:8.0f} req/s", file=sys.stderr,
+                      flush=True)
+    return endpoints, rps, cpu
+
+
+def report(endpoints, rps, cpu, args, before_title, after_title):
+    """The tables of a run of `measure`: median requests/s, each round's ratio (how
+    noisy the run was), and CPU per request."""
     print(f"\n{args.rounds} rounds of {args.seconds} s at {args.connections} connections, "
           f"interleaved; median requests/s\n")
-    run.table(["endpoint", f"before ({args.ref})", f"after ({after})", "after / before"])
+    run.table(["endpoint", before_title, after_title, "after / before", "per-round ratios"])
     for label, *_ in endpoints:
         before = statistics.median(rps[(label, "before")])
         after = statistics.median(rps[(label, "after")])
-        run.row([label, f"{before:.0f}", f"{after:.0f}", f"{after / before:.3f}"])
+        rounds = " ".join(f"{a / b:.3f}" for a, b in zip(rps[(label, "after")], rps[(label, "before")]))
+        run.row([label, f"{before:.0f}", f"{after:.0f}", f"{after / before:.3f}", rounds])
 
     def per_request(label, name):
         server, database, requests = cpu[(label, name)]

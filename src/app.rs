@@ -23,6 +23,7 @@ use crate::{
         },
         jobs::{Queue, WorkerOptions, Workers},
         metering::Meter,
+        metrics,
     },
 };
 
@@ -317,7 +318,22 @@ pub struct Application {
     usage_flush: Duration,
     acceptor: TcpAcceptor,
     local_addr: SocketAddr,
+    /// `ROWGUARD_METRICS_BIND`'s listener and its address.
+    metrics: Option<(TcpAcceptor, SocketAddr)>,
     target: DatabaseTarget,
+}
+
+async fn bind(address: SocketAddr) -> anyhow::Result<(TcpAcceptor, SocketAddr)> {
+    let acceptor = TcpListener::bind(address.to_string())
+        .into_acceptor()
+        .await
+        .with_context(|| format!("binding {address}"))?;
+    let local_addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|addr| addr.as_socket_addr().copied())
+        .context("the listener has no socket address")?;
+    Ok((acceptor, local_addr))
 }
 
 impl Application {
@@ -326,15 +342,11 @@ impl Application {
         let target = database_target(settings).await?;
         let pools = target.open(settings).await?;
         self_check(&pools).await?;
-        let acceptor = TcpListener::bind(settings.bind.to_string())
-            .into_acceptor()
-            .await
-            .with_context(|| format!("binding {}", settings.bind))?;
-        let local_addr = acceptor
-            .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().copied())
-            .context("the listener has no socket address")?;
+        let (acceptor, local_addr) = bind(settings.bind).await?;
+        let metrics = match settings.metrics_bind {
+            Some(address) => Some(bind(address).await?),
+            None => None,
+        };
         let state = app_state(pools, settings).await?;
         // Before serving, so that a server started after a long pause counts nothing
         // stale; then hourly, by the job `identity.prune_attempts`.
@@ -349,12 +361,18 @@ impl Application {
             usage_flush: settings.usage_flush_interval(),
             acceptor,
             local_addr,
+            metrics,
             target,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where `GET /metrics` is served (`ROWGUARD_METRICS_BIND`), if anywhere.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, address)| *address)
     }
 
     /// The request pool (as the login role of requests).
@@ -401,10 +419,29 @@ impl Application {
             )
         });
         let flusher = state.meter.start_flushing(self.usage_flush);
+        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics_server = self.metrics.map(|(acceptor, address)| {
+            tracing::info!(%address, "serving /metrics");
+            let endpoint = metrics::endpoint(state.metrics.clone(), metrics_sources(&state));
+            tokio::spawn(
+                Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+                    endpoint,
+                    async {
+                        let _ = metrics_stopped.await;
+                    },
+                    Some(Duration::from_secs(1)),
+                ),
+            )
+        });
         tracing::info!(address = %self.local_addr, workers = self.workers, "serving");
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(modules::routes(state), shutdown, Some(GRACE_PERIOD))
             .await;
+        // Scraped until the API stops: a draining server is still worth watching.
+        let _ = stop_metrics.send(());
+        if let Some(metrics_server) = metrics_server {
+            let _ = metrics_server.await;
+        }
         // Every request has been counted once serving has stopped: the last flush.
         flusher.stop(Duration::from_secs(5)).await;
         // Jobs in flight finish (or go back to the queue) once requests have.
@@ -423,6 +460,21 @@ impl Application {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// What a scrape of `/metrics` reads the levels of: every pool, by the name its
+/// gauges carry, the password hasher and the job queue.
+fn metrics_sources(state: &AppState) -> metrics::Sources {
+    metrics::Sources {
+        pools: vec![
+            ("api", state.db.clone()),
+            ("auth", state.identity.credentials.clone()),
+            ("jobs", state.queue.work().clone()),
+            ("queue", state.queue.machinery().clone()),
+        ],
+        hasher: state.identity.hasher.clone(),
+        queue: state.queue.clone(),
     }
 }
 

@@ -118,6 +118,16 @@ impl Command {
         }
     }
 
+    /// Where a long-running command exports its request spans (OTLP), if anywhere.
+    pub fn otlp_endpoint(&self) -> Option<&str> {
+        match self {
+            Command::Serve(settings) | Command::Worker(settings) => {
+                settings.otlp_endpoint.as_deref()
+            }
+            _ => None,
+        }
+    }
+
     /// Whether the command runs until it is stopped (its fatal error goes to the log,
     /// which may be JSON read by a machine) rather than once (to the terminal).
     pub fn is_long_running(&self) -> bool {
@@ -694,6 +704,19 @@ pub struct Settings {
     /// token is a header). Refused with `*`.
     #[arg(long, env = "ROWGUARD_CORS_ALLOW_CREDENTIALS", default_value_t = false)]
     pub cors_allow_credentials: bool,
+
+    /// Where `GET /metrics` (Prometheus text format) is served: an address of its own,
+    /// never the API's, so that what is public is only the API (README, "Metrics and
+    /// traces"). Bind it to a private interface or loopback. Without it, the server
+    /// keeps no metrics at all.
+    #[arg(long, env = "ROWGUARD_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+
+    /// The OTLP/HTTP collector to export request spans to (its base URL, e.g.
+    /// `http://localhost:4318`: spans go to `/v1/traces`, http/protobuf). Without it,
+    /// nothing is exported and tracing costs nothing beyond the log.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// ROWGUARD_DB_WAIT_SECS's default: long enough for a PostgreSQL container started at

@@ -11,7 +11,14 @@ use rowguard::{commands, config::Cli, telemetry};
 
 fn main() -> ExitCode {
     let command = Cli::parse().into_command();
-    telemetry::init(command.log_format());
+    let telemetry = match telemetry::init_exporting(command.log_format(), command.otlp_endpoint())
+    {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("rowguard: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let long_running = command.is_long_running();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -23,7 +30,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::run(command)) {
+    let code = match runtime.block_on(commands::run(command)) {
         Ok(code) => code,
         // Once: a server's to its log (which a machine may read as JSON), a
         // command's to the terminal.
@@ -35,5 +42,9 @@ fn main() -> ExitCode {
             eprintln!("rowguard: {error:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // Outside the runtime: the exporter's client blocks while it sends the last spans.
+    drop(runtime);
+    telemetry.shutdown();
+    code
 }

@@ -33,12 +33,14 @@ use crate::platform::{
     email::Mailer,
     http::{
         cors::{CorsLayer, CorsOrigins},
-        edge_stack,
+        edge::Edge,
+        edge_stack_with,
         params::NameParameters,
         security::STORE_HEADER,
     },
     jobs::{Queue, Registry},
     metering::Meter,
+    metrics::Metrics,
 };
 use identity::service::Identity;
 
@@ -104,6 +106,8 @@ pub struct AppState {
     /// `ROWGUARD_CORS_ORIGINS` and `ROWGUARD_CORS_ALLOW_CREDENTIALS`: which other
     /// origins' pages may call the API.
     pub cors: (CorsOrigins, bool),
+    /// What the edge counts (`ROWGUARD_METRICS_BIND`; off without it).
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -130,6 +134,11 @@ impl AppState {
                 settings.cors_origins.clone(),
                 settings.cors_allow_credentials,
             ),
+            metrics: if settings.metrics_bind.is_some() {
+                Metrics::new()?
+            } else {
+                Metrics::off()
+            },
         })
     }
 }
@@ -457,25 +466,36 @@ pub fn routes(state: AppState) -> impl Endpoint {
     let docs = service.swagger_ui();
     let names = NameParameters::new(serde_json::from_str(&spec).unwrap_or_default());
     let callback = payments::callback_endpoint(&state);
-    let routes = Route::new()
-        .at(
-            format!("{}/:token", payments::CALLBACK_PATH),
-            poem::post(callback),
-        )
-        .at(
-            "/openapi.json",
-            poem::endpoint::make_sync(move |_| {
-                poem::Response::builder()
-                    .content_type("application/json; charset=utf-8")
-                    .body(spec.clone())
-            }),
-        )
-        .nest("/docs", docs)
-        .nest("/", service.with(names))
-        .data(state.identity.tokens.clone())
-        .data(state.meter.clone())
-        .data(state.identity.trusted_proxies.clone());
-    // Outside the edge, so that the CORS headers go on every answer the edge makes,
+    let routes =
+        Route::new()
+            .at(
+                format!("{}/:token", payments::CALLBACK_PATH),
+                // Named like an operation, so that /metrics counts callbacks apart.
+                poem::post(callback.map_to_response().map(
+                    |mut response: poem::Response| async move {
+                        response.set_data(poem_openapi::OperationId(payments::CALLBACK_OPERATION));
+                        response
+                    },
+                )),
+            )
+            .at(
+                "/openapi.json",
+                poem::endpoint::make_sync(move |_| {
+                    poem::Response::builder()
+                        .content_type("application/json; charset=utf-8")
+                        .body(spec.clone())
+                }),
+            )
+            .nest("/docs", docs)
+            .nest("/", service.with(names))
+            .data(state.identity.tokens.clone())
+            .data(state.meter.clone())
+            .data(state.identity.trusted_proxies.clone());
+    let edge = Edge {
+        metrics: state.metrics.clone(),
+        trusted_proxies: state.identity.trusted_proxies.clone(),
+    };
+    // CORS outside the edge, so that its headers go on every answer the edge makes,
     // problem+json included.
-    edge_stack(routes).with(CorsLayer::new(state.cors.0.clone(), state.cors.1))
+    edge_stack_with(routes, edge).with(CorsLayer::new(state.cors.0.clone(), state.cors.1))
 }

@@ -14,6 +14,8 @@
 //! - `email`: the templates of every message, and the mailer (SMTP, or the log).
 //! - `metering`: the in-memory count of each tenant's API requests, flushed to the
 //!   database every few seconds.
+//! - `metrics`: the server's Prometheus metrics (requests by operationId, latency,
+//!   pools, hashing and job queues), served apart from the API.
 
 pub mod auth;
 pub mod db;
@@ -22,3 +24,4 @@ pub mod email;
 pub mod http;
 pub mod jobs;
 pub mod metering;
+pub mod metrics;

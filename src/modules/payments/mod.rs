@@ -46,6 +46,8 @@ use gateway::Gateway;
 /// The callback's path under the server (the contract's: it avoids the words Daraja
 /// refuses in callback URLs, "mpesa" among them).
 pub const CALLBACK_PATH: &str = "/api/v1/payments/callbacks";
+/// What `/metrics` calls the callback (not an OpenAPI operation: Daraja's own shape).
+pub const CALLBACK_OPERATION: &str = "payments_callback";
 
 /// What payments need of the settings, built once at start-up.
 #[derive(Clone)]

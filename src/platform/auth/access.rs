@@ -286,6 +286,10 @@ async fn begin_checked(
     let (tx, access) = db
         .begin(&scope(caller, store_id, grant_store, operation))
         .await?;
+    if matches!(caller.credential, Credential::ApiKey(_)) {
+        // A token's caller is named by the bearer scheme; a key's only now.
+        crate::telemetry::record_principal(access.tenant_id, access.user_id);
+    }
     let refused = match caller_refusal(caller, &access, store_id, operation) {
         None if operation.requires == Requires::PlatformAdmin => platform_admin_refusal(&tx).await,
         other => other,

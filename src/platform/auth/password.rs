@@ -23,7 +23,10 @@
 
 use std::{
     collections::VecDeque,
-    sync::{Arc, Condvar, Mutex},
+    sync::{
+        Arc, Condvar, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     thread,
 };
 
@@ -152,6 +155,44 @@ pub struct PasswordHasher {
     dummy_hash: Arc<str>,
     /// Hashes and verifications run so far (skipped jobs not counted).
     completed: Arc<std::sync::atomic::AtomicU64>,
+    /// Authenticated callers waiting for a permit (they wait in the runtime, before
+    /// the queue): part of the queue's depth as `/metrics` shows it.
+    awaiting_permit: Arc<AtomicUsize>,
+    /// Jobs on a thread now, by class: authenticated, unauthenticated.
+    running: Arc<[AtomicUsize; 2]>,
+}
+
+/// What the hashing threads have to do now ([`PasswordHasher::load`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HashLoad {
+    pub authenticated_queued: usize,
+    pub authenticated_running: usize,
+    pub unauthenticated_queued: usize,
+    pub unauthenticated_running: usize,
+}
+
+/// Counts one waiting caller for as long as it waits, however the wait ends (a
+/// caller whose client went away is dropped mid-wait).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Waiting<'a> {
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn class_index(class: Class) -> usize {
+    match class {
+        Class::Authenticated => 0,
+        Class::Unauthenticated => 1,
+    }
 }
 
 /// One admitted unauthenticated hash ([`PasswordHasher::admit_unauthenticated`]):
@@ -251,15 +292,20 @@ impl PasswordHasher {
             }),
             ready: Condvar::new(),
         });
+        let running: Arc<[AtomicUsize; 2]> = Arc::default();
         for n in 0..threads {
             let queue = queue.clone();
+            let running = running.clone();
             thread::Builder::new()
                 .name(format!("password-hash-{n}"))
                 .spawn(move || {
                     lower_priority();
                     let mut blocks = vec![Block::new(); params().block_count()];
                     while let Some((class, job)) = queue.next() {
+                        let running = &running[class_index(class)];
+                        running.fetch_add(1, Ordering::Relaxed);
                         job(&mut blocks);
+                        running.fetch_sub(1, Ordering::Relaxed);
                         queue.finished(class);
                     }
                 })
@@ -278,7 +324,27 @@ impl PasswordHasher {
             )),
             dummy_hash: dummy_hash.into(),
             completed: Arc::default(),
+            awaiting_permit: Arc::default(),
+            running,
         })
+    }
+
+    /// The jobs waiting for a thread (authenticated ones also while they wait for
+    /// their permit) and those on one, by class: the depth `/metrics` shows. Each
+    /// figure is read on its own, so under load they may be a moment apart.
+    pub fn load(&self) -> HashLoad {
+        let (authenticated, unauthenticated) = self
+            .queue
+            .state
+            .lock()
+            .map(|state| (state.authenticated.len(), state.unauthenticated.len()))
+            .unwrap_or_default();
+        HashLoad {
+            authenticated_queued: authenticated + self.awaiting_permit.load(Ordering::Relaxed),
+            authenticated_running: self.running[0].load(Ordering::Relaxed),
+            unauthenticated_queued: unauthenticated,
+            unauthenticated_running: self.running[1].load(Ordering::Relaxed),
+        }
     }
 
     /// Hashes a password for an authenticated caller (a password change).
@@ -336,6 +402,7 @@ impl PasswordHasher {
     }
 
     async fn authenticated_permit(&self) -> Result<OwnedSemaphorePermit, Error> {
+        let _waiting = Waiting::new(&self.awaiting_permit);
         self.permits
             .clone()
             .acquire_owned()

@@ -1,37 +1,94 @@
 //! What every request passes through before and after its operation: a request id
-//! (on the response, on every log line, in every error body), an access log line, a
-//! body size limit, panics caught, and every error turned into problem+json.
+//! (on the response, on every log line, in every error body), its place in a W3C
+//! trace (`traceparent`, see `trace`), an access log line (with the client's
+//! address, and the user and tenant once the bearer scheme knows them), the request
+//! counted on the server's metrics by operationId, a body size limit, panics caught,
+//! and every error turned into problem+json.
 
-use std::{any::Any, time::Instant};
+use std::{any::Any, sync::Arc, time::Instant};
 
 use poem::{
     Endpoint, IntoResponse, Middleware, Request, Response,
     http::{HeaderValue, Method, StatusCode, header},
 };
-use tracing::Instrument;
+use poem_openapi::OperationId;
+use tracing::{Instrument, field::Empty};
 use uuid::Uuid;
 
-use super::problem::problem_response;
-use crate::telemetry;
+use super::{
+    client::{TrustedProxies, client_ip},
+    problem::problem_response,
+    trace::{TRACEPARENT, TraceParent},
+};
+use crate::{
+    platform::metrics::{self, Metrics},
+    telemetry,
+};
 
 /// Request bodies above this size are refused with 413 before they are read.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// The outermost layer: request id, logging, problem+json for anything that escaped.
-pub struct Edge;
+/// The outermost layer: request id, trace, logging, metrics, problem+json for
+/// anything that escaped.
+#[derive(Clone, Default)]
+pub struct Edge {
+    /// Where answered requests are counted ([`Metrics::off`]: nowhere).
+    pub metrics: Metrics,
+    /// Whose forwarding headers name the client in the log (`ROWGUARD_TRUSTED_PROXIES`).
+    pub trusted_proxies: Arc<TrustedProxies>,
+}
 
 impl<E: Endpoint> Middleware<E> for Edge {
     type Output = EdgeEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        EdgeEndpoint { inner }
+        EdgeEndpoint {
+            inner,
+            edge: self.clone(),
+        }
     }
 }
 
 pub struct EdgeEndpoint<E> {
     inner: E,
+    edge: Edge,
+}
+
+/// The request's own span in its trace: a child of the caller's `traceparent` when
+/// that is valid, else the root of a new trace. When spans are exported, the ids are
+/// those of the exported span (so the log and the collector name the same trace).
+fn request_trace(span: &tracing::Span, incoming: Option<TraceParent>) -> TraceParent {
+    if telemetry::exporting() {
+        use opentelemetry::trace::{
+            SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+        };
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        if let Some(parent) = incoming {
+            let remote = SpanContext::new(
+                TraceId::from_bytes(parent.trace_id),
+                SpanId::from_bytes(parent.span_id),
+                TraceFlags::new(parent.flags),
+                true,
+                TraceState::default(),
+            );
+            let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+        }
+        let context = span.context();
+        let exported = context.span().span_context().clone();
+        if exported.is_valid() {
+            return TraceParent {
+                trace_id: exported.trace_id().to_bytes(),
+                span_id: exported.span_id().to_bytes(),
+                flags: exported.trace_flags().to_u8(),
+            };
+        }
+    }
+    match incoming {
+        Some(parent) => parent.child(),
+        None => TraceParent::new_root(),
+    }
 }
 
 /// A caller's own request id is kept when it is short and plain (so it cannot inject
@@ -69,52 +126,76 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut request: Request) -> poem::Result<Response> {
+        let started = Instant::now();
         let id = request_id(&request);
+        let incoming = request.header(TRACEPARENT).and_then(TraceParent::parse);
+        let client = request
+            .remote_addr()
+            .as_socket_addr()
+            .map(|peer| client_ip(peer.ip(), request.headers(), &self.edge.trusted_proxies));
+        // The user and tenant are recorded once the bearer scheme (or the API key's
+        // row) says who the caller is (`telemetry::record_principal`).
         let span = tracing::info_span!(
             "request",
             request_id = %id,
+            trace_id = Empty,
             method = %request.method(),
             path = %logged_path(request.uri().path()),
+            client = Empty,
+            user_id = Empty,
+            tenant_id = Empty,
         );
-        let started = Instant::now();
+        if let Some(client) = client {
+            span.record("client", tracing::field::display(client));
+        }
+        let trace = request_trace(&span, incoming);
+        span.record("trace_id", tracing::field::display(trace.trace_id_hex()));
         let id_for_task = id.clone();
-        let mut response = telemetry::with_request_id(
-            id_for_task,
-            async {
-                if let Err(response) = limit_body(&mut request).await {
-                    return response;
+        let handled = async {
+            if let Err(response) = limit_body(&mut request).await {
+                return (response, None);
+            }
+            match self.inner.call(request).await {
+                Ok(output) => {
+                    let response = output.into_response();
+                    let operation = response.data::<OperationId>().map(|id| id.0);
+                    (response, operation)
                 }
-                match self.inner.call(request).await {
-                    Ok(output) => output.into_response(),
-                    Err(error) => {
-                        let status = error.status();
-                        let message = error.to_string();
-                        let response = error.into_response();
-                        if is_problem(&response) {
-                            // An operation's own ApiError: already the right answer.
-                            response
-                        } else {
-                            if status.is_server_error() {
-                                tracing::error!(error = %message, "request failed");
-                            }
-                            problem_response(status, Some(message))
+                Err(error) => {
+                    let operation = error.data::<OperationId>().map(|id| id.0);
+                    let status = error.status();
+                    let message = error.to_string();
+                    let response = error.into_response();
+                    if is_problem(&response) {
+                        // An operation's own ApiError: already the right answer.
+                        (response, operation)
+                    } else {
+                        if status.is_server_error() {
+                            tracing::error!(error = %message, "request failed");
                         }
+                        (problem_response(status, Some(message)), operation)
                     }
                 }
             }
-            .instrument(span.clone()),
-        )
-        .await;
+        }
+        .instrument(span.clone());
+        let (mut response, operation) = if self.edge.metrics.is_on() {
+            telemetry::with_request_id(id_for_task, self.edge.metrics.scope(handled)).await
+        } else {
+            telemetry::with_request_id(id_for_task, handled).await
+        };
         if let Ok(value) = HeaderValue::from_str(&id) {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
-        span.in_scope(|| {
-            tracing::info!(
-                status = response.status().as_u16(),
-                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-                "request finished"
-            )
-        });
+        if let Ok(value) = HeaderValue::from_str(&trace.header()) {
+            response.headers_mut().insert(TRACEPARENT, value);
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let status = response.status().as_u16();
+        self.edge
+            .metrics
+            .request(operation.unwrap_or(metrics::NO_OPERATION), status, elapsed);
+        span.in_scope(|| tracing::info!(status, elapsed_ms = elapsed * 1000.0, "request finished"));
         Ok(response)
     }
 }

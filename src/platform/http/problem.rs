@@ -197,14 +197,18 @@ impl From<Error> for ApiError {
                 ),
                 "Bearer error=\"invalid_token\", error_description=\"expired\"".into(),
             ),
-            Error::InvalidCredentials => ApiError::Unauthorized(
-                problem(
-                    S::UNAUTHORIZED,
-                    C::InvalidCredentials,
-                    "invalid email or password",
-                ),
-                bearer(),
-            ),
+            Error::InvalidCredentials => {
+                // Every failed password check ends here, whichever flow made it.
+                crate::platform::metrics::login_failed();
+                ApiError::Unauthorized(
+                    problem(
+                        S::UNAUTHORIZED,
+                        C::InvalidCredentials,
+                        "invalid email or password",
+                    ),
+                    bearer(),
+                )
+            }
             Error::Forbidden { permission } => {
                 let mut body = Problem::new(
                     S::FORBIDDEN,

@@ -64,6 +64,7 @@ async fn verify_bearer(request: &Request, bearer: Bearer) -> poem::Result<Caller
     if let Some(meter) = request.data::<Meter>() {
         meter.count(claims.tid);
     }
+    crate::telemetry::record_principal(Some(claims.tid), Some(claims.sub));
     Ok(Caller {
         credential: Credential::Token(claims),
         store_id: store_header(request).map_err(refuse)?,

@@ -122,6 +122,17 @@ impl Queue {
         Ok(row.try_get(0)?)
     }
 
+    /// How many jobs are in each state but `succeeded` (`queued`, `running`,
+    /// `failed`, `dead`), for `/metrics`: one indexed count per state.
+    pub async fn counts(&self) -> Result<Vec<(String, i64)>, Error> {
+        let rows = self
+            .call("SELECT state, jobs FROM app.job_counts()", &[])
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
+    }
+
     /// Claims up to `limit` due jobs (of `kinds`, or any) for `worker`, each leased
     /// until `now + lease`.
     pub async fn claim(

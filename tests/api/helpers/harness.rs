@@ -281,6 +281,8 @@ pub struct TestApp {
     pub jobs: Option<Registry>,
     /// The server's count of API requests (`None` for a server the test runs itself).
     pub meter: Option<Meter>,
+    /// Where the server serves `GET /metrics` (`settings.metrics_bind`), if anywhere.
+    pub metrics_address: Option<SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -317,6 +319,7 @@ pub async fn spawn_app_on(db: TestDb, configure: impl FnOnce(&mut Settings)) -> 
         .await
         .expect("the server starts");
     let address = application.local_addr();
+    let metrics_address = application.metrics_addr();
     let database = application.database().clone();
     let credentials = application.credentials().clone();
     let hasher = application.identity().hasher.clone();
@@ -340,6 +343,7 @@ pub async fn spawn_app_on(db: TestDb, configure: impl FnOnce(&mut Settings)) -> 
         queue: Some(queue),
         jobs: Some(jobs),
         meter: Some(meter),
+        metrics_address,
         shutdown: Some(shutdown),
         server: Some(server),
     }
@@ -362,6 +366,7 @@ impl TestApp {
             queue: None,
             jobs: None,
             meter: None,
+            metrics_address: None,
             db,
             shutdown: None,
             server: None,
