@@ -30,7 +30,7 @@ use crate::platform::{
     auth::access::{Operation, Requires},
     db::Database,
     email::Mailer,
-    http::{edge_stack, params::NameParameters, security::STORE_HEADER},
+    http::{console, edge_stack, params::NameParameters, security::STORE_HEADER},
     jobs::{Queue, Registry},
     metering::Meter,
 };
@@ -448,6 +448,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
             }),
         )
         .nest("/docs", docs)
+        .nest(console::PATH, console::endpoint())
         .nest("/", service.with(names))
         .data(state.identity.tokens.clone())
         .data(state.meter.clone())
