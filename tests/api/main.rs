@@ -17,6 +17,7 @@ mod platform;
 mod api_keys;
 mod audit;
 mod billing;
+mod console;
 mod email;
 mod health;
 mod identity;

@@ -1,7 +1,7 @@
 // Stores (create, edit, the people assigned to each) and the reference feature module:
 // products, and each store's inventory (adjust stock).
 
-import { h, append, replace, field, selectField, form, table, actionButton, showDone, when, money, announce } from '../dom.js';
+import { h, append, replace, field, selectField, form, table, actionButton, showDone, showError, when, money, announce } from '../dom.js';
 import { call } from '../api.js';
 
 /** @typedef {import('../main.js').Context} Context */
@@ -108,6 +108,13 @@ export async function stores(main, context) {
   await draw();
 }
 
+/** A refusal or failure, shown where the data would have been. @param {unknown} error */
+function problem(error) {
+  const region = h('div', { role: 'alert' });
+  showError(region, error);
+  return region;
+}
+
 /** @param {HTMLElement} main @param {Context} context */
 export async function products(main, context) {
   const status = h('div', { class: 'form-status', role: 'alert' });
@@ -153,14 +160,28 @@ export async function products(main, context) {
         field('Name', 'name', { required: true }),
         field('Price (KES)', 'price', { type: 'number', min: 0, step: '0.01', required: true, inputmode: 'decimal' })))]);
     }
-    const page = await call('get', '/api/v1/products', { query: { limit: 100 }, store });
-    items = page.items;
-    replace(catalog, table('Products', [
-      ['SKU', (p) => h('code', {}, p.sku)],
-      ['Name', (p) => p.name],
-      ['Price', (p) => money(p.price_cents, 'KES')],
-      ['Updated', (p) => when(p.updated_at)],
-    ], items, 'No products yet.'));
+    // The catalog needs products.view tenant-wide; a store's staff may still keep its
+    // stock, so a refusal here is shown in place and the stock below still drawn.
+    const tenantWide = /** @type {Schemas['Me']} */ (context.me).permissions.includes('products.view');
+    try {
+      if (!tenantWide) {
+        items = [];
+        replace(catalog, h('p', { class: 'empty' }, 'The catalog is kept tenant-wide; your roles show this store’s stock.'));
+        await drawStock();
+        return;
+      }
+      const page = await call('get', '/api/v1/products', { query: { limit: 100 }, store });
+      items = page.items;
+      replace(catalog, table('Products', [
+        ['SKU', (p) => h('code', {}, p.sku)],
+        ['Name', (p) => p.name],
+        ['Price', (p) => money(p.price_cents, 'KES')],
+        ['Updated', (p) => when(p.updated_at)],
+      ], items, 'No products yet.'));
+    } catch (error) {
+      items = [];
+      replace(catalog, problem(error));
+    }
     await drawStock();
   }
 
@@ -173,14 +194,25 @@ export async function products(main, context) {
       replace(stock, h('p', { class: 'empty' }, 'Your roles do not show this store’s inventory.'));
       return;
     }
-    const rows = await call('get', '/api/v1/inventory', { query: { limit: 100 }, store });
+    /** @type {Schemas['StockList']} */
+    let rows;
+    try {
+      rows = await call('get', '/api/v1/inventory', { query: { limit: 100 }, store });
+    } catch (error) {
+      replace(stock, problem(error));
+      return;
+    }
+    /** @type {[string, string][]} */
+    const choices = items.length > 0
+      ? items.map((p) => [p.id, `${p.name} (${p.sku})`])
+      : rows.items.map((s) => [s.product_id, `${s.name} (${s.sku})`]);
     replace(stock, table('Stock', [
       ['SKU', (s) => h('code', {}, s.sku)],
       ['Name', (s) => s.name],
       ['Quantity', (s) => h('span', { 'data-testid': `quantity-${s.sku}` }, String(s.quantity))],
       ['Updated', (s) => when(s.updated_at)],
     ], rows.items, 'Nothing in stock yet.'),
-    context.can('inventory.adjust', store) && items.length > 0
+    context.can('inventory.adjust', store) && choices.length > 0
       ? h('section', { class: 'card', 'aria-labelledby': 'adjust-heading' },
         h('h3', { id: 'adjust-heading' }, 'Adjust stock'),
         form({
@@ -196,7 +228,7 @@ export async function products(main, context) {
             await drawStock();
           },
         },
-        selectField('Product', 'product_id', items.map((p) => [p.id, `${p.name} (${p.sku})`])),
+        selectField('Product', 'product_id', choices),
         field('Change', 'delta', { type: 'number', step: 1, required: true }, 'Positive to add, negative to remove.'),
         field('Reason', 'reason', { required: true })))
       : null);
