@@ -18,7 +18,10 @@ async fn the_console_is_html_with_a_strict_content_security_policy() {
     let app = spawn_app().await;
     let response = app.http.get(app.url("/console")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(header(&response, "content-type"), "text/html; charset=utf-8");
+    assert_eq!(
+        header(&response, "content-type"),
+        "text/html; charset=utf-8"
+    );
     let csp = header(&response, "content-security-policy").to_string();
     for directive in [
         "default-src 'self'",
@@ -30,7 +33,10 @@ async fn the_console_is_html_with_a_strict_content_security_policy() {
     ] {
         assert!(csp.contains(directive), "{directive} in {csp}");
     }
-    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
     assert_eq!(header(&response, "x-content-type-options"), "nosniff");
     assert_eq!(header(&response, "referrer-policy"), "no-referrer");
     let body = response.text().await.unwrap();
@@ -58,7 +64,10 @@ async fn the_shell_has_no_inline_script_or_style_for_the_policy_to_refuse() {
     assert_eq!(handlers.count(), 0, "no inline event handler");
     for script in body.split("<script").skip(1) {
         let tag = script.split('>').next().unwrap();
-        assert!(tag.contains(" src=\"/console/assets/"), "a script from a file: <script{tag}>");
+        assert!(
+            tag.contains(" src=\"/console/assets/"),
+            "a script from a file: <script{tag}>"
+        );
     }
 }
 
@@ -83,7 +92,10 @@ async fn an_email_links_deep_link_answers_the_same_shell() {
     ] {
         let response = app.http.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
-        assert!(!header(&response, "content-security-policy").is_empty(), "{path}");
+        assert!(
+            !header(&response, "content-security-policy").is_empty(),
+            "{path}"
+        );
         assert_eq!(response.text().await.unwrap(), shell, "{path}");
     }
 }
@@ -130,7 +142,10 @@ async fn every_file_the_shell_names_is_served_with_its_content_type() {
         .send()
         .await
         .unwrap();
-    assert_eq!(header(&lazy, "content-type"), "text/javascript; charset=utf-8");
+    assert_eq!(
+        header(&lazy, "content-type"),
+        "text/javascript; charset=utf-8"
+    );
 }
 
 #[tokio::test]

@@ -174,23 +174,37 @@ describe('the admin console', () => {
   });
 
   test('the first page loads under 200 KiB and reports its time to interactive', STEP, async () => {
-    const page = await newPage();
-    const response = await page.goto('/console');
-    assert.ok(response);
-    assert.match(response.headers()['content-security-policy'] ?? '', /script-src 'self'/);
-    await page.waitForFunction(() => document.documentElement.dataset.ready === 'true');
-    const figures = await page.evaluate(() => {
-      const navigation = /** @type {PerformanceNavigationTiming} */ (performance.getEntriesByType('navigation')[0]);
-      const resources = /** @type {PerformanceResourceTiming[]} */ (performance.getEntriesByType('resource'));
-      const interactive = performance.getEntriesByName('console-interactive')[0];
-      return {
-        interactiveMs: interactive.startTime,
-        bytes: navigation.transferSize + resources.reduce((sum, r) => sum + r.transferSize, 0),
-        files: resources.length + 1,
-      };
-    });
-    console.log(`console first load: ${(figures.bytes / 1024).toFixed(1)} KiB transferred in ${figures.files} files; interactive ${figures.interactiveMs.toFixed(0)} ms after navigation start`);
-    assert.ok(figures.bytes > 0 && figures.bytes < 200 * 1024, `${figures.bytes} bytes`);
+    // Each load in a fresh context: an empty cache, as a first visit. The time is
+    // printed, never asserted (it depends on the machine's load); the bytes are.
+    const loads = Number(process.env.CONSOLE_LOADS ?? 5);
+    /** @type {{interactiveMs: number, bytes: number, files: number}[]} */
+    const figures = [];
+    /** @type {import('playwright-core').Page | null} */
+    let page = null;
+    for (let load = 0; load < loads; load++) {
+      page = await newPage();
+      const response = await page.goto('/console');
+      assert.ok(response);
+      assert.match(response.headers()['content-security-policy'] ?? '', /script-src 'self'/);
+      await page.waitForFunction(() => document.documentElement.dataset.ready === 'true');
+      figures.push(await page.evaluate(() => {
+        const navigation = /** @type {PerformanceNavigationTiming} */ (performance.getEntriesByType('navigation')[0]);
+        const resources = /** @type {PerformanceResourceTiming[]} */ (performance.getEntriesByType('resource'));
+        const interactive = performance.getEntriesByName('console-interactive')[0];
+        return {
+          interactiveMs: interactive.startTime,
+          bytes: navigation.transferSize + resources.reduce((sum, r) => sum + r.transferSize, 0),
+          files: resources.length + 1,
+        };
+      }));
+    }
+    const times = figures.map((f) => f.interactiveMs).sort((x, y) => x - y);
+    const median = times[Math.floor(times.length / 2)];
+    const bytes = Math.max(...figures.map((f) => f.bytes));
+    console.log(`console first load: ${(bytes / 1024).toFixed(1)} KiB transferred in ${figures[0].files} files; ` +
+      `interactive after navigation start: median ${median.toFixed(0)} ms, min ${times[0].toFixed(0)} ms, max ${times[times.length - 1].toFixed(0)} ms (${loads} loads)`);
+    assert.ok(bytes > 0 && bytes < 200 * 1024, `${bytes} bytes`);
+    assert.ok(page);
     await page.getByLabel('Email').waitFor();
     await checkPage(page, 'sign in', 'sign-in');
   });

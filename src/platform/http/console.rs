@@ -50,8 +50,16 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         JS,
         include_bytes!("../../../console/assets/main.js"),
     ),
-    ("api.js", JS, include_bytes!("../../../console/assets/api.js")),
-    ("dom.js", JS, include_bytes!("../../../console/assets/dom.js")),
+    (
+        "api.js",
+        JS,
+        include_bytes!("../../../console/assets/api.js"),
+    ),
+    (
+        "dom.js",
+        JS,
+        include_bytes!("../../../console/assets/dom.js"),
+    ),
     (
         "session.js",
         JS,
@@ -98,7 +106,9 @@ fn resolve(rest: &str) -> Target {
         return ASSETS
             .iter()
             .find(|(name, _, _)| *name == file)
-            .map_or(Target::Missing, |(_, kind, bytes)| Target::Asset(kind, bytes));
+            .map_or(Target::Missing, |(_, kind, bytes)| {
+                Target::Asset(kind, bytes)
+            });
     }
     // A page is one lower-case word or several joined by hyphens; anything else (a
     // dot, a slash, an upper-case letter) is no page of the console.
