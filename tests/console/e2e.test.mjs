@@ -310,6 +310,30 @@ describe('the admin console', () => {
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
   });
 
+  test('the owner suspends and reactivates a member, edits a store and assigns people to it', STEP, async () => {
+    const session = await api('/api/v1/auth/login', { method: 'POST', body: { email: staff.email, password: staff.password } });
+    assert.equal((await api('/api/v1/me', { token: session.body.access_token })).status, 200);
+    await navigate(ownerPage, 'Members');
+    await ownerPage.getByRole('button', { name: `Suspend ${staff.name}` }).click();
+    await ownerPage.getByRole('button', { name: `Reactivate ${staff.name}` }).waitFor();
+    const refused = await api('/api/v1/me', { token: session.body.access_token });
+    assert.ok(refused.status === 401 || refused.status === 403, `a suspended member's token is refused: ${refused.status}`);
+    await ownerPage.getByRole('button', { name: `Reactivate ${staff.name}` }).click();
+    await ownerPage.getByRole('button', { name: `Suspend ${staff.name}` }).waitFor();
+
+    await navigate(ownerPage, 'Stores');
+    await ownerPage.getByText('Edit Nairobi CBD').click();
+    const editor = ownerPage.locator('details', { hasText: 'Edit Nairobi CBD' });
+    await editor.getByLabel('Address').fill('Kenyatta Avenue 3');
+    await editor.getByRole('button', { name: 'Save' }).click();
+    await ownerPage.getByRole('cell', { name: 'Kenyatta Avenue 3', exact: true }).waitFor();
+    await ownerPage.getByText('People in Nairobi CBD').click();
+    const people = ownerPage.locator('details', { hasText: 'People in Nairobi CBD' });
+    await people.getByLabel('Member').selectOption({ label: owner.name });
+    await people.getByRole('button', { name: 'Assign' }).click();
+    await people.getByRole('button', { name: `Unassign ${owner.name}` }).waitFor();
+  });
+
   test('roles: the permission matrix, system roles locked, a new role created', STEP, async () => {
     await navigate(ownerPage, 'Roles');
     await ownerPage.getByRole('table', { name: 'Permission matrix' }).waitFor();
