@@ -149,8 +149,7 @@ export async function call(method, path, options = {}) {
     }
     throw new ApiError(response.status, problem);
   }
-  if (response.status === 204 || response.headers.get('Content-Length') === '0') {
-    return /** @type {any} */ (undefined);
-  }
-  return response.json();
+  // 202 and 204 may come without a body.
+  const text = await response.text();
+  return text ? JSON.parse(text) : /** @type {any} */ (undefined);
 }

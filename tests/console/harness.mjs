@@ -138,7 +138,6 @@ export async function startSystem() {
     ROWGUARD_SMTP_URL: `smtp://127.0.0.1:${sink.port}`,
     ROWGUARD_WORKERS: '1',
     ROWGUARD_JWT_SECRET: 'console-e2e-secret-console-e2e-secret-0123456789',
-    ROWGUARD_DATA_DIR: '/nonexistent-the-tests-give-a-database-url',
     RUST_LOG: process.env.RUST_LOG ?? 'warn',
   };
   const server = spawn(BIN, ['serve'], { env, stdio: ['ignore', 'inherit', 'inherit'] });

@@ -163,7 +163,7 @@ export async function apiKeys(main, context) {
   const me = /** @type {Schemas['Me']} */ (context.me);
 
   if (context.can('api_keys.manage')) {
-    const inAYear = new Date(Date.now() + 90 * 24 * 3600 * 1000).toISOString().slice(0, 10);
+    const inNinetyDays = new Date(Date.now() + 90 * 24 * 3600 * 1000).toISOString().slice(0, 10);
     append(main, [h('section', { class: 'card', 'aria-labelledby': 'new-key-heading' },
       h('h2', { id: 'new-key-heading' }, 'New key'),
       form({
@@ -184,7 +184,7 @@ export async function apiKeys(main, context) {
         },
       },
       field('Name', 'name', { required: true }, 'What uses it, e.g. "warehouse sync".'),
-      field('Expires on', 'expires_on', { type: 'date', required: true, value: inAYear }, 'At most a year from today.'),
+      field('Expires on', 'expires_on', { type: 'date', required: true, value: inNinetyDays }, 'At most a year from today.'),
       h('fieldset', { class: 'checks' }, h('legend', {}, 'Permissions'),
         me.permissions.filter((code) => !code.startsWith('api_keys.')).map((code) => h('label', { class: 'check' },
           h('input', { type: 'checkbox', name: 'permission', value: code }), ` ${code}`)))))]);
