@@ -11,4 +11,4 @@ cd "$(dirname "$0")/.."
 [ -d tests/console/node_modules ] || { echo "run tests/console/run.sh once first (npm ci)" >&2; exit 2; }
 export CONSOLE_LOADS="${CONSOLE_LOADS:-20}" FORCE_COLOR=0 NO_COLOR=1
 node --test --test-reporter=spec --test-name-pattern='first page loads' tests/console/e2e.test.mjs 2>&1 |
-    grep -E 'console first load|pass|fail'
+    grep -E '^console first load|^ℹ (pass|fail) '
