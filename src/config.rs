@@ -600,20 +600,12 @@ pub struct Settings {
 
     /// Days between a tenant's deletion (`DELETE /tenants/current`) and the erasure
     /// of its rows by the `tenants.purge` job.
-    #[arg(
-        long,
-        env = "ROWGUARD_TENANT_PURGE_DAYS",
-        default_value_t = 30
-    )]
+    #[arg(long, env = "ROWGUARD_TENANT_PURGE_DAYS", default_value_t = 30)]
     pub tenant_purge_days: u32,
 
     /// How many tenants one person may create (registration's first included; a
     /// deleted one counts until it is purged): `POST /tenants` answers 409 beyond.
-    #[arg(
-        long,
-        env = "ROWGUARD_MAX_TENANTS_PER_USER",
-        default_value_t = 10
-    )]
+    #[arg(long, env = "ROWGUARD_MAX_TENANTS_PER_USER", default_value_t = 10)]
     pub max_tenants_per_user: u32,
 
     /// Daraja's base URL: `https://sandbox.safaricom.co.ke` (the sandbox) or

@@ -11,8 +11,7 @@ use rowguard::{commands, config::Cli, telemetry};
 
 fn main() -> ExitCode {
     let command = Cli::parse().into_command();
-    let telemetry = match telemetry::init_exporting(command.log_format(), command.otlp_endpoint())
-    {
+    let telemetry = match telemetry::init_exporting(command.log_format(), command.otlp_endpoint()) {
         Ok(telemetry) => telemetry,
         Err(error) => {
             eprintln!("rowguard: {error:#}");

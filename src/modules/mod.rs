@@ -32,6 +32,7 @@ use crate::platform::{
     db::Database,
     email::Mailer,
     http::{
+        console,
         cors::{CorsLayer, CorsOrigins},
         edge::Edge,
         edge_stack_with,
@@ -487,6 +488,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
                 }),
             )
             .nest("/docs", docs)
+            .nest(console::PATH, console::endpoint())
             .nest("/", service.with(names))
             .data(state.identity.tokens.clone())
             .data(state.meter.clone())

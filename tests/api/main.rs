@@ -18,6 +18,7 @@ mod api_keys;
 mod audit;
 mod billing;
 mod commands;
+mod console;
 mod email;
 mod health;
 mod identity;

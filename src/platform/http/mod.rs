@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod common;
+pub mod console;
 pub mod cors;
 pub mod edge;
 pub mod json;
