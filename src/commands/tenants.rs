@@ -66,9 +66,11 @@ async fn create(state: &AppState, args: &TenantCreateArgs) -> Result<String, Out
     )
     .await
     .map_err(|error| {
-        error.on_constraint("tenant_users_user_id_fkey", || {
-            Error::Conflict(format!("there is no user {}", args.owner))
-        })
+        // The tenant's row names its creator first, then the membership the owner.
+        let no_user = || Error::Conflict(format!("there is no user {}", args.owner));
+        error
+            .on_constraint("tenants_created_by_fkey", no_user)
+            .on_constraint("tenant_users_user_id_fkey", no_user)
     });
     let tenant = tx.finish(founded).await?;
     Ok(format!(

@@ -95,6 +95,7 @@ py_log="$work/openapi-python-client.log"
 py_status=0
 PATH="$ROOT/$VENV/bin:$PATH" "$VENV/bin/openapi-python-client" generate \
     --path "$work/openapi.json" --output-path "$work/python" --meta none \
+    --config "$HERE/python-client.yaml" \
     >"$py_log" 2>&1 || py_status=$?
 grep -v -e '^Generating ' -e '^$' "$py_log" >"$work/py-warnings" || true
 if [ "$py_status" -ne 0 ] || [ -s "$work/py-warnings" ]; then

@@ -199,7 +199,7 @@ impl PaymentsApi {
         )
         .await;
         match tx.finish(started).await? {
-            Initiated::Payment(row) => Ok(InitiateResponse::Accepted(Json(payment(row)?))),
+            Initiated::Payment(row) => Ok(InitiateResponse::Accepted(Json(payment(*row)?))),
             Initiated::Unanswered => Err(Error::PaymentUnanswered.into()),
         }
     }

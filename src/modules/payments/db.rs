@@ -365,11 +365,10 @@ pub async fn recent_unanswered(
              ORDER BY pushed_at DESC LIMIT 1",
         )
         .await?;
-    Ok(tx
-        .query_opt(&statement, &[&invoice_id, &key, &since])
+    tx.query_opt(&statement, &[&invoice_id, &key, &since])
         .await?
         .map(|row| Ok::<_, Error>((row.try_get(0)?, row.try_get(1)?)))
-        .transpose()?)
+        .transpose()
 }
 
 /// The one unanswered push, of any tenant, a success callback of `amount_minor` from
@@ -383,11 +382,10 @@ pub async fn unanswered_push_for(
     let statement = tx
         .prepare("SELECT tenant_id, id FROM app.unanswered_push_for($1, $2, $3)")
         .await?;
-    Ok(tx
-        .query_opt(&statement, &[&amount_minor, &phone, &since])
+    tx.query_opt(&statement, &[&amount_minor, &phone, &since])
         .await?
         .map(|row| Ok::<_, Error>((row.try_get(0)?, row.try_get(1)?)))
-        .transpose()?)
+        .transpose()
 }
 
 /// Turns the unanswered push `id` (still unmatched; locked meanwhile) into a pending

@@ -40,7 +40,7 @@ pub const UNANSWERED_PUSH_WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes
 #[derive(Debug)]
 pub enum Initiated {
     /// Daraja accepted the push (or the key's payment, replayed).
-    Payment(PaymentRow),
+    Payment(Box<PaymentRow>),
     /// The push went out and no answer came back: recorded as an unanswered push (to
     /// commit), and the caller answers 502 ([`Error::PaymentUnanswered`]).
     Unanswered,
@@ -63,7 +63,7 @@ pub async fn initiate(
     db::lock_key(tx, request.idempotency_key).await?;
     if let Some(existing) = db::by_key(tx, request.idempotency_key).await? {
         return if existing.request_hash == hash {
-            Ok(Initiated::Payment(existing))
+            Ok(Initiated::Payment(Box::new(existing)))
         } else {
             Err(Error::IdempotencyConflict)
         };
@@ -160,7 +160,7 @@ pub async fn initiate(
             "an accepted STK push could not be recorded"
         );
     }
-    inserted.map(Initiated::Payment)
+    inserted.map(|row| Initiated::Payment(Box::new(row)))
 }
 
 /// A result Daraja reported about a push.
