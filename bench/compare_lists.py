@@ -44,16 +44,6 @@ def build(ref):
     return binary
 
 
-def cpu_seconds(pid):
-    """User and system CPU time of a process so far (its own accounting, /proc)."""
-    try:
-        with open(f"/proc/{pid}/stat") as file:
-            fields = file.read().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class Server:
     def __init__(self, binary, database, port, pool_size, extra_env=None):
         self.database = database
@@ -79,7 +69,7 @@ class Server:
         """CPU seconds so far of the server's process and of the PostgreSQL backends of
         its database (its pooled connections live for the run)."""
         pids = run.psql(run.ADMIN_URL, f"SELECT pid FROM pg_stat_activity WHERE datname = '{self.database}'")
-        return cpu_seconds(self.process.pid), sum(cpu_seconds(int(pid)) for pid in pids.split())
+        return run.cpu_seconds(self.process.pid), sum(run.cpu_seconds(int(pid)) for pid in pids.split())
 
     def use(self):
         """Points the helpers of run.py (call, wrk) at this server."""

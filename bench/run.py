@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -95,6 +96,127 @@ class Server:
     def stop(self):
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=60)
+
+
+def cpu_seconds(pid):
+    """User and system CPU time of a process so far (its own accounting, /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            fields = file.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_split(server_pid, database):
+    """CPU seconds so far of the server's process and of the PostgreSQL backends of its
+    database (its pooled connections live for the run)."""
+    pids = psql(ADMIN_URL, f"SELECT pid FROM pg_stat_activity WHERE datname = '{database}'")
+    return cpu_seconds(server_pid), sum(cpu_seconds(int(pid)) for pid in pids.split())
+
+
+class WireCounter:
+    """A TCP proxy between a server and PostgreSQL that counts, over every connection
+    through it, the round trips (each time the conversation turns from PostgreSQL
+    answering to the server sending again: pipelined messages are one) and the bytes
+    each way, as tests/api/platform/round_trips.rs does."""
+
+    def __init__(self, upstream):
+        self.upstream = upstream
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.turns = self.sent = self.received = 0
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def counts(self):
+        with self.lock:
+            return self.turns, self.sent, self.received
+
+    def accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            for sock in (client, server):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            last = ["server"]
+            threading.Thread(target=self.pump, args=(client, server, "client", last), daemon=True).start()
+            threading.Thread(target=self.pump, args=(server, client, "server", last), daemon=True).start()
+
+    def pump(self, source, destination, side, last):
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                for sock in (source, destination):
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                return
+            with self.lock:
+                if side == "client":
+                    self.sent += len(data)
+                    if last[0] != "client":
+                        self.turns += 1
+                    last[0] = "client"
+                else:
+                    self.received += len(data)
+                    last[0] = "server"
+            destination.sendall(data)
+
+    def close(self):
+        self.listener.close()
+
+
+def wire_per_request(url, loads, token, requests=50):
+    """Round trips and bytes each way between the server and PostgreSQL per request of
+    each load: the release build served again on the same database through a
+    WireCounter, with one pooled connection, no job worker and no meter flush in the
+    window, and each load called `requests` times in a row after a warm-up that
+    prepares its statements. {label: (round trips, bytes to PostgreSQL, bytes back)}."""
+    global BASE
+    authority = url.split("://", 1)[1].split("/", 1)[0]
+    host_port = authority.rsplit("@", 1)[-1]
+    host, _, port = host_port.partition(":")
+    counter = WireCounter((host, int(port or 5432)))
+    proxied = url.replace(host_port, f"127.0.0.1:{counter.port}", 1)
+    saved_base, bind = BASE, "127.0.0.1:18089"
+    env = dict(os.environ, DATABASE_URL=proxied, ROWGUARD_BIND=bind, ROWGUARD_JWT_SECRET=SECRET, RUST_LOG="warn",
+               ROWGUARD_DEFAULT_PLAN="business", ROWGUARD_POOL_SIZE="1", ROWGUARD_WORKERS="0",
+               ROWGUARD_USAGE_FLUSH_SECS="3600")
+    process = subprocess.Popen([os.path.join(ROOT, "target/release/rowguard"), "serve"], env=env)
+    BASE = f"http://{bind}"
+    figures = {}
+    try:
+        for _ in range(300):
+            try:
+                call("GET", "/health")
+                break
+            except (urllib.error.URLError, ConnectionError, RuntimeError):
+                time.sleep(0.1)
+        for label, method, path, body, store in loads:
+            def once(n):
+                sent = json.loads(json.dumps(body).replace("{n}", f"wire-{time.time_ns()}-{n}")) if body else None
+                call(method, path, sent, token, store)
+            for n in range(5):
+                once(n)
+            before = counter.counts()
+            for n in range(requests):
+                once(n)
+            after = counter.counts()
+            figures[label] = tuple((a - b) / requests for a, b in zip(after, before))
+    finally:
+        BASE = saved_base
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        counter.close()
+    return figures
 
 
 class RssSampler:
@@ -225,7 +347,8 @@ def seed(tenants, stores_per_tenant, products_per_tenant):
         for m in range(3):
             call("POST", "/api/v1/invitations", {"email": f"member{m}.t{t}@bench.example", "role_id": staff}, token)
         seeded.append({"token": token, "user": owner["user"]["id"], "tenant": owner["tenant"]["id"],
-                       "session": token_session(token), "email": f"owner{t}@bench.example", "stores": stores})
+                       "session": token_session(token), "email": f"owner{t}@bench.example", "stores": stores,
+                       "product": products[0] if products else None})
     return seeded
 
 
@@ -322,18 +445,37 @@ def main():
 
         if "endpoints" in parts:
             print(f"## Endpoints ({c} connections, {s} s each, 10 tenants)\n")
-            table(["endpoint", "concurrency", "requests/s", "p50 ms", "p99 ms", "errors", "peak RSS MiB"])
             loads = list_endpoints(main_tenant, s, c) + [
+                ("GET /api/v1/products/{id}", "GET", f"/api/v1/products/{main_tenant['product']}", None, None),
                 ("POST /api/v1/products", "POST", "/api/v1/products",
                  {"sku": "N-{n}", "name": "New product", "price_cents": 100}, None),
                 ("GET /api/v1/me", "GET", "/api/v1/me", None, None),
             ]
-            results = {}
+            # What the server and its database spend with no request (job workers
+            # polling, the scheduler, the meter's flush), per second: taken off each
+            # load's CPU time below.
+            idle_server, idle_db = cpu_split(server.process.pid, "rowguard_bench")
+            time.sleep(5)
+            idle_server = (cpu_split(server.process.pid, "rowguard_bench")[0] - idle_server) / 5
+            idle_db = (cpu_split(server.process.pid, "rowguard_bench")[1] - idle_db) / 5
+            table(["endpoint", "concurrency", "requests/s", "p50 ms", "p99 ms",
+                   "p99 / Little's mean (target <= 1.5)", "errors", "peak RSS MiB"])
+            results, spent = {}, {}
             for name, method, path, body, store in loads:
+                cpu_before = cpu_split(server.process.pid, "rowguard_bench")
+                started = time.monotonic()
                 with RssSampler(server) as rss:
-                    rps, p50, p99, errors, _ = wrk(method, path, c, s, token, body, store)
+                    rps, p50, p99, errors, requests = wrk(method, path, c, s, token, body, store)
+                elapsed = time.monotonic() - started
+                cpu_after = cpu_split(server.process.pid, "rowguard_bench")
+                spent[name] = ((cpu_after[0] - cpu_before[0] - idle_server * elapsed) / requests * 1e6,
+                               (cpu_after[1] - cpu_before[1] - idle_db * elapsed) / requests * 1e6)
                 results[name] = (rps, p50, p99)
-                row([name, c, f"{rps:.0f}", f"{p50:.2f}", f"{p99:.2f}", errors, f"{rss.peak / 1024:.1f}"])
+                # Little's law: with c requests always in flight, the mean latency is
+                # c / throughput; a p99 far above it means some requests wait long.
+                little_ms = c / rps * 1000
+                row([name, c, f"{rps:.0f}", f"{p50:.2f}", f"{p99:.2f}", f"{p99 / little_ms:.2f}", errors,
+                     f"{rss.peak / 1024:.1f}"])
             with RssSampler(server) as rss:
                 rps, p50, p99, errors, _ = wrk("POST", "/api/v1/auth/login", c, s, None,
                                                {"email": "storm{k}@bench.example", "password": PASSWORD})
@@ -375,6 +517,19 @@ COMMIT;"""
             row(["the same, as many clients as the server's pool", pool, f"{piped_pool_tps:.0f} tps", f"{piped_pool_latency:.2f}", f"{api / piped_pool_tps:.2f}"])
             row(["GET /api/v1/stores?limit=20", c, f"{api:.0f} req/s", "", ""])
             print(f"\nthe ceiling (the best pipelined figure): {best:.0f} tps; the API reaches {api / best:.2f} of it (target 0.8)")
+
+            print("\n## Where the time goes, per request\n")
+            print("CPU from the processes' own accounting over each load above, less what they spend idle; the")
+            print("round trips and bytes between the server and PostgreSQL counted by a proxy on the wire, 50")
+            print("requests in a row per endpoint on one pooled connection (the same build, served again).\n")
+            wire = wire_per_request(url, loads, token)
+            table(["endpoint", "server CPU µs", "PostgreSQL CPU µs", "server / PostgreSQL (lists: target <= 0.5)",
+                   "round trips", "bytes to PostgreSQL", "bytes from PostgreSQL"])
+            for name, *_ in loads:
+                server_us, db_us = spent[name]
+                trips, sent, received = wire[name]
+                row([name, f"{server_us:.0f}", f"{db_us:.0f}", f"{server_us / db_us:.2f}", f"{trips:.2f}",
+                     f"{sent:.0f}", f"{received:.0f}"])
 
         if "login" in parts:
             print(f"\n## Login storm (64 connections, 64 accounts, {s} s) and /health beside it\n")

@@ -2,6 +2,10 @@
 # The benchmark of the README: release build, local PostgreSQL, wrk and pgbench.
 #   bench/run.sh                 everything (about 6 minutes)
 #   bench/run.sh --only login    the login storm alone (see --help)
+#   bench/run.sh --compare REF   the list endpoints of REF against the working tree,
+#                                interleaved (bench/compare_lists.py; --rounds, --seconds)
+#   bench/run.sh --instructions  instructions per request under callgrind, against the
+#                                committed baseline (bench/instructions.py; --save)
 # BENCH_DATABASE_URL names the PostgreSQL server (default: the local one, as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,5 +18,17 @@ if ! command -v wrk >/dev/null; then
     fi
 fi
 command -v pgbench >/dev/null || { echo "bench: pgbench is needed (PostgreSQL client)" >&2; exit 1; }
+case "${1:-}" in
+    --compare)
+        shift
+        exec python3 bench/compare_lists.py "$@"
+        ;;
+    --instructions)
+        shift
+        command -v valgrind >/dev/null || { echo "bench: valgrind is needed (Debian: apt-get install valgrind)" >&2; exit 1; }
+        cargo build --release --quiet --bin rowguard
+        exec python3 bench/instructions.py "$@"
+        ;;
+esac
 cargo build --release --quiet --bin rowguard --example hash_time
 exec python3 bench/run.py "$@"

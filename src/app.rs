@@ -52,11 +52,15 @@ pub enum Logins {
 /// with a `rowguard` database in it.
 pub async fn database_target(settings: &Settings) -> anyhow::Result<DatabaseTarget> {
     let owner = settings
+        .database
         .owner_database_url
         .as_ref()
         .map(|url| db::parse_url(url.expose(), "ROWGUARD_OWNER_DATABASE_URL"))
         .transpose()?;
-    match (&settings.database_url, &settings.auth_database_url) {
+    match (
+        &settings.database.database_url,
+        &settings.database.auth_database_url,
+    ) {
         (Some(api), Some(auth)) => {
             let api = db::parse_url(api.expose(), "DATABASE_URL")?;
             // The owner's connection is the first one made when it is given.
@@ -75,7 +79,7 @@ pub async fn database_target(settings: &Settings) -> anyhow::Result<DatabaseTarg
         }
         (None, Some(_)) => anyhow::bail!("ROWGUARD_AUTH_DATABASE_URL is set without DATABASE_URL"),
         (Some(url), None) => {
-            if settings.environment == Environment::Production {
+            if settings.database.environment == Environment::Production {
                 anyhow::bail!(
                     "ROWGUARD_ENV=production needs the login roles' URLs: DATABASE_URL (requests) and \
                      ROWGUARD_AUTH_DATABASE_URL (credential flows), and migrations run as the owner \
@@ -100,7 +104,7 @@ pub async fn database_target(settings: &Settings) -> anyhow::Result<DatabaseTarg
     }
     // Moving a directory the operator chose would surprise them; the default is only
     // a convenience, so when the cluster's user cannot reach it, it may live elsewhere.
-    let (dir, relocate_if_unreachable) = match &settings.data_dir {
+    let (dir, relocate_if_unreachable) = match &settings.database.data_dir {
         Some(dir) => (dir.clone(), false),
         None => (PathBuf::from(DEFAULT_DATA_DIR), true),
     };
@@ -128,7 +132,12 @@ pub async fn database_target(settings: &Settings) -> anyhow::Result<DatabaseTarg
 /// Waits for the server of `config` up to `ROWGUARD_DB_WAIT_SECS` (the embedded
 /// cluster needs no wait: it is started, and waited for, by this process).
 async fn wait_for(config: &Config, what: &str, settings: &Settings) -> anyhow::Result<()> {
-    db::wait::until_reachable(config, what, Duration::from_secs(settings.db_wait_secs)).await
+    db::wait::until_reachable(
+        config,
+        what,
+        Duration::from_secs(settings.database.db_wait_secs),
+    )
+    .await
 }
 
 /// Creates `name` unless it exists. `name` is a constant of this crate, never input.

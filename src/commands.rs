@@ -107,6 +107,7 @@ impl From<Error> for Outcome {
 /// open lazily), and the token key is a throwaway: nothing here signs or verifies.
 fn openapi_document(settings: &Settings) -> anyhow::Result<String> {
     let url = settings
+        .database
         .database_url
         .as_ref()
         .map(Secret::expose)

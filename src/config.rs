@@ -103,13 +103,13 @@ impl Command {
     /// The log format the command asked for.
     pub fn log_format(&self) -> LogFormat {
         match self {
-            Command::Serve(settings) | Command::Worker(settings) => settings.log_format,
+            Command::Serve(settings) | Command::Worker(settings) => settings.database.log_format,
             Command::Migrate(database) => database.log_format,
             Command::Policies(args) => args.database.log_format,
             Command::Bootstrap(args) => args.database.log_format,
             Command::Openapi => LogFormat::Text,
             Command::Jobs(JobsCommand::List { database, .. }) => database.log_format,
-            Command::Jobs(JobsCommand::Run { settings, .. }) => settings.log_format,
+            Command::Jobs(JobsCommand::Run { settings, .. }) => settings.database.log_format,
             Command::Db(DbCommand::Reset(args)) => args.database.log_format,
             Command::Db(DbCommand::Seed(args)) => args.database.log_format,
             Command::User(UserCommand::Create(args)) => args.database.log_format,
@@ -140,31 +140,40 @@ impl Command {
 /// server's settings of the same names (README, "Settings").
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// PostgreSQL URL of request sessions (the login role rowguard_api_login); given
-    /// alone, in development, the owner's. Without it, the embedded cluster under the
-    /// data directory.
+    /// PostgreSQL URL of request sessions: a login role that can only become
+    /// rowguard_api (README, "Database roles"). Given alone, in development, it is taken
+    /// as the owner's, and the server makes its login roles itself. Without it,
+    /// rowguard starts (or reuses) a private cluster under the data directory from the
+    /// PostgreSQL binaries installed on the machine.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<Secret>,
 
-    /// PostgreSQL URL of the credential flows (the login role rowguard_auth_login).
+    /// PostgreSQL URL of the credential flows (login, sessions, passwords): a login
+    /// role that can only become rowguard_auth, which request sessions can never become.
     #[arg(long, env = "ROWGUARD_AUTH_DATABASE_URL", hide_env_values = true)]
     pub auth_database_url: Option<Secret>,
 
-    /// PostgreSQL URL of the tables' owner, for migrations.
+    /// PostgreSQL URL of the tables' owner, for migrations (`rowguard migrate`, or at
+    /// start-up when given). Without it, a server with its own login roles does not
+    /// migrate, and refuses to start on a database behind this build.
     #[arg(long, env = "ROWGUARD_OWNER_DATABASE_URL", hide_env_values = true)]
     pub owner_database_url: Option<Secret>,
 
-    /// `production` refuses the development-only commands and a database given by
-    /// one URL.
+    /// `production` refuses a missing or weak JWT secret, a database given by one URL,
+    /// and the development-only commands (`db reset`, `db seed`).
     #[arg(long = "env", env = "ROWGUARD_ENV", value_enum, default_value_t = Environment::Development)]
     pub environment: Environment,
 
-    /// How long to wait for the database to accept connections, in seconds, retrying
-    /// with backoff; 0: try once.
+    /// How long start-up waits for the database to accept connections, in seconds,
+    /// retrying with backoff and logging why (a database container that is still
+    /// starting, say); then it fails naming the last error. 0: try once.
     #[arg(long, env = "ROWGUARD_DB_WAIT_SECS", default_value_t = DEFAULT_DB_WAIT_SECS)]
     pub db_wait_secs: u64,
 
-    /// Where the embedded cluster lives when no DATABASE_URL is given [default: .rowguard].
+    /// Where the embedded PostgreSQL cluster lives when no DATABASE_URL is given
+    /// [default: .rowguard]. Run as root, the cluster runs as an unprivileged user; if
+    /// that user cannot reach the default, the cluster is kept under /var/lib/rowguard
+    /// instead, while a directory given here is used as is or refused.
     #[arg(long, env = "ROWGUARD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 
@@ -178,13 +187,7 @@ impl DatabaseArgs {
     /// services a command goes through are built with.
     pub fn settings(&self) -> Settings {
         Settings {
-            database_url: self.database_url.clone(),
-            auth_database_url: self.auth_database_url.clone(),
-            owner_database_url: self.owner_database_url.clone(),
-            environment: self.environment,
-            db_wait_secs: self.db_wait_secs,
-            data_dir: self.data_dir.clone(),
-            log_format: self.log_format,
+            database: self.clone(),
             ..Settings::defaults()
         }
     }
@@ -395,24 +398,9 @@ pub enum Environment {
 
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
-    /// PostgreSQL URL of request sessions: a login role that can only become
-    /// rowguard_api (README, "Database roles"). Given alone, in development, it is taken
-    /// as the owner's, and the server makes its login roles itself. Without it,
-    /// rowguard starts (or reuses) a private cluster under the data directory from the
-    /// PostgreSQL binaries installed on the machine.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<Secret>,
-
-    /// PostgreSQL URL of the credential flows (login, sessions, passwords): a login
-    /// role that can only become rowguard_auth, which request sessions can never become.
-    #[arg(long, env = "ROWGUARD_AUTH_DATABASE_URL", hide_env_values = true)]
-    pub auth_database_url: Option<Secret>,
-
-    /// PostgreSQL URL of the tables' owner, for migrations (`rowguard migrate`, or at
-    /// start-up when given). Without it, a server with its own login roles does not
-    /// migrate, and refuses to start on a database behind this build.
-    #[arg(long, env = "ROWGUARD_OWNER_DATABASE_URL", hide_env_values = true)]
-    pub owner_database_url: Option<Secret>,
+    /// Where the database is, how long to wait for it, the environment, the log.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 
     /// Address the HTTP server listens on.
     #[arg(long, env = "ROWGUARD_BIND", default_value = "127.0.0.1:8080")]
@@ -423,10 +411,6 @@ pub struct Settings {
     /// regular to be random; in development a random one is generated per process.
     #[arg(long, env = "ROWGUARD_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<Secret>,
-
-    /// `production` refuses a missing or weak JWT secret.
-    #[arg(long = "env", env = "ROWGUARD_ENV", value_enum, default_value_t = Environment::Development)]
-    pub environment: Environment,
 
     /// Maximum number of pooled database connections; 0 means two per CPU (at least
     /// 4). PostgreSQL does the most work with about two active backends per core:
@@ -443,10 +427,6 @@ pub struct Settings {
     /// PostgreSQL statement_timeout for the server's connections.
     #[arg(long, env = "ROWGUARD_STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
     pub statement_timeout_ms: u64,
-
-    /// Log format.
-    #[arg(long, env = "ROWGUARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
 
     /// `open`: anyone may register; `closed`: registration answers 403.
     #[arg(long, env = "ROWGUARD_REGISTRATION", value_enum, default_value_t = Registration::Open)]
@@ -671,19 +651,6 @@ pub struct Settings {
     )]
     pub usage_flush_secs: u64,
 
-    /// Where the embedded PostgreSQL cluster lives when no DATABASE_URL is given
-    /// [default: .rowguard]. Run as root, the cluster runs as an unprivileged user; if
-    /// that user cannot reach the default, the cluster is kept under /var/lib/rowguard
-    /// instead, while a directory given here is used as is or refused.
-    #[arg(long, env = "ROWGUARD_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
-
-    /// How long start-up waits for the database to accept connections, in seconds,
-    /// retrying with backoff and logging why (a database container that is still
-    /// starting, say); then it fails naming the last error. 0: try once.
-    #[arg(long, env = "ROWGUARD_DB_WAIT_SECS", default_value_t = DEFAULT_DB_WAIT_SECS)]
-    pub db_wait_secs: u64,
-
     /// Origins (comma-separated, exact: `https://console.example.com`, scheme and
     /// port as the browser sends them) whose pages may call the API from a browser;
     /// `*`: any origin. Default none: no CORS headers at all, so only pages of the
@@ -787,10 +754,9 @@ impl Settings {
     /// Settings for a server whose database is given by URL, everything else default
     /// (see [`Settings::defaults`]). Used by the test harness and by embedders.
     pub fn for_database(database_url: &str) -> Self {
-        Settings {
-            database_url: Some(database_url.into()),
-            ..Settings::defaults()
-        }
+        let mut settings = Settings::defaults();
+        settings.database.database_url = Some(database_url.into());
+        settings
     }
 
     /// Checks what clap cannot: combinations and strength. In production the JWT
@@ -805,7 +771,7 @@ impl Settings {
                     .into(),
             );
         }
-        if self.environment == Environment::Production {
+        if self.database.environment == Environment::Production {
             let Some(secret) = &self.jwt_secret else {
                 return Err("ROWGUARD_JWT_SECRET is required when ROWGUARD_ENV=production".into());
             };
@@ -960,7 +926,7 @@ mod tests {
             let settings = Settings::defaults();
             assert_eq!(settings.registration, Registration::Open);
             assert_eq!(settings.pool_size, 0);
-            assert!(settings.database_url.is_none());
+            assert!(settings.database.database_url.is_none());
             assert!(settings.jwt_secret.is_none());
             return;
         }
@@ -1033,7 +999,7 @@ mod tests {
     /// Production settings with email set up, and `secret` as the JWT key.
     fn production_settings(secret: Option<&str>) -> Settings {
         let mut settings = Settings::defaults();
-        settings.environment = Environment::Production;
+        settings.database.environment = Environment::Production;
         settings.jwt_secret = secret.map(Secret::from);
         settings.smtp_url = Some("smtps://mailer:password@smtp.example:465".into());
         settings.public_url = Some("https://app.example".into());
@@ -1084,7 +1050,7 @@ mod tests {
     #[test]
     fn development_runs_with_no_secret_or_any() {
         let mut settings = Settings::defaults();
-        assert_eq!(settings.environment, Environment::Development);
+        assert_eq!(settings.database.environment, Environment::Development);
         assert_eq!(settings.validate(), Ok(()));
         settings.jwt_secret = Some("changeme".into());
         assert_eq!(settings.validate(), Ok(()));
@@ -1159,7 +1125,7 @@ mod tests {
     fn secrets_never_print() {
         let mut settings = Settings::defaults();
         settings.jwt_secret = Some("hunter2-hunter2-hunter2-hunter2-hunter2".into());
-        settings.database_url = Some("postgres://app:s3cret@db/rowguard".into());
+        settings.database.database_url = Some("postgres://app:s3cret@db/rowguard".into());
         let printed = format!("{settings:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(!printed.contains("s3cret"), "{printed}");

@@ -28,11 +28,13 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<ExitCode> {
 /// Where the owner is: ROWGUARD_OWNER_DATABASE_URL, else the server's own resolution
 /// (in development, DATABASE_URL alone or the embedded cluster).
 async fn migration_target(settings: &Settings) -> anyhow::Result<app::DatabaseTarget> {
-    if settings.owner_database_url.is_some() && settings.auth_database_url.is_none() {
+    if settings.database.owner_database_url.is_some()
+        && settings.database.auth_database_url.is_none()
+    {
         // Only the owner is needed: do not ask for the login roles' URLs.
         let mut owner_only = settings.clone();
-        owner_only.database_url = settings.owner_database_url.clone();
-        owner_only.environment = Environment::Development;
+        owner_only.database.database_url = settings.database.owner_database_url.clone();
+        owner_only.database.environment = Environment::Development;
         return app::database_target(&owner_only).await;
     }
     app::database_target(settings).await
@@ -110,7 +112,7 @@ pub async fn policies(args: &PoliciesArgs) -> anyhow::Result<ExitCode> {
 /// before anything is connected to; asks first unless `--yes`.
 pub async fn reset(args: &DbResetArgs) -> anyhow::Result<ExitCode> {
     let settings = args.database.settings();
-    if settings.environment == Environment::Production {
+    if settings.database.environment == Environment::Production {
         return refuse(
             "rowguard db reset is for development only: refused with ROWGUARD_ENV=production",
         );

@@ -57,7 +57,7 @@ const PASSWORD_VARIABLE: &str = "ROWGUARD_SEED_PASSWORD";
 
 pub async fn seed(args: &DbSeedArgs) -> anyhow::Result<ExitCode> {
     let mut settings = args.database.settings();
-    if settings.environment == Environment::Production {
+    if settings.database.environment == Environment::Production {
         return refuse(
             "rowguard db seed makes demo accounts with known passwords: refused with \
              ROWGUARD_ENV=production",

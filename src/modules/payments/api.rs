@@ -212,8 +212,7 @@ impl PaymentsApi {
     )]
     async fn get(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<PaymentResponse, ApiError> {
         let (tx, _) = authorize(&self.db, &auth.0, &PAYMENTS_GET).await?;
-        let read = db::get(&tx, id.0).await;
-        let row = tx.finish(read).await?;
+        let row = db::read(tx, id.0).await?;
         Ok(PaymentResponse::Ok(Json(payment(row)?)))
     }
 

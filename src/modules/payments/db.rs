@@ -161,7 +161,8 @@ pub async fn pending_for_invoice(tx: &RequestTx, invoice_id: Uuid) -> Result<boo
     Ok(tx.query_one(&statement, &[&invoice_id]).await?.try_get(0)?)
 }
 
-pub async fn get(tx: &RequestTx, id: Uuid) -> Result<PaymentRow, Error> {
+/// `GET /payments/{id}`: the read written with the COMMIT (two round trips in all).
+pub async fn read(tx: RequestTx, id: Uuid) -> Result<PaymentRow, Error> {
     let statement = tx
         .prepare(concat!(
             "SELECT ",
@@ -169,7 +170,7 @@ pub async fn get(tx: &RequestTx, id: Uuid) -> Result<PaymentRow, Error> {
             " FROM payments WHERE id = $1"
         ))
         .await?;
-    tx.query_opt(&statement, &[&id])
+    tx.query_opt_and_commit(&statement, &[&id])
         .await?
         .as_ref()
         .map(PaymentRow::from_row)

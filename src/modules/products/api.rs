@@ -275,8 +275,9 @@ impl ProductsApi {
     #[oai(path = "/products/:id", method = "get", operation_id = "products_get")]
     async fn get(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<ProductResponse, ApiError> {
         let (tx, _) = authorize(&self.db, &auth.0, &PRODUCTS_GET).await?;
-        let product = products::get(&tx, id.0).await;
-        Ok(ProductResponse::Ok(Json(tx.finish(product).await?.into())))
+        Ok(ProductResponse::Ok(Json(
+            products::read(tx, id.0).await?.into(),
+        )))
     }
 
     /// Change a product; omitted fields stay as they are.

@@ -54,14 +54,23 @@ pub async fn list(tx: RequestTx, page: &Page) -> Result<Vec<ProductRow>, Error> 
         .collect()
 }
 
+const PRODUCT_BY_ID: &str =
+    "SELECT id, sku, name, price_cents, created_at, updated_at FROM products WHERE id = $1";
+
 pub async fn get(tx: &RequestTx, id: Uuid) -> Result<ProductRow, Error> {
-    let statement = tx
-        .prepare(
-            "SELECT id, sku, name, price_cents, created_at, updated_at FROM products WHERE id = $1",
-        )
-        .await?;
+    let statement = tx.prepare(PRODUCT_BY_ID).await?;
     ProductRow::from_row(
         &tx.query_opt(&statement, &[&id])
+            .await?
+            .ok_or(Error::NotFound)?,
+    )
+}
+
+/// `GET /products/{id}`: the read written with the COMMIT (two round trips in all).
+pub async fn read(tx: RequestTx, id: Uuid) -> Result<ProductRow, Error> {
+    let statement = tx.prepare(PRODUCT_BY_ID).await?;
+    ProductRow::from_row(
+        &tx.query_opt_and_commit(&statement, &[&id])
             .await?
             .ok_or(Error::NotFound)?,
     )

@@ -292,8 +292,9 @@ impl RbacApi {
     #[oai(path = "/roles/:id", method = "get", operation_id = "roles_get")]
     async fn get(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<RoleResponse, ApiError> {
         let (tx, _) = authorize(&self.db, &auth.0, &ROLES_GET).await?;
-        let role = rbac::role(&tx, id.0).await;
-        Ok(RoleResponse::Ok(Json(tx.finish(role).await?.into())))
+        Ok(RoleResponse::Ok(Json(
+            rbac::read_role(tx, id.0).await?.into(),
+        )))
     }
 
     /// Change a role; permissions added must be held by the caller. Owner: 409.

@@ -112,6 +112,18 @@ pub async fn role(tx: &RequestTx, id: Uuid) -> Result<RoleRow, Error> {
     )
 }
 
+/// `GET /roles/{id}`: the read written with the COMMIT (two round trips in all).
+pub async fn read_role(tx: RequestTx, id: Uuid) -> Result<RoleRow, Error> {
+    let statement = tx
+        .prepare(concat!(role_select!(), "WHERE r.id = $1"))
+        .await?;
+    RoleRow::from_row(
+        &tx.query_opt_and_commit(&statement, &[&id])
+            .await?
+            .ok_or(Error::NotFound)?,
+    )
+}
+
 /// The roles assigned to someone in `store_id` (the assignments that go with the store).
 pub async fn roles_assigned_in_store(
     tx: &RequestTx,

@@ -73,6 +73,11 @@ pub async fn role(tx: &RequestTx, id: Uuid) -> Result<RoleRow, Error> {
     db::role(tx, id).await
 }
 
+/// `GET /roles/{id}`: the role, read with the COMMIT.
+pub async fn read_role(tx: RequestTx, id: Uuid) -> Result<RoleRow, Error> {
+    db::read_role(tx, id).await
+}
+
 /// Owner, Admin, Store Manager and Staff for a new tenant (the context's); returns
 /// the Owner role's id.
 pub async fn create_system_roles(tx: &RequestTx) -> Result<Uuid, Error> {

@@ -228,8 +228,9 @@ impl StoresApi {
     #[oai(path = "/stores/:id", method = "get", operation_id = "stores_get")]
     async fn get(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<StoreResponse, ApiError> {
         let (tx, _) = authorize(&self.db, &auth.0, &STORES_GET).await?;
-        let store = db::visible_store(&tx, id.0).await;
-        Ok(StoreResponse::Ok(Json(tx.finish(store).await?.into())))
+        Ok(StoreResponse::Ok(Json(
+            db::read_visible_store(tx, id.0).await?.into(),
+        )))
     }
 
     /// Change a store; omitted fields stay as they are.

@@ -72,7 +72,8 @@ pub async fn list_visible_stores(tx: RequestTx, page: &Page) -> Result<Vec<Store
 }
 
 /// One store, if the context's user may see it (see [`list_visible_stores`]).
-pub async fn visible_store(tx: &RequestTx, id: Uuid) -> Result<StoreRow, Error> {
+/// `GET /stores/{id}`: the read written with the COMMIT (two round trips in all).
+pub async fn read_visible_store(tx: RequestTx, id: Uuid) -> Result<StoreRow, Error> {
     let statement = tx
         .prepare(concat!(
             "SELECT s.id, s.name, s.code, s.address, s.status, s.created_at
@@ -82,7 +83,7 @@ pub async fn visible_store(tx: &RequestTx, id: Uuid) -> Result<StoreRow, Error> 
         ))
         .await?;
     StoreRow::from_row(
-        &tx.query_opt(&statement, &[&id])
+        &tx.query_opt_and_commit(&statement, &[&id])
             .await?
             .ok_or(Error::NotFound)?,
     )

@@ -121,16 +121,25 @@ pub async fn list_members(tx: RequestTx, page: &Page) -> Result<Vec<MemberRow>, 
         .collect()
 }
 
+const MEMBER_BY_ID: &str =
+    "SELECT tu.user_id, u.email, u.full_name, tu.status, tu.created_at AS joined_at
+     FROM tenant_users tu JOIN users u ON u.id = tu.user_id
+     WHERE tu.user_id = $1";
+
 pub async fn member(tx: &RequestTx, user_id: Uuid) -> Result<MemberRow, Error> {
-    let statement = tx
-        .prepare(
-            "SELECT tu.user_id, u.email, u.full_name, tu.status, tu.created_at AS joined_at
-             FROM tenant_users tu JOIN users u ON u.id = tu.user_id
-             WHERE tu.user_id = $1",
-        )
-        .await?;
+    let statement = tx.prepare(MEMBER_BY_ID).await?;
     MemberRow::from_row(
         &tx.query_opt(&statement, &[&user_id])
+            .await?
+            .ok_or(Error::NotFound)?,
+    )
+}
+
+/// `GET /users/{id}`: the read written with the COMMIT (two round trips in all).
+pub async fn read_member(tx: RequestTx, user_id: Uuid) -> Result<MemberRow, Error> {
+    let statement = tx.prepare(MEMBER_BY_ID).await?;
+    MemberRow::from_row(
+        &tx.query_opt_and_commit(&statement, &[&user_id])
             .await?
             .ok_or(Error::NotFound)?,
     )

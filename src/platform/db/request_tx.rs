@@ -403,6 +403,23 @@ impl RequestTx {
         }
     }
 
+    /// A read by id as the request's last statement: [`Self::query_and_commit`] for at
+    /// most one row, so `GET /things/{id}` costs two round trips like a list.
+    pub async fn query_opt_and_commit(
+        self,
+        statement: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, Error> {
+        let mut rows = self.query_and_commit(statement, params).await?;
+        if rows.len() > 1 {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "a read by id returned {} rows",
+                rows.len()
+            )));
+        }
+        Ok(rows.pop())
+    }
+
     /// For tests and tools: statements without parameters, in the simple protocol.
     pub async fn batch_execute(&self, sql: &str) -> Result<(), Error> {
         Ok(self.connection().batch_execute(sql).await?)

@@ -145,8 +145,8 @@ async fn as_root_a_chosen_data_directory_the_cluster_user_cannot_enter_is_refuse
     let mut remove = Remove::default();
     let private = private_dir("chosen-data-dir", &mut remove);
     let mut settings = Settings::for_database("unused");
-    settings.database_url = None;
-    settings.data_dir = Some(private.join("data"));
+    settings.database.database_url = None;
+    settings.database.data_dir = Some(private.join("data"));
 
     let error = match app::database_target(&settings).await {
         Ok(_) => panic!("a chosen directory the cluster's user cannot enter was used"),

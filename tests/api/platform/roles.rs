@@ -145,7 +145,7 @@ async fn a_server_whose_request_login_role_can_become_more_than_rowguard_api_ref
         roles::API_LOGIN,
         password(&api).as_deref(),
     ));
-    settings.auth_database_url = Some(auth_url.as_str().into());
+    settings.database.auth_database_url = Some(auth_url.as_str().into());
     let server = Application::build(&settings)
         .await
         .expect("a server with its own login roles starts");
@@ -170,7 +170,7 @@ async fn a_server_whose_request_login_role_can_become_more_than_rowguard_api_ref
             .await
             .unwrap();
         let mut settings = test_settings(&as_user(&owner_url, &bad, Some(&bad_password)));
-        settings.auth_database_url = Some(auth_url.as_str().into());
+        settings.database.auth_database_url = Some(auth_url.as_str().into());
         let refused = Application::build(&settings).await;
         superuser
             .batch_execute(&format!("DROP ROLE {bad}"))
@@ -190,7 +190,7 @@ async fn in_production_one_database_url_for_everything_is_refused() {
         .await
         .expect("development takes the one URL as the owner's");
 
-    settings.environment = Environment::Production;
+    settings.database.environment = Environment::Production;
     settings.jwt_secret = Some(hex::encode(rand::random::<[u8; 32]>()).as_str().into());
     settings.smtp_url = Some("smtp://127.0.0.1:2525".into());
     settings.public_url = Some("https://app.example".into());

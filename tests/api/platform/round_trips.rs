@@ -91,7 +91,7 @@ fn through(url: &str, address: std::net::SocketAddr) -> String {
 }
 
 #[tokio::test]
-async fn a_list_costs_two_round_trips_and_other_requests_three_once_prepared() {
+async fn a_list_or_a_read_by_id_costs_two_round_trips_and_other_requests_three_once_prepared() {
     let db = TestDb::new().await;
     let config: tokio_postgres::Config = db.url.parse().unwrap();
     let host = match &config.get_hosts()[0] {
@@ -116,7 +116,14 @@ async fn a_list_costs_two_round_trips_and_other_requests_three_once_prepared() {
     let acme = app.tenant("owner@acme.example", "Acme").await;
     let store = app.store(&acme.token, "Main").await;
     let key = crate::helpers::text(&app.api_key(&acme.token, &["products.view"]).await, "key");
+    let product = app.product(&acme.token, "RT-1").await;
+    let owner_role = app.role_id(&acme.token, "Owner").await;
     for (call, expected) in [
+        // Reads by id: the read is written with the COMMIT, as a list's query is.
+        (app.products_get(&acme.token, &product), 2),
+        (app.stores_get(&acme.token, &store), 2),
+        (app.roles_get(&acme.token, &owner_role), 2),
+        (app.users_get(&acme.token, &acme.owner_id), 2),
         // With an API key: the key is resolved in the opening round trip too.
         (app.products_list(&key).limit(20), 2),
         (app.products_list(&acme.token).limit(20), 2),

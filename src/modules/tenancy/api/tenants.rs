@@ -251,8 +251,9 @@ impl TenantsApi {
     #[oai(path = "/users/:id", method = "get", operation_id = "users_get")]
     async fn get_user(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<MemberResponse, ApiError> {
         let (tx, _) = authorize(&self.identity.db, &auth.0, &USERS_GET).await?;
-        let member = db::member(&tx, id.0).await;
-        Ok(MemberResponse::Ok(Json(tx.finish(member).await?.into())))
+        Ok(MemberResponse::Ok(Json(
+            db::read_member(tx, id.0).await?.into(),
+        )))
     }
 
     /// Suspend or reactivate a member. A suspended member is refused on their next
