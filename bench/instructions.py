@@ -85,6 +85,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=200, help="requests counted per endpoint")
     parser.add_argument("--save", action="store_true", help="write the figures as the baseline")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting of the server counted (e.g. ROWGUARD_METRICS_BIND=127.0.0.1:18091)")
     args = parser.parse_args()
     binary = os.path.join(run.ROOT, "target/release/rowguard")
 
@@ -93,6 +95,7 @@ def main():
                RUST_LOG="warn", ROWGUARD_DEFAULT_PLAN="business")
     run.BASE = f"http://127.0.0.1:{PORT}"
     native = subprocess.Popen([binary, "serve"], env=env)
+    counted_env = dict(env, **dict(setting.split("=", 1) for setting in args.env))
     try:
         wait_until_serving(native)
         seeded = run.seed(1, stores_per_tenant=25, products_per_tenant=100)[0]
@@ -106,7 +109,7 @@ def main():
     out_prefix = os.path.join(out_dir, "callgrind.out")
     server = subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no", "--dump-instr=no",
                                f"--callgrind-out-file={out_prefix}", binary, "serve"],
-                              env=env, stderr=subprocess.DEVNULL)
+                              env=counted_env, stderr=subprocess.DEVNULL)
     figures = {}
     try:
         wait_until_serving(server, seconds=300)
@@ -145,8 +148,9 @@ def main():
     if os.path.exists(BASELINE):
         with open(BASELINE) as file:
             baseline = json.load(file)
+    settings = f", with {' '.join(args.env)}" if args.env else ""
     print(f"\n## Instructions per request, server process (callgrind, {args.requests} requests each, "
-          f"idle taken off)\n")
+          f"idle taken off{settings})\n")
     commit = baseline.get("commit", "none")
     run.table(["endpoint", "thousand instructions", f"baseline ({commit})", "ratio"])
     for label, value in figures.items():

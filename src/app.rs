@@ -453,7 +453,9 @@ impl Application {
         }
         // Every request has been counted once serving has stopped: the last flush.
         flusher.stop(Duration::from_secs(5)).await;
-        // Jobs in flight finish (or go back to the queue) once requests have.
+        // Callbacks answered while still settling finish, then jobs in flight (or go
+        // back to the queue), once requests have.
+        self.state.payments.finish_settling(GRACE_PERIOD).await;
         if let Some(workers) = workers {
             workers.stop(GRACE_PERIOD).await;
         }

@@ -635,6 +635,13 @@ pub struct Settings {
     #[arg(long, env = "ROWGUARD_MPESA_TIMEOUT_MS", default_value_t = 10_000)]
     pub mpesa_timeout_ms: u64,
 
+    /// How long Daraja's callback waits for its answer, in milliseconds: the callback
+    /// is answered once it is recorded and settled, or after this long while it still
+    /// is (a burst queueing for the pool), and the settlement goes on; a shutdown waits
+    /// for it.
+    #[arg(long, env = "ROWGUARD_MPESA_CALLBACK_ANSWER_MS", default_value_t = 100)]
+    pub mpesa_callback_answer_ms: u64,
+
     /// Job workers in this process (`rowguard serve`); 0: none (then `rowguard worker`
     /// elsewhere runs them).
     #[arg(long, env = "ROWGUARD_WORKERS", default_value_t = 1)]

@@ -451,6 +451,69 @@ async fn a_callback_from_outside_the_allow_list_is_a_403_and_forwarded_addresses
 }
 
 #[tokio::test]
+async fn a_callback_is_answered_within_its_budget_while_its_settlement_waits_and_is_settled_after()
+{
+    let fake = FakeDaraja::start().await;
+    let app = spawn_paying_app(&fake, |settings| {
+        settings.mpesa_callback_answer_ms = 100;
+    })
+    .await;
+    let (acme, invoice_id) = tenant_owing(&app, "owner@acme.example", "Acme").await;
+    // The legitimate path first: settled before its answer, as the budget allows.
+    let first = app
+        .start_payment(&acme.token, &invoice_id, PHONE, "k")
+        .await;
+    let first_checkout = text(&first, "checkout_request_id");
+    let cancelled = Outcome::Code(1032, "Request cancelled by user");
+    accepted(fake.send_callback(&app, &first_checkout, &cancelled).await).await;
+    assert_eq!(
+        app.payment(&acme.token, &text(&first, "id")).await["status"],
+        "cancelled"
+    );
+
+    // Another attempt, whose settlement must wait: its payment row is locked by
+    // another transaction until after the answer has arrived.
+    let payment = app
+        .start_payment(&acme.token, &invoice_id, PHONE, "k2")
+        .await;
+    let id = text(&payment, "id");
+    let mut holder = app.db.superuser().await;
+    let lock = holder.transaction().await.unwrap();
+    lock.execute(
+        "SELECT 1 FROM payments WHERE id = $1::text::uuid FOR UPDATE",
+        &[&id],
+    )
+    .await
+    .unwrap();
+    let answer = fake
+        .send_callback(
+            &app,
+            &text(&payment, "checkout_request_id"),
+            &success(json!(2500)),
+        )
+        .await;
+    // Answered while the settlement cannot have happened: the row is still locked.
+    assert_eq!(answer.status(), 200);
+    assert_eq!(app.payment(&acme.token, &id).await["status"], "pending");
+    lock.commit().await.unwrap();
+
+    // The settlement went on after the answer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while app.payment(&acme.token, &id).await["status"] == "pending" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the callback answered early was never settled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.payment(&acme.token, &id).await["status"], "succeeded");
+    assert_eq!(
+        invoice(&app, &acme.token, &invoice_id).await["status"],
+        "paid"
+    );
+}
+
+#[tokio::test]
 async fn without_a_trusted_proxy_a_forwarded_address_is_not_believed() {
     let fake = FakeDaraja::start().await;
     let app = spawn_paying_app(&fake, |settings| {

@@ -27,6 +27,7 @@ use std::{net::IpAddr, sync::Arc, time::Duration};
 use poem::{Endpoint, IntoResponse, Request, Response, http::StatusCode};
 use poem_openapi::payload::Json;
 use sha2::{Digest, Sha256};
+use tokio_util::task::TaskTracker;
 
 pub use jobs::{RECONCILE, RECONCILE_TENANT, jobs};
 
@@ -57,6 +58,10 @@ pub struct Payments {
     callback_allow: Arc<TrustedProxies>,
     trusted_proxies: Arc<TrustedProxies>,
     callback_url: String,
+    /// How long a callback's answer waits for its settlement.
+    callback_answer_within: Duration,
+    /// The callbacks being settled, some of them already answered.
+    settlements: TaskTracker,
 }
 
 impl Payments {
@@ -100,7 +105,24 @@ impl Payments {
             callback_token: token,
             callback_allow: Arc::new(settings.mpesa_callback_allow.clone()),
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
+            callback_answer_within: Duration::from_millis(settings.mpesa_callback_answer_ms),
+            settlements: TaskTracker::new(),
         })
+    }
+
+    /// Waits (up to `grace`) for the callbacks answered before they were settled:
+    /// called once the server has stopped taking requests.
+    pub async fn finish_settling(&self, grace: Duration) {
+        self.settlements.close();
+        if tokio::time::timeout(grace, self.settlements.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                unsettled = self.settlements.len(),
+                "payment callbacks still settling at shutdown; reconciliation will query them"
+            );
+        }
     }
 
     /// The same, with another gateway (embedders, tools).
@@ -193,8 +215,22 @@ impl Endpoint for CallbackEndpoint {
             .into_bytes_limit(MAX_CALLBACK_BYTES)
             .await
             .unwrap_or_default();
-        if let Err(error) = handle_callback(&self.db, &body, &source.to_string()).await {
-            tracing::error!(%error, "a payment callback could not be recorded; reconciliation will query it");
+        // Settled in a task of its own, so that a burst of callbacks queueing for the
+        // pool is answered in time all the same: the answer waits for the settlement
+        // up to the budget, then goes while the task carries on (and a shutdown waits
+        // for it). Daraja's answer says only "received"; what the settlement did is
+        // in the database either way.
+        let db = self.db.clone();
+        let settlement = self.payments.settlements.spawn(async move {
+            if let Err(error) = handle_callback(&db, &body, &source.to_string()).await {
+                tracing::error!(%error, "a payment callback could not be recorded; reconciliation will query it");
+            }
+        });
+        if tokio::time::timeout(self.payments.callback_answer_within, settlement)
+            .await
+            .is_err()
+        {
+            tracing::debug!("a payment callback answered before it was settled");
         }
         Ok(Response::builder()
             .content_type("application/json")

@@ -300,6 +300,10 @@ pub fn test_settings(database_url: &str) -> Settings {
     // The usage tests flush the meter when they choose to (`TestApp::flush_usage`);
     // a flush of its own every few seconds would race their "not yet" assertions.
     settings.usage_flush_secs = 60;
+    // Tests read a callback's outcome as soon as it is answered: on a loaded machine
+    // the settlement may outlast production's answer budget. The tests of the budget
+    // set their own.
+    settings.mpesa_callback_answer_ms = 60_000;
     settings
 }
 
