@@ -14,6 +14,7 @@ import datetime
 import os
 import statistics
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run  # noqa: E402  (the benchmark's own helpers)
@@ -42,6 +43,12 @@ def main():
             ("GET /api/v1/stores?limit=20", "/api/v1/stores?limit=20"),
         ]
         rps = {(label, name): [] for label, _ in endpoints for name in credentials}
+        # CPU per request of the server and its database's backends (steadier than
+        # requests/s on a shared machine), less what they spend idle.
+        cpu = {(label, name): [0.0, 0.0, 0] for label, _ in endpoints for name in credentials}
+        idle = server.cpu()
+        time.sleep(10)
+        idle = tuple((after - before) / 10 for after, before in zip(server.cpu(), idle))
         for _, path in endpoints:
             for token in credentials.values():
                 run.wrk("GET", path, args.connections, 2, token)  # warm-up
@@ -49,7 +56,13 @@ def main():
             order = ("jwt", "key") if round_ % 2 == 0 else ("key", "jwt")
             for label, path in endpoints:
                 for name in order:
+                    cpu_before, started = server.cpu(), time.monotonic()
                     result = run.wrk("GET", path, args.connections, args.seconds, credentials[name])
+                    cpu_after, elapsed = server.cpu(), time.monotonic() - started
+                    spent = cpu[(label, name)]
+                    spent[0] += cpu_after[0] - cpu_before[0] - idle[0] * elapsed
+                    spent[1] += cpu_after[1] - cpu_before[1] - idle[1] * elapsed
+                    spent[2] += result[4]
                     if result[3]:
                         raise RuntimeError(f"{name} {label}: {result[3]} errors")
                     rps[(label, name)].append(result[0])
@@ -65,6 +78,15 @@ def main():
         jwt = statistics.median(rps[(label, "jwt")])
         key = statistics.median(rps[(label, "key")])
         run.row([label, f"{jwt:.0f}", f"{key:.0f}", f"{key / jwt:.3f}"])
+    print("\nCPU per request (µs), summed over the rounds, less idle: the server's process and its "
+          "database's backends\n")
+    run.table(["endpoint", "server JWT", "server key", "database JWT", "database key", "total key / JWT"])
+    for label, _ in endpoints:
+        (s_jwt, d_jwt, n_jwt), (s_key, d_key, n_key) = cpu[(label, "jwt")], cpu[(label, "key")]
+        per = lambda value, n: value / n * 1e6  # noqa: E731
+        run.row([label, f"{per(s_jwt, n_jwt):.0f}", f"{per(s_key, n_key):.0f}", f"{per(d_jwt, n_jwt):.0f}",
+                 f"{per(d_key, n_key):.0f}",
+                 f"{(per(s_key, n_key) + per(d_key, n_key)) / (per(s_jwt, n_jwt) + per(d_jwt, n_jwt)):.3f}"])
 
 
 if __name__ == "__main__":
