@@ -66,8 +66,9 @@ def call(method, path, body=None, token=None, store=None, expect=(200, 201, 202,
 class Server:
     """A release build of rowguard on its own database."""
 
-    def __init__(self, url, pool_size=None):
-        env = dict(os.environ, DATABASE_URL=url, ROWGUARD_BIND=BIND, ROWGUARD_JWT_SECRET=SECRET,
+    def __init__(self, url, pool_size=None, bind=None, extra_env=None):
+        """Serves on `bind` (default BIND), which BASE must already name."""
+        env = dict(os.environ, DATABASE_URL=url, ROWGUARD_BIND=bind or BIND, ROWGUARD_JWT_SECRET=SECRET,
                    RUST_LOG="warn",
                    # The storm would otherwise trip the per-client throttle of failures;
                    # successful logins are never throttled, but keep the bench honest.
@@ -77,6 +78,7 @@ class Server:
                    ROWGUARD_DEFAULT_PLAN="business")
         if pool_size:
             env["ROWGUARD_POOL_SIZE"] = str(pool_size)
+        env.update(extra_env or {})
         self.process = subprocess.Popen([os.path.join(ROOT, "target/release/rowguard"), "serve"], env=env)
         for _ in range(200):
             try:
@@ -187,19 +189,13 @@ def wire_per_request(url, loads, token, requests=50):
     counter = WireCounter((host, int(port or 5432)))
     proxied = url.replace(host_port, f"127.0.0.1:{counter.port}", 1)
     saved_base, bind = BASE, "127.0.0.1:18089"
-    env = dict(os.environ, DATABASE_URL=proxied, ROWGUARD_BIND=bind, ROWGUARD_JWT_SECRET=SECRET, RUST_LOG="warn",
-               ROWGUARD_DEFAULT_PLAN="business", ROWGUARD_POOL_SIZE="1", ROWGUARD_WORKERS="0",
-               ROWGUARD_USAGE_FLUSH_SECS="60")
-    process = subprocess.Popen([os.path.join(ROOT, "target/release/rowguard"), "serve"], env=env)
     BASE = f"http://{bind}"
     figures = {}
+    server = None
     try:
-        for _ in range(300):
-            try:
-                call("GET", "/health")
-                break
-            except (urllib.error.URLError, ConnectionError, RuntimeError):
-                time.sleep(0.1)
+        # One pooled connection; no job worker and no meter flush in the window.
+        server = Server(proxied, pool_size=1, bind=bind,
+                        extra_env={"ROWGUARD_WORKERS": "0", "ROWGUARD_USAGE_FLUSH_SECS": "60"})
         for label, method, path, body, store in loads:
             def once(n):
                 sent = json.loads(json.dumps(body).replace("{n}", f"wire-{time.time_ns()}-{n}")) if body else None
@@ -213,8 +209,8 @@ def wire_per_request(url, loads, token, requests=50):
             figures[label] = tuple((a - b) / requests for a, b in zip(after, before))
     finally:
         BASE = saved_base
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+        if server:
+            server.stop()
         counter.close()
     return figures
 

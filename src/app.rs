@@ -453,12 +453,14 @@ impl Application {
         }
         // Every request has been counted once serving has stopped: the last flush.
         flusher.stop(Duration::from_secs(5)).await;
-        // Callbacks answered while still settling finish, then jobs in flight (or go
-        // back to the queue), once requests have.
-        self.state.payments.finish_settling(GRACE_PERIOD).await;
-        if let Some(workers) = workers {
-            workers.stop(GRACE_PERIOD).await;
-        }
+        // Once requests have: callbacks answered while still settling finish, and
+        // jobs in flight finish (or go back to the queue), side by side within one
+        // grace period.
+        tokio::join!(self.state.payments.finish_settling(GRACE_PERIOD), async {
+            if let Some(workers) = workers {
+                workers.stop(GRACE_PERIOD).await;
+            }
+        });
         served?;
         let close = Duration::from_secs(5);
         tokio::join!(

@@ -159,8 +159,9 @@ pub struct DatabaseArgs {
     #[arg(long, env = "ROWGUARD_OWNER_DATABASE_URL", hide_env_values = true)]
     pub owner_database_url: Option<Secret>,
 
-    /// `production` refuses a missing or weak JWT secret, a database given by one URL,
-    /// and the development-only commands (`db reset`, `db seed`).
+    /// `production` refuses what only development allows: a database given by one
+    /// URL, the development-only commands (`db reset`, `db seed`), and a server
+    /// without a strong JWT secret.
     #[arg(long = "env", env = "ROWGUARD_ENV", value_enum, default_value_t = Environment::Development)]
     pub environment: Environment,
 

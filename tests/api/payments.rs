@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Tenant, TestApp, assert_problem,
+    Tenant, TestApp, TestDb, assert_problem,
     fake_daraja::{FakeDaraja, Outcome},
     mpesa_settings, spawn_app_with, spawn_paying_app, text,
 };
@@ -459,13 +459,14 @@ async fn a_callback_is_answered_within_its_budget_while_its_settlement_waits_and
     })
     .await;
     let (acme, invoice_id) = tenant_owing(&app, "owner@acme.example", "Acme").await;
-    // The legitimate path first: settled before its answer, as the budget allows.
+    // The legitimate path first: a callback whose settlement nothing holds up.
     let first = app
         .start_payment(&acme.token, &invoice_id, PHONE, "k")
         .await;
     let first_checkout = text(&first, "checkout_request_id");
     let cancelled = Outcome::Code(1032, "Request cancelled by user");
     accepted(fake.send_callback(&app, &first_checkout, &cancelled).await).await;
+    settled(&app, &acme.token, &text(&first, "id")).await;
     assert_eq!(
         app.payment(&acme.token, &text(&first, "id")).await["status"],
         "cancelled"
@@ -498,19 +499,81 @@ async fn a_callback_is_answered_within_its_budget_while_its_settlement_waits_and
     lock.commit().await.unwrap();
 
     // The settlement went on after the answer.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while app.payment(&acme.token, &id).await["status"] == "pending" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the callback answered early was never settled"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    settled(&app, &acme.token, &id).await;
     assert_eq!(app.payment(&acme.token, &id).await["status"], "succeeded");
     assert_eq!(
         invoice(&app, &acme.token, &invoice_id).await["status"],
         "paid"
     );
+}
+
+/// Waits (up to 20 s) until the payment is no longer pending.
+async fn settled(app: &TestApp, token: &str, id: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while app.payment(token, id).await["status"] == "pending" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the callback was never settled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_shutdown_waits_for_a_callback_answered_before_it_was_settled() {
+    let fake = FakeDaraja::start().await;
+    let app = spawn_paying_app(&fake, |settings| {
+        settings.mpesa_callback_answer_ms = 100;
+    })
+    .await;
+    let (acme, invoice_id) = tenant_owing(&app, "owner@acme.example", "Acme").await;
+    let payment = app
+        .start_payment(&acme.token, &invoice_id, PHONE, "k")
+        .await;
+    let id = text(&payment, "id");
+    let mut holder = app.db.superuser().await;
+    let lock = holder.transaction().await.unwrap();
+    lock.execute(
+        "SELECT 1 FROM payments WHERE id = $1::text::uuid FOR UPDATE",
+        &[&id],
+    )
+    .await
+    .unwrap();
+    let answer = fake
+        .send_callback(
+            &app,
+            &text(&payment, "checkout_request_id"),
+            &success(json!(2500)),
+        )
+        .await;
+    assert_eq!(answer.status(), 200);
+
+    // SIGTERM while the settlement waits: the server stops taking requests at once,
+    // and does not exit before the settlement is done.
+    // The database outlives the server here (the test drops it at its end).
+    let mut app = app;
+    let detached = TestDb::detached(app.db.url.clone());
+    let db = std::mem::replace(&mut app.db, detached);
+    let stopping = tokio::spawn(app.stop());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !stopping.is_finished(),
+        "the server exited with a settlement pending"
+    );
+    lock.commit().await.unwrap();
+    stopping.await.unwrap().unwrap();
+
+    let status: String = db
+        .superuser()
+        .await
+        .query_one(
+            "SELECT status FROM payments WHERE id = $1::text::uuid",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "succeeded");
 }
 
 #[tokio::test]

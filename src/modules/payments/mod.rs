@@ -27,6 +27,7 @@ use std::{net::IpAddr, sync::Arc, time::Duration};
 use poem::{Endpoint, IntoResponse, Request, Response, http::StatusCode};
 use poem_openapi::payload::Json;
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 pub use jobs::{RECONCILE, RECONCILE_TENANT, jobs};
@@ -62,7 +63,14 @@ pub struct Payments {
     callback_answer_within: Duration,
     /// The callbacks being settled, some of them already answered.
     settlements: TaskTracker,
+    /// Room for callbacks settling apart from their answer; when it is full, a
+    /// callback is settled before it is answered (the sender waits: back-pressure).
+    settling: Arc<Semaphore>,
 }
+
+/// At most this many callbacks settle in tasks at once (each holds its body, at most
+/// `MAX_CALLBACK_BYTES`, while it waits for the pool).
+const MAX_SETTLING: usize = 1024;
 
 impl Payments {
     /// Daraja when every M-Pesa setting is given, else a gateway that refuses
@@ -107,6 +115,7 @@ impl Payments {
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
             callback_answer_within: Duration::from_millis(settings.mpesa_callback_answer_ms),
             settlements: TaskTracker::new(),
+            settling: Arc::new(Semaphore::new(MAX_SETTLING)),
         })
     }
 
@@ -215,22 +224,34 @@ impl Endpoint for CallbackEndpoint {
             .into_bytes_limit(MAX_CALLBACK_BYTES)
             .await
             .unwrap_or_default();
+        let db = self.db.clone();
+        let settle = async move {
+            if let Err(error) = handle_callback(&db, &body, &source.to_string()).await {
+                tracing::error!(%error, "a payment callback could not be recorded; reconciliation will query it");
+            }
+        };
         // Settled in a task of its own, so that a burst of callbacks queueing for the
         // pool is answered in time all the same: the answer waits for the settlement
         // up to the budget, then goes while the task carries on (and a shutdown waits
         // for it). Daraja's answer says only "received"; what the settlement did is
-        // in the database either way.
-        let db = self.db.clone();
-        let settlement = self.payments.settlements.spawn(async move {
-            if let Err(error) = handle_callback(&db, &body, &source.to_string()).await {
-                tracing::error!(%error, "a payment callback could not be recorded; reconciliation will query it");
+        // in the database either way (README, "The callback's answer", for what a
+        // crash in between costs).
+        match self.payments.settling.clone().try_acquire_owned() {
+            Ok(room) => {
+                let settlement = self.payments.settlements.spawn(async move {
+                    settle.await;
+                    drop(room);
+                });
+                match tokio::time::timeout(self.payments.callback_answer_within, settlement).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => {
+                        tracing::error!(%error, "a payment callback's settlement panicked; reconciliation will query it");
+                    }
+                    Err(_) => tracing::debug!("a payment callback answered before it was settled"),
+                }
             }
-        });
-        if tokio::time::timeout(self.payments.callback_answer_within, settlement)
-            .await
-            .is_err()
-        {
-            tracing::debug!("a payment callback answered before it was settled");
+            // As many settling as there is room for: this one waits for its own.
+            Err(_) => settle.await,
         }
         Ok(Response::builder()
             .content_type("application/json")

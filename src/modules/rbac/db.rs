@@ -101,10 +101,10 @@ pub async fn list_roles(tx: RequestTx, page: &Page) -> Result<Vec<RoleRow>, Erro
         .collect()
 }
 
+const ROLE_BY_ID: &str = concat!(role_select!(), "WHERE r.id = $1");
+
 pub async fn role(tx: &RequestTx, id: Uuid) -> Result<RoleRow, Error> {
-    let statement = tx
-        .prepare(concat!(role_select!(), "WHERE r.id = $1"))
-        .await?;
+    let statement = tx.prepare(ROLE_BY_ID).await?;
     RoleRow::from_row(
         &tx.query_opt(&statement, &[&id])
             .await?
@@ -114,9 +114,7 @@ pub async fn role(tx: &RequestTx, id: Uuid) -> Result<RoleRow, Error> {
 
 /// `GET /roles/{id}`: the read written with the COMMIT (two round trips in all).
 pub async fn read_role(tx: RequestTx, id: Uuid) -> Result<RoleRow, Error> {
-    let statement = tx
-        .prepare(concat!(role_select!(), "WHERE r.id = $1"))
-        .await?;
+    let statement = tx.prepare(ROLE_BY_ID).await?;
     RoleRow::from_row(
         &tx.query_opt_and_commit(&statement, &[&id])
             .await?

@@ -68,11 +68,6 @@ pub async fn ensure_holds_all_of(
     ensure_holds(access, &db::permissions_of(tx, user_id).await?)
 }
 
-/// A role of the context's tenant.
-pub async fn role(tx: &RequestTx, id: Uuid) -> Result<RoleRow, Error> {
-    db::role(tx, id).await
-}
-
 /// `GET /roles/{id}`: the role, read with the COMMIT.
 pub async fn read_role(tx: RequestTx, id: Uuid) -> Result<RoleRow, Error> {
     db::read_role(tx, id).await
