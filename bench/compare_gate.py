@@ -10,16 +10,14 @@ metering`.)
 
     python3 bench/compare_gate.py [--rounds 6] [--seconds 10] [--clients 4]
 
-Seeds a database through a debug server (target/debug/rowguard; cargo build first),
-on the business plan (every feature). BENCH_DATABASE_URL names the PostgreSQL server
+Seeds a database through the release server (target/release/rowguard; bench/run.sh
+builds it), on the business plan (every feature). BENCH_DATABASE_URL names the PostgreSQL server
 (default: the local one, as root)."""
 
 import argparse
 import os
 import statistics
-import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run  # noqa: E402  (the benchmark's own helpers)
@@ -53,20 +51,11 @@ def main():
     args = parser.parse_args()
 
     url = run.fresh_database("rowguard_compare_gate")
-    env = dict(os.environ, DATABASE_URL=url, ROWGUARD_BIND=run.BIND, ROWGUARD_JWT_SECRET=run.SECRET,
-               RUST_LOG="warn", ROWGUARD_DEFAULT_PLAN="business")
-    server = subprocess.Popen([os.path.join(run.ROOT, "target/debug/rowguard"), "serve"], env=env)
+    server = run.Server(url)
     try:
-        for _ in range(300):
-            try:
-                run.call("GET", "/health")
-                break
-            except Exception:
-                time.sleep(0.2)
         tenant = run.seed(3, stores_per_tenant=25, products_per_tenant=20)[0]
     finally:
-        server.terminate()
-        server.wait()
+        server.stop()
     run.psql(url, "ANALYZE")
     variables = {"tenant": tenant["tenant"], "user": tenant["user"], "permission": "stores.view",
                  "session": tenant["session"]}
