@@ -46,6 +46,13 @@ fn assert_succeeded(output: &Output) {
     );
 }
 
+/// A command that must have failed, saying `why` on stderr.
+#[track_caller]
+fn assert_refused(output: &Output, why: &str) {
+    assert!(!output.status.success(), "succeeded: {}", stdout(output));
+    assert!(stderr(output).contains(why), "{}", stderr(output));
+}
+
 /// The uuid after `label (` in a command's output (`created user a@b (uuid)`).
 fn id_after(output: &Output, label: &str) -> String {
     let out = stdout(output);
@@ -181,12 +188,7 @@ async fn db_seed_refuses_a_database_it_seeded_already() {
     assert_succeeded(&rowguard(&db, &["db", "seed"], &env).await);
     let users = count(&db, "SELECT count(*) FROM users").await;
     let again = rowguard(&db, &["db", "seed"], &env).await;
-    assert!(!again.status.success());
-    assert!(
-        stderr(&again).contains("seeded already"),
-        "{}",
-        stderr(&again)
-    );
+    assert_refused(&again, "seeded already");
     assert_eq!(count(&db, "SELECT count(*) FROM users").await, users);
     assert_eq!(count(&db, "SELECT count(*) FROM tenants").await, 1);
 }
@@ -233,12 +235,7 @@ async fn db_reset_is_refused_in_production() {
         &[("ROWGUARD_ENV", "production")],
     )
     .await;
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("refused with ROWGUARD_ENV=production"),
-        "{}",
-        stderr(&output)
-    );
+    assert_refused(&output, "refused with ROWGUARD_ENV=production");
     assert_eq!(count(&db, "SELECT count(*) FROM users").await, 1);
 }
 
@@ -247,8 +244,7 @@ async fn db_reset_without_yes_and_without_a_terminal_to_ask_drops_nothing() {
     let db = TestDb::new().await;
     create_user(&db, "ada@example.com").await;
     let output = rowguard(&db, &["db", "reset"], &[]).await;
-    assert!(!output.status.success());
-    assert!(stderr(&output).contains("--yes"), "{}", stderr(&output));
+    assert_refused(&output, "--yes");
     assert_eq!(count(&db, "SELECT count(*) FROM users").await, 1);
 }
 
@@ -281,12 +277,7 @@ async fn user_create_makes_a_user_with_the_password_of_the_environment() {
         &[("ROWGUARD_USER_PASSWORD", PASSWORD)],
     )
     .await;
-    assert!(!again.status.success());
-    assert!(
-        stderr(&again).contains("already registered"),
-        "{}",
-        stderr(&again)
-    );
+    assert_refused(&again, "already registered");
 }
 
 #[tokio::test]
@@ -305,12 +296,7 @@ async fn user_create_without_a_password_to_read_creates_nobody() {
         &[],
     )
     .await;
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("ROWGUARD_USER_PASSWORD"),
-        "{}",
-        stderr(&output)
-    );
+    assert_refused(&output, "ROWGUARD_USER_PASSWORD");
     assert_eq!(count(&db, "SELECT count(*) FROM users").await, 0);
 }
 
@@ -330,8 +316,7 @@ async fn user_create_refuses_a_weak_password_naming_the_field() {
         &[("ROWGUARD_USER_PASSWORD", "short")],
     )
     .await;
-    assert!(!output.status.success());
-    assert!(stderr(&output).contains("password"), "{}", stderr(&output));
+    assert_refused(&output, "password");
     assert_eq!(count(&db, "SELECT count(*) FROM users").await, 0);
 }
 
@@ -410,12 +395,7 @@ async fn user_assign_role_refuses_a_role_the_tenant_does_not_have() {
         &[],
     )
     .await;
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("no role named"),
-        "{}",
-        stderr(&output)
-    );
+    assert_refused(&output, "no role named");
     // Nothing half-done: not even a membership.
     assert_ne!(app.login("ada@example.com", PASSWORD).await.status(), 200);
 }
@@ -470,8 +450,7 @@ async fn tenant_create_refuses_an_owner_who_does_not_exist() {
         &[],
     )
     .await;
-    assert!(!output.status.success());
-    assert!(stderr(&output).contains("no user"), "{}", stderr(&output));
+    assert_refused(&output, "no user");
     assert_eq!(count(&db, "SELECT count(*) FROM tenants").await, 0);
 }
 
@@ -530,8 +509,7 @@ async fn tenant_seed_roles_refuses_a_tenant_that_does_not_exist() {
     let db = TestDb::new().await;
     let nobody = uuid::Uuid::new_v4().to_string();
     let output = rowguard(&db, &["tenant", "seed-roles", &nobody], &[]).await;
-    assert!(!output.status.success());
-    assert!(stderr(&output).contains("no tenant"), "{}", stderr(&output));
+    assert_refused(&output, "no tenant");
     assert_eq!(count(&db, "SELECT count(*) FROM roles").await, 0);
 }
 
