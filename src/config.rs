@@ -529,11 +529,12 @@ pub struct Settings {
     )]
     pub forgot_password_max_per_hour: u32,
 
-    /// Password hashes computed at once (each takes 19 MiB); 0 means one per CPU but
-    /// one, so that a login storm always leaves a core to everything else. At least
-    /// two: unauthenticated hashing (registration, bootstrap, a new user accepting an
-    /// invitation, a password reset) runs on at most half of them, so logins and
-    /// password checks always have one.
+    /// Logins and password checks hashed at once (each takes 19 MiB); 0 means one per
+    /// CPU but one, so that a login storm always leaves a core to everything else.
+    /// Unauthenticated hashing (registration, bootstrap, a new user accepting an
+    /// invitation, a password reset) has threads of its own beside them (at least two
+    /// threads in all, at most half of them unauthenticated), so it never delays a
+    /// login.
     #[arg(long, env = "ROWGUARD_HASH_CONCURRENCY", default_value_t = 0)]
     pub hash_concurrency: usize,
 

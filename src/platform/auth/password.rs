@@ -148,7 +148,8 @@ impl Drop for Closer {
 pub struct PasswordHasher {
     queue: Arc<Queue>,
     _closer: Arc<Closer>,
-    /// Authenticated jobs admitted at once: as many as there are threads.
+    /// Authenticated jobs admitted at once: the concurrency asked for (by default one
+    /// per CPU but one), never more than there are threads.
     permits: Arc<Semaphore>,
     /// Unauthenticated jobs admitted at once, running or waiting.
     unauthenticated: Arc<Semaphore>,
@@ -275,12 +276,16 @@ fn lower_priority() {
 }
 
 impl PasswordHasher {
-    /// Starts `threads` hashing threads (at least two; unauthenticated hashing runs on
-    /// at most half of them) and admits up to `unauthenticated_queue` unauthenticated
-    /// hashes waiting for theirs. The threads end when the last clone of the hasher is
-    /// dropped. Fails when the system cannot start a thread.
-    pub fn new(threads: usize, unauthenticated_queue: usize) -> anyhow::Result<PasswordHasher> {
-        let threads = threads.max(2);
+    /// Starts hashing threads for `concurrency` authenticated hashes at once (logins,
+    /// password checks), at least two threads in all (unauthenticated hashing runs on
+    /// at most half of them, so it never takes the authenticated one), and admits up to
+    /// `unauthenticated_queue` unauthenticated hashes waiting for theirs. With one
+    /// authenticated hash at a time on two threads, a login storm hashes on one core
+    /// and leaves the other to everything else. The threads end when the last clone of
+    /// the hasher is dropped. Fails when the system cannot start a thread.
+    pub fn new(concurrency: usize, unauthenticated_queue: usize) -> anyhow::Result<PasswordHasher> {
+        let concurrency = concurrency.max(1);
+        let threads = concurrency.max(2);
         let unauthenticated_threads = threads / 2;
         let queue = Arc::new(Queue {
             state: Mutex::new(QueueState {
@@ -318,7 +323,7 @@ impl PasswordHasher {
         Ok(PasswordHasher {
             queue,
             _closer: closer,
-            permits: Arc::new(Semaphore::new(threads)),
+            permits: Arc::new(Semaphore::new(concurrency)),
             unauthenticated: Arc::new(Semaphore::new(
                 unauthenticated_threads + unauthenticated_queue,
             )),
