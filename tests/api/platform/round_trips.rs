@@ -118,12 +118,35 @@ async fn a_list_or_a_read_by_id_costs_two_round_trips_and_other_requests_three_o
     let key = crate::helpers::text(&app.api_key(&acme.token, &["products.view"]).await, "key");
     let product = app.product(&acme.token, "RT-1").await;
     let owner_role = app.role_id(&acme.token, "Owner").await;
+    // A payment attempt, written as the payments module writes one (no gateway here).
+    let payment: uuid::Uuid = db
+        .superuser()
+        .await
+        .query_one(
+            "WITH invoice AS (
+               INSERT INTO invoices (tenant_id, seq, number, purpose, plan_code, currency,
+                                     total_minor, period_start, period_end, due_at)
+               VALUES ($1::text::uuid, 999, 'INV-000999', 'plan_change', 'starter', 'KES', 250000,
+                       now(), now() + interval '1 month', now())
+               RETURNING tenant_id, id)
+             INSERT INTO payments (tenant_id, invoice_id, idempotency_key, request_hash, amount_minor,
+                                   currency, phone_number, merchant_request_id, checkout_request_id,
+                                   customer_message)
+             SELECT tenant_id, id, 'rt', sha256('rt'), 250000, 'KES', '254712345678', 'mr',
+                    'ws_CO_round_trips', 'ok' FROM invoice
+             RETURNING id",
+            &[&acme.id],
+        )
+        .await
+        .unwrap()
+        .get(0);
     for (call, expected) in [
         // Reads by id: the read is written with the COMMIT, as a list's query is.
         (app.products_get(&acme.token, &product), 2),
         (app.stores_get(&acme.token, &store), 2),
         (app.roles_get(&acme.token, &owner_role), 2),
         (app.users_get(&acme.token, &acme.owner_id), 2),
+        (app.payments_get(&acme.token, payment), 2),
         // With an API key: the key is resolved in the opening round trip too.
         (app.products_list(&key).limit(20), 2),
         (app.products_list(&acme.token).limit(20), 2),
