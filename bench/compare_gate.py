@@ -16,7 +16,6 @@ builds it), on the business plan (every feature). BENCH_DATABASE_URL names the P
 
 import argparse
 import os
-import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -60,16 +59,7 @@ def main():
     variables = {"tenant": tenant["tenant"], "user": tenant["user"], "permission": "stores.view",
                  "session": tenant["session"]}
     scripts = {"ungated": transaction(None), "gated": transaction("inventory")}
-    tps = {name: [] for name in scripts}
-    for round_ in range(args.rounds):
-        order = ("ungated", "gated") if round_ % 2 == 0 else ("gated", "ungated")
-        for name in order:
-            result, _ = run.pgbench(url, scripts[name], args.clients, args.seconds, variables=variables)
-            tps[name].append(result)
-            print(f"round {round_ + 1} {name:8} {result:8.0f} tps", flush=True)
-    medians = {name: statistics.median(values) for name, values in tps.items()}
-    print(f"\nmedian tps: ungated {medians['ungated']:.0f}, gated {medians['gated']:.0f}; "
-          f"gated / ungated = {medians['gated'] / medians['ungated']:.3f}")
+    run.interleaved_pgbench(url, scripts, args.rounds, args.seconds, args.clients, variables)
     if args.keep:
         print(f"kept {url}; variables {variables}")
     else:

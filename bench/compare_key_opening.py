@@ -18,7 +18,6 @@ import argparse
 import datetime
 import os
 import re
-import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -89,17 +88,7 @@ def main():
                      + "SELECT current_setting('app.tenant_id');")
     if tenant["tenant"] not in check:
         raise RuntimeError(f"the key's principal set no tenant: {check!r}")
-    tps = {name: [] for name in scripts}
-    for round_ in range(args.rounds):
-        order = ("token", "key") if round_ % 2 == 0 else ("key", "token")
-        for name in order:
-            result, _ = run.pgbench(url, scripts[name], args.clients, args.seconds, variables=variables)
-            tps[name].append(result)
-            print(f"round {round_ + 1} {name:6} {result:8.0f} tps", flush=True)
-    medians = {name: statistics.median(values) for name, values in tps.items()}
-    ratios = " ".join(f"{k / t:.3f}" for k, t in zip(tps["key"], tps["token"]))
-    print(f"\nmedian tps: token {medians['token']:.0f}, key {medians['key']:.0f}; "
-          f"key / token = {medians['key'] / medians['token']:.3f} (per round: {ratios})")
+    run.interleaved_pgbench(url, scripts, args.rounds, args.seconds, args.clients, variables)
     run.psql(run.ADMIN_URL, "DROP DATABASE IF EXISTS rowguard_compare_key_opening WITH (FORCE)")
 
 

@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -401,6 +402,25 @@ def opening_statement():
     return (sql.replace("$10::uuid", "NULL::uuid").replace("$10", "NULL::uuid").replace("$1", ":tenant").replace("$2", ":user").replace("$3", "NULL")
             .replace("$4", ":permission").replace("$5", "false").replace("$6", ":session")
             .replace("$7::uuid", "NULL::uuid").replace("$8", "NULL::text").replace("$9::boolean", "false"))
+
+
+def interleaved_pgbench(url, scripts, rounds, seconds, clients, variables):
+    """pgbench on two scripts (a dict: before, after) in turns, A B then B A, so the
+    machine's drift cancels out in the ratio; prints each round and the medians with
+    the ratio after / before, and returns the tps of each round by name."""
+    before, after = scripts
+    tps = {name: [] for name in scripts}
+    for round_ in range(rounds):
+        order = (before, after) if round_ % 2 == 0 else (after, before)
+        for name in order:
+            result, _ = pgbench(url, scripts[name], clients, seconds, variables=variables)
+            tps[name].append(result)
+            print(f"round {round_ + 1} {name:8} {result:8.0f} tps", flush=True)
+    medians = {name: statistics.median(values) for name, values in tps.items()}
+    ratios = " ".join(f"{a / b:.3f}" for a, b in zip(tps[after], tps[before]))
+    print(f"\nmedian tps: {before} {medians[before]:.0f}, {after} {medians[after]:.0f}; "
+          f"{after} / {before} = {medians[after] / medians[before]:.3f} (per round: {ratios})")
+    return tps
 
 
 def pgbench(url, script, connections, seconds, statement=None, variables=None):

@@ -478,25 +478,10 @@ async fn a_callback_is_answered_within_its_budget_while_its_settlement_waits_and
         .start_payment(&acme.token, &invoice_id, PHONE, "k2")
         .await;
     let id = text(&payment, "id");
-    let mut holder = app.db.superuser().await;
-    let lock = holder.transaction().await.unwrap();
-    lock.execute(
-        "SELECT 1 FROM payments WHERE id = $1::text::uuid FOR UPDATE",
-        &[&id],
-    )
-    .await
-    .unwrap();
-    let answer = fake
-        .send_callback(
-            &app,
-            &text(&payment, "checkout_request_id"),
-            &success(json!(2500)),
-        )
-        .await;
+    let holder = callback_while_locked(&app, &fake, &payment).await;
     // Answered while the settlement cannot have happened: the row is still locked.
-    assert_eq!(answer.status(), 200);
     assert_eq!(app.payment(&acme.token, &id).await["status"], "pending");
-    lock.commit().await.unwrap();
+    holder.batch_execute("COMMIT").await.unwrap();
 
     // The settlement went on after the answer.
     settled(&app, &acme.token, &id).await;
@@ -505,6 +490,34 @@ async fn a_callback_is_answered_within_its_budget_while_its_settlement_waits_and
         invoice(&app, &acme.token, &invoice_id).await["status"],
         "paid"
     );
+}
+
+/// Posts the success callback of `payment` while another connection holds the
+/// payment's row locked, so that its settlement must wait, and checks it was answered
+/// 200 all the same; returns that connection, whose COMMIT lets the settlement go on.
+async fn callback_while_locked(
+    app: &TestApp,
+    fake: &FakeDaraja,
+    payment: &Value,
+) -> tokio_postgres::Client {
+    let holder = app.db.superuser().await;
+    // The id is a uuid the server made: safe in the text.
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM payments WHERE id = '{}' FOR UPDATE",
+            text(payment, "id")
+        ))
+        .await
+        .unwrap();
+    let answer = fake
+        .send_callback(
+            app,
+            &text(payment, "checkout_request_id"),
+            &success(json!(2500)),
+        )
+        .await;
+    assert_eq!(answer.status(), 200);
+    holder
 }
 
 /// Waits (up to 20 s) until the payment is no longer pending.
@@ -531,22 +544,7 @@ async fn a_shutdown_waits_for_a_callback_answered_before_it_was_settled() {
         .start_payment(&acme.token, &invoice_id, PHONE, "k")
         .await;
     let id = text(&payment, "id");
-    let mut holder = app.db.superuser().await;
-    let lock = holder.transaction().await.unwrap();
-    lock.execute(
-        "SELECT 1 FROM payments WHERE id = $1::text::uuid FOR UPDATE",
-        &[&id],
-    )
-    .await
-    .unwrap();
-    let answer = fake
-        .send_callback(
-            &app,
-            &text(&payment, "checkout_request_id"),
-            &success(json!(2500)),
-        )
-        .await;
-    assert_eq!(answer.status(), 200);
+    let holder = callback_while_locked(&app, &fake, &payment).await;
 
     // SIGTERM while the settlement waits: the server stops taking requests at once,
     // and does not exit before the settlement is done.
@@ -560,7 +558,7 @@ async fn a_shutdown_waits_for_a_callback_answered_before_it_was_settled() {
         !stopping.is_finished(),
         "the server exited with a settlement pending"
     );
-    lock.commit().await.unwrap();
+    holder.batch_execute("COMMIT").await.unwrap();
     stopping.await.unwrap().unwrap();
 
     let status: String = db
