@@ -49,10 +49,10 @@ def principal():
 
 
 def context(key):
-    tenant, user = ("''", "''") if key else (":tenant", ":user")
+    tenant, user, session = ("''", "''", "''") if key else (":tenant", ":user", ":session")
     return (f"SELECT pg_catalog.set_config('app.tenant_id', {tenant}, true), "
             f"pg_catalog.set_config('app.user_id', {user}, true), pg_catalog.set_config('app.store_id', '', true), "
-            "pg_catalog.set_config('role', 'rowguard_api', true);\n")
+            f"pg_catalog.set_config('app.session_id', {session}, true), pg_catalog.set_config('role', 'rowguard_api', true);\n")
 
 
 def transaction(key):

@@ -43,7 +43,7 @@ def as_pgbench(sql):
 
 CONTEXT = ("SELECT pg_catalog.set_config('app.tenant_id', :tenant, true), "
            "pg_catalog.set_config('app.user_id', :user, true), pg_catalog.set_config('app.store_id', '', true), "
-           "pg_catalog.set_config('role', 'rowguard_api', true);\n")
+           "pg_catalog.set_config('app.session_id', :session, true), pg_catalog.set_config('role', 'rowguard_api', true);\n")
 
 
 def opening_transaction(sql):

@@ -518,7 +518,8 @@ def main():
             # second), each statement prepared. The plain variant waits for each answer.
             opening = f"""BEGIN;
 SELECT pg_catalog.set_config('app.tenant_id', :tenant, true), pg_catalog.set_config('app.user_id', :user, true),
-       pg_catalog.set_config('app.store_id', '', true), pg_catalog.set_config('role', 'rowguard_api', true);
+       pg_catalog.set_config('app.store_id', '', true), pg_catalog.set_config('app.session_id', :session, true),
+       pg_catalog.set_config('role', 'rowguard_api', true);
 {opening_statement()};"""
             listing = """SELECT s.id, s.name, s.code, s.address, s.status, s.created_at FROM stores s
  WHERE (s.created_at, s.id) > ('1970-01-01T00:00:00Z', '00000000-0000-0000-0000-000000000000')

@@ -1498,6 +1498,33 @@ async fn a_password_change_from_where_the_session_is_keeps_it() {
 }
 
 #[tokio::test]
+async fn re_enabling_a_disabled_user_does_not_revive_the_sessions_it_ended() {
+    let app = spawn_app().await;
+    let ada = app.register("ada@example.com", "Analytical Engines").await;
+    let token = text(&ada, "access_token");
+    assert_eq!(app.me_get(&token).await.status(), 200);
+    let superuser = app.db.superuser().await;
+    let set_status = "UPDATE users SET status = $2 WHERE id = $1::text::uuid";
+    let user = text(&ada["user"], "id");
+    superuser
+        .execute(set_status, &[&user, &"disabled"])
+        .await
+        .unwrap();
+    superuser
+        .execute(set_status, &[&user, &"active"])
+        .await
+        .unwrap();
+    // The account works again, through a new sign-in; the sessions of before stay
+    // ended, their access and refresh tokens with them.
+    assert_eq!(app.login("ada@example.com", PASSWORD).await.status(), 200);
+    assert_problem(app.me_get(&token).await, 401, "unauthenticated").await;
+    let refresh = app
+        .auth_refresh(&json!({"refresh_token": ada["refresh_token"]}))
+        .await;
+    assert_problem(refresh, 401, "unauthenticated").await;
+}
+
+#[tokio::test]
 async fn a_disabled_users_access_tokens_stop_working_at_once() {
     let app = spawn_app().await;
     let ada = app.tenant("ada@example.com", "Analytical Engines").await;

@@ -67,6 +67,12 @@ pub const COORDINATOR_TABLES: &[(&str, &str)] = &[
          functions only; one table on one node keeps it shared by every server",
     ),
     (
+        "public.sessions",
+        "each session's liveness, keyed by the session (which moves between tenants when \
+         it switches) and written on every login, refresh and logout, too often for a \
+         reference table; the opening statement probes it by its key",
+    ),
+    (
         "public.payment_callbacks_unknown",
         "raw callbacks that name no payment, so no tenant",
     ),

@@ -1,8 +1,8 @@
 //! The request transaction: the one place where a request's tenant context is set.
 //!
 //! [`Database::begin`] takes a pooled connection and sends, in one round trip, the
-//! context with `BEGIN` (see [`context_commands`]: `app.tenant_id`, `app.user_id` and
-//! `app.store_id` set transaction-locally, then the switch to the pool's runtime role,
+//! context with `BEGIN` (see [`context_commands`]: `app.tenant_id`, `app.user_id`,
+//! `app.store_id` and `app.session_id` set transaction-locally, then the switch to the pool's runtime role,
 //! `rowguard_api`, or `rowguard_auth` for the credential flows), pipelined with the
 //! opening statement, `src/platform/db/begin_request.sql` (read it there), which answers
 //! under row-level security whether the session, the tenant, the membership, the store
@@ -172,7 +172,8 @@ pub struct RequestTx {
 
 /// `BEGIN` and the context of `scope`, as one simple-protocol message: `SET LOCAL`
 /// (transaction-local, so COMMIT or ROLLBACK clears it and a pooled connection carries
-/// nothing to the next request: invariant 1) of the three settings, then of the role,
+/// nothing to the next request: invariant 1) of the four settings (the session's only
+/// shows the opening statement the row of `public.sessions` it names), then of the role,
 /// last, so that everything after it runs under row-level security (invariant 2); a
 /// role the login role cannot become fails the transaction. An empty setting reads as
 /// no context (`app.setting_uuid`: fail closed).
@@ -192,10 +193,11 @@ fn context_commands(scope: &Scope, role: RuntimeRole) -> String {
     let text = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
     format!(
         "BEGIN; SET LOCAL app.tenant_id = '{}'; SET LOCAL app.user_id = '{}'; \
-         SET LOCAL app.store_id = '{}'; SET LOCAL ROLE {}",
+         SET LOCAL app.store_id = '{}'; SET LOCAL app.session_id = '{}'; SET LOCAL ROLE {}",
         text(scope.tenant_id),
         text(scope.user_id),
         text(scope.store_id),
+        text(scope.session_id),
         role.name()
     )
 }

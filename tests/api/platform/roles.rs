@@ -8,6 +8,7 @@ use rowguard::{
     config::Environment,
     platform::db::{Scope, roles},
 };
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::helpers::{as_user, spawn_app, test_settings};
@@ -124,6 +125,103 @@ async fn a_request_session_that_resets_its_role_can_read_nothing() {
         );
         tx.rollback().await;
     }
+}
+
+/// The session check reads `public.sessions` under its policy (sql/V24): a request
+/// sees the one session it names, cannot list anyone's, and cannot bring an ended one
+/// back, as itself, after resetting its role, or by trying to become the credential
+/// role.
+#[tokio::test]
+async fn a_request_sees_only_the_session_it_names_and_cannot_revive_an_ended_one() {
+    let app = spawn_app().await;
+    let attacker = app.register("attacker@a.example", "Attacker Co").await;
+    let victim = app.tenant("victim@b.example", "Victim Co").await;
+    let (tenant, user): (Uuid, Uuid) = (
+        attacker["tenant"]["id"].as_str().unwrap().parse().unwrap(),
+        attacker["user"]["id"].as_str().unwrap().parse().unwrap(),
+    );
+    let superuser = app.db.superuser().await;
+    let session_of = async |user: &str| -> Uuid {
+        superuser
+            .query_one(
+                "SELECT id FROM sessions WHERE user_id = $1::text::uuid",
+                &[&user],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    };
+    let own = session_of(&user.to_string()).await;
+    let victims = session_of(&victim.owner_id).await;
+    let scope = Scope {
+        session_id: Some(own),
+        ..Scope::tenant(tenant, user)
+    };
+    let count = async |tx: &rowguard::platform::db::RequestTx, sql: &str| -> i64 {
+        tx.query_one(sql, &[]).await.unwrap().get(0)
+    };
+
+    // The legitimate read: the opening statement finds the session alive, and the
+    // request sees that one row.
+    let (tx, access) = app.database.begin(&scope).await.unwrap();
+    assert!(access.session_active);
+    assert_eq!(count(&tx, "SELECT count(*) FROM sessions").await, 1);
+    // Posing as the victim does not show the victim's session.
+    tx.batch_execute(&format!(
+        "SELECT set_config('app.user_id', '{}', true)",
+        victim.owner_id
+    ))
+    .await
+    .unwrap();
+    let theirs = format!(
+        "SELECT count(*) FROM sessions WHERE user_id = '{}'",
+        victim.owner_id
+    );
+    assert_eq!(count(&tx, &theirs).await, 0);
+    tx.rollback().await;
+
+    // Once logged out, no request can make the session live again, nor plant one.
+    app.auth_logout(&json!({"refresh_token": attacker["refresh_token"]}))
+        .await;
+    let (tx, access) = app.database.begin(&scope).await.unwrap();
+    assert!(!access.session_active, "the logout ended the session");
+    tx.rollback().await;
+    let revivals = [
+        format!("UPDATE sessions SET live_until = 'infinity' WHERE id = '{own}'"),
+        format!(
+            "INSERT INTO sessions (id, user_id, live_until) VALUES (gen_random_uuid(), '{user}', 'infinity')"
+        ),
+        format!("DELETE FROM sessions WHERE id = '{victims}'"),
+    ];
+    for attack in &revivals {
+        for escape in ["", "RESET ROLE", "SET ROLE rowguard_auth"] {
+            let (tx, _) = app.database.begin(&scope).await.unwrap();
+            let attempt = async {
+                if !escape.is_empty() {
+                    tx.batch_execute(escape).await?;
+                }
+                tx.batch_execute(attack).await
+            }
+            .await;
+            let error = attempt.expect_err(&format!("{escape}; {attack}"));
+            assert!(
+                format!("{error:?}").contains("permission denied"),
+                "{escape}; {attack}: {error:?}"
+            );
+            tx.rollback().await;
+        }
+    }
+    let (tx, access) = app.database.begin(&scope).await.unwrap();
+    assert!(!access.session_active, "the session stayed ended");
+    tx.rollback().await;
+    let still = superuser
+        .query_one(
+            "SELECT live_until > now() FROM sessions WHERE id = $1",
+            &[&victims],
+        )
+        .await
+        .unwrap();
+    assert!(still.get::<_, bool>(0), "the victim's session is untouched");
 }
 
 #[tokio::test]
