@@ -14,6 +14,9 @@ job workers polling, the scheduler, the meter's flush: measured in a window with
 request) is taken off. Only the server's own instructions: PostgreSQL's are not counted
 here (bench/compare_lists.py and bench/run.py give its CPU time).
 
+`--profile` also prints where list stores' instructions go, by function (inclusive
+and self, callgrind_annotate), the profile behind the README's server CPU figures.
+
 `--save` writes the figures as the new baseline. BENCH_DATABASE_URL names the
 PostgreSQL server (default: the local one, as root)."""
 
@@ -23,6 +26,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,6 +71,29 @@ def dumped_instructions(out_prefix, before):
     raise RuntimeError("callgrind wrote no dump")
 
 
+def newest_dump(out_prefix, before):
+    new = sorted(set(glob.glob(out_prefix + "*")) - before, key=os.path.getmtime)
+    return new[-1] if new else None
+
+
+def print_profile(dump, requests, top=30):
+    """The functions of `dump` by inclusive and by self instructions, per request."""
+    for inclusive in ("yes", "no"):
+        out = subprocess.run(["callgrind_annotate", f"--inclusive={inclusive}", "--threshold=100", dump],
+                             capture_output=True, text=True, check=True).stdout
+        rows = []
+        for line in out.splitlines():
+            match = re.match(r"\s*([\d,]+)\s+\(\s*([\d.]+)%\)\s+(.*)", line)
+            if match and not match.group(3).startswith("PROGRAM TOTALS"):
+                rows.append((int(match.group(1).replace(",", "")), float(match.group(2)), match.group(3)))
+        kind = "inclusive" if inclusive == "yes" else "self"
+        print(f"\n### List stores: the server's instructions by function ({kind}, per request)\n")
+        run.table(["k instructions", "share", "function"])
+        for value, share, name in rows[:top]:
+            name = re.sub(r"\s*\[[^\]]*\]$", "", name.split(":", 1)[-1] if ":" in name[:3] else name)
+            run.row([f"{value / requests / 1e3:.1f}", f"{share:.1f}%", name[:140].replace("|", "\\|")])
+
+
 def calls(connection, token, method, path, body, store, count):
     """`count` requests in a row on one keep-alive connection; fails on any error."""
     headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
@@ -85,6 +112,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=200, help="requests counted per endpoint")
     parser.add_argument("--save", action="store_true", help="write the figures as the baseline")
+    parser.add_argument("--profile", action="store_true", help="print list stores' instructions by function")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting of the server counted (e.g. ROWGUARD_METRICS_BIND=127.0.0.1:18091)")
     args = parser.parse_args()
@@ -111,6 +139,7 @@ def main():
                                f"--callgrind-out-file={out_prefix}", binary, "serve"],
                               env=counted_env, stderr=subprocess.DEVNULL)
     figures = {}
+    profile_dump = None
     try:
         wait_until_serving(server, seconds=300)
         control(server.pid, "-i", "on")
@@ -132,6 +161,9 @@ def main():
             control(server.pid, "-d")
             elapsed = time.monotonic() - started
             total = dumped_instructions(out_prefix, before)
+            if args.profile and profile_dump is None:
+                # The first endpoint, list stores: copied before the dumps are removed.
+                profile_dump = shutil.copy(newest_dump(out_prefix, before), out_dir + ".profile")
             figures[label] = (total - idle_per_second * elapsed) / args.requests
             print(f"{label}: {figures[label] / 1e3:.0f} k instructions per request "
                   f"({elapsed:.1f} s under callgrind)", file=sys.stderr, flush=True)
@@ -143,6 +175,10 @@ def main():
             os.unlink(path)
         os.rmdir(out_dir)
         run.psql(run.ADMIN_URL, "DROP DATABASE IF EXISTS rowguard_instructions WITH (FORCE)")
+
+    if profile_dump:
+        print_profile(profile_dump, args.requests)
+        os.unlink(profile_dump)
 
     baseline = {}
     if os.path.exists(BASELINE):

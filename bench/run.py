@@ -573,6 +573,8 @@ COMMIT;"""
                                         {"email": "storm{k}@bench.example", "password": PASSWORD})
 
             hashing_before = hashing_cpu_seconds(server.process.pid)
+            database = url.rsplit("/", 1)[1]
+            split_before = cpu_split(server.process.pid, database)
             with RssSampler(server) as rss:
                 thread = threading.Thread(target=storm)
                 thread.start()
@@ -580,6 +582,7 @@ COMMIT;"""
                 health_p50_storm, health_p99_storm = probe_health(max(1, s - 1))
                 thread.join()
             hashing_spent = hashing_cpu_seconds(server.process.pid) - hashing_before
+            split_after = cpu_split(server.process.pid, database)
             rps, p50, p99, errors, logins = storm_result["r"]
             # One verification's time in the storm itself: the hashing threads' own CPU
             # time over the logins they verified.
@@ -599,6 +602,14 @@ COMMIT;"""
             row(["logins/s (argon2id m=19 MiB t=2 p=1)", f"{rps:.1f}"])
             row(["logins/s / the hashing bound (target within 10%)", f"{rps / (threads * 1000 / storm_hash_ms):.2f}"])
             row(["hashing threads busy, cores (their CPU time / the storm's length)", f"{hashing_spent / s:.2f}"])
+            # What else each login costs, beside the hash: the work that shares the other
+            # core with /health (the HTTP, the login's transactions).
+            server_rest = (split_after[0] - split_before[0]) - hashing_spent
+            database_spent = split_after[1] - split_before[1]
+            row(["per login beside the hash: the server's other threads' CPU, µs", f"{server_rest / logins * 1e6:.0f}"])
+            row(["per login: PostgreSQL's CPU (its backends), µs", f"{database_spent / logins * 1e6:.0f}"])
+            row(["the storm's work beside the hashing, cores (server and PostgreSQL)",
+                 f"{(server_rest + database_spent) / s:.2f}"])
             row(["login p50 / p99 ms", f"{p50:.0f} / {p99:.0f}"])
             row(["login errors", errors])
             row(["GET /health p50 / p99 unloaded (100/s probe), ms", f"{health_p50_idle:.2f} / {health_p99_idle:.2f}"])
