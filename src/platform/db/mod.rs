@@ -152,7 +152,7 @@ impl Database {
                         .await
                         .map_err(HookError::Backend)?;
                     let prepared = async {
-                        client.prepare_cached(request_tx::BEGIN_REQUEST).await?;
+                        client.prepare_cached(&request_tx::BEGIN_REQUEST).await?;
                         // And what an API key's request runs before it.
                         client.prepare_cached(request_tx::API_KEY_PRINCIPAL).await?;
                         Ok::<_, tokio_postgres::Error>(())
