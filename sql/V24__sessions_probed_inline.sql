@@ -43,16 +43,21 @@ CREATE TABLE public.sessions (
     live_until timestamptz
 );
 GRANT SELECT ON public.sessions TO rowguard_api;
--- Row-level security and its policy: policies/sessions.sql.
+-- Closed from the start; its policy is policies/sessions.sql (applied after the
+-- migrations).
+ALTER TABLE public.sessions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.sessions FORCE ROW LEVEL SECURITY;
 
 -- Recounts the live token of every family the statement touched. Writers of one
 -- session take turns on its row (FOR UPDATE, in id order so two statements over
 -- several sessions cannot deadlock) before the recount, which is a statement of its
 -- own: under READ COMMITTED it then sees every change committed before the turn came,
 -- so two concurrent writers of a family cannot leave a count that misses one of them.
--- Runs as whoever changed the tokens: the owner, through the identity functions.
-CREATE FUNCTION auth.sessions_follow_tokens() RETURNS trigger
-    LANGUAGE plpgsql
+-- SECURITY DEFINER: it writes as the owner (BYPASSRLS) whoever changed the tokens,
+-- since under the table's forced row-level security another writer would update
+-- nothing, silently.
+CREATE FUNCTION app.sessions_follow_tokens() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -67,7 +72,8 @@ BEGIN
     FOR UPDATE;
     UPDATE public.sessions AS s
     SET live_until = (SELECT max(r.expires_at) FROM auth.refresh_tokens AS r
-                      WHERE r.family_id = s.id AND r.used_at IS NULL AND r.revoked_at IS NULL)
+                      WHERE r.family_id = s.id AND r.user_id = s.user_id
+                        AND r.used_at IS NULL AND r.revoked_at IS NULL)
     WHERE s.id IN (SELECT c.family_id FROM changed AS c);
     IF TG_OP = 'DELETE' THEN
         -- A family whose tokens are all gone (its tenant or user deleted) is no session.
@@ -78,20 +84,62 @@ BEGIN
     RETURN NULL;
 END
 $$;
+REVOKE EXECUTE ON FUNCTION app.sessions_follow_tokens() FROM PUBLIC;
 
-REVOKE EXECUTE ON FUNCTION auth.sessions_follow_tokens() FROM PUBLIC;
+-- A TRUNCATE of the tokens (an operator's) ends every session.
+CREATE FUNCTION app.sessions_end_with_truncated_tokens() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM public.sessions;
+    RETURN NULL;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION app.sessions_end_with_truncated_tokens() FROM PUBLIC;
+
+-- A refresh token is issued only to an active user, into a family of its own user:
+-- the login checks the status in one transaction, verifies the password outside any,
+-- and starts the session in another, so a user disabled in between (or while a
+-- refresh rotates) would otherwise get a live session. FOR SHARE conflicts with the
+-- UPDATE that disables: an insert waiting for a disable sees it, and a disable
+-- waiting for an insert revokes the new token (its trigger's UPDATE is a statement
+-- of its own). Refused with RGS01, which the server answers 401 `unauthenticated`; a
+-- refresh racing a disable may instead lose a deadlock (503, retryable): either way
+-- it fails closed.
+CREATE FUNCTION app.refresh_tokens_for_active_users() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM 1 FROM public.users AS u WHERE u.id = NEW.user_id AND u.status = 'active' FOR SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no session for a user who is not active' USING ERRCODE = 'RGS01';
+    END IF;
+    IF EXISTS (SELECT 1 FROM public.sessions AS s
+               WHERE s.id = NEW.family_id AND s.user_id <> NEW.user_id) THEN
+        RAISE EXCEPTION 'the session is another user''s' USING ERRCODE = 'RGS01';
+    END IF;
+    RETURN NEW;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION app.refresh_tokens_for_active_users() FROM PUBLIC;
+CREATE TRIGGER refresh_tokens_for_active_users BEFORE INSERT ON auth.refresh_tokens
+    FOR EACH ROW EXECUTE FUNCTION app.refresh_tokens_for_active_users();
 
 -- One trigger per event: PostgreSQL allows a transition table only on a trigger of
 -- one event.
 CREATE TRIGGER sessions_follow_inserted_tokens AFTER INSERT ON auth.refresh_tokens
     REFERENCING NEW TABLE AS changed
-    FOR EACH STATEMENT EXECUTE FUNCTION auth.sessions_follow_tokens();
+    FOR EACH STATEMENT EXECUTE FUNCTION app.sessions_follow_tokens();
 CREATE TRIGGER sessions_follow_updated_tokens AFTER UPDATE ON auth.refresh_tokens
     REFERENCING NEW TABLE AS changed
-    FOR EACH STATEMENT EXECUTE FUNCTION auth.sessions_follow_tokens();
+    FOR EACH STATEMENT EXECUTE FUNCTION app.sessions_follow_tokens();
 CREATE TRIGGER sessions_follow_deleted_tokens AFTER DELETE ON auth.refresh_tokens
     REFERENCING OLD TABLE AS changed
-    FOR EACH STATEMENT EXECUTE FUNCTION auth.sessions_follow_tokens();
+    FOR EACH STATEMENT EXECUTE FUNCTION app.sessions_follow_tokens();
+CREATE TRIGGER sessions_end_with_truncated_tokens AFTER TRUNCATE ON auth.refresh_tokens
+    FOR EACH STATEMENT EXECUTE FUNCTION app.sessions_end_with_truncated_tokens();
 
 -- A disabled account's sessions end with it, whoever disables it (no handler does:
 -- it is an operator's UPDATE). SECURITY DEFINER: the one changing users.status need
@@ -124,7 +172,8 @@ ON CONFLICT (id) DO NOTHING;
 
 -- The credential functions' check of a session (app.session_password_hash,
 -- app.set_session_password) reads the same rows. The opening statement no longer calls
--- it, so the runtime role no longer may.
+-- it; the runtime role keeps it for one release, for the servers of the previous one
+-- during a rolling deploy (their opening statement does), then loses it.
 CREATE OR REPLACE FUNCTION app.session_alive(p_family_id uuid, p_user_id uuid) RETURNS boolean
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -134,4 +183,3 @@ BEGIN
                    WHERE s.id = p_family_id AND s.user_id = p_user_id AND s.live_until > now());
 END
 $$;
-REVOKE EXECUTE ON FUNCTION app.session_alive(uuid, uuid) FROM rowguard_api;

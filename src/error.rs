@@ -137,6 +137,11 @@ impl From<tokio_postgres::Error> for Error {
             if code.code() == "RGP02" {
                 return Error::PaymentRequired;
             }
+            // A session refused to a user no longer active (sql/V24): disabled while
+            // signing in or refreshing.
+            if code.code() == "RGS01" {
+                return Error::Unauthenticated;
+            }
             if code.code() == "RGL01"
                 && let Some(exceeded) = db.detail().and_then(limit_exceeded)
             {

@@ -224,6 +224,90 @@ async fn a_request_sees_only_the_session_it_names_and_cannot_revive_an_ended_one
     assert!(still.get::<_, bool>(0), "the victim's session is untouched");
 }
 
+/// A refresh token is issued only to an active user and into a family of its own
+/// user (sql/V24): a user disabled between the password check and the start of the
+/// session gets none, and no one's token revives another user's session.
+#[tokio::test]
+async fn no_session_starts_for_a_disabled_user_nor_in_another_users_family() {
+    let app = spawn_app().await;
+    let ada = app.tenant("ada@a.example", "Ada Co").await;
+    let bob = app.tenant("bob@b.example", "Bob Co").await;
+    let (tenant, user): (Uuid, Uuid) = (ada.id.parse().unwrap(), ada.owner_id.parse().unwrap());
+    let superuser = app.db.superuser().await;
+    let issue = "SELECT app.issue_refresh_token($1, '\\x0a0b'::bytea || $2::text::bytea, now() + interval '1 day')";
+    let issue_in = async |family: Uuid, salt: &str| {
+        let (tx, _) = app
+            .credentials
+            .begin(&Scope::tenant(tenant, user))
+            .await
+            .unwrap();
+        let issued = tx.execute(issue, &[&family, &salt]).await;
+        match issued {
+            Ok(_) => {
+                tx.commit().await.unwrap();
+                Ok(())
+            }
+            Err(error) => {
+                tx.rollback().await;
+                Err(format!("{error:?}"))
+            }
+        }
+    };
+    // The legitimate path: an active user's new session is live.
+    let fresh = Uuid::new_v4();
+    issue_in(fresh, "1")
+        .await
+        .expect("an active user gets a session");
+    let live = "SELECT coalesce(bool_or(live_until > now()), false) FROM sessions WHERE id = $1";
+    assert!(
+        superuser
+            .query_one(live, &[&fresh])
+            .await
+            .unwrap()
+            .get::<_, bool>(0)
+    );
+
+    // Into Bob's session: refused, and Bob's session is as it was.
+    let bobs: Uuid = superuser
+        .query_one(
+            "SELECT id FROM sessions WHERE user_id = $1::text::uuid",
+            &[&bob.owner_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let refused = issue_in(bobs, "2")
+        .await
+        .expect_err("another user's family");
+    assert_eq!(refused, "Unauthenticated", "RGS01, answered 401");
+
+    // Disabled between the password check and the session: refused, nothing live.
+    superuser
+        .execute(
+            "UPDATE users SET status = 'disabled' WHERE id = $1",
+            &[&user],
+        )
+        .await
+        .unwrap();
+    let late = Uuid::new_v4();
+    let refused = issue_in(late, "3").await.expect_err("a disabled user");
+    assert_eq!(refused, "Unauthenticated", "RGS01, answered 401");
+    assert!(
+        !superuser
+            .query_one(live, &[&late])
+            .await
+            .unwrap()
+            .get::<_, bool>(0)
+    );
+    assert!(
+        !superuser
+            .query_one(live, &[&fresh])
+            .await
+            .unwrap()
+            .get::<_, bool>(0)
+    );
+}
+
 #[tokio::test]
 async fn a_server_whose_request_login_role_can_become_more_than_rowguard_api_refuses_to_start() {
     let app = spawn_app().await;
