@@ -104,9 +104,10 @@ REVOKE EXECUTE ON FUNCTION app.sessions_end_with_truncated_tokens() FROM PUBLIC;
 -- refresh rotates) would otherwise get a live session. FOR SHARE conflicts with the
 -- UPDATE that disables: an insert waiting for a disable sees it, and a disable
 -- waiting for an insert revokes the new token (its trigger's UPDATE is a statement
--- of its own). Refused with RGS01, which the server answers 401 `unauthenticated`; a
--- refresh racing a disable may instead lose a deadlock (503, retryable): either way
--- it fails closed.
+-- of its own). Refused with RGS01, which the server answers 401 `unauthenticated`:
+-- it fails closed. The two that lock a token before inserting one (rotation, the
+-- tenant switch) take the user's row first, at the end of this file, as a disable
+-- does, so the two wait for each other rather than deadlock.
 CREATE FUNCTION app.refresh_tokens_for_active_users() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -181,5 +182,88 @@ AS $$
 BEGIN
     RETURN EXISTS (SELECT 1 FROM public.sessions AS s
                    WHERE s.id = p_family_id AND s.user_id = p_user_id AND s.live_until > now());
+END
+$$;
+
+-- The writers that lock a token and then insert one: the user's row first (see
+-- app.refresh_tokens_for_active_users). Otherwise as in V3 and V7.
+CREATE OR REPLACE FUNCTION app.rotate_refresh_token(p_token_hash bytea, p_new_hash bytea, p_expires_at timestamptz)
+    RETURNS TABLE (outcome text, user_id uuid, tenant_id uuid, family_id uuid)
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v auth.refresh_tokens%ROWTYPE;
+    v_member text;
+BEGIN
+    -- The user first, then the token: the order of a disable (its UPDATE of users,
+    -- then its trigger's of the tokens), so the two wait for each other instead of
+    -- deadlocking. A token's user never changes, so the lookup needs no lock.
+    PERFORM 1 FROM public.users AS u
+    WHERE u.id = (SELECT r.user_id FROM auth.refresh_tokens AS r WHERE r.token_hash = p_token_hash)
+    FOR SHARE;
+    SELECT * INTO v FROM auth.refresh_tokens AS r WHERE r.token_hash = p_token_hash FOR UPDATE;
+    IF NOT FOUND THEN
+        outcome := 'invalid';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    user_id := v.user_id;
+    tenant_id := v.tenant_id;
+    family_id := v.family_id;
+    IF v.revoked_at IS NOT NULL THEN
+        outcome := 'revoked';
+    ELSIF v.used_at IS NOT NULL THEN
+        UPDATE auth.refresh_tokens AS r SET revoked_at = now()
+        WHERE r.family_id = v.family_id AND r.revoked_at IS NULL;
+        outcome := 'reused';
+    ELSIF v.expires_at <= now() THEN
+        outcome := 'expired';
+    ELSE
+        SELECT CASE WHEN u.status <> 'active' OR t.status <> 'active' OR tu.status <> 'active'
+                    THEN 'suspended' ELSE 'active' END
+        INTO v_member
+        FROM public.users AS u
+        JOIN public.tenant_users AS tu ON tu.user_id = u.id AND tu.tenant_id = v.tenant_id
+        JOIN public.tenants AS t ON t.id = tu.tenant_id
+        WHERE u.id = v.user_id;
+        IF v_member IS NULL THEN
+            outcome := 'removed';
+        ELSIF v_member <> 'active' THEN
+            outcome := 'suspended';
+        ELSE
+            UPDATE auth.refresh_tokens AS r SET used_at = now() WHERE r.id = v.id;
+            INSERT INTO auth.refresh_tokens (family_id, user_id, tenant_id, token_hash, expires_at)
+            VALUES (v.family_id, v.user_id, v.tenant_id, p_new_hash, p_expires_at);
+            outcome := 'ok';
+        END IF;
+    END IF;
+    RETURN NEXT;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION app.move_session_to_tenant(p_family_id uuid, p_token_hash bytea, p_expires_at timestamptz)
+    RETURNS boolean
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_moved integer;
+BEGIN
+    -- The user first, then the tokens, as app.rotate_refresh_token (V24).
+    PERFORM 1 FROM public.users AS u WHERE u.id = app.current_user_id() FOR SHARE;
+    -- Two switches racing on one session: the row lock makes the second find nothing.
+    UPDATE auth.refresh_tokens SET used_at = now()
+    WHERE family_id = p_family_id AND user_id = app.current_user_id()
+      AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now();
+    GET DIAGNOSTICS v_moved = ROW_COUNT;
+    IF v_moved = 0 THEN
+        RETURN false;
+    END IF;
+    INSERT INTO auth.refresh_tokens (family_id, user_id, tenant_id, token_hash, expires_at)
+    VALUES (p_family_id, app.current_user_id(), app.current_tenant_id(), p_token_hash, p_expires_at);
+    UPDATE public.tenant_users SET last_used_at = now()
+    WHERE tenant_id = app.current_tenant_id() AND user_id = app.current_user_id();
+    RETURN true;
 END
 $$;

@@ -1525,6 +1525,74 @@ async fn re_enabling_a_disabled_user_does_not_revive_the_sessions_it_ended() {
 }
 
 #[tokio::test]
+async fn a_refresh_racing_a_disable_waits_for_it_instead_of_deadlocking_and_the_session_ends() {
+    let app = spawn_app().await;
+    let ada = app.register("ada@example.com", "Analytical Engines").await;
+    let user = text(&ada["user"], "id");
+    // The legitimate refresh works.
+    let first = app
+        .auth_refresh(&json!({"refresh_token": ada["refresh_token"]}))
+        .await;
+    assert_eq!(first.status(), 200);
+    let first: serde_json::Value = first.json().await.unwrap();
+
+    // Hold the session's row, so the next refresh stops inside its transaction once it
+    // holds its token; then disable the user while it waits there.
+    let holder = app.db.superuser().await;
+    holder.batch_execute("BEGIN").await.unwrap();
+    holder
+        .execute(
+            "SELECT 1 FROM sessions WHERE user_id = $1::text::uuid FOR UPDATE",
+            &[&user],
+        )
+        .await
+        .unwrap();
+    let refresh = {
+        let body = json!({"refresh_token": first["refresh_token"]});
+        let app = &app;
+        async move { app.auth_refresh(&body).await }
+    };
+    let disable = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let superuser = app.db.superuser().await;
+        superuser
+            .execute(
+                "UPDATE users SET status = 'disabled' WHERE id = $1::text::uuid",
+                &[&user],
+            )
+            .await
+    };
+    let release = async {
+        // Longer than deadlock_timeout (1 s): a lock cycle would be found by now.
+        tokio::time::sleep(std::time::Duration::from_millis(1_800)).await;
+        holder.batch_execute("COMMIT").await.unwrap();
+    };
+    let (refreshed, disabled, ()) = tokio::join!(refresh, disable, release);
+    disabled.expect("the disable is not a deadlock's victim");
+    let status = refreshed.status();
+    assert!(
+        status == 200 || status == 401,
+        "the refresh either finished before the disable or was refused: {status}"
+    );
+    // Whichever came first, the session is over.
+    assert_problem(
+        app.me_get(&text(&first, "access_token")).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+    if status == 200 {
+        let pair: serde_json::Value = refreshed.json().await.unwrap();
+        assert_problem(
+            app.me_get(&text(&pair, "access_token")).await,
+            401,
+            "unauthenticated",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
 async fn a_disabled_users_access_tokens_stop_working_at_once() {
     let app = spawn_app().await;
     let ada = app.tenant("ada@example.com", "Analytical Engines").await;
