@@ -573,8 +573,7 @@ COMMIT;"""
                                         {"email": "storm{k}@bench.example", "password": PASSWORD})
 
             hashing_before = hashing_cpu_seconds(server.process.pid)
-            database = url.rsplit("/", 1)[1]
-            split_before = cpu_split(server.process.pid, database)
+            split_before = cpu_split(server.process.pid, "rowguard_bench")
             with RssSampler(server) as rss:
                 thread = threading.Thread(target=storm)
                 thread.start()
@@ -582,7 +581,7 @@ COMMIT;"""
                 health_p50_storm, health_p99_storm = probe_health(max(1, s - 1))
                 thread.join()
             hashing_spent = hashing_cpu_seconds(server.process.pid) - hashing_before
-            split_after = cpu_split(server.process.pid, database)
+            split_after = cpu_split(server.process.pid, "rowguard_bench")
             rps, p50, p99, errors, logins = storm_result["r"]
             # One verification's time in the storm itself: the hashing threads' own CPU
             # time over the logins they verified.

@@ -11,7 +11,7 @@ use rowguard::{
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{as_user, spawn_app, test_settings};
+use crate::helpers::{TestApp, as_user, spawn_app, test_settings};
 
 /// What SQL running as the request role used to be able to do with other users'
 /// credentials (each was a working attack before the credential functions moved to
@@ -29,6 +29,35 @@ const CREDENTIAL_ATTACKS: [&str; 11] = [
     "SELECT app.set_session_password(gen_random_uuid(), '$argon2id$planted')",
     "SELECT * FROM app.invitation_account('\\x03'::bytea)",
 ];
+
+/// `attack`, run in a request transaction of `scope` after `setup` (nothing when
+/// empty), is refused with "permission denied": as the request's runtime role, after
+/// `RESET ROLE` to the login role, and after trying to become the credential role.
+async fn assert_denied_to_a_request_session(
+    app: &TestApp,
+    scope: &Scope,
+    setup: &str,
+    attack: &str,
+) {
+    for escape in ["", "RESET ROLE", "SET ROLE rowguard_auth"] {
+        let (tx, _) = app.database.begin(scope).await.unwrap();
+        let attempt = async {
+            for statement in [setup, escape] {
+                if !statement.is_empty() {
+                    tx.batch_execute(statement).await?;
+                }
+            }
+            tx.batch_execute(attack).await
+        }
+        .await;
+        let error = attempt.expect_err(&format!("{escape}; {attack}"));
+        assert!(
+            format!("{error:?}").contains("permission denied"),
+            "{escape}; {attack}: {error:?}"
+        );
+        tx.rollback().await;
+    }
+}
 
 #[tokio::test]
 async fn sql_in_a_request_session_cannot_reach_credentials_even_by_resetting_its_role() {
@@ -57,29 +86,10 @@ async fn sql_in_a_request_session_cannot_reach_credentials_even_by_resetting_its
         "SELECT set_config('app.user_id', '{}', true)",
         victim.owner_id
     );
+    let attacker_scope = Scope::tenant(attacker_tenant, attacker_user);
     for attack in CREDENTIAL_ATTACKS {
-        for escape in ["", "RESET ROLE", "SET ROLE rowguard_auth"] {
-            let (tx, _) = app
-                .database
-                .begin(&Scope::tenant(attacker_tenant, attacker_user))
-                .await
-                .unwrap();
-            let attempt = async {
-                // The settings are the request's to set: the functions must not trust them.
-                tx.batch_execute(&victims_context).await?;
-                if !escape.is_empty() {
-                    tx.batch_execute(escape).await?;
-                }
-                tx.batch_execute(attack).await
-            }
-            .await;
-            let error = attempt.expect_err(&format!("{escape}; {attack}"));
-            assert!(
-                format!("{error:?}").contains("permission denied"),
-                "{escape}; {attack}: {error:?}"
-            );
-            tx.rollback().await;
-        }
+        // The settings are the request's to set: the functions must not trust them.
+        assert_denied_to_a_request_session(&app, &attacker_scope, &victims_context, attack).await;
     }
 
     // Nothing the attempts did remains: the victim signs in with their own password.
@@ -194,22 +204,7 @@ async fn a_request_sees_only_the_session_it_names_and_cannot_revive_an_ended_one
         format!("DELETE FROM sessions WHERE id = '{victims}'"),
     ];
     for attack in &revivals {
-        for escape in ["", "RESET ROLE", "SET ROLE rowguard_auth"] {
-            let (tx, _) = app.database.begin(&scope).await.unwrap();
-            let attempt = async {
-                if !escape.is_empty() {
-                    tx.batch_execute(escape).await?;
-                }
-                tx.batch_execute(attack).await
-            }
-            .await;
-            let error = attempt.expect_err(&format!("{escape}; {attack}"));
-            assert!(
-                format!("{error:?}").contains("permission denied"),
-                "{escape}; {attack}: {error:?}"
-            );
-            tx.rollback().await;
-        }
+        assert_denied_to_a_request_session(&app, &scope, "", attack).await;
     }
     let (tx, access) = app.database.begin(&scope).await.unwrap();
     assert!(!access.session_active, "the session stayed ended");
