@@ -88,6 +88,8 @@ def main():
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--pool-size", type=int)
+    parser.add_argument("--reads", action="store_true",
+                        help="also a product by id and GET /api/v1/me, beside the lists")
     args = parser.parse_args()
 
     after = args.after or "working tree"
@@ -97,22 +99,32 @@ def main():
     try:
         for port, name in ((18081, "before"), (18082, "after")):
             servers[name] = Server(binaries[name], f"rowguard_compare_{name}", port, args.pool_size)
-        endpoints, rps, cpu = measure(servers, args.rounds, args.seconds, args.connections)
+        endpoints, rps, cpu = measure(servers, args.rounds, args.seconds, args.connections, args.reads)
     finally:
         for server in servers.values():
             server.stop()
     report(endpoints, rps, cpu, args, f"before ({args.ref})", f"after ({after})")
 
 
-def measure(servers, rounds, seconds, connections):
+def endpoints_of(seeded, reads):
+    """The list endpoints and, with `reads`, a product by id and the caller's /me."""
+    endpoints = run.list_endpoints(seeded, 0, 0)
+    if reads:
+        endpoints += [("GET /api/v1/products/{id}", "GET", f"/api/v1/products/{seeded['product']}", None, None),
+                      ("GET /api/v1/me", "GET", "/api/v1/me", None, None)]
+    return endpoints
+
+
+def measure(servers, rounds, seconds, connections, reads=False):
     """Seeds both servers ("before" and "after") alike, then loads each list endpoint
-    on each in turns (A B, then B A, ...); returns the endpoints, requests/s per round
-    and CPU spent (server, database, requests) by (endpoint label, server name)."""
+    (and with `reads` the reads of endpoints_of) on each in turns (A B, then B A, ...);
+    returns the endpoints, requests/s per round and CPU spent (server, database,
+    requests) by (endpoint label, server name)."""
     seeded = {}
     for name, server in servers.items():
         server.use()
         seeded[name] = run.seed(3, stores_per_tenant=25, products_per_tenant=100)[0]
-    endpoints = run.list_endpoints(seeded["after"], seconds, connections)
+    endpoints = endpoints_of(seeded["after"], reads)
     rps = {(endpoint[0], name): [] for endpoint in endpoints for name in servers}
     # CPU per request, from the processes' own accounting: far steadier than
     # requests/s on a shared machine, since another process's load takes the
@@ -132,7 +144,7 @@ def measure(servers, rounds, seconds, connections):
     calls = {}
     for name, server in servers.items():
         server.use()
-        for label, method, path, body, _ in run.list_endpoints(seeded[name], 0, 0):
+        for label, method, path, body, _ in endpoints_of(seeded[name], reads):
             # The store of the inventory list is each server's own.
             store = seeded[name]["stores"][0] if "X-Store-ID" in label else None
             calls[(label, name)] = (method, path, body, store)

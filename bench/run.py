@@ -287,7 +287,7 @@ def probe_health(seconds, interval=0.01):
     load balancer's probe would: latency p50 and p99 in ms. (A closed-loop generator
     such as wrk would itself take the CPU it is meant to observe.)"""
     import http.client
-    host, port = BIND.split(":")
+    host, port = BASE.split("://", 1)[1].split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=10)
     latencies = []
     deadline = time.monotonic() + seconds

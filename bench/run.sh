@@ -4,6 +4,8 @@
 #   bench/run.sh --only login    the login storm alone (see --help)
 #   bench/run.sh --compare REF   the list endpoints of REF against the working tree,
 #                                interleaved (bench/compare_lists.py; --rounds, --seconds)
+#   bench/run.sh --compare-login REF  the login storm of REF against the working tree,
+#                                interleaved, with /health beside it (bench/compare_login.py)
 #   bench/run.sh --instructions  instructions per request under callgrind, against the
 #                                committed baseline (bench/instructions.py; --save)
 # BENCH_DATABASE_URL names the PostgreSQL server (default: the local one, as root).
@@ -22,6 +24,11 @@ case "${1:-}" in
     --compare)
         shift
         exec python3 bench/compare_lists.py "$@"
+        ;;
+    --compare-login)
+        shift
+        cargo build --release --quiet --bin rowguard
+        exec python3 bench/compare_login.py "$@"
         ;;
     --instructions)
         shift

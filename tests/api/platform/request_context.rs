@@ -203,6 +203,49 @@ async fn a_pool_of_one_connection_never_shows_one_tenants_context_to_the_next() 
     );
 }
 
+/// The opening statement is planned once per connection, never per request, whatever
+/// the connection ran first. With PostgreSQL's default choice, a connection whose
+/// first requests were anonymous (logins, on the credentials pool) kept planning it
+/// afresh on every later request, because an anonymous scope's custom plan folds
+/// away to almost nothing and the generic plan never looked as cheap.
+#[tokio::test]
+async fn the_opening_statement_is_planned_once_per_connection_whatever_it_ran_first() {
+    let test_db = TestDb::new().await;
+    seed_two_tenants(&test_db).await;
+    let db = test_db.database(1);
+
+    for _ in 0..8 {
+        let (tx, access) = db.begin(&Scope::anonymous()).await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(!access.tenant_active);
+    }
+    for _ in 0..8 {
+        let (tx, access) = db
+            .begin(&as_alice_of_a().requiring("products.view"))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(access.member_active && access.permission_granted);
+    }
+
+    let (tx, _) = db.begin(&Scope::anonymous()).await.unwrap();
+    let row = tx
+        .query_one(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
+             WHERE statement LIKE 'SELECT $6::uuid IS NULL OR EXISTS%'",
+            &[],
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let (generic, custom): (i64, i64) = (row.get(0), row.get(1));
+    assert_eq!(custom, 0, "no execution planned the statement again");
+    assert!(
+        generic >= 17,
+        "every execution ran the generic plan: {generic}"
+    );
+}
+
 #[tokio::test]
 async fn a_request_that_failed_mid_transaction_leaks_nothing_to_the_next() {
     let test_db = TestDb::new().await;
