@@ -6,7 +6,7 @@
 //! with `authorize`, call the module's SQL (`super::db`), finish, map the answer.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query};
 use uuid::Uuid;
 
 use super::db::{self as products, AdjustmentRow, ProductRow};
@@ -19,7 +19,7 @@ use crate::{
         domain::{Fields, Name},
         http::{
             common::{Deleted, Limit, page},
-            json::JsonBody,
+            json::{JsonBody, JsonReply, rfc3339},
             problem::ApiError,
             security::BearerAuth,
             text::{Bounded, NameText, Text},
@@ -58,13 +58,15 @@ pub const OPERATIONS: &[Operation] = &[
     INVENTORY_ADJUST,
 ];
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct Product {
     pub id: Uuid,
     pub sku: String,
     pub name: String,
     pub price_cents: i64,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -81,7 +83,7 @@ impl From<ProductRow> for Product {
     }
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct ProductList {
     pub items: Vec<Product>,
     #[oai(nullable)]
@@ -120,16 +122,17 @@ pub struct UpdateProductRequest {
     pub price_cents: Option<i64>,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct Stock {
     pub product_id: Uuid,
     pub sku: String,
     pub name: String,
     pub quantity: i64,
+    #[serde(serialize_with = "rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct StockList {
     pub items: Vec<Stock>,
     #[oai(nullable)]
@@ -144,7 +147,7 @@ pub struct AdjustmentRequest {
     pub reason: Text<Bounded<1, 500>>,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct Adjustment {
     pub id: Uuid,
     pub product_id: Uuid,
@@ -152,6 +155,7 @@ pub struct Adjustment {
     pub reason: String,
     /// The store's stock of the product after the adjustment.
     pub quantity: i64,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -171,31 +175,31 @@ impl From<AdjustmentRow> for Adjustment {
 #[derive(ApiResponse)]
 pub enum ProductListResponse {
     #[oai(status = 200)]
-    Ok(Json<ProductList>),
+    Ok(JsonReply<ProductList>),
 }
 
 #[derive(ApiResponse)]
 pub enum ProductResponse {
     #[oai(status = 200)]
-    Ok(Json<Product>),
+    Ok(JsonReply<Product>),
 }
 
 #[derive(ApiResponse)]
 pub enum ProductCreated {
     #[oai(status = 201)]
-    Created(Json<Product>),
+    Created(JsonReply<Product>),
 }
 
 #[derive(ApiResponse)]
 pub enum StockListResponse {
     #[oai(status = 200)]
-    Ok(Json<StockList>),
+    Ok(JsonReply<StockList>),
 }
 
 #[derive(ApiResponse)]
 pub enum AdjustmentCreated {
     #[oai(status = 201)]
-    Created(Json<Adjustment>),
+    Created(JsonReply<Adjustment>),
 }
 
 fn parse_sku(sku: &str) -> Result<String, String> {
@@ -246,7 +250,7 @@ impl ProductsApi {
         let (tx, _) = authorize(&self.db, &auth.0, &PRODUCTS_LIST).await?;
         let rows = products::list(tx, &page).await?;
         let (rows, next_cursor) = page.finish(rows, |p| (p.created_at, p.id));
-        Ok(ProductListResponse::Ok(Json(ProductList {
+        Ok(ProductListResponse::Ok(JsonReply(ProductList {
             items: rows.into_iter().map(Into::into).collect(),
             next_cursor,
         })))
@@ -266,7 +270,7 @@ impl ProductsApi {
         let (sku, name, price) = fields.finish((sku, name, price))?;
         let (tx, _) = authorize(&self.db, &auth.0, &PRODUCTS_CREATE).await?;
         let product = products::create(&tx, &sku, name.as_str(), price).await;
-        Ok(ProductCreated::Created(Json(
+        Ok(ProductCreated::Created(JsonReply(
             tx.finish(product).await?.into(),
         )))
     }
@@ -275,7 +279,7 @@ impl ProductsApi {
     #[oai(path = "/products/:id", method = "get", operation_id = "products_get")]
     async fn get(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<ProductResponse, ApiError> {
         let (tx, _) = authorize(&self.db, &auth.0, &PRODUCTS_GET).await?;
-        Ok(ProductResponse::Ok(Json(
+        Ok(ProductResponse::Ok(JsonReply(
             products::read(tx, id.0).await?.into(),
         )))
     }
@@ -306,7 +310,7 @@ impl ProductsApi {
             price,
         )
         .await;
-        Ok(ProductResponse::Ok(Json(tx.finish(product).await?.into())))
+        Ok(ProductResponse::Ok(JsonReply(tx.finish(product).await?.into())))
     }
 
     /// Delete a product, with its stock in every store.
@@ -337,7 +341,7 @@ impl ProductsApi {
         // The list is in product id order; the cursor's time part is unused here.
         let (rows, next_cursor) =
             page.finish(rows, |s| (chrono::DateTime::UNIX_EPOCH, s.product_id));
-        Ok(StockListResponse::Ok(Json(StockList {
+        Ok(StockListResponse::Ok(JsonReply(StockList {
             items: rows
                 .into_iter()
                 .map(|s| Stock {
@@ -376,7 +380,7 @@ impl ProductsApi {
             products::adjust(&tx, body.product_id, delta, &reason).await
         }
         .await;
-        Ok(AdjustmentCreated::Created(Json(
+        Ok(AdjustmentCreated::Created(JsonReply(
             tx.finish(result).await?.into(),
         )))
     }

@@ -1,7 +1,7 @@
 //! `/api/v1/stores`: a tenant's branches and who works in them.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, param::Query};
 use uuid::Uuid;
 
 use super::{
@@ -16,7 +16,7 @@ use crate::{
         domain::{Fields, Name},
         http::{
             common::{Deleted, Limit, page},
-            json::JsonBody,
+            json::{JsonBody, JsonReply, rfc3339},
             problem::ApiError,
             security::BearerAuth,
             text::{Bounded, NameText, Text},
@@ -56,7 +56,7 @@ pub const OPERATIONS: &[Operation] = &[
     STORE_USERS_DELETE,
 ];
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct Store {
     pub id: Uuid,
     pub name: String,
@@ -65,6 +65,7 @@ pub struct Store {
     #[oai(nullable)]
     pub address: Option<String>,
     pub status: StoreStatus,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -95,7 +96,7 @@ impl From<StoreRow> for Store {
     }
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct StoreList {
     pub items: Vec<Store>,
     #[oai(nullable)]
@@ -135,7 +136,7 @@ pub struct UpdateStoreRequest {
     pub status: Option<StoreStatus>,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct StoreMemberList {
     pub items: Vec<Member>,
 }
@@ -143,25 +144,25 @@ pub struct StoreMemberList {
 #[derive(ApiResponse)]
 pub enum StoreListResponse {
     #[oai(status = 200)]
-    Ok(Json<StoreList>),
+    Ok(JsonReply<StoreList>),
 }
 
 #[derive(ApiResponse)]
 pub enum StoreResponse {
     #[oai(status = 200)]
-    Ok(Json<Store>),
+    Ok(JsonReply<Store>),
 }
 
 #[derive(ApiResponse)]
 pub enum StoreCreated {
     #[oai(status = 201)]
-    Created(Json<Store>),
+    Created(JsonReply<Store>),
 }
 
 #[derive(ApiResponse)]
 pub enum StoreMembersResponse {
     #[oai(status = 200)]
-    Ok(Json<StoreMemberList>),
+    Ok(JsonReply<StoreMemberList>),
 }
 
 fn parse_code(code: &str) -> Result<String, String> {
@@ -201,7 +202,7 @@ impl StoresApi {
         let (tx, _) = authorize(&self.db, &auth.0, &STORES_LIST).await?;
         let rows = db::list_visible_stores(tx, &page).await?;
         let (rows, next_cursor) = page.finish(rows, |s| (s.created_at, s.id));
-        Ok(StoreListResponse::Ok(Json(StoreList {
+        Ok(StoreListResponse::Ok(JsonReply(StoreList {
             items: rows.into_iter().map(Into::into).collect(),
             next_cursor,
         })))
@@ -221,14 +222,14 @@ impl StoresApi {
         let (name, code, address) = fields.finish((name, code, address))?;
         let (tx, _) = authorize(&self.db, &auth.0, &STORES_CREATE).await?;
         let store = service::create(&tx, &name, code.as_deref(), address.as_deref()).await;
-        Ok(StoreCreated::Created(Json(tx.finish(store).await?.into())))
+        Ok(StoreCreated::Created(JsonReply(tx.finish(store).await?.into())))
     }
 
     /// One store (404 when it is not visible to the caller).
     #[oai(path = "/stores/:id", method = "get", operation_id = "stores_get")]
     async fn get(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<StoreResponse, ApiError> {
         let (tx, _) = authorize(&self.db, &auth.0, &STORES_GET).await?;
-        Ok(StoreResponse::Ok(Json(
+        Ok(StoreResponse::Ok(JsonReply(
             db::read_visible_store(tx, id.0).await?.into(),
         )))
     }
@@ -254,7 +255,7 @@ impl StoresApi {
             status: body.status,
         };
         let store = service::update(&tx, id.0, fields).await;
-        Ok(StoreResponse::Ok(Json(tx.finish(store).await?.into())))
+        Ok(StoreResponse::Ok(JsonReply(tx.finish(store).await?.into())))
     }
 
     /// Delete a store, with its inventory, links and store-scoped assignments.
@@ -284,7 +285,7 @@ impl StoresApi {
         let (tx, _) = authorize_for_store(&self.db, &auth.0, id.0, &STORE_USERS_LIST).await?;
         let rows = service::members(&tx, id.0).await;
         let rows = tx.finish(rows).await?;
-        Ok(StoreMembersResponse::Ok(Json(StoreMemberList {
+        Ok(StoreMembersResponse::Ok(JsonReply(StoreMemberList {
             items: rows.into_iter().map(Into::into).collect(),
         })))
     }

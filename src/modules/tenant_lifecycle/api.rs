@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use poem::Body;
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Binary, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Binary};
 
 use super::export;
 use crate::{
@@ -16,7 +16,7 @@ use crate::{
         auth::access::{Operation, authorize},
         db::Database,
         domain::{Fields, Name},
-        http::{json::JsonBody, problem::ApiError, security::BearerAuth, text::NameText},
+        http::{json::{JsonBody, JsonReply, rfc3339}, problem::ApiError, security::BearerAuth, text::NameText},
     },
 };
 
@@ -57,12 +57,14 @@ pub struct DeleteTenantRequest {
 }
 
 /// A tenant deleted, waiting for its purge.
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct TenantDeletion {
     pub id: uuid::Uuid,
     pub status: TenantStatus,
+    #[serde(serialize_with = "rfc3339")]
     pub deleted_at: DateTime<Utc>,
     /// From when the `tenants.purge` job erases every row of the tenant.
+    #[serde(serialize_with = "rfc3339")]
     pub purge_after: DateTime<Utc>,
 }
 
@@ -71,7 +73,7 @@ pub enum TenantCreated {
     /// The new tenant: the caller is its Owner; switch to it with
     /// `POST /auth/switch-tenant`.
     #[oai(status = 201)]
-    Created(Json<Tenant>),
+    Created(JsonReply<Tenant>),
 }
 
 #[derive(ApiResponse)]
@@ -112,7 +114,7 @@ impl TenantLifecycleApi {
             self.max_tenants_per_user,
         )
         .await?;
-        Ok(TenantCreated::Created(Json(tenant.into())))
+        Ok(TenantCreated::Created(JsonReply(tenant.into())))
     }
 
     /// Every row of the current tenant, as NDJSON, streamed from the database: the

@@ -1,5 +1,7 @@
-//! The JSON request body of every operation, [`JsonBody`]: poem-openapi's `Json`
-//! payload, except for how it fails. Malformed JSON is a 400 `bad_request` saying
+//! JSON in and out of every operation.
+//!
+//! The request body, [`JsonBody`]: poem-openapi's `Json` payload, except for how it
+//! fails. Malformed JSON is a 400 `bad_request` saying
 //! where (line and column); JSON that does not fit the body's schema (a number where a
 //! string is declared, a missing field, an unknown enum value) is a 422
 //! `validation_failed` naming each field, found by walking the body against the
@@ -8,15 +10,22 @@
 //!
 //! The walk ([`mismatches`], [`expectation`]) is also what names a malformed query or
 //! path parameter (`super::params`).
+//!
+//! The response body, [`JsonReply`]: poem-openapi's `Json` payload (the same schema,
+//! the same content type), written straight from the value's `Serialize` instead of
+//! through the `serde_json::Value` tree that poem-openapi's `ToJSON` builds first.
 
 use std::ops::{Deref, DerefMut};
 
-use poem::{FromRequest, Request, RequestBody};
+use poem::{FromRequest, IntoResponse, Request, RequestBody, Response};
 use poem_openapi::{
+    ApiResponse,
     payload::{Json, ParsePayload, Payload},
-    registry::{MetaSchemaRef, Registry},
-    types::{ParseFromJSON, Type},
+    registry::{MetaResponses, MetaSchemaRef, Registry},
+    types::{ParseFromJSON, ToJSON, Type},
 };
+use serde::{Serialize, Serializer};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::problem::ApiError;
@@ -78,6 +87,91 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
 }
 
 poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON);
+
+/// A JSON response body of type `T` (see the module's comment).
+///
+/// Why not poem-openapi's `Json`: it turns the value into a `serde_json::Value` (a
+/// `BTreeMap` per object, a `String` per field), then writes that, which was 29% of the
+/// server's instructions for a page of 20 stores (`bench/run.sh --instructions
+/// --profile`). `T`'s `Serialize` must write what its `ToJSON` gives: the derives
+/// agree field by field (serde's `rename_all` as poem-openapi's, timestamps through
+/// [`rfc3339`]), and a debug build checks every reply it sends against `ToJSON`, so
+/// each API test that reads a body is also a test of the two agreeing.
+#[derive(Debug, Clone)]
+pub struct JsonReply<T>(pub T);
+
+impl<T: Type> Payload for JsonReply<T> {
+    const CONTENT_TYPE: &'static str = Json::<T>::CONTENT_TYPE;
+
+    fn check_content_type(content_type: &str) -> bool {
+        Json::<T>::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: ToJSON + Serialize> IntoResponse for JsonReply<T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_vec(&self.0) {
+            Ok(body) => {
+                #[cfg(debug_assertions)]
+                agrees_with_to_json(&self.0, &body);
+                Response::builder()
+                    .content_type(Self::CONTENT_TYPE)
+                    .body(body)
+            }
+            // Only a map with keys that are not strings fails to serialize, and no
+            // reply holds one; if one ever did, a 500 problem (the cause logged).
+            Err(error) => reject(Error::Internal(error.into())).into_response(),
+        }
+    }
+}
+
+/// The debug build's check (see [`JsonReply`]): a disagreement panics, which the edge
+/// answers with a 500, so the test that sent the request fails.
+#[cfg(debug_assertions)]
+fn agrees_with_to_json<T: ToJSON>(value: &T, body: &[u8]) {
+    let written: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let schema_faithful = value.to_json().unwrap_or(Value::Null);
+    assert_eq!(
+        written, schema_faithful,
+        "a JsonReply's Serialize differs from its ToJSON"
+    );
+}
+
+impl<T: ToJSON + Serialize> ApiResponse for JsonReply<T> {
+    fn meta() -> MetaResponses {
+        Json::<T>::meta()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+/// A timestamp as poem-openapi's `ToJSON` writes it (`to_rfc3339`: `+00:00`, not
+/// serde's `Z`): `#[serde(serialize_with = "rfc3339")]` on a `DateTime<Utc>` field of a
+/// [`JsonReply`].
+pub fn rfc3339<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&at.to_rfc3339())
+}
+
+/// [`rfc3339`] of a nullable timestamp.
+pub fn rfc3339_or_null<S: Serializer>(
+    at: &Option<DateTime<Utc>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => rfc3339(at, serializer),
+        None => serializer.serialize_none(),
+    }
+}
 
 /// Why the body is not JSON, and where: serde_json's words, except for a number no
 /// field could take (`1e400`), which it calls "out of range" (words a client would

@@ -185,6 +185,13 @@ impl<K: TextKind> ToJSON for Text<K> {
     }
 }
 
+/// As its `ToJSON`: the string (a reply's field, `super::json::JsonReply`).
+impl<K: TextKind> serde::Serialize for Text<K> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! `/api/v1/me`: the caller, their tenant, memberships, roles and permissions.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use crate::{
@@ -14,7 +14,7 @@ use crate::{
         auth::{access::Operation, catalog::PermissionCode},
         http::{
             client::ClientAddress,
-            json::JsonBody,
+            json::{JsonBody, JsonReply, rfc3339},
             problem::ApiError,
             security::BearerAuth,
             text::{NameText, PasswordText, SecretText},
@@ -26,7 +26,7 @@ pub struct MeApi {
     pub identity: Identity,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct User {
     pub id: Uuid,
     pub email: String,
@@ -35,12 +35,14 @@ pub struct User {
     pub status: UserStatus,
     /// The user proved they receive mail at `email` (the link of the verification email).
     pub email_verified: bool,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 
 /// A disabled user cannot log in anywhere.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum UserStatus {
     Active,
     Disabled,
@@ -60,7 +62,7 @@ impl From<UserRow> for User {
     }
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct Membership {
     pub tenant_id: Uuid,
     pub tenant_name: String,
@@ -68,7 +70,7 @@ pub struct Membership {
     pub status: MemberStatus,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct RoleAssignment {
     pub role_id: Uuid,
     pub name: String,
@@ -77,7 +79,7 @@ pub struct RoleAssignment {
     pub store_id: Option<Uuid>,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct Me {
     pub user: User,
     pub tenant: Tenant,
@@ -101,13 +103,13 @@ pub struct ChangePasswordRequest {
 #[derive(ApiResponse)]
 pub enum MeResponse {
     #[oai(status = 200)]
-    Ok(Json<Me>),
+    Ok(JsonReply<Me>),
 }
 
 #[derive(ApiResponse)]
 pub enum UserResponse {
     #[oai(status = 200)]
-    Ok(Json<User>),
+    Ok(JsonReply<User>),
 }
 
 #[derive(ApiResponse)]
@@ -152,7 +154,7 @@ impl MeApi {
     #[oai(path = "/me", method = "get", operation_id = "me_get")]
     async fn get(&self, auth: BearerAuth) -> Result<MeResponse, ApiError> {
         let me = self.identity.me(&auth.0, &ME_GET).await?;
-        Ok(MeResponse::Ok(Json(Me {
+        Ok(MeResponse::Ok(JsonReply(Me {
             user: me.user.into(),
             tenant: me.tenant.into(),
             memberships: me
@@ -192,7 +194,7 @@ impl MeApi {
             .identity
             .update_me(&auth.0, &ME_UPDATE, &body.full_name)
             .await?;
-        Ok(UserResponse::Ok(Json(user.into())))
+        Ok(UserResponse::Ok(JsonReply(user.into())))
     }
 
     /// Change the caller's password (the current one is required). A wrong current

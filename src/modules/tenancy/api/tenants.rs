@@ -1,7 +1,7 @@
 //! `/api/v1/tenants/current` and `/api/v1/users`: the current tenant and its members.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, param::Query};
 use uuid::Uuid;
 
 use crate::{
@@ -19,7 +19,7 @@ use crate::{
         domain::{Fields, Name},
         http::{
             common::{Deleted, Limit, page},
-            json::JsonBody,
+            json::{JsonBody, JsonReply, rfc3339},
             problem::ApiError,
             security::BearerAuth,
             text::NameText,
@@ -61,11 +61,12 @@ pub const OPERATIONS: &[Operation] = &[
     USERS_DELETE,
 ];
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct Tenant {
     pub id: Uuid,
     pub name: String,
     pub status: TenantStatus,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -106,12 +107,13 @@ pub struct UpdateTenantRequest {
     pub name: NameText,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct Member {
     pub id: Uuid,
     pub email: String,
     pub full_name: String,
     pub status: MemberStatus,
+    #[serde(serialize_with = "rfc3339")]
     pub joined_at: DateTime<Utc>,
 }
 
@@ -127,7 +129,7 @@ impl From<MemberRow> for Member {
     }
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct MemberList {
     pub items: Vec<Member>,
     #[oai(nullable)]
@@ -142,7 +144,7 @@ pub struct UpdateMemberRequest {
 #[derive(ApiResponse)]
 pub enum TenantResponse {
     #[oai(status = 200)]
-    Ok(Json<Tenant>),
+    Ok(JsonReply<Tenant>),
 }
 
 #[derive(ApiResponse)]
@@ -150,19 +152,19 @@ pub enum TenantDeleted {
     /// Deleted: every token and key of the tenant stops working now; the rows are
     /// erased from `purge_after`.
     #[oai(status = 202)]
-    Accepted(Json<TenantDeletion>),
+    Accepted(JsonReply<TenantDeletion>),
 }
 
 #[derive(ApiResponse)]
 pub enum MemberListResponse {
     #[oai(status = 200)]
-    Ok(Json<MemberList>),
+    Ok(JsonReply<MemberList>),
 }
 
 #[derive(ApiResponse)]
 pub enum MemberResponse {
     #[oai(status = 200)]
-    Ok(Json<Member>),
+    Ok(JsonReply<Member>),
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Tenancy")]
@@ -176,7 +178,7 @@ impl TenantsApi {
     async fn get_current(&self, auth: BearerAuth) -> Result<TenantResponse, ApiError> {
         let (tx, access) = authorize(&self.identity.db, &auth.0, &TENANTS_GET_CURRENT).await?;
         let tenant = async { db::tenant(&tx, access.tenant()?).await }.await;
-        Ok(TenantResponse::Ok(Json(tx.finish(tenant).await?.into())))
+        Ok(TenantResponse::Ok(JsonReply(tx.finish(tenant).await?.into())))
     }
 
     /// Rename the current tenant.
@@ -195,7 +197,7 @@ impl TenantsApi {
         let name = fields.finish(name)?;
         let (tx, access) = authorize(&self.identity.db, &auth.0, &TENANTS_UPDATE_CURRENT).await?;
         let tenant = async { service::rename_tenant(&tx, access.tenant()?, &name).await }.await;
-        Ok(TenantResponse::Ok(Json(tx.finish(tenant).await?.into())))
+        Ok(TenantResponse::Ok(JsonReply(tx.finish(tenant).await?.into())))
     }
 
     /// Delete the current tenant. `confirm_name` must be the tenant's name (422
@@ -225,7 +227,7 @@ impl TenantsApi {
             .await
         }
         .await;
-        Ok(TenantDeleted::Accepted(Json(tx.finish(deleted).await?)))
+        Ok(TenantDeleted::Accepted(JsonReply(tx.finish(deleted).await?)))
     }
 
     /// The tenant's members, oldest first.
@@ -241,7 +243,7 @@ impl TenantsApi {
         let (tx, _) = authorize(&self.identity.db, &auth.0, &USERS_LIST).await?;
         let rows = db::list_members(tx, &page).await?;
         let (rows, next_cursor) = page.finish(rows, |m| (m.joined_at, m.user_id));
-        Ok(MemberListResponse::Ok(Json(MemberList {
+        Ok(MemberListResponse::Ok(JsonReply(MemberList {
             items: rows.into_iter().map(Into::into).collect(),
             next_cursor,
         })))
@@ -251,7 +253,7 @@ impl TenantsApi {
     #[oai(path = "/users/:id", method = "get", operation_id = "users_get")]
     async fn get_user(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<MemberResponse, ApiError> {
         let (tx, _) = authorize(&self.identity.db, &auth.0, &USERS_GET).await?;
-        Ok(MemberResponse::Ok(Json(
+        Ok(MemberResponse::Ok(JsonReply(
             db::read_member(tx, id.0).await?.into(),
         )))
     }
@@ -271,7 +273,7 @@ impl TenantsApi {
         let (tx, access) = authorize(&self.identity.db, &auth.0, &USERS_UPDATE).await?;
         let member =
             service::set_member_status(&self.identity, &tx, &access, id.0, body.status).await;
-        Ok(MemberResponse::Ok(Json(tx.finish(member).await?.into())))
+        Ok(MemberResponse::Ok(JsonReply(tx.finish(member).await?.into())))
     }
 
     /// Remove a member from the tenant, with their roles and store links. Their tokens
