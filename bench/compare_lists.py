@@ -191,11 +191,11 @@ def report(endpoints, rps, cpu, args, before_title, after_title):
     print(f"\nCPU per request (µs), summed over the rounds, less each server's idle CPU: the "
           f"server's process and its database's backends\n")
     run.table(["endpoint", "server before", "server after", "database before", "database after",
-               "total after / before"])
+               "total after / before", "server / database before", "server / database after"])
     for label, *_ in endpoints:
         (server_b, db_b), (server_a, db_a) = per_request(label, "before"), per_request(label, "after")
         run.row([label, f"{server_b:.0f}", f"{server_a:.0f}", f"{db_b:.0f}", f"{db_a:.0f}",
-                 f"{(server_a + db_a) / (server_b + db_b):.3f}"])
+                 f"{(server_a + db_a) / (server_b + db_b):.3f}", f"{server_b / db_b:.2f}", f"{server_a / db_a:.2f}"])
 
 
 if __name__ == "__main__":

@@ -92,6 +92,38 @@ def print_profile(dump, requests, top=30):
         for value, share, name in rows[:top]:
             name = re.sub(r"\s*\[[^\]]*\]$", "", name.split(":", 1)[-1] if ":" in name[:3] else name)
             run.row([f"{value / requests / 1e3:.1f}", f"{share:.1f}%", name[:140].replace("|", "\\|")])
+        if inclusive == "no" and rows:
+            print_callers(dump, requests, rows[0][2])
+
+
+def print_callers(dump, requests, function):
+    """Who calls `function` (callgrind_annotate's caller tree), per request: self
+    instructions name what is busy, its callers say for whom (memcpy above all)."""
+    out = subprocess.run(["callgrind_annotate", "--tree=caller", "--inclusive=yes", "--threshold=100", dump],
+                         capture_output=True, text=True, check=True).stdout
+    block, callers = [], None
+    for line in out.splitlines():
+        match = re.match(r"\s*([\d,]+)\s+\(\s*([\d.]+)%\)\s+([<*])\s+(.*)", line)
+        if not match:
+            block = []
+            continue
+        value, share, mark, name = int(match.group(1).replace(",", "")), float(match.group(2)), match.group(3), match.group(4)
+        if mark == "<":
+            block.append((value, share, name))
+        elif name == function:
+            callers = block
+            break
+        else:
+            block = []
+    if not callers:
+        return
+    short = re.sub(r"\s*\[[^\]]*\]$", "", function.split(":", 1)[-1])
+    print(f"\n### List stores: who calls {short[:80]} (per request)\n")
+    run.table(["k instructions", "share", "caller"])
+    for value, share, name in sorted(callers, reverse=True)[:12]:
+        name = re.sub(r"\s*\[[^\]]*\]$", "", re.sub(r"\s*\(\d+x\)$", "", name))
+        name = name.split(":", 1)[-1] if name.startswith("???:") else name
+        run.row([f"{value / requests / 1e3:.1f}", f"{share:.1f}%", name[:140].replace("|", "\\|")])
 
 
 def calls(connection, token, method, path, body, store, count):

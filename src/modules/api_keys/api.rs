@@ -3,7 +3,7 @@
 //! mints nor revokes keys.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -25,7 +25,7 @@ use crate::{
         domain::{Fields, Name},
         http::{
             common::{Deleted, Limit, page},
-            json::JsonBody,
+            json::{JsonBody, JsonReply, rfc3339, rfc3339_or_null},
             problem::ApiError,
             security::BearerAuth,
             text::NameText,
@@ -54,7 +54,7 @@ pub const OPERATIONS: &[Operation] = &[API_KEYS_LIST, API_KEYS_CREATE, API_KEYS_
 /// The longest a key may live: a year (a leaked key ends by itself).
 const MAX_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::days(366);
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct ApiKey {
     pub id: Uuid,
     pub name: String,
@@ -63,12 +63,16 @@ pub struct ApiKey {
     pub permissions: Vec<PermissionCode>,
     /// The member the key acts as.
     pub created_by: Uuid,
+    #[serde(serialize_with = "rfc3339")]
     pub expires_at: DateTime<Utc>,
     #[oai(nullable)]
+    #[serde(serialize_with = "rfc3339_or_null")]
     pub revoked_at: Option<DateTime<Utc>>,
     /// Recorded at most once a minute.
     #[oai(nullable)]
+    #[serde(serialize_with = "rfc3339_or_null")]
     pub last_used_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -89,13 +93,15 @@ impl From<KeyRow> for ApiKey {
 }
 
 /// A new key, with the key itself: shown in this response only.
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct CreatedApiKey {
     pub id: Uuid,
     pub name: String,
     pub prefix: String,
     pub permissions: Vec<PermissionCode>,
+    #[serde(serialize_with = "rfc3339")]
     pub expires_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
     /// `rgk_` + id (32 hex digits) + secret (43 base62 characters) + checksum (6):
     /// use it as `Authorization: Bearer <key>`. Only its hash is stored: it cannot be
@@ -103,7 +109,7 @@ pub struct CreatedApiKey {
     pub key: String,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct ApiKeyList {
     pub items: Vec<ApiKey>,
     #[oai(nullable)]
@@ -133,13 +139,13 @@ impl poem_openapi::types::Example for CreateApiKeyRequest {
 #[derive(ApiResponse)]
 pub enum ApiKeyListResponse {
     #[oai(status = 200)]
-    Ok(Json<ApiKeyList>),
+    Ok(JsonReply<ApiKeyList>),
 }
 
 #[derive(ApiResponse)]
 pub enum ApiKeyCreated {
     #[oai(status = 201)]
-    Created(Json<CreatedApiKey>),
+    Created(JsonReply<CreatedApiKey>),
 }
 
 fn parse_expiry(expires_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
@@ -183,7 +189,7 @@ impl ApiKeysApi {
         let (tx, _) = authorize(&self.db, &auth.0, &API_KEYS_LIST).await?;
         let rows = keys::list(tx, &page).await?;
         let (rows, next_cursor) = page.finish(rows, |k| (k.created_at, k.id));
-        Ok(ApiKeyListResponse::Ok(Json(ApiKeyList {
+        Ok(ApiKeyListResponse::Ok(JsonReply(ApiKeyList {
             items: rows.into_iter().map(Into::into).collect(),
             next_cursor,
         })))
@@ -239,7 +245,7 @@ impl ApiKeysApi {
         }
         .await;
         let row = tx.finish(created).await?;
-        Ok(ApiKeyCreated::Created(Json(CreatedApiKey {
+        Ok(ApiKeyCreated::Created(JsonReply(CreatedApiKey {
             id: row.id,
             name: row.name,
             prefix: row.prefix,

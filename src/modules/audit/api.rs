@@ -1,7 +1,7 @@
 //! `/api/v1/audit-events`: who changed what in the tenant, newest first.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Query};
 use uuid::Uuid;
 
 use super::{Action, Target, db as audit};
@@ -12,6 +12,7 @@ use crate::{
         db::Database,
         http::{
             common::{Limit, page},
+            json::{JsonReply, rfc3339},
             problem::ApiError,
             security::BearerAuth,
         },
@@ -28,7 +29,7 @@ const AUDIT_EVENTS_LIST: Operation =
 
 pub const OPERATIONS: &[Operation] = &[AUDIT_EVENTS_LIST];
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct AuditEvent {
     pub id: Uuid,
     #[oai(nullable)]
@@ -39,12 +40,13 @@ pub struct AuditEvent {
     pub target_id: Option<Uuid>,
     #[oai(nullable)]
     pub store_id: Option<Uuid>,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
     /// A before/after summary of the change.
     pub details: serde_json::Value,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct AuditEventList {
     pub items: Vec<AuditEvent>,
     #[oai(nullable)]
@@ -54,7 +56,7 @@ pub struct AuditEventList {
 #[derive(ApiResponse)]
 pub enum AuditEventListResponse {
     #[oai(status = 200)]
-    Ok(Json<AuditEventList>),
+    Ok(JsonReply<AuditEventList>),
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Audit")]
@@ -76,7 +78,7 @@ impl AuditApi {
         let (tx, _) = authorize(&self.db, &auth.0, &AUDIT_EVENTS_LIST).await?;
         let rows = audit::list(tx, &page).await?;
         let (rows, next_cursor) = page.finish(rows, |e| (e.created_at, e.id));
-        Ok(AuditEventListResponse::Ok(Json(AuditEventList {
+        Ok(AuditEventListResponse::Ok(JsonReply(AuditEventList {
             items: rows
                 .into_iter()
                 .map(|e| AuditEvent {

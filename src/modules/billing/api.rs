@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, param::Query};
 use uuid::Uuid;
 
 use super::db::{self, InvoiceRow, LineRow};
@@ -16,6 +16,7 @@ use crate::{
         db::Database,
         http::{
             common::{Limit, from_wire, page},
+            json::{JsonReply, rfc3339, rfc3339_or_null},
             problem::ApiError,
             security::BearerAuth,
         },
@@ -34,8 +35,9 @@ const BILLING_INVOICES_GET: Operation =
 
 pub const OPERATIONS: &[Operation] = &[BILLING_INVOICES_LIST, BILLING_INVOICES_GET];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum InvoiceStatus {
     /// Waiting for its payment.
     Open,
@@ -45,16 +47,18 @@ pub enum InvoiceStatus {
 }
 
 /// One thing an invoice charges for.
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct InvoiceLine {
     pub description: String,
     /// Minor units (KES cents) of the invoice's `currency`.
     pub amount_minor: i64,
+    #[serde(serialize_with = "rfc3339")]
     pub period_start: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
     pub period_end: DateTime<Utc>,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct Invoice {
     pub id: Uuid,
     /// `INV-` and the tenant's gapless sequence: `INV-000001`.
@@ -67,19 +71,24 @@ pub struct Invoice {
     /// The plan it pays for.
     pub plan_code: String,
     /// The period it pays for.
+    #[serde(serialize_with = "rfc3339")]
     pub period_start: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
     pub period_end: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
     pub due_at: DateTime<Utc>,
     #[oai(nullable)]
+    #[serde(serialize_with = "rfc3339_or_null")]
     pub paid_at: Option<DateTime<Utc>>,
     /// The receipt of the payment (an M-Pesa receipt number), once paid.
     #[oai(nullable)]
     pub payment_reference: Option<String>,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
     pub lines: Vec<InvoiceLine>,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct InvoiceList {
     pub items: Vec<Invoice>,
     #[oai(nullable)]
@@ -89,13 +98,13 @@ pub struct InvoiceList {
 #[derive(ApiResponse)]
 pub enum InvoiceListResponse {
     #[oai(status = 200)]
-    Ok(Json<InvoiceList>),
+    Ok(JsonReply<InvoiceList>),
 }
 
 #[derive(ApiResponse)]
 pub enum InvoiceResponse {
     #[oai(status = 200)]
-    Ok(Json<Invoice>),
+    Ok(JsonReply<Invoice>),
 }
 
 fn invoice(row: InvoiceRow, lines: Vec<LineRow>) -> Result<Invoice, Error> {
@@ -165,7 +174,7 @@ impl InvoicesApi {
         }
         .await;
         let (rows, lines, next_cursor) = tx.finish(read).await?;
-        Ok(InvoiceListResponse::Ok(Json(InvoiceList {
+        Ok(InvoiceListResponse::Ok(JsonReply(InvoiceList {
             items: with_lines(rows, lines)?,
             next_cursor,
         })))
@@ -186,6 +195,6 @@ impl InvoicesApi {
         }
         .await;
         let (row, lines) = tx.finish(read).await?;
-        Ok(InvoiceResponse::Ok(Json(invoice(row, lines)?)))
+        Ok(InvoiceResponse::Ok(JsonReply(invoice(row, lines)?)))
     }
 }

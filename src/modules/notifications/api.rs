@@ -3,7 +3,7 @@
 //! invisible, so another member's notification is a 404 like a missing one.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query};
 use uuid::Uuid;
 
 use super::db::{self as notifications, NotificationRow};
@@ -14,6 +14,7 @@ use crate::{
         db::Database,
         http::{
             common::{Limit, page},
+            json::{JsonReply, rfc3339, rfc3339_or_null},
             problem::ApiError,
             security::BearerAuth,
         },
@@ -40,7 +41,7 @@ pub const OPERATIONS: &[Operation] = &[
     NOTIFICATIONS_UNREAD_COUNT,
 ];
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct Notification {
     pub id: Uuid,
     /// What happened, `resource.event` (`invitation.accepted`).
@@ -51,7 +52,9 @@ pub struct Notification {
     pub data: serde_json::Value,
     /// When the recipient first read it; `null` while unread.
     #[oai(nullable)]
+    #[serde(serialize_with = "rfc3339_or_null")]
     pub read_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -69,14 +72,14 @@ impl From<NotificationRow> for Notification {
     }
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct NotificationList {
     pub items: Vec<Notification>,
     #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct UnreadCount {
     pub count: i64,
 }
@@ -84,13 +87,13 @@ pub struct UnreadCount {
 #[derive(ApiResponse)]
 pub enum NotificationListResponse {
     #[oai(status = 200)]
-    Ok(Json<NotificationList>),
+    Ok(JsonReply<NotificationList>),
 }
 
 #[derive(ApiResponse)]
 pub enum NotificationResponse {
     #[oai(status = 200)]
-    Ok(Json<Notification>),
+    Ok(JsonReply<Notification>),
 }
 
 #[derive(ApiResponse)]
@@ -103,7 +106,7 @@ pub enum AllRead {
 #[derive(ApiResponse)]
 pub enum UnreadCountResponse {
     #[oai(status = 200)]
-    Ok(Json<UnreadCount>),
+    Ok(JsonReply<UnreadCount>),
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Notifications")]
@@ -127,7 +130,7 @@ impl NotificationsApi {
         let (tx, _) = authorize(&self.db, &auth.0, &NOTIFICATIONS_LIST).await?;
         let rows = notifications::list(tx, &page, unread.0.unwrap_or(false)).await?;
         let (rows, next_cursor) = page.finish(rows, |n| (n.created_at, n.id));
-        Ok(NotificationListResponse::Ok(Json(NotificationList {
+        Ok(NotificationListResponse::Ok(JsonReply(NotificationList {
             items: rows.into_iter().map(Into::into).collect(),
             next_cursor,
         })))
@@ -147,7 +150,7 @@ impl NotificationsApi {
     ) -> Result<NotificationResponse, ApiError> {
         let (tx, _) = authorize(&self.db, &auth.0, &NOTIFICATIONS_READ).await?;
         let notification = notifications::mark_read(&tx, id.0).await;
-        Ok(NotificationResponse::Ok(Json(
+        Ok(NotificationResponse::Ok(JsonReply(
             tx.finish(notification).await?.into(),
         )))
     }
@@ -174,6 +177,6 @@ impl NotificationsApi {
     async fn unread_count(&self, auth: BearerAuth) -> Result<UnreadCountResponse, ApiError> {
         let (tx, _) = authorize(&self.db, &auth.0, &NOTIFICATIONS_UNREAD_COUNT).await?;
         let count = notifications::unread_count(tx).await?;
-        Ok(UnreadCountResponse::Ok(Json(UnreadCount { count })))
+        Ok(UnreadCountResponse::Ok(JsonReply(UnreadCount { count })))
     }
 }

@@ -1,6 +1,6 @@
 //! `POST /api/v1/onboarding/register`.
 
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::Example};
+use poem_openapi::{ApiResponse, Object, OpenApi, types::Example};
 
 use crate::{
     modules::{
@@ -17,7 +17,7 @@ use crate::{
         db::{Database, Scope},
         http::{
             client::ClientAddress,
-            json::JsonBody,
+            json::{JsonBody, JsonReply},
             problem::ApiError,
             text::{EmailText, NameText, PasswordText, Text},
         },
@@ -64,7 +64,7 @@ impl Example for OnboardingRequest {
 }
 
 /// The new account: the user, their tenant, its subscription and a session.
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct Onboarded {
     pub user: User,
     pub tenant: Tenant,
@@ -84,7 +84,7 @@ pub struct Onboarded {
 pub enum Onboarding {
     /// The user, the tenant, its subscription, and a session.
     #[oai(status = 201)]
-    Created(Json<Onboarded>),
+    Created(JsonReply<Onboarded>),
     /// Only with `ROWGUARD_REGISTER_CONCEAL_TAKEN_EMAILS`, as for `auth_register`: the
     /// account was created (log in to get a session), or the email already had one.
     #[oai(status = 202)]
@@ -123,7 +123,7 @@ impl OnboardingApi {
         let (tx, _) = self.db.begin(&Scope::tenant(tenant.id, user.id)).await?;
         let read = subscriptions::current(&tx).await;
         let subscription = tx.finish(read).await?;
-        Ok(Onboarding::Created(Json(Onboarded {
+        Ok(Onboarding::Created(JsonReply(Onboarded {
             user: user.into(),
             tenant: tenant.into(),
             subscription,

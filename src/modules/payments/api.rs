@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use poem_openapi::{
     ApiResponse, Enum, Object, OpenApi,
     param::{Header, Path, Query},
-    payload::Json,
 };
 use uuid::Uuid;
 
@@ -26,7 +25,7 @@ use crate::{
         db::Database,
         http::{
             common::{Limit, from_wire, page},
-            json::JsonBody,
+            json::{JsonBody, JsonReply, rfc3339, rfc3339_or_null},
             problem::ApiError,
             security::BearerAuth,
             text::{Bounded, Text},
@@ -53,8 +52,9 @@ pub const OPERATIONS: &[Operation] = &[PAYMENTS_MPESA_INITIATE, PAYMENTS_GET, BI
 /// The longest `Idempotency-Key` (API.md).
 const MAX_KEY_LENGTH: usize = 255;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
     /// The prompt is on the phone; no result yet.
     Pending,
@@ -74,7 +74,7 @@ pub struct InitiateRequest {
     pub phone_number: Text<Bounded<1, 32>>,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct Payment {
     pub id: Uuid,
     pub invoice_id: Uuid,
@@ -95,12 +95,14 @@ pub struct Payment {
     pub result_desc: Option<String>,
     #[oai(nullable)]
     pub mpesa_receipt_number: Option<String>,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
     #[oai(nullable)]
+    #[serde(serialize_with = "rfc3339_or_null")]
     pub completed_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct PaymentList {
     pub items: Vec<Payment>,
     #[oai(nullable)]
@@ -112,19 +114,19 @@ pub enum InitiateResponse {
     /// The prompt is on its way to the phone (or, for a key used before, the payment
     /// it made, sent again).
     #[oai(status = 202)]
-    Accepted(Json<Payment>),
+    Accepted(JsonReply<Payment>),
 }
 
 #[derive(ApiResponse)]
 pub enum PaymentResponse {
     #[oai(status = 200)]
-    Ok(Json<Payment>),
+    Ok(JsonReply<Payment>),
 }
 
 #[derive(ApiResponse)]
 pub enum PaymentListResponse {
     #[oai(status = 200)]
-    Ok(Json<PaymentList>),
+    Ok(JsonReply<PaymentList>),
 }
 
 fn payment(row: PaymentRow) -> Result<Payment, Error> {
@@ -199,7 +201,7 @@ impl PaymentsApi {
         )
         .await;
         match tx.finish(started).await? {
-            Initiated::Payment(row) => Ok(InitiateResponse::Accepted(Json(payment(*row)?))),
+            Initiated::Payment(row) => Ok(InitiateResponse::Accepted(JsonReply(payment(*row)?))),
             Initiated::Unanswered => Err(Error::PaymentUnanswered.into()),
         }
     }
@@ -213,7 +215,7 @@ impl PaymentsApi {
     async fn get(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<PaymentResponse, ApiError> {
         let (tx, _) = authorize(&self.db, &auth.0, &PAYMENTS_GET).await?;
         let row = db::read(tx, id.0).await?;
-        Ok(PaymentResponse::Ok(Json(payment(row)?)))
+        Ok(PaymentResponse::Ok(JsonReply(payment(row)?)))
     }
 
     /// The tenant's payment attempts, newest first.
@@ -234,7 +236,7 @@ impl PaymentsApi {
         let read = db::list(&tx, &page).await;
         let rows = tx.finish(read).await?;
         let (rows, next_cursor) = page.finish(rows, |p| (p.created_at, p.id));
-        Ok(PaymentListResponse::Ok(Json(PaymentList {
+        Ok(PaymentListResponse::Ok(JsonReply(PaymentList {
             items: rows.into_iter().map(payment).collect::<Result<_, _>>()?,
             next_cursor,
         })))

@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use poem_openapi::{
     ApiResponse, Enum, Object, OpenApi,
     param::{Path, Query},
-    payload::Json,
 };
 use uuid::Uuid;
 
@@ -27,7 +26,7 @@ use crate::{
         db::{Database, Scope, page::Page},
         http::{
             common::{Limit, from_wire, page, wire_name},
-            json::JsonBody,
+            json::{JsonBody, JsonReply, rfc3339, rfc3339_or_null},
             problem::ApiError,
             security::BearerAuth,
         },
@@ -68,11 +67,11 @@ pub struct PlatformTenantsApi {
 pub enum SubscriptionSet {
     /// The tenant's subscription, on the plan now.
     #[oai(status = 200)]
-    Ok(Json<Subscription>),
+    Ok(JsonReply<Subscription>),
 }
 
 /// A tenant as the platform sees it: its summary, none of its data.
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct PlatformTenant {
     pub id: Uuid,
     pub name: String,
@@ -84,10 +83,11 @@ pub struct PlatformTenant {
     pub subscription_status: Option<String>,
     /// Active members.
     pub members: i64,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct PlatformTenantList {
     pub items: Vec<PlatformTenant>,
     #[oai(nullable)]
@@ -113,14 +113,14 @@ pub enum SettableTenantStatus {
 #[derive(ApiResponse)]
 pub enum PlatformTenantListResponse {
     #[oai(status = 200)]
-    Ok(Json<PlatformTenantList>),
+    Ok(JsonReply<PlatformTenantList>),
 }
 
 #[derive(ApiResponse)]
 pub enum PlatformTenantResponse {
     /// The tenant, with its new status.
     #[oai(status = 200)]
-    Ok(Json<PlatformTenant>),
+    Ok(JsonReply<PlatformTenant>),
 }
 
 fn platform_tenant(row: &tokio_postgres::Row) -> Result<PlatformTenant, Error> {
@@ -178,10 +178,9 @@ impl PlatformTenantsApi {
             .map(platform_tenant)
             .collect::<Result<Vec<_>, _>>()?;
         let (items, next_cursor) = page.finish(tenants, |t| (t.created_at, t.id));
-        Ok(PlatformTenantListResponse::Ok(Json(PlatformTenantList {
-            items,
-            next_cursor,
-        })))
+        Ok(PlatformTenantListResponse::Ok(JsonReply(
+            PlatformTenantList { items, next_cursor },
+        )))
     }
 
     /// Suspend or reactivate a tenant, at once: a suspended tenant's members are
@@ -218,7 +217,9 @@ impl PlatformTenantsApi {
             tenant_summary(&tx, id.0).await
         }
         .await;
-        Ok(PlatformTenantResponse::Ok(Json(tx.finish(updated).await?)))
+        Ok(PlatformTenantResponse::Ok(JsonReply(
+            tx.finish(updated).await?,
+        )))
     }
     /// Put a tenant on a plan at once: active, a new period from now, nothing pending,
     /// no invoice (an open one is voided). 404 for an unknown tenant, 422 for an
@@ -248,7 +249,7 @@ impl PlatformTenantsApi {
             subscriptions::api::subscription(&tx).await
         }
         .await;
-        Ok(SubscriptionSet::Ok(Json(tx.finish(set).await?)))
+        Ok(SubscriptionSet::Ok(JsonReply(tx.finish(set).await?)))
     }
 }
 
@@ -271,8 +272,9 @@ async fn tenant_summary(
 }
 
 /// Where a job is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// Waiting for its time (`run_at`) or for a worker.
     Queued,
@@ -297,7 +299,7 @@ impl JobState {
     }
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct Job {
     pub id: i64,
     /// The tenant it acts for; `null` for a platform job.
@@ -309,6 +311,7 @@ pub struct Job {
     /// What the job acts on, without its secret (a token an email carries).
     pub payload: serde_json::Value,
     /// When it may run next.
+    #[serde(serialize_with = "rfc3339")]
     pub run_at: DateTime<Utc>,
     pub attempts: i32,
     pub max_attempts: i32,
@@ -318,11 +321,14 @@ pub struct Job {
     #[oai(nullable)]
     pub locked_by: Option<String>,
     #[oai(nullable)]
+    #[serde(serialize_with = "rfc3339_or_null")]
     pub locked_until: Option<DateTime<Utc>>,
     #[oai(nullable)]
     pub last_error: Option<String>,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
     #[oai(nullable)]
+    #[serde(serialize_with = "rfc3339_or_null")]
     pub finished_at: Option<DateTime<Utc>>,
 }
 
@@ -349,7 +355,7 @@ impl Job {
     }
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct JobList {
     pub items: Vec<Job>,
     #[oai(nullable)]
@@ -359,14 +365,14 @@ pub struct JobList {
 #[derive(ApiResponse)]
 pub enum JobListResponse {
     #[oai(status = 200)]
-    Ok(Json<JobList>),
+    Ok(JsonReply<JobList>),
 }
 
 #[derive(ApiResponse)]
 pub enum JobResponse {
     /// Queued again, due now (with one more attempt if it had used them all).
     #[oai(status = 200)]
-    Ok(Json<Job>),
+    Ok(JsonReply<Job>),
 }
 
 /// Jobs newest first: the cursor names the last id seen.
@@ -432,7 +438,7 @@ impl PlatformJobsApi {
         } else {
             None
         };
-        Ok(JobListResponse::Ok(Json(JobList {
+        Ok(JobListResponse::Ok(JsonReply(JobList {
             items: jobs,
             next_cursor,
         })))
@@ -457,6 +463,6 @@ impl PlatformJobsApi {
             .pop()
             .ok_or(Error::NotFound)?;
         let job = Job::from_row(job)?;
-        Ok(JobResponse::Ok(Json(job)))
+        Ok(JobResponse::Ok(JsonReply(job)))
     }
 }

@@ -310,7 +310,9 @@ impl ProductsApi {
             price,
         )
         .await;
-        Ok(ProductResponse::Ok(JsonReply(tx.finish(product).await?.into())))
+        Ok(ProductResponse::Ok(JsonReply(
+            tx.finish(product).await?.into(),
+        )))
     }
 
     /// Delete a product, with its stock in every store.

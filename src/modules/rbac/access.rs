@@ -5,7 +5,7 @@
 //! request cannot drift apart; only the list of grants is read here, with the same
 //! condition the statement grants by (a tenant-wide role, or one scoped to the store).
 
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, param::Query};
 use uuid::Uuid;
 
 use crate::{
@@ -15,7 +15,7 @@ use crate::{
         auth::access::{Operation, authorize},
         auth::catalog::{PERMISSION_CODES, PermissionCode},
         db::{Access, Database, RequestTx, Scope},
-        http::{problem::ApiError, security::BearerAuth},
+        http::{json::JsonReply, problem::ApiError, security::BearerAuth},
     },
 };
 
@@ -32,8 +32,9 @@ pub const OPERATIONS: &[Operation] = &[USERS_ACCESS];
 /// Why a permission is refused although a role would grant it, in the order a request
 /// is refused (the tenant, the membership, the store, then the plan). A permission
 /// that no role grants is refused with `blocked_by: null` and no grants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum BlockedBy {
     /// The member is suspended in the tenant.
     MemberSuspended,
@@ -47,7 +48,7 @@ pub enum BlockedBy {
 }
 
 /// A role assignment that grants the permission where it was asked.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Serialize)]
 pub struct Grant {
     pub role_id: Uuid,
     pub role_name: String,
@@ -56,7 +57,7 @@ pub struct Grant {
     pub store_id: Option<Uuid>,
 }
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Serialize)]
 pub struct AccessExplanation {
     /// Whether a request of the member requiring the permission (in the store) would
     /// be let through.
@@ -74,7 +75,7 @@ pub struct AccessExplanation {
 #[derive(ApiResponse)]
 pub enum AccessResponse {
     #[oai(status = 200)]
-    Ok(Json<AccessExplanation>),
+    Ok(JsonReply<AccessExplanation>),
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Rbac")]
@@ -104,7 +105,7 @@ impl AccessApi {
         let (tx, access) = authorize(&self.db, &auth.0, &USERS_ACCESS).await?;
         let explained =
             async { explain(&tx, access.tenant()?, id.0, permission, store_id.0).await }.await;
-        Ok(AccessResponse::Ok(Json(tx.finish(explained).await?)))
+        Ok(AccessResponse::Ok(JsonReply(tx.finish(explained).await?)))
     }
 }
 

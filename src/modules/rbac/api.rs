@@ -4,7 +4,7 @@
 //! an active Owner: 409) are the rules of `super::service`.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query};
 use uuid::Uuid;
 
 use super::{
@@ -20,7 +20,7 @@ use crate::{
         domain::{Fields, Name},
         http::{
             common::{Deleted, Limit, page},
-            json::JsonBody,
+            json::{JsonBody, JsonReply, rfc3339},
             problem::ApiError,
             security::BearerAuth,
             text::{Bounded, NameText, Text},
@@ -69,13 +69,13 @@ pub const OPERATIONS: &[Operation] = &[
     USER_ROLES_DELETE,
 ];
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct Permission {
     pub code: PermissionCode,
     pub description: String,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct Role {
     pub id: Uuid,
     pub name: String,
@@ -84,6 +84,7 @@ pub struct Role {
     /// Owner, Admin, Store Manager and Staff are created with every tenant.
     pub is_system: bool,
     pub permissions: Vec<PermissionCode>,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -100,7 +101,7 @@ impl From<RoleRow> for Role {
     }
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct RoleList {
     pub items: Vec<Role>,
     #[oai(nullable)]
@@ -143,13 +144,14 @@ pub struct AssignRoleRequest {
     pub store_id: Option<Uuid>,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct Assignment {
     pub id: Uuid,
     pub role_id: Uuid,
     pub role_name: String,
     #[oai(nullable)]
     pub store_id: Option<Uuid>,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -165,7 +167,7 @@ impl From<AssignmentRow> for Assignment {
     }
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct AssignmentList {
     pub items: Vec<Assignment>,
 }
@@ -173,38 +175,38 @@ pub struct AssignmentList {
 #[derive(ApiResponse)]
 pub enum AssignmentListResponse {
     #[oai(status = 200)]
-    Ok(Json<AssignmentList>),
+    Ok(JsonReply<AssignmentList>),
 }
 
 #[derive(ApiResponse)]
 pub enum AssignmentCreated {
     #[oai(status = 201)]
-    Created(Json<Assignment>),
+    Created(JsonReply<Assignment>),
 }
 
 #[derive(ApiResponse)]
 pub enum PermissionsResponse {
     /// The permission catalog.
     #[oai(status = 200)]
-    Ok(Json<Vec<Permission>>),
+    Ok(JsonReply<Vec<Permission>>),
 }
 
 #[derive(ApiResponse)]
 pub enum RoleListResponse {
     #[oai(status = 200)]
-    Ok(Json<RoleList>),
+    Ok(JsonReply<RoleList>),
 }
 
 #[derive(ApiResponse)]
 pub enum RoleResponse {
     #[oai(status = 200)]
-    Ok(Json<Role>),
+    Ok(JsonReply<Role>),
 }
 
 #[derive(ApiResponse)]
 pub enum RoleCreated {
     #[oai(status = 201)]
-    Created(Json<Role>),
+    Created(JsonReply<Role>),
 }
 
 fn parse_description(description: &str) -> Result<String, String> {
@@ -232,7 +234,7 @@ impl RbacApi {
         let (tx, _) = authorize(&self.db, &auth.0, &PERMISSIONS_LIST).await?;
         let rows = rbac::permission_catalog(&tx).await;
         let rows = tx.finish(rows).await?;
-        Ok(PermissionsResponse::Ok(Json(
+        Ok(PermissionsResponse::Ok(JsonReply(
             rows.into_iter()
                 .map(|p| Permission {
                     code: p.code.into(),
@@ -255,7 +257,7 @@ impl RbacApi {
         let (tx, _) = authorize(&self.db, &auth.0, &ROLES_LIST).await?;
         let rows = rbac::list_roles(tx, &page).await?;
         let (rows, next_cursor) = page.finish(rows, |r| (r.created_at, r.id));
-        Ok(RoleListResponse::Ok(Json(RoleList {
+        Ok(RoleListResponse::Ok(JsonReply(RoleList {
             items: rows.into_iter().map(Into::into).collect(),
             next_cursor,
         })))
@@ -285,14 +287,16 @@ impl RbacApi {
             &codes(&body.permissions),
         )
         .await;
-        Ok(RoleCreated::Created(Json(tx.finish(role).await?.into())))
+        Ok(RoleCreated::Created(JsonReply(
+            tx.finish(role).await?.into(),
+        )))
     }
 
     /// One role.
     #[oai(path = "/roles/:id", method = "get", operation_id = "roles_get")]
     async fn get(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<RoleResponse, ApiError> {
         let (tx, _) = authorize(&self.db, &auth.0, &ROLES_GET).await?;
-        Ok(RoleResponse::Ok(Json(
+        Ok(RoleResponse::Ok(JsonReply(
             rbac::read_role(tx, id.0).await?.into(),
         )))
     }
@@ -321,7 +325,7 @@ impl RbacApi {
             permissions: permissions.as_deref(),
         };
         let role = service::update_role(&tx, &access, id.0, change).await;
-        Ok(RoleResponse::Ok(Json(tx.finish(role).await?.into())))
+        Ok(RoleResponse::Ok(JsonReply(tx.finish(role).await?.into())))
     }
 
     /// Delete a role nobody holds (409 while assigned). Owner: 409.
@@ -348,7 +352,7 @@ impl RbacApi {
         let (tx, access) = authorize(&self.db, &auth.0, &ROLES_SET_PERMISSIONS).await?;
         let role =
             service::set_role_permissions(&tx, &access, id.0, &codes(&body.permissions)).await;
-        Ok(RoleResponse::Ok(Json(tx.finish(role).await?.into())))
+        Ok(RoleResponse::Ok(JsonReply(tx.finish(role).await?.into())))
     }
 
     /// A member's role assignments.
@@ -365,7 +369,7 @@ impl RbacApi {
         let (tx, _) = authorize(&self.db, &auth.0, &USER_ROLES_LIST).await?;
         let rows = service::assignments_of(&tx, id.0).await;
         let rows = tx.finish(rows).await?;
-        Ok(AssignmentListResponse::Ok(Json(AssignmentList {
+        Ok(AssignmentListResponse::Ok(JsonReply(AssignmentList {
             items: rows.into_iter().map(Into::into).collect(),
         })))
     }
@@ -385,7 +389,7 @@ impl RbacApi {
     ) -> Result<AssignmentCreated, ApiError> {
         let (tx, access) = authorize(&self.db, &auth.0, &USER_ROLES_CREATE).await?;
         let assignment = service::assign(&tx, &access, id.0, body.role_id, body.store_id).await;
-        Ok(AssignmentCreated::Created(Json(
+        Ok(AssignmentCreated::Created(JsonReply(
             tx.finish(assignment).await?.into(),
         )))
     }

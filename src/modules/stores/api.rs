@@ -222,7 +222,9 @@ impl StoresApi {
         let (name, code, address) = fields.finish((name, code, address))?;
         let (tx, _) = authorize(&self.db, &auth.0, &STORES_CREATE).await?;
         let store = service::create(&tx, &name, code.as_deref(), address.as_deref()).await;
-        Ok(StoreCreated::Created(JsonReply(tx.finish(store).await?.into())))
+        Ok(StoreCreated::Created(JsonReply(
+            tx.finish(store).await?.into(),
+        )))
     }
 
     /// One store (404 when it is not visible to the caller).

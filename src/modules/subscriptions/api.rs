@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::{db, service};
 use crate::{
@@ -14,7 +14,7 @@ use crate::{
         db::{Database, RequestTx, Scope},
         http::{
             common::from_wire,
-            json::JsonBody,
+            json::{JsonBody, JsonReply, rfc3339, rfc3339_or_null},
             problem::ApiError,
             security::BearerAuth,
             text::{Bounded, Text},
@@ -48,8 +48,9 @@ pub const OPERATIONS: &[Operation] = &[
 ];
 
 /// Where a subscription stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum SubscriptionStatus {
     /// On a plan's trial, until `trial_end`.
     Trialing,
@@ -62,13 +63,16 @@ pub enum SubscriptionStatus {
 }
 
 /// The tenant's subscription, with its plan as `GET /plans` lists it.
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct Subscription {
     pub plan_code: String,
     pub status: SubscriptionStatus,
     #[oai(nullable)]
+    #[serde(serialize_with = "rfc3339_or_null")]
     pub trial_end: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "rfc3339")]
     pub current_period_start: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
     pub current_period_end: DateTime<Utc>,
     /// Canceled, effective when the current period ends.
     pub cancel_at_period_end: bool,
@@ -82,7 +86,7 @@ pub struct Subscription {
 #[derive(ApiResponse)]
 pub enum SubscriptionResponse {
     #[oai(status = 200)]
-    Ok(Json<Subscription>),
+    Ok(JsonReply<Subscription>),
 }
 
 /// The plan to move to.
@@ -159,15 +163,16 @@ fn limit(limits: &BTreeMap<String, Option<i64>>, code: &str) -> Result<Option<i6
 }
 
 /// How often a plan is billed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Interval {
     Month,
     Year,
 }
 
 /// A plan: its price, trial, features and limits.
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct Plan {
     /// `free`, `starter`, `business`.
     pub code: String,
@@ -189,7 +194,7 @@ pub struct Plan {
 
 /// Whether the plan has each feature (code-defined: each is checked by the operations
 /// that declare it).
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct PlanFeatures {
     /// Store inventory and its adjustments (`/inventory*`).
     pub inventory: bool,
@@ -200,7 +205,7 @@ pub struct PlanFeatures {
 }
 
 /// What a plan bounds: each limit's maximum; `null`: unlimited.
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct PlanLimits {
     /// Stores of the tenant.
     #[oai(nullable)]
@@ -216,7 +221,7 @@ pub struct PlanLimits {
     pub api_requests: Option<i64>,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct PlanList {
     pub items: Vec<Plan>,
 }
@@ -224,7 +229,7 @@ pub struct PlanList {
 #[derive(ApiResponse)]
 pub enum PlanListResponse {
     #[oai(status = 200)]
-    Ok(Json<PlanList>),
+    Ok(JsonReply<PlanList>),
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Subscriptions")]
@@ -238,7 +243,7 @@ impl PlansApi {
             .into_iter()
             .map(plan)
             .collect::<Result<Vec<_>, Error>>()?;
-        Ok(PlanListResponse::Ok(Json(PlanList { items })))
+        Ok(PlanListResponse::Ok(JsonReply(PlanList { items })))
     }
 }
 
@@ -253,7 +258,7 @@ impl SubscriptionsApi {
     async fn current(&self, auth: BearerAuth) -> Result<SubscriptionResponse, ApiError> {
         let (tx, _) = authorize(&self.db, &auth.0, &SUBSCRIPTIONS_CURRENT).await?;
         let read = subscription(&tx).await;
-        Ok(SubscriptionResponse::Ok(Json(tx.finish(read).await?)))
+        Ok(SubscriptionResponse::Ok(JsonReply(tx.finish(read).await?)))
     }
 
     /// Move to another plan. To a paid plan from `free`: a trial when the plan has
@@ -280,7 +285,9 @@ impl SubscriptionsApi {
             subscription(&tx).await
         }
         .await;
-        Ok(SubscriptionResponse::Ok(Json(tx.finish(changed).await?)))
+        Ok(SubscriptionResponse::Ok(JsonReply(
+            tx.finish(changed).await?,
+        )))
     }
 
     /// Cancel: `cancel_at_period_end` is true, and at the end of the current period
@@ -298,6 +305,8 @@ impl SubscriptionsApi {
             subscription(&tx).await
         }
         .await;
-        Ok(SubscriptionResponse::Ok(Json(tx.finish(canceled).await?)))
+        Ok(SubscriptionResponse::Ok(JsonReply(
+            tx.finish(canceled).await?,
+        )))
     }
 }

@@ -16,7 +16,12 @@ use crate::{
         auth::access::{Operation, authorize},
         db::Database,
         domain::{Fields, Name},
-        http::{json::{JsonBody, JsonReply, rfc3339}, problem::ApiError, security::BearerAuth, text::NameText},
+        http::{
+            json::{JsonBody, JsonReply, rfc3339},
+            problem::ApiError,
+            security::BearerAuth,
+            text::NameText,
+        },
     },
 };
 

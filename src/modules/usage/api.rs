@@ -2,7 +2,7 @@
 //! periods.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Query, payload::Json};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Query};
 
 use super::db::{self, METRICS};
 use crate::{
@@ -13,6 +13,7 @@ use crate::{
         db::Database,
         http::{
             common::{Limit, from_wire, page},
+            json::{JsonReply, rfc3339},
             problem::ApiError,
             security::BearerAuth,
         },
@@ -30,8 +31,9 @@ const USAGE_HISTORY: Operation = Operation::permission("usage_history", "usage.v
 pub const OPERATIONS: &[Operation] = &[USAGE_CURRENT, USAGE_HISTORY];
 
 /// A limit of the plan, as usage counts it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename = "UsageMetricCode", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum MetricCode {
     /// Stores of the tenant.
     Stores,
@@ -45,7 +47,7 @@ pub enum MetricCode {
 }
 
 /// One limit: what is used of it and the plan's maximum.
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 #[oai(rename = "UsageMetric")]
 pub struct Metric {
     pub code: MetricCode,
@@ -65,9 +67,11 @@ fn metric(code: &str, value: i64, limit: Option<i64>) -> Result<Metric, Error> {
 }
 
 /// A period of the subscription and the usage in it.
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct UsagePeriod {
+    #[serde(serialize_with = "rfc3339")]
     pub period_start: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
     pub period_end: DateTime<Utc>,
     pub metrics: Vec<Metric>,
 }
@@ -75,10 +79,10 @@ pub struct UsagePeriod {
 #[derive(ApiResponse)]
 pub enum UsageCurrentResponse {
     #[oai(status = 200)]
-    Ok(Json<UsagePeriod>),
+    Ok(JsonReply<UsagePeriod>),
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct UsageHistory {
     pub items: Vec<UsagePeriod>,
     #[oai(nullable)]
@@ -88,7 +92,7 @@ pub struct UsageHistory {
 #[derive(ApiResponse)]
 pub enum UsageHistoryResponse {
     #[oai(status = 200)]
-    Ok(Json<UsageHistory>),
+    Ok(JsonReply<UsageHistory>),
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Usage")]
@@ -109,7 +113,7 @@ impl UsageApi {
             .iter()
             .map(|m| metric(m.code, m.value, m.max))
             .collect::<Result<_, Error>>()?;
-        Ok(UsageCurrentResponse::Ok(Json(UsagePeriod {
+        Ok(UsageCurrentResponse::Ok(JsonReply(UsagePeriod {
             period_start: usage.period_start,
             period_end: usage.period_end,
             metrics,
@@ -162,7 +166,7 @@ impl UsageApi {
                 })
             })
             .collect::<Result<_, Error>>()?;
-        Ok(UsageHistoryResponse::Ok(Json(UsageHistory {
+        Ok(UsageHistoryResponse::Ok(JsonReply(UsageHistory {
             items,
             next_cursor,
         })))

@@ -11,12 +11,15 @@
 //! The walk ([`mismatches`], [`expectation`]) is also what names a malformed query or
 //! path parameter (`super::params`).
 //!
-//! The response body, [`JsonReply`]: poem-openapi's `Json` payload (the same schema,
-//! the same content type), written straight from the value's `Serialize` instead of
-//! through the `serde_json::Value` tree that poem-openapi's `ToJSON` builds first.
+//! The response body of every module's operations, [`JsonReply`]: poem-openapi's
+//! `Json` payload (the same schema, the same content type), written straight from the
+//! value's `Serialize` instead of through the `serde_json::Value` tree that
+//! poem-openapi's `ToJSON` builds first. The problem+json answers (`super::problem`)
+//! and `/health` keep poem-openapi's `Json`: they are small and not on the hot path.
 
 use std::ops::{Deref, DerefMut};
 
+use chrono::{DateTime, Utc};
 use poem::{FromRequest, IntoResponse, Request, RequestBody, Response};
 use poem_openapi::{
     ApiResponse,
@@ -25,7 +28,6 @@ use poem_openapi::{
     types::{ParseFromJSON, ToJSON, Type},
 };
 use serde::{Serialize, Serializer};
-use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::problem::ApiError;

@@ -1,7 +1,7 @@
 //! `/api/v1/invitations` and `POST /api/v1/auth/accept-invitation`.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, param::Query};
 use uuid::Uuid;
 
 use crate::{
@@ -19,7 +19,7 @@ use crate::{
         http::{
             client::ClientAddress,
             common::{Deleted, Limit, page, wire_name},
-            json::JsonBody,
+            json::{JsonBody, JsonReply, rfc3339},
             problem::ApiError,
             security::BearerAuth,
             text::{EmailText, NameText, SecretText, Text},
@@ -70,15 +70,17 @@ impl poem_openapi::types::Example for CreateInvitationRequest {
     }
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct Invitation {
     pub id: Uuid,
     pub email: String,
     pub role_id: Uuid,
     #[oai(nullable)]
     pub store_id: Option<Uuid>,
+    #[serde(serialize_with = "rfc3339")]
     pub expires_at: DateTime<Utc>,
     pub status: InvitationStatus,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -97,8 +99,9 @@ impl From<InvitationRow> for Invitation {
 }
 
 /// The state of an invitation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum InvitationStatus {
     Pending,
     Accepted,
@@ -106,7 +109,7 @@ pub enum InvitationStatus {
     Expired,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct InvitationList {
     pub items: Vec<Invitation>,
     #[oai(nullable)]
@@ -129,20 +132,20 @@ pub struct AcceptInvitationRequest {
 pub enum InvitationCreated {
     /// Invited; the token travels by email, never in this response.
     #[oai(status = 201)]
-    Created(Json<Invitation>),
+    Created(JsonReply<Invitation>),
 }
 
 #[derive(ApiResponse)]
 pub enum InvitationListResponse {
     #[oai(status = 200)]
-    Ok(Json<InvitationList>),
+    Ok(JsonReply<InvitationList>),
 }
 
 #[derive(ApiResponse)]
 pub enum Accepted {
     /// A session in the tenant that invited the user.
     #[oai(status = 200)]
-    Ok(Json<TokenPair>),
+    Ok(JsonReply<TokenPair>),
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Tenancy")]
@@ -173,7 +176,7 @@ impl InvitationsApi {
             service::invite(&tx, &access, inviter, invitation, Utc::now()).await
         }
         .await;
-        Ok(InvitationCreated::Created(Json(
+        Ok(InvitationCreated::Created(JsonReply(
             tx.finish(created).await?.into(),
         )))
     }
@@ -198,7 +201,7 @@ impl InvitationsApi {
         let status = status.0.map(|status| wire_name(&status));
         let rows = db::list_invitations(tx, &page, status.as_deref()).await?;
         let (rows, next_cursor) = page.finish(rows, |i| (i.created_at, i.id));
-        Ok(InvitationListResponse::Ok(Json(InvitationList {
+        Ok(InvitationListResponse::Ok(JsonReply(InvitationList {
             items: rows.into_iter().map(Into::into).collect(),
             next_cursor,
         })))
@@ -241,6 +244,6 @@ impl InvitationsApi {
             client.as_str(),
         )
         .await?;
-        Ok(Accepted::Ok(Json(session.into())))
+        Ok(Accepted::Ok(JsonReply(session.into())))
     }
 }

@@ -178,7 +178,9 @@ impl TenantsApi {
     async fn get_current(&self, auth: BearerAuth) -> Result<TenantResponse, ApiError> {
         let (tx, access) = authorize(&self.identity.db, &auth.0, &TENANTS_GET_CURRENT).await?;
         let tenant = async { db::tenant(&tx, access.tenant()?).await }.await;
-        Ok(TenantResponse::Ok(JsonReply(tx.finish(tenant).await?.into())))
+        Ok(TenantResponse::Ok(JsonReply(
+            tx.finish(tenant).await?.into(),
+        )))
     }
 
     /// Rename the current tenant.
@@ -197,7 +199,9 @@ impl TenantsApi {
         let name = fields.finish(name)?;
         let (tx, access) = authorize(&self.identity.db, &auth.0, &TENANTS_UPDATE_CURRENT).await?;
         let tenant = async { service::rename_tenant(&tx, access.tenant()?, &name).await }.await;
-        Ok(TenantResponse::Ok(JsonReply(tx.finish(tenant).await?.into())))
+        Ok(TenantResponse::Ok(JsonReply(
+            tx.finish(tenant).await?.into(),
+        )))
     }
 
     /// Delete the current tenant. `confirm_name` must be the tenant's name (422
@@ -227,7 +231,9 @@ impl TenantsApi {
             .await
         }
         .await;
-        Ok(TenantDeleted::Accepted(JsonReply(tx.finish(deleted).await?)))
+        Ok(TenantDeleted::Accepted(JsonReply(
+            tx.finish(deleted).await?,
+        )))
     }
 
     /// The tenant's members, oldest first.
@@ -273,7 +279,9 @@ impl TenantsApi {
         let (tx, access) = authorize(&self.identity.db, &auth.0, &USERS_UPDATE).await?;
         let member =
             service::set_member_status(&self.identity, &tx, &access, id.0, body.status).await;
-        Ok(MemberResponse::Ok(JsonReply(tx.finish(member).await?.into())))
+        Ok(MemberResponse::Ok(JsonReply(
+            tx.finish(member).await?.into(),
+        )))
     }
 
     /// Remove a member from the tenant, with their roles and store links. Their tokens
