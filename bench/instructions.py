@@ -147,8 +147,11 @@ def main():
     parser.add_argument("--profile", action="store_true", help="print list stores' instructions by function")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting of the server counted (e.g. ROWGUARD_METRICS_BIND=127.0.0.1:18091)")
+    parser.add_argument("--binary", default=os.path.join(run.ROOT, "target/release/rowguard"),
+                        help="the server to count (default: the working tree's release build); "
+                             "for example a ref's build from --compare, target/compare/release/rowguard-<ref>")
     args = parser.parse_args()
-    binary = os.path.join(run.ROOT, "target/release/rowguard")
+    binary = args.binary
 
     url = run.fresh_database("rowguard_instructions")
     env = dict(os.environ, DATABASE_URL=url, ROWGUARD_BIND=f"127.0.0.1:{PORT}", ROWGUARD_JWT_SECRET=run.SECRET,
