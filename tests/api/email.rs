@@ -228,8 +228,10 @@ async fn with_smtp_down_the_request_succeeds_and_its_email_waits_for_a_retry() {
     assert_eq!(asked.status(), 202);
 
     let (_, attempts, error) = until_job_is(&app, "password_reset", "failed").await;
-    // Failed, not dead: worth another attempt.
-    assert_eq!(attempts, 1);
+    // Failed, not dead: worth another attempt. At least one: the retry is due 1 to 2
+    // seconds later, and on a loaded machine the poll above can first see the state
+    // after the second attempt failed too (seen once in a full run on 2 cores).
+    assert!(attempts >= 1, "{attempts} attempts");
     assert!(
         !error.unwrap_or_default().is_empty(),
         "the failure is recorded"
@@ -246,7 +248,8 @@ async fn with_smtp_down_the_request_succeeds_and_its_email_waits_for_a_retry() {
         .await
         .unwrap()
         .get(0);
-    // The backoff after a first attempt: between 1 and 2 seconds.
+    // The backoff after a first attempt is between 1 and 2 seconds (longer after
+    // later ones).
     assert!(due_later, "retried after a backoff");
 }
 

@@ -20,7 +20,7 @@ use crate::{
 pub const METRICS: [&str; 4] = ["stores", "members", "products", "api_requests"];
 
 /// One limit's count in a period, and the limit (`None`: unlimited).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Metric {
     pub code: &'static str,
     pub value: i64,

@@ -3,7 +3,7 @@
 //! the two), and every operation's declared permission is one of them. The API
 //! documents permission codes as this closed set.
 
-use crate::platform::http::text::{Text, TextKind};
+use crate::platform::http::text::{PublicKind, Text, TextKind};
 
 /// Every permission code (`resource.action`), and what a 403 `forbidden` may name as
 /// missing: one of them, or being a platform admin (`platform_admin`, the operator
@@ -56,6 +56,7 @@ pub struct Catalog;
 impl TextKind for Catalog {
     const ENUM: &'static [&'static str] = PERMISSION_CODES;
 }
+impl PublicKind for Catalog {}
 
 /// A permission code. In a request, an unknown code is the service's 422 (it checks
 /// the codes against the database's catalog), not a parse failure.
@@ -67,6 +68,7 @@ pub struct MissingGrantKind;
 impl TextKind for MissingGrantKind {
     const ENUM: &'static [&'static str] = MISSING_GRANTS;
 }
+impl PublicKind for MissingGrantKind {}
 
 pub type MissingGrant = Text<MissingGrantKind>;
 
@@ -84,6 +86,7 @@ pub struct FeatureKind;
 impl TextKind for FeatureKind {
     const ENUM: &'static [&'static str] = FEATURE_CODES;
 }
+impl PublicKind for FeatureKind {}
 
 /// A feature code of [`FEATURE_CODES`].
 pub type FeatureCode = Text<FeatureKind>;
@@ -92,6 +95,7 @@ pub struct LimitKind;
 impl TextKind for LimitKind {
     const ENUM: &'static [&'static str] = LIMIT_CODES;
 }
+impl PublicKind for LimitKind {}
 
 /// A limit code of [`LIMIT_CODES`].
 pub type LimitCode = Text<LimitKind>;

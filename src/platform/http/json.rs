@@ -129,22 +129,55 @@ impl<T: ToJSON + Serialize> IntoResponse for JsonReply<T> {
                     .body(body)
             }
             // Only a map with keys that are not strings fails to serialize, and no
-            // reply holds one; if one ever did, a 500 problem (the cause logged).
+            // reply holds one. If one ever did: a problem body with the cause logged,
+            // under the status of the operation's answer, which poem-openapi's
+            // `ApiResponse` derive sets after this (as it does for its own `Json`).
             Err(error) => reject(Error::Internal(error.into())).into_response(),
         }
     }
 }
 
 /// The debug build's check (see [`JsonReply`]): a disagreement panics, which the edge
-/// answers with a 500, so the test that sent the request fails.
+/// answers with a 500, so the test that sent the request fails. The panic names where
+/// the two differ, never the values: a reply may hold a token or a key, and the edge
+/// logs a panic's message.
 #[cfg(debug_assertions)]
 fn agrees_with_to_json<T: ToJSON>(value: &T, body: &[u8]) {
     let written: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let schema_faithful = value.to_json().unwrap_or(Value::Null);
-    assert_eq!(
-        written, schema_faithful,
-        "a JsonReply's Serialize differs from its ToJSON"
+    let mut differences = Vec::new();
+    differ(&written, &schema_faithful, "", &mut differences);
+    assert!(
+        differences.is_empty(),
+        "a JsonReply's Serialize differs from its ToJSON at: {}",
+        differences.join(", ")
     );
+}
+
+/// The paths at which `a` and `b` differ (`items[3].created_at`), into `out`.
+#[cfg(debug_assertions)]
+fn differ(a: &Value, b: &Value, path: &str, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            for key in a.keys().chain(b.keys().filter(|key| !a.contains_key(*key))) {
+                match (a.get(key), b.get(key)) {
+                    (Some(x), Some(y)) => differ(x, y, &join(path, key), out),
+                    _ => out.push(join(path, key)),
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (index, (x, y)) in a.iter().zip(b).enumerate() {
+                differ(x, y, &format!("{path}[{index}]"), out);
+            }
+        }
+        _ if a != b => out.push(if path.is_empty() {
+            "the body".into()
+        } else {
+            path.into()
+        }),
+        _ => {}
+    }
 }
 
 impl<T: ToJSON + Serialize> ApiResponse for JsonReply<T> {
@@ -375,6 +408,51 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// A reply whose timestamp is serde's own (`Z`) where poem-openapi writes
+    /// `+00:00`, beside a token that must not reach the log.
+    #[derive(poem_openapi::Object, serde::Serialize)]
+    struct Drifted {
+        token: String,
+        at: DateTime<Utc>,
+    }
+
+    /// The same reply written as the schema says.
+    #[derive(poem_openapi::Object, serde::Serialize)]
+    struct Faithful {
+        token: String,
+        #[serde(serialize_with = "rfc3339")]
+        at: DateTime<Utc>,
+    }
+
+    fn check_message<T: ToJSON + Serialize>(value: &T) -> Option<String> {
+        let body = serde_json::to_vec(value).unwrap();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            agrees_with_to_json(value, &body)
+        }))
+        .err()
+        .map(|panic| panic.downcast_ref::<String>().cloned().unwrap_or_default())
+    }
+
+    #[test]
+    fn a_reply_that_differs_from_its_schema_is_caught_by_field_without_its_values() {
+        let at = DateTime::parse_from_rfc3339("2026-12-02T10:00:00.5+00:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        let faithful = Faithful {
+            token: "rgk_secret".into(),
+            at,
+        };
+        assert_eq!(check_message(&faithful), None, "the faithful reply passes");
+
+        let drifted = Drifted {
+            token: "rgk_secret".into(),
+            at,
+        };
+        let message = check_message(&drifted).expect("the drifted reply is caught");
+        assert!(message.ends_with("at: at"), "{message}");
+        assert!(!message.contains("rgk_secret") && !message.contains("2026"));
+    }
 
     fn errors(value: Value, schema: Value, components: Value) -> Vec<(String, String)> {
         let Value::Object(components) = components else {

@@ -27,9 +27,15 @@ pub trait TextKind: 'static {
     const ENUM: &'static [&'static str] = &[];
 }
 
+/// A kind whose values a reply may write out (`Serialize`): every kind but the
+/// passwords, so that no `Text` of a password can be serialized by mistake (into a
+/// reply, a log line or an audit event's details).
+pub trait PublicKind: TextKind {}
+
 /// Any string.
 pub struct Plain;
 impl TextKind for Plain {}
+impl PublicKind for Plain {}
 
 /// An email address (`Email::parse` checks it).
 pub struct EmailFormat;
@@ -37,6 +43,7 @@ impl TextKind for EmailFormat {
     const FORMAT: Option<&'static str> = Some("email");
     const MAX_LENGTH: Option<usize> = Some(crate::platform::domain::email::MAX_CHARS);
 }
+impl PublicKind for EmailFormat {}
 
 /// A person's, tenant's, store's or role's name (`Name::parse` checks it).
 pub struct NameFormat;
@@ -44,6 +51,7 @@ impl TextKind for NameFormat {
     const MIN_LENGTH: Option<usize> = Some(1);
     const MAX_LENGTH: Option<usize> = Some(crate::platform::domain::name::MAX_CHARS);
 }
+impl PublicKind for NameFormat {}
 
 /// A new password (`Password::parse` checks it).
 pub struct PasswordFormat;
@@ -66,6 +74,7 @@ impl<const MIN: usize, const MAX: usize> TextKind for Bounded<MIN, MAX> {
     const MIN_LENGTH: Option<usize> = if MIN == 0 { None } else { Some(MIN) };
     const MAX_LENGTH: Option<usize> = Some(MAX);
 }
+impl<const MIN: usize, const MAX: usize> PublicKind for Bounded<MIN, MAX> {}
 
 /// A JSON string, and nothing else, of the kind `K` (see the module's comment).
 pub struct Text<K: TextKind = Plain> {
@@ -185,8 +194,9 @@ impl<K: TextKind> ToJSON for Text<K> {
     }
 }
 
-/// As its `ToJSON`: the string (a reply's field, `super::json::JsonReply`).
-impl<K: TextKind> serde::Serialize for Text<K> {
+/// As its `ToJSON`: the string (a reply's field, `super::json::JsonReply`); never a
+/// password's (see [`PublicKind`]).
+impl<K: PublicKind> serde::Serialize for Text<K> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.value)
     }
