@@ -16,15 +16,10 @@ import argparse
 import os
 import statistics
 import sys
-import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare_lists  # noqa: E402
 import run  # noqa: E402
-
-ACCOUNTS = 64
-BODY = {"email": "storm{k}@bench.example", "password": run.PASSWORD}
 
 
 def storm_round(server, seconds):
@@ -33,21 +28,12 @@ def storm_round(server, seconds):
     PostgreSQL µs per login, logins)."""
     server.use()
     _, idle_p99 = run.probe_health(seconds)
-    result = {}
-
-    def storm():
-        result["r"] = run.wrk("POST", "/api/v1/auth/login", ACCOUNTS, seconds, None, BODY)
-
     hashing_before = run.hashing_cpu_seconds(server.process.pid)
     server_before, db_before = server.cpu()
-    thread = threading.Thread(target=storm)
-    thread.start()
-    time.sleep(0.5)
-    _, storm_p99 = run.probe_health(max(1, seconds - 1))
-    thread.join()
+    storm, (_, storm_p99) = run.storm_beside_health(seconds)
     hashing = run.hashing_cpu_seconds(server.process.pid) - hashing_before
     server_after, db_after = server.cpu()
-    rps, _, _, errors, logins = result["r"]
+    rps, _, _, errors, logins = storm
     if errors:
         raise RuntimeError(f"{server.database}: {errors} login errors")
     rest = server_after - server_before - hashing
@@ -72,12 +58,9 @@ def main():
     try:
         for port, name in ((18081, "before"), (18082, "after")):
             servers[name] = compare_lists.Server(binaries[name], f"rowguard_compare_{name}", port, None, env)
-            for k in range(ACCOUNTS):
-                run.call("POST", "/api/v1/auth/register", {
-                    "email": f"storm{k}@bench.example", "password": run.PASSWORD,
-                    "full_name": f"Storm {k}", "tenant_name": f"Storm {k}"})
+            run.register_storm_accounts()
             run.psql(run.db_url(servers[name].database), "ANALYZE")
-            run.wrk("POST", "/api/v1/auth/login", ACCOUNTS, 3, None, BODY)  # warm-up
+            run.wrk("POST", "/api/v1/auth/login", run.STORM_ACCOUNTS, 3, None, run.STORM_LOGIN)  # warm-up
         for round_ in range(args.rounds):
             order = ("before", "after") if round_ % 2 == 0 else ("after", "before")
             for name in order:
@@ -89,7 +72,7 @@ def main():
         for server in servers.values():
             server.stop()
 
-    print(f"\n{args.rounds} rounds of {args.seconds} s, {ACCOUNTS} connections, interleaved; medians\n")
+    print(f"\n{args.rounds} rounds of {args.seconds} s, {run.STORM_ACCOUNTS} connections, interleaved; medians\n")
     run.table(["measure", f"before ({args.ref})", f"after ({after})", "after / before", "per-round ratios"])
     measures = [
         ("logins/s", lambda r: r[0]),

@@ -282,6 +282,37 @@ end
 """
 
 
+STORM_ACCOUNTS = 64
+STORM_LOGIN = {"email": "storm{k}@bench.example", "password": PASSWORD}
+
+
+def register_storm_accounts():
+    """The login storm's accounts, on the server BASE names: the throttle counts a
+    login in flight as an attempt until it succeeds, so one account cannot have more
+    than 10 logins in flight; the storm logs in as 64 (wrk's {k}: one per connection)."""
+    for k in range(STORM_ACCOUNTS):
+        call("POST", "/api/v1/auth/register", {
+            "email": f"storm{k}@bench.example", "password": PASSWORD,
+            "full_name": f"Storm {k}", "tenant_name": f"Storm {k}"})
+
+
+def storm_beside_health(seconds):
+    """The login storm (wrk, one connection per account) for `seconds`, with /health
+    probed beside it from half a second in; returns wrk's result and /health's
+    (p50, p99) during the storm."""
+    result = {}
+
+    def storm():
+        result["r"] = wrk("POST", "/api/v1/auth/login", STORM_ACCOUNTS, seconds, None, STORM_LOGIN)
+
+    thread = threading.Thread(target=storm)
+    thread.start()
+    time.sleep(0.5)
+    health = probe_health(max(1, seconds - 1))
+    thread.join()
+    return result["r"], health
+
+
 def probe_health(seconds, interval=0.01):
     """GET /health at a fixed, modest rate (100/s) on one keep-alive connection, as a
     load balancer's probe would: latency p50 and p99 in ms. (A closed-loop generator
@@ -458,12 +489,7 @@ def main():
         tenants = seed(10, stores_per_tenant=25, products_per_tenant=100)
         main_tenant = tenants[0]
         token = main_tenant["token"]
-        # 64 accounts to log in as: the throttle counts a login in flight as an attempt
-        # until it succeeds, so one account cannot have more than 10 logins in flight.
-        for k in range(64):
-            call("POST", "/api/v1/auth/register", {
-                "email": f"storm{k}@bench.example", "password": PASSWORD,
-                "full_name": f"Storm {k}", "tenant_name": f"Storm {k}"})
+        register_storm_accounts()
         psql(url, "ANALYZE")
         # Warm up: every pooled connection prepares its statements once.
         for name, method, path, body, store in list_endpoints(main_tenant, s, c):
@@ -507,8 +533,7 @@ def main():
                 row([name, c, f"{rps:.0f}", f"{p50:.2f}", f"{p99:.2f}", f"{p99 / little_ms:.2f}", errors,
                      f"{rss.peak / 1024:.1f}"])
             with RssSampler(server) as rss:
-                rps, p50, p99, errors, _ = wrk("POST", "/api/v1/auth/login", c, s, None,
-                                               {"email": "storm{k}@bench.example", "password": PASSWORD})
+                rps, p50, p99, errors, _ = wrk("POST", "/api/v1/auth/login", c, s, None, STORM_LOGIN)
             row(["POST /api/v1/auth/login", c, f"{rps:.0f}", f"{p50:.2f}", f"{p99:.2f}",
                  "(hashing-bound: see the storm)", errors, f"{rss.peak / 1024:.1f}"])
 
@@ -566,23 +591,13 @@ COMMIT;"""
         if "login" in parts:
             print(f"\n## Login storm (64 connections, 64 accounts, {s} s) and /health beside it\n")
             health_p50_idle, health_p99_idle = probe_health(s)
-            storm_result = {}
-
-            def storm():
-                storm_result["r"] = wrk("POST", "/api/v1/auth/login", 64, s, None,
-                                        {"email": "storm{k}@bench.example", "password": PASSWORD})
-
             hashing_before = hashing_cpu_seconds(server.process.pid)
             split_before = cpu_split(server.process.pid, "rowguard_bench")
             with RssSampler(server) as rss:
-                thread = threading.Thread(target=storm)
-                thread.start()
-                time.sleep(0.5)
-                health_p50_storm, health_p99_storm = probe_health(max(1, s - 1))
-                thread.join()
+                storm, (health_p50_storm, health_p99_storm) = storm_beside_health(s)
             hashing_spent = hashing_cpu_seconds(server.process.pid) - hashing_before
             split_after = cpu_split(server.process.pid, "rowguard_bench")
-            rps, p50, p99, errors, logins = storm_result["r"]
+            rps, p50, p99, errors, logins = storm
             # One verification's time in the storm itself: the hashing threads' own CPU
             # time over the logins they verified.
             storm_hash_ms = hashing_spent / logins * 1000

@@ -25,7 +25,7 @@ use crate::{
         domain::{Fields, Name},
         http::{
             common::{Deleted, Limit, page},
-            json::{JsonBody, JsonReply, rfc3339, rfc3339_or_null},
+            json::{JsonBody, rfc3339, rfc3339_or_null},
             problem::ApiError,
             security::BearerAuth,
             text::NameText,
@@ -139,13 +139,13 @@ impl poem_openapi::types::Example for CreateApiKeyRequest {
 #[derive(ApiResponse)]
 pub enum ApiKeyListResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<ApiKeyList>),
+    Ok(JsonBody<ApiKeyList>),
 }
 
 #[derive(ApiResponse)]
 pub enum ApiKeyCreated {
     #[oai(status = 201)]
-    Created(JsonReply<CreatedApiKey>),
+    Created(JsonBody<CreatedApiKey>),
 }
 
 fn parse_expiry(expires_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
@@ -189,7 +189,7 @@ impl ApiKeysApi {
         let (tx, _) = authorize(&self.db, &auth.0, &API_KEYS_LIST).await?;
         let rows = keys::list(tx, &page).await?;
         let (rows, next_cursor) = page.finish(rows, |k| (k.created_at, k.id));
-        Ok(ApiKeyListResponse::Ok(JsonReply(ApiKeyList {
+        Ok(ApiKeyListResponse::Ok(JsonBody(ApiKeyList {
             items: rows.into_iter().map(Into::into).collect(),
             next_cursor,
         })))
@@ -245,7 +245,7 @@ impl ApiKeysApi {
         }
         .await;
         let row = tx.finish(created).await?;
-        Ok(ApiKeyCreated::Created(JsonReply(CreatedApiKey {
+        Ok(ApiKeyCreated::Created(JsonBody(CreatedApiKey {
             id: row.id,
             name: row.name,
             prefix: row.prefix,

@@ -12,7 +12,7 @@ use crate::{
         db::Database,
         http::{
             common::{Limit, page},
-            json::{JsonReply, rfc3339},
+            json::{JsonBody, rfc3339},
             problem::ApiError,
             security::BearerAuth,
         },
@@ -56,7 +56,7 @@ pub struct AuditEventList {
 #[derive(ApiResponse)]
 pub enum AuditEventListResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<AuditEventList>),
+    Ok(JsonBody<AuditEventList>),
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Audit")]
@@ -78,7 +78,7 @@ impl AuditApi {
         let (tx, _) = authorize(&self.db, &auth.0, &AUDIT_EVENTS_LIST).await?;
         let rows = audit::list(tx, &page).await?;
         let (rows, next_cursor) = page.finish(rows, |e| (e.created_at, e.id));
-        Ok(AuditEventListResponse::Ok(JsonReply(AuditEventList {
+        Ok(AuditEventListResponse::Ok(JsonBody(AuditEventList {
             items: rows
                 .into_iter()
                 .map(|e| AuditEvent {

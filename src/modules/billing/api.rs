@@ -16,7 +16,7 @@ use crate::{
         db::Database,
         http::{
             common::{Limit, from_wire, page},
-            json::{JsonReply, rfc3339, rfc3339_or_null},
+            json::{JsonBody, rfc3339, rfc3339_or_null},
             problem::ApiError,
             security::BearerAuth,
         },
@@ -98,13 +98,13 @@ pub struct InvoiceList {
 #[derive(ApiResponse)]
 pub enum InvoiceListResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<InvoiceList>),
+    Ok(JsonBody<InvoiceList>),
 }
 
 #[derive(ApiResponse)]
 pub enum InvoiceResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<Invoice>),
+    Ok(JsonBody<Invoice>),
 }
 
 fn invoice(row: InvoiceRow, lines: Vec<LineRow>) -> Result<Invoice, Error> {
@@ -174,7 +174,7 @@ impl InvoicesApi {
         }
         .await;
         let (rows, lines, next_cursor) = tx.finish(read).await?;
-        Ok(InvoiceListResponse::Ok(JsonReply(InvoiceList {
+        Ok(InvoiceListResponse::Ok(JsonBody(InvoiceList {
             items: with_lines(rows, lines)?,
             next_cursor,
         })))
@@ -195,6 +195,6 @@ impl InvoicesApi {
         }
         .await;
         let (row, lines) = tx.finish(read).await?;
-        Ok(InvoiceResponse::Ok(JsonReply(invoice(row, lines)?)))
+        Ok(InvoiceResponse::Ok(JsonBody(invoice(row, lines)?)))
     }
 }

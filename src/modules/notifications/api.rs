@@ -14,7 +14,7 @@ use crate::{
         db::Database,
         http::{
             common::{Limit, page},
-            json::{JsonReply, rfc3339, rfc3339_or_null},
+            json::{JsonBody, rfc3339, rfc3339_or_null},
             problem::ApiError,
             security::BearerAuth,
         },
@@ -87,13 +87,13 @@ pub struct UnreadCount {
 #[derive(ApiResponse)]
 pub enum NotificationListResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<NotificationList>),
+    Ok(JsonBody<NotificationList>),
 }
 
 #[derive(ApiResponse)]
 pub enum NotificationResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<Notification>),
+    Ok(JsonBody<Notification>),
 }
 
 #[derive(ApiResponse)]
@@ -106,7 +106,7 @@ pub enum AllRead {
 #[derive(ApiResponse)]
 pub enum UnreadCountResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<UnreadCount>),
+    Ok(JsonBody<UnreadCount>),
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Notifications")]
@@ -130,7 +130,7 @@ impl NotificationsApi {
         let (tx, _) = authorize(&self.db, &auth.0, &NOTIFICATIONS_LIST).await?;
         let rows = notifications::list(tx, &page, unread.0.unwrap_or(false)).await?;
         let (rows, next_cursor) = page.finish(rows, |n| (n.created_at, n.id));
-        Ok(NotificationListResponse::Ok(JsonReply(NotificationList {
+        Ok(NotificationListResponse::Ok(JsonBody(NotificationList {
             items: rows.into_iter().map(Into::into).collect(),
             next_cursor,
         })))
@@ -150,7 +150,7 @@ impl NotificationsApi {
     ) -> Result<NotificationResponse, ApiError> {
         let (tx, _) = authorize(&self.db, &auth.0, &NOTIFICATIONS_READ).await?;
         let notification = notifications::mark_read(&tx, id.0).await;
-        Ok(NotificationResponse::Ok(JsonReply(
+        Ok(NotificationResponse::Ok(JsonBody(
             tx.finish(notification).await?.into(),
         )))
     }
@@ -177,6 +177,6 @@ impl NotificationsApi {
     async fn unread_count(&self, auth: BearerAuth) -> Result<UnreadCountResponse, ApiError> {
         let (tx, _) = authorize(&self.db, &auth.0, &NOTIFICATIONS_UNREAD_COUNT).await?;
         let count = notifications::unread_count(tx).await?;
-        Ok(UnreadCountResponse::Ok(JsonReply(UnreadCount { count })))
+        Ok(UnreadCountResponse::Ok(JsonBody(UnreadCount { count })))
     }
 }

@@ -17,7 +17,7 @@ use crate::{
         db::{Database, Scope},
         http::{
             client::ClientAddress,
-            json::{JsonBody, JsonReply},
+            json::JsonBody,
             problem::ApiError,
             text::{EmailText, NameText, PasswordText, Text},
         },
@@ -84,7 +84,7 @@ pub struct Onboarded {
 pub enum Onboarding {
     /// The user, the tenant, its subscription, and a session.
     #[oai(status = 201)]
-    Created(JsonReply<Onboarded>),
+    Created(JsonBody<Onboarded>),
     /// Only with `ROWGUARD_REGISTER_CONCEAL_TAKEN_EMAILS`, as for `auth_register`: the
     /// account was created (log in to get a session), or the email already had one.
     #[oai(status = 202)]
@@ -123,7 +123,7 @@ impl OnboardingApi {
         let (tx, _) = self.db.begin(&Scope::tenant(tenant.id, user.id)).await?;
         let read = subscriptions::current(&tx).await;
         let subscription = tx.finish(read).await?;
-        Ok(Onboarding::Created(JsonReply(Onboarded {
+        Ok(Onboarding::Created(JsonBody(Onboarded {
             user: user.into(),
             tenant: tenant.into(),
             subscription,

@@ -25,7 +25,7 @@ use crate::{
         db::Database,
         http::{
             common::{Limit, from_wire, page},
-            json::{JsonBody, JsonReply, rfc3339, rfc3339_or_null},
+            json::{JsonBody, rfc3339, rfc3339_or_null},
             problem::ApiError,
             security::BearerAuth,
             text::{Bounded, Text},
@@ -114,19 +114,19 @@ pub enum InitiateResponse {
     /// The prompt is on its way to the phone (or, for a key used before, the payment
     /// it made, sent again).
     #[oai(status = 202)]
-    Accepted(JsonReply<Payment>),
+    Accepted(JsonBody<Payment>),
 }
 
 #[derive(ApiResponse)]
 pub enum PaymentResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<Payment>),
+    Ok(JsonBody<Payment>),
 }
 
 #[derive(ApiResponse)]
 pub enum PaymentListResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<PaymentList>),
+    Ok(JsonBody<PaymentList>),
 }
 
 fn payment(row: PaymentRow) -> Result<Payment, Error> {
@@ -201,7 +201,7 @@ impl PaymentsApi {
         )
         .await;
         match tx.finish(started).await? {
-            Initiated::Payment(row) => Ok(InitiateResponse::Accepted(JsonReply(payment(*row)?))),
+            Initiated::Payment(row) => Ok(InitiateResponse::Accepted(JsonBody(payment(*row)?))),
             Initiated::Unanswered => Err(Error::PaymentUnanswered.into()),
         }
     }
@@ -215,7 +215,7 @@ impl PaymentsApi {
     async fn get(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<PaymentResponse, ApiError> {
         let (tx, _) = authorize(&self.db, &auth.0, &PAYMENTS_GET).await?;
         let row = db::read(tx, id.0).await?;
-        Ok(PaymentResponse::Ok(JsonReply(payment(row)?)))
+        Ok(PaymentResponse::Ok(JsonBody(payment(row)?)))
     }
 
     /// The tenant's payment attempts, newest first.
@@ -236,7 +236,7 @@ impl PaymentsApi {
         let read = db::list(&tx, &page).await;
         let rows = tx.finish(read).await?;
         let (rows, next_cursor) = page.finish(rows, |p| (p.created_at, p.id));
-        Ok(PaymentListResponse::Ok(JsonReply(PaymentList {
+        Ok(PaymentListResponse::Ok(JsonBody(PaymentList {
             items: rows.into_iter().map(payment).collect::<Result<_, _>>()?,
             next_cursor,
         })))

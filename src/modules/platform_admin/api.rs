@@ -26,7 +26,7 @@ use crate::{
         db::{Database, Scope, page::Page},
         http::{
             common::{Limit, from_wire, page, wire_name},
-            json::{JsonBody, JsonReply, rfc3339, rfc3339_or_null},
+            json::{JsonBody, rfc3339, rfc3339_or_null},
             problem::ApiError,
             security::BearerAuth,
         },
@@ -67,7 +67,7 @@ pub struct PlatformTenantsApi {
 pub enum SubscriptionSet {
     /// The tenant's subscription, on the plan now.
     #[oai(status = 200)]
-    Ok(JsonReply<Subscription>),
+    Ok(JsonBody<Subscription>),
 }
 
 /// A tenant as the platform sees it: its summary, none of its data.
@@ -113,14 +113,14 @@ pub enum SettableTenantStatus {
 #[derive(ApiResponse)]
 pub enum PlatformTenantListResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<PlatformTenantList>),
+    Ok(JsonBody<PlatformTenantList>),
 }
 
 #[derive(ApiResponse)]
 pub enum PlatformTenantResponse {
     /// The tenant, with its new status.
     #[oai(status = 200)]
-    Ok(JsonReply<PlatformTenant>),
+    Ok(JsonBody<PlatformTenant>),
 }
 
 fn platform_tenant(row: &tokio_postgres::Row) -> Result<PlatformTenant, Error> {
@@ -178,7 +178,7 @@ impl PlatformTenantsApi {
             .map(platform_tenant)
             .collect::<Result<Vec<_>, _>>()?;
         let (items, next_cursor) = page.finish(tenants, |t| (t.created_at, t.id));
-        Ok(PlatformTenantListResponse::Ok(JsonReply(
+        Ok(PlatformTenantListResponse::Ok(JsonBody(
             PlatformTenantList { items, next_cursor },
         )))
     }
@@ -217,7 +217,7 @@ impl PlatformTenantsApi {
             tenant_summary(&tx, id.0).await
         }
         .await;
-        Ok(PlatformTenantResponse::Ok(JsonReply(
+        Ok(PlatformTenantResponse::Ok(JsonBody(
             tx.finish(updated).await?,
         )))
     }
@@ -249,7 +249,7 @@ impl PlatformTenantsApi {
             subscriptions::api::subscription(&tx).await
         }
         .await;
-        Ok(SubscriptionSet::Ok(JsonReply(tx.finish(set).await?)))
+        Ok(SubscriptionSet::Ok(JsonBody(tx.finish(set).await?)))
     }
 }
 
@@ -365,14 +365,14 @@ pub struct JobList {
 #[derive(ApiResponse)]
 pub enum JobListResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<JobList>),
+    Ok(JsonBody<JobList>),
 }
 
 #[derive(ApiResponse)]
 pub enum JobResponse {
     /// Queued again, due now (with one more attempt if it had used them all).
     #[oai(status = 200)]
-    Ok(JsonReply<Job>),
+    Ok(JsonBody<Job>),
 }
 
 /// Jobs newest first: the cursor names the last id seen.
@@ -438,7 +438,7 @@ impl PlatformJobsApi {
         } else {
             None
         };
-        Ok(JobListResponse::Ok(JsonReply(JobList {
+        Ok(JobListResponse::Ok(JsonBody(JobList {
             items: jobs,
             next_cursor,
         })))
@@ -463,6 +463,6 @@ impl PlatformJobsApi {
             .pop()
             .ok_or(Error::NotFound)?;
         let job = Job::from_row(job)?;
-        Ok(JobResponse::Ok(JsonReply(job)))
+        Ok(JobResponse::Ok(JsonBody(job)))
     }
 }

@@ -19,7 +19,7 @@ use crate::{
         domain::{Fields, Name},
         http::{
             common::{Deleted, Limit, page},
-            json::{JsonBody, JsonReply, rfc3339},
+            json::{JsonBody, rfc3339},
             problem::ApiError,
             security::BearerAuth,
             text::{Bounded, NameText, Text},
@@ -175,31 +175,31 @@ impl From<AdjustmentRow> for Adjustment {
 #[derive(ApiResponse)]
 pub enum ProductListResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<ProductList>),
+    Ok(JsonBody<ProductList>),
 }
 
 #[derive(ApiResponse)]
 pub enum ProductResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<Product>),
+    Ok(JsonBody<Product>),
 }
 
 #[derive(ApiResponse)]
 pub enum ProductCreated {
     #[oai(status = 201)]
-    Created(JsonReply<Product>),
+    Created(JsonBody<Product>),
 }
 
 #[derive(ApiResponse)]
 pub enum StockListResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<StockList>),
+    Ok(JsonBody<StockList>),
 }
 
 #[derive(ApiResponse)]
 pub enum AdjustmentCreated {
     #[oai(status = 201)]
-    Created(JsonReply<Adjustment>),
+    Created(JsonBody<Adjustment>),
 }
 
 fn parse_sku(sku: &str) -> Result<String, String> {
@@ -250,7 +250,7 @@ impl ProductsApi {
         let (tx, _) = authorize(&self.db, &auth.0, &PRODUCTS_LIST).await?;
         let rows = products::list(tx, &page).await?;
         let (rows, next_cursor) = page.finish(rows, |p| (p.created_at, p.id));
-        Ok(ProductListResponse::Ok(JsonReply(ProductList {
+        Ok(ProductListResponse::Ok(JsonBody(ProductList {
             items: rows.into_iter().map(Into::into).collect(),
             next_cursor,
         })))
@@ -270,7 +270,7 @@ impl ProductsApi {
         let (sku, name, price) = fields.finish((sku, name, price))?;
         let (tx, _) = authorize(&self.db, &auth.0, &PRODUCTS_CREATE).await?;
         let product = products::create(&tx, &sku, name.as_str(), price).await;
-        Ok(ProductCreated::Created(JsonReply(
+        Ok(ProductCreated::Created(JsonBody(
             tx.finish(product).await?.into(),
         )))
     }
@@ -279,7 +279,7 @@ impl ProductsApi {
     #[oai(path = "/products/:id", method = "get", operation_id = "products_get")]
     async fn get(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<ProductResponse, ApiError> {
         let (tx, _) = authorize(&self.db, &auth.0, &PRODUCTS_GET).await?;
-        Ok(ProductResponse::Ok(JsonReply(
+        Ok(ProductResponse::Ok(JsonBody(
             products::read(tx, id.0).await?.into(),
         )))
     }
@@ -310,7 +310,7 @@ impl ProductsApi {
             price,
         )
         .await;
-        Ok(ProductResponse::Ok(JsonReply(
+        Ok(ProductResponse::Ok(JsonBody(
             tx.finish(product).await?.into(),
         )))
     }
@@ -343,7 +343,7 @@ impl ProductsApi {
         // The list is in product id order; the cursor's time part is unused here.
         let (rows, next_cursor) =
             page.finish(rows, |s| (chrono::DateTime::UNIX_EPOCH, s.product_id));
-        Ok(StockListResponse::Ok(JsonReply(StockList {
+        Ok(StockListResponse::Ok(JsonBody(StockList {
             items: rows
                 .into_iter()
                 .map(|s| Stock {
@@ -382,7 +382,7 @@ impl ProductsApi {
             products::adjust(&tx, body.product_id, delta, &reason).await
         }
         .await;
-        Ok(AdjustmentCreated::Created(JsonReply(
+        Ok(AdjustmentCreated::Created(JsonBody(
             tx.finish(result).await?.into(),
         )))
     }

@@ -15,7 +15,7 @@ use crate::{
         auth::access::{Operation, authorize},
         auth::catalog::{PERMISSION_CODES, PermissionCode},
         db::{Access, Database, RequestTx, Scope},
-        http::{json::JsonReply, problem::ApiError, security::BearerAuth},
+        http::{json::JsonBody, problem::ApiError, security::BearerAuth},
     },
 };
 
@@ -75,7 +75,7 @@ pub struct AccessExplanation {
 #[derive(ApiResponse)]
 pub enum AccessResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<AccessExplanation>),
+    Ok(JsonBody<AccessExplanation>),
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Rbac")]
@@ -105,7 +105,7 @@ impl AccessApi {
         let (tx, access) = authorize(&self.db, &auth.0, &USERS_ACCESS).await?;
         let explained =
             async { explain(&tx, access.tenant()?, id.0, permission, store_id.0).await }.await;
-        Ok(AccessResponse::Ok(JsonReply(tx.finish(explained).await?)))
+        Ok(AccessResponse::Ok(JsonBody(tx.finish(explained).await?)))
     }
 }
 

@@ -20,7 +20,7 @@ use crate::{
         domain::{Fields, Name},
         http::{
             common::{Deleted, Limit, page},
-            json::{JsonBody, JsonReply, rfc3339},
+            json::{JsonBody, rfc3339},
             problem::ApiError,
             security::BearerAuth,
             text::{Bounded, NameText, Text},
@@ -175,38 +175,38 @@ pub struct AssignmentList {
 #[derive(ApiResponse)]
 pub enum AssignmentListResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<AssignmentList>),
+    Ok(JsonBody<AssignmentList>),
 }
 
 #[derive(ApiResponse)]
 pub enum AssignmentCreated {
     #[oai(status = 201)]
-    Created(JsonReply<Assignment>),
+    Created(JsonBody<Assignment>),
 }
 
 #[derive(ApiResponse)]
 pub enum PermissionsResponse {
     /// The permission catalog.
     #[oai(status = 200)]
-    Ok(JsonReply<Vec<Permission>>),
+    Ok(JsonBody<Vec<Permission>>),
 }
 
 #[derive(ApiResponse)]
 pub enum RoleListResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<RoleList>),
+    Ok(JsonBody<RoleList>),
 }
 
 #[derive(ApiResponse)]
 pub enum RoleResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<Role>),
+    Ok(JsonBody<Role>),
 }
 
 #[derive(ApiResponse)]
 pub enum RoleCreated {
     #[oai(status = 201)]
-    Created(JsonReply<Role>),
+    Created(JsonBody<Role>),
 }
 
 fn parse_description(description: &str) -> Result<String, String> {
@@ -234,7 +234,7 @@ impl RbacApi {
         let (tx, _) = authorize(&self.db, &auth.0, &PERMISSIONS_LIST).await?;
         let rows = rbac::permission_catalog(&tx).await;
         let rows = tx.finish(rows).await?;
-        Ok(PermissionsResponse::Ok(JsonReply(
+        Ok(PermissionsResponse::Ok(JsonBody(
             rows.into_iter()
                 .map(|p| Permission {
                     code: p.code.into(),
@@ -257,7 +257,7 @@ impl RbacApi {
         let (tx, _) = authorize(&self.db, &auth.0, &ROLES_LIST).await?;
         let rows = rbac::list_roles(tx, &page).await?;
         let (rows, next_cursor) = page.finish(rows, |r| (r.created_at, r.id));
-        Ok(RoleListResponse::Ok(JsonReply(RoleList {
+        Ok(RoleListResponse::Ok(JsonBody(RoleList {
             items: rows.into_iter().map(Into::into).collect(),
             next_cursor,
         })))
@@ -287,7 +287,7 @@ impl RbacApi {
             &codes(&body.permissions),
         )
         .await;
-        Ok(RoleCreated::Created(JsonReply(
+        Ok(RoleCreated::Created(JsonBody(
             tx.finish(role).await?.into(),
         )))
     }
@@ -296,7 +296,7 @@ impl RbacApi {
     #[oai(path = "/roles/:id", method = "get", operation_id = "roles_get")]
     async fn get(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<RoleResponse, ApiError> {
         let (tx, _) = authorize(&self.db, &auth.0, &ROLES_GET).await?;
-        Ok(RoleResponse::Ok(JsonReply(
+        Ok(RoleResponse::Ok(JsonBody(
             rbac::read_role(tx, id.0).await?.into(),
         )))
     }
@@ -325,7 +325,7 @@ impl RbacApi {
             permissions: permissions.as_deref(),
         };
         let role = service::update_role(&tx, &access, id.0, change).await;
-        Ok(RoleResponse::Ok(JsonReply(tx.finish(role).await?.into())))
+        Ok(RoleResponse::Ok(JsonBody(tx.finish(role).await?.into())))
     }
 
     /// Delete a role nobody holds (409 while assigned). Owner: 409.
@@ -352,7 +352,7 @@ impl RbacApi {
         let (tx, access) = authorize(&self.db, &auth.0, &ROLES_SET_PERMISSIONS).await?;
         let role =
             service::set_role_permissions(&tx, &access, id.0, &codes(&body.permissions)).await;
-        Ok(RoleResponse::Ok(JsonReply(tx.finish(role).await?.into())))
+        Ok(RoleResponse::Ok(JsonBody(tx.finish(role).await?.into())))
     }
 
     /// A member's role assignments.
@@ -369,7 +369,7 @@ impl RbacApi {
         let (tx, _) = authorize(&self.db, &auth.0, &USER_ROLES_LIST).await?;
         let rows = service::assignments_of(&tx, id.0).await;
         let rows = tx.finish(rows).await?;
-        Ok(AssignmentListResponse::Ok(JsonReply(AssignmentList {
+        Ok(AssignmentListResponse::Ok(JsonBody(AssignmentList {
             items: rows.into_iter().map(Into::into).collect(),
         })))
     }
@@ -389,7 +389,7 @@ impl RbacApi {
     ) -> Result<AssignmentCreated, ApiError> {
         let (tx, access) = authorize(&self.db, &auth.0, &USER_ROLES_CREATE).await?;
         let assignment = service::assign(&tx, &access, id.0, body.role_id, body.store_id).await;
-        Ok(AssignmentCreated::Created(JsonReply(
+        Ok(AssignmentCreated::Created(JsonBody(
             tx.finish(assignment).await?.into(),
         )))
     }

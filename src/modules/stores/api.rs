@@ -16,7 +16,7 @@ use crate::{
         domain::{Fields, Name},
         http::{
             common::{Deleted, Limit, page},
-            json::{JsonBody, JsonReply, rfc3339},
+            json::{JsonBody, rfc3339},
             problem::ApiError,
             security::BearerAuth,
             text::{Bounded, NameText, Text},
@@ -144,25 +144,25 @@ pub struct StoreMemberList {
 #[derive(ApiResponse)]
 pub enum StoreListResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<StoreList>),
+    Ok(JsonBody<StoreList>),
 }
 
 #[derive(ApiResponse)]
 pub enum StoreResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<Store>),
+    Ok(JsonBody<Store>),
 }
 
 #[derive(ApiResponse)]
 pub enum StoreCreated {
     #[oai(status = 201)]
-    Created(JsonReply<Store>),
+    Created(JsonBody<Store>),
 }
 
 #[derive(ApiResponse)]
 pub enum StoreMembersResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<StoreMemberList>),
+    Ok(JsonBody<StoreMemberList>),
 }
 
 fn parse_code(code: &str) -> Result<String, String> {
@@ -202,7 +202,7 @@ impl StoresApi {
         let (tx, _) = authorize(&self.db, &auth.0, &STORES_LIST).await?;
         let rows = db::list_visible_stores(tx, &page).await?;
         let (rows, next_cursor) = page.finish(rows, |s| (s.created_at, s.id));
-        Ok(StoreListResponse::Ok(JsonReply(StoreList {
+        Ok(StoreListResponse::Ok(JsonBody(StoreList {
             items: rows.into_iter().map(Into::into).collect(),
             next_cursor,
         })))
@@ -222,7 +222,7 @@ impl StoresApi {
         let (name, code, address) = fields.finish((name, code, address))?;
         let (tx, _) = authorize(&self.db, &auth.0, &STORES_CREATE).await?;
         let store = service::create(&tx, &name, code.as_deref(), address.as_deref()).await;
-        Ok(StoreCreated::Created(JsonReply(
+        Ok(StoreCreated::Created(JsonBody(
             tx.finish(store).await?.into(),
         )))
     }
@@ -231,7 +231,7 @@ impl StoresApi {
     #[oai(path = "/stores/:id", method = "get", operation_id = "stores_get")]
     async fn get(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<StoreResponse, ApiError> {
         let (tx, _) = authorize(&self.db, &auth.0, &STORES_GET).await?;
-        Ok(StoreResponse::Ok(JsonReply(
+        Ok(StoreResponse::Ok(JsonBody(
             db::read_visible_store(tx, id.0).await?.into(),
         )))
     }
@@ -257,7 +257,7 @@ impl StoresApi {
             status: body.status,
         };
         let store = service::update(&tx, id.0, fields).await;
-        Ok(StoreResponse::Ok(JsonReply(tx.finish(store).await?.into())))
+        Ok(StoreResponse::Ok(JsonBody(tx.finish(store).await?.into())))
     }
 
     /// Delete a store, with its inventory, links and store-scoped assignments.
@@ -287,7 +287,7 @@ impl StoresApi {
         let (tx, _) = authorize_for_store(&self.db, &auth.0, id.0, &STORE_USERS_LIST).await?;
         let rows = service::members(&tx, id.0).await;
         let rows = tx.finish(rows).await?;
-        Ok(StoreMembersResponse::Ok(JsonReply(StoreMemberList {
+        Ok(StoreMembersResponse::Ok(JsonBody(StoreMemberList {
             items: rows.into_iter().map(Into::into).collect(),
         })))
     }

@@ -14,7 +14,7 @@ use crate::{
         db::{Database, RequestTx, Scope},
         http::{
             common::from_wire,
-            json::{JsonBody, JsonReply, rfc3339, rfc3339_or_null},
+            json::{JsonBody, rfc3339, rfc3339_or_null},
             problem::ApiError,
             security::BearerAuth,
             text::{Bounded, Text},
@@ -86,7 +86,7 @@ pub struct Subscription {
 #[derive(ApiResponse)]
 pub enum SubscriptionResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<Subscription>),
+    Ok(JsonBody<Subscription>),
 }
 
 /// The plan to move to.
@@ -229,7 +229,7 @@ pub struct PlanList {
 #[derive(ApiResponse)]
 pub enum PlanListResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<PlanList>),
+    Ok(JsonBody<PlanList>),
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Subscriptions")]
@@ -243,7 +243,7 @@ impl PlansApi {
             .into_iter()
             .map(plan)
             .collect::<Result<Vec<_>, Error>>()?;
-        Ok(PlanListResponse::Ok(JsonReply(PlanList { items })))
+        Ok(PlanListResponse::Ok(JsonBody(PlanList { items })))
     }
 }
 
@@ -258,7 +258,7 @@ impl SubscriptionsApi {
     async fn current(&self, auth: BearerAuth) -> Result<SubscriptionResponse, ApiError> {
         let (tx, _) = authorize(&self.db, &auth.0, &SUBSCRIPTIONS_CURRENT).await?;
         let read = subscription(&tx).await;
-        Ok(SubscriptionResponse::Ok(JsonReply(tx.finish(read).await?)))
+        Ok(SubscriptionResponse::Ok(JsonBody(tx.finish(read).await?)))
     }
 
     /// Move to another plan. To a paid plan from `free`: a trial when the plan has
@@ -285,7 +285,7 @@ impl SubscriptionsApi {
             subscription(&tx).await
         }
         .await;
-        Ok(SubscriptionResponse::Ok(JsonReply(
+        Ok(SubscriptionResponse::Ok(JsonBody(
             tx.finish(changed).await?,
         )))
     }
@@ -305,7 +305,7 @@ impl SubscriptionsApi {
             subscription(&tx).await
         }
         .await;
-        Ok(SubscriptionResponse::Ok(JsonReply(
+        Ok(SubscriptionResponse::Ok(JsonBody(
             tx.finish(canceled).await?,
         )))
     }

@@ -17,7 +17,7 @@ use crate::{
         db::Database,
         domain::{Fields, Name},
         http::{
-            json::{JsonBody, JsonReply, rfc3339},
+            json::{JsonBody, rfc3339},
             problem::ApiError,
             security::BearerAuth,
             text::NameText,
@@ -78,7 +78,7 @@ pub enum TenantCreated {
     /// The new tenant: the caller is its Owner; switch to it with
     /// `POST /auth/switch-tenant`.
     #[oai(status = 201)]
-    Created(JsonReply<Tenant>),
+    Created(JsonBody<Tenant>),
 }
 
 #[derive(ApiResponse)]
@@ -119,7 +119,7 @@ impl TenantLifecycleApi {
             self.max_tenants_per_user,
         )
         .await?;
-        Ok(TenantCreated::Created(JsonReply(tenant.into())))
+        Ok(TenantCreated::Created(JsonBody(tenant.into())))
     }
 
     /// Every row of the current tenant, as NDJSON, streamed from the database: the

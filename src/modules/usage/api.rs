@@ -13,7 +13,7 @@ use crate::{
         db::Database,
         http::{
             common::{Limit, from_wire, page},
-            json::{JsonReply, rfc3339},
+            json::{JsonBody, rfc3339},
             problem::ApiError,
             security::BearerAuth,
         },
@@ -79,7 +79,7 @@ pub struct UsagePeriod {
 #[derive(ApiResponse)]
 pub enum UsageCurrentResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<UsagePeriod>),
+    Ok(JsonBody<UsagePeriod>),
 }
 
 #[derive(Object, serde::Serialize)]
@@ -92,7 +92,7 @@ pub struct UsageHistory {
 #[derive(ApiResponse)]
 pub enum UsageHistoryResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<UsageHistory>),
+    Ok(JsonBody<UsageHistory>),
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Usage")]
@@ -113,7 +113,7 @@ impl UsageApi {
             .iter()
             .map(|m| metric(m.code, m.value, m.max))
             .collect::<Result<_, Error>>()?;
-        Ok(UsageCurrentResponse::Ok(JsonReply(UsagePeriod {
+        Ok(UsageCurrentResponse::Ok(JsonBody(UsagePeriod {
             period_start: usage.period_start,
             period_end: usage.period_end,
             metrics,
@@ -166,7 +166,7 @@ impl UsageApi {
                 })
             })
             .collect::<Result<_, Error>>()?;
-        Ok(UsageHistoryResponse::Ok(JsonReply(UsageHistory {
+        Ok(UsageHistoryResponse::Ok(JsonBody(UsageHistory {
             items,
             next_cursor,
         })))

@@ -1,8 +1,9 @@
-//! JSON in and out of every operation.
+//! JSON in and out of every operation: [`JsonBody`], poem-openapi's `Json` payload
+//! (the same schema, the same content type) except for how a request body fails and
+//! how a reply is written.
 //!
-//! The request body, [`JsonBody`]: poem-openapi's `Json` payload, except for how it
-//! fails. Malformed JSON is a 400 `bad_request` saying
-//! where (line and column); JSON that does not fit the body's schema (a number where a
+//! In a request, malformed JSON is a 400 `bad_request` saying where (line and
+//! column); JSON that does not fit the body's schema (a number where a
 //! string is declared, a missing field, an unknown enum value) is a 422
 //! `validation_failed` naming each field, found by walking the body against the
 //! schema that the type registers for the OpenAPI document. No message names a Rust
@@ -11,11 +12,10 @@
 //! The walk ([`mismatches`], [`expectation`]) is also what names a malformed query or
 //! path parameter (`super::params`).
 //!
-//! The response body of every module's operations, [`JsonReply`]: poem-openapi's
-//! `Json` payload (the same schema, the same content type), written straight from the
-//! value's `Serialize` instead of through the `serde_json::Value` tree that
-//! poem-openapi's `ToJSON` builds first. The problem+json answers (`super::problem`)
-//! and `/health` keep poem-openapi's `Json`: they are small and not on the hot path.
+//! In a reply (every module's operations), the value is written straight from its
+//! `Serialize` instead of through the `serde_json::Value` tree that poem-openapi's
+//! `ToJSON` builds first. The problem+json answers (`super::problem`) and `/health`
+//! keep poem-openapi's `Json`: they are small and not on the hot path.
 
 use std::ops::{Deref, DerefMut};
 
@@ -33,7 +33,16 @@ use serde_json::{Map, Value};
 use super::problem::ApiError;
 use crate::error::{Error, FieldError};
 
-/// A JSON request body of type `T` (see the module's comment).
+/// A JSON body of type `T`, of a request or of a reply (see the module's comment).
+///
+/// A reply, why not poem-openapi's `Json`: it turns the value into a
+/// `serde_json::Value` (a `BTreeMap` per object, a `String` per field), then writes
+/// that, which was 29% of the server's instructions for a page of 20 stores
+/// (`bench/run.sh --instructions --profile`). `T`'s `Serialize` must write what its
+/// `ToJSON` gives: the derives agree field by field (serde's `rename_all` as
+/// poem-openapi's, timestamps through [`rfc3339`]), and a debug build checks every
+/// reply it sends against `ToJSON`, so each API test that reads a body is also a test
+/// of the two agreeing.
 #[derive(Debug, Clone)]
 pub struct JsonBody<T>(pub T);
 
@@ -90,35 +99,7 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
 
 poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON);
 
-/// A JSON response body of type `T` (see the module's comment).
-///
-/// Why not poem-openapi's `Json`: it turns the value into a `serde_json::Value` (a
-/// `BTreeMap` per object, a `String` per field), then writes that, which was 29% of the
-/// server's instructions for a page of 20 stores (`bench/run.sh --instructions
-/// --profile`). `T`'s `Serialize` must write what its `ToJSON` gives: the derives
-/// agree field by field (serde's `rename_all` as poem-openapi's, timestamps through
-/// [`rfc3339`]), and a debug build checks every reply it sends against `ToJSON`, so
-/// each API test that reads a body is also a test of the two agreeing.
-#[derive(Debug, Clone)]
-pub struct JsonReply<T>(pub T);
-
-impl<T: Type> Payload for JsonReply<T> {
-    const CONTENT_TYPE: &'static str = Json::<T>::CONTENT_TYPE;
-
-    fn check_content_type(content_type: &str) -> bool {
-        Json::<T>::check_content_type(content_type)
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        T::schema_ref()
-    }
-
-    fn register(registry: &mut Registry) {
-        T::register(registry);
-    }
-}
-
-impl<T: ToJSON + Serialize> IntoResponse for JsonReply<T> {
+impl<T: ToJSON + Serialize> IntoResponse for JsonBody<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {
             Ok(body) => {
@@ -137,7 +118,7 @@ impl<T: ToJSON + Serialize> IntoResponse for JsonReply<T> {
     }
 }
 
-/// The debug build's check (see [`JsonReply`]): a disagreement panics, which the edge
+/// The debug build's check (see [`JsonBody`]): a disagreement panics, which the edge
 /// answers with a 500, so the test that sent the request fails. The panic names where
 /// the two differ, never the values: a reply may hold a token or a key, and the edge
 /// logs a panic's message.
@@ -149,7 +130,7 @@ fn agrees_with_to_json<T: ToJSON>(value: &T, body: &[u8]) {
     differ(&written, &schema_faithful, "", &mut differences);
     assert!(
         differences.is_empty(),
-        "a JsonReply's Serialize differs from its ToJSON at: {}",
+        "a reply's Serialize differs from its ToJSON at: {}",
         differences.join(", ")
     );
 }
@@ -180,7 +161,7 @@ fn differ(a: &Value, b: &Value, path: &str, out: &mut Vec<String>) {
     }
 }
 
-impl<T: ToJSON + Serialize> ApiResponse for JsonReply<T> {
+impl<T: ToJSON + Serialize> ApiResponse for JsonBody<T> {
     fn meta() -> MetaResponses {
         Json::<T>::meta()
     }
@@ -192,7 +173,7 @@ impl<T: ToJSON + Serialize> ApiResponse for JsonReply<T> {
 
 /// A timestamp as poem-openapi's `ToJSON` writes it (`to_rfc3339`: `+00:00`, not
 /// serde's `Z`): `#[serde(serialize_with = "rfc3339")]` on a `DateTime<Utc>` field of a
-/// [`JsonReply`].
+/// [`JsonBody`].
 pub fn rfc3339<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&at.to_rfc3339())
 }

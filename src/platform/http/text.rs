@@ -194,7 +194,7 @@ impl<K: TextKind> ToJSON for Text<K> {
     }
 }
 
-/// As its `ToJSON`: the string (a reply's field, `super::json::JsonReply`); never a
+/// As its `ToJSON`: the string (a reply's field, `super::json::JsonBody`); never a
 /// password's (see [`PublicKind`]).
 impl<K: PublicKind> serde::Serialize for Text<K> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -17,7 +17,7 @@ use crate::{
         auth::access::Operation,
         http::{
             client::ClientAddress,
-            json::{JsonBody, JsonReply},
+            json::JsonBody,
             problem::ApiError,
             security::BearerAuth,
             text::{EmailText, NameText, PasswordText, SecretText, Text},
@@ -170,14 +170,14 @@ pub struct ResetPasswordRequest {
 pub enum Created {
     /// The user, their tenant, and a session.
     #[oai(status = 201)]
-    Created(JsonReply<AccountCreated>),
+    Created(JsonBody<AccountCreated>),
 }
 
 #[derive(ApiResponse)]
 pub enum Registration {
     /// The user, their tenant, and a session.
     #[oai(status = 201)]
-    Created(JsonReply<AccountCreated>),
+    Created(JsonBody<AccountCreated>),
     /// Only with `ROWGUARD_REGISTER_CONCEAL_TAKEN_EMAILS`, for every registration: the
     /// account was created (log in to get a session), or the email already had one
     /// (its owner is told). No body, so the two cannot be told apart.
@@ -189,7 +189,7 @@ pub enum Registration {
 pub enum Tokens {
     /// A new token pair.
     #[oai(status = 200)]
-    Ok(JsonReply<TokenPair>),
+    Ok(JsonBody<TokenPair>),
 }
 
 #[derive(ApiResponse)]
@@ -207,7 +207,7 @@ pub enum Accepted {
 }
 
 fn created(user: UserRow, tenant: TenantRow, session: Session) -> Created {
-    Created::Created(JsonReply(AccountCreated {
+    Created::Created(JsonBody(AccountCreated {
         user: user.into(),
         tenant: tenant.into(),
         access_token: session.access_token,
@@ -262,14 +262,14 @@ impl AuthApi {
             .identity
             .login(&body.email, &body.password, body.tenant_id, client.as_str())
             .await?;
-        Ok(Tokens::Ok(JsonReply(session.into())))
+        Ok(Tokens::Ok(JsonBody(session.into())))
     }
 
     /// Rotate a refresh token: the old one stops working. Presenting a used refresh
     /// token again revokes its whole session.
     #[oai(path = "/refresh", method = "post", operation_id = "auth_refresh")]
     async fn refresh(&self, body: JsonBody<RefreshRequest>) -> Result<Tokens, ApiError> {
-        Ok(Tokens::Ok(JsonReply(
+        Ok(Tokens::Ok(JsonBody(
             self.identity.refresh(&body.refresh_token).await?.into(),
         )))
     }
@@ -292,7 +292,7 @@ impl AuthApi {
         auth: BearerAuth,
         body: JsonBody<SwitchTenantRequest>,
     ) -> Result<Tokens, ApiError> {
-        Ok(Tokens::Ok(JsonReply(
+        Ok(Tokens::Ok(JsonBody(
             self.identity
                 .switch_tenant(&auth.0, &AUTH_SWITCH_TENANT, body.tenant_id)
                 .await?

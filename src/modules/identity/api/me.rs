@@ -14,7 +14,7 @@ use crate::{
         auth::{access::Operation, catalog::PermissionCode},
         http::{
             client::ClientAddress,
-            json::{JsonBody, JsonReply, rfc3339},
+            json::{JsonBody, rfc3339},
             problem::ApiError,
             security::BearerAuth,
             text::{NameText, PasswordText, SecretText},
@@ -103,13 +103,13 @@ pub struct ChangePasswordRequest {
 #[derive(ApiResponse)]
 pub enum MeResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<Me>),
+    Ok(JsonBody<Me>),
 }
 
 #[derive(ApiResponse)]
 pub enum UserResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<User>),
+    Ok(JsonBody<User>),
 }
 
 #[derive(ApiResponse)]
@@ -154,7 +154,7 @@ impl MeApi {
     #[oai(path = "/me", method = "get", operation_id = "me_get")]
     async fn get(&self, auth: BearerAuth) -> Result<MeResponse, ApiError> {
         let me = self.identity.me(&auth.0, &ME_GET).await?;
-        Ok(MeResponse::Ok(JsonReply(Me {
+        Ok(MeResponse::Ok(JsonBody(Me {
             user: me.user.into(),
             tenant: me.tenant.into(),
             memberships: me
@@ -194,7 +194,7 @@ impl MeApi {
             .identity
             .update_me(&auth.0, &ME_UPDATE, &body.full_name)
             .await?;
-        Ok(UserResponse::Ok(JsonReply(user.into())))
+        Ok(UserResponse::Ok(JsonBody(user.into())))
     }
 
     /// Change the caller's password (the current one is required). A wrong current

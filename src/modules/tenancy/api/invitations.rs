@@ -19,7 +19,7 @@ use crate::{
         http::{
             client::ClientAddress,
             common::{Deleted, Limit, page, wire_name},
-            json::{JsonBody, JsonReply, rfc3339},
+            json::{JsonBody, rfc3339},
             problem::ApiError,
             security::BearerAuth,
             text::{EmailText, NameText, SecretText, Text},
@@ -132,20 +132,20 @@ pub struct AcceptInvitationRequest {
 pub enum InvitationCreated {
     /// Invited; the token travels by email, never in this response.
     #[oai(status = 201)]
-    Created(JsonReply<Invitation>),
+    Created(JsonBody<Invitation>),
 }
 
 #[derive(ApiResponse)]
 pub enum InvitationListResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<InvitationList>),
+    Ok(JsonBody<InvitationList>),
 }
 
 #[derive(ApiResponse)]
 pub enum Accepted {
     /// A session in the tenant that invited the user.
     #[oai(status = 200)]
-    Ok(JsonReply<TokenPair>),
+    Ok(JsonBody<TokenPair>),
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Tenancy")]
@@ -176,7 +176,7 @@ impl InvitationsApi {
             service::invite(&tx, &access, inviter, invitation, Utc::now()).await
         }
         .await;
-        Ok(InvitationCreated::Created(JsonReply(
+        Ok(InvitationCreated::Created(JsonBody(
             tx.finish(created).await?.into(),
         )))
     }
@@ -201,7 +201,7 @@ impl InvitationsApi {
         let status = status.0.map(|status| wire_name(&status));
         let rows = db::list_invitations(tx, &page, status.as_deref()).await?;
         let (rows, next_cursor) = page.finish(rows, |i| (i.created_at, i.id));
-        Ok(InvitationListResponse::Ok(JsonReply(InvitationList {
+        Ok(InvitationListResponse::Ok(JsonBody(InvitationList {
             items: rows.into_iter().map(Into::into).collect(),
             next_cursor,
         })))
@@ -244,6 +244,6 @@ impl InvitationsApi {
             client.as_str(),
         )
         .await?;
-        Ok(Accepted::Ok(JsonReply(session.into())))
+        Ok(Accepted::Ok(JsonBody(session.into())))
     }
 }

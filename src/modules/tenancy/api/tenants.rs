@@ -19,7 +19,7 @@ use crate::{
         domain::{Fields, Name},
         http::{
             common::{Deleted, Limit, page},
-            json::{JsonBody, JsonReply, rfc3339},
+            json::{JsonBody, rfc3339},
             problem::ApiError,
             security::BearerAuth,
             text::NameText,
@@ -144,7 +144,7 @@ pub struct UpdateMemberRequest {
 #[derive(ApiResponse)]
 pub enum TenantResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<Tenant>),
+    Ok(JsonBody<Tenant>),
 }
 
 #[derive(ApiResponse)]
@@ -152,19 +152,19 @@ pub enum TenantDeleted {
     /// Deleted: every token and key of the tenant stops working now; the rows are
     /// erased from `purge_after`.
     #[oai(status = 202)]
-    Accepted(JsonReply<TenantDeletion>),
+    Accepted(JsonBody<TenantDeletion>),
 }
 
 #[derive(ApiResponse)]
 pub enum MemberListResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<MemberList>),
+    Ok(JsonBody<MemberList>),
 }
 
 #[derive(ApiResponse)]
 pub enum MemberResponse {
     #[oai(status = 200)]
-    Ok(JsonReply<Member>),
+    Ok(JsonBody<Member>),
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Tenancy")]
@@ -178,7 +178,7 @@ impl TenantsApi {
     async fn get_current(&self, auth: BearerAuth) -> Result<TenantResponse, ApiError> {
         let (tx, access) = authorize(&self.identity.db, &auth.0, &TENANTS_GET_CURRENT).await?;
         let tenant = async { db::tenant(&tx, access.tenant()?).await }.await;
-        Ok(TenantResponse::Ok(JsonReply(
+        Ok(TenantResponse::Ok(JsonBody(
             tx.finish(tenant).await?.into(),
         )))
     }
@@ -199,7 +199,7 @@ impl TenantsApi {
         let name = fields.finish(name)?;
         let (tx, access) = authorize(&self.identity.db, &auth.0, &TENANTS_UPDATE_CURRENT).await?;
         let tenant = async { service::rename_tenant(&tx, access.tenant()?, &name).await }.await;
-        Ok(TenantResponse::Ok(JsonReply(
+        Ok(TenantResponse::Ok(JsonBody(
             tx.finish(tenant).await?.into(),
         )))
     }
@@ -231,9 +231,7 @@ impl TenantsApi {
             .await
         }
         .await;
-        Ok(TenantDeleted::Accepted(JsonReply(
-            tx.finish(deleted).await?,
-        )))
+        Ok(TenantDeleted::Accepted(JsonBody(tx.finish(deleted).await?)))
     }
 
     /// The tenant's members, oldest first.
@@ -249,7 +247,7 @@ impl TenantsApi {
         let (tx, _) = authorize(&self.identity.db, &auth.0, &USERS_LIST).await?;
         let rows = db::list_members(tx, &page).await?;
         let (rows, next_cursor) = page.finish(rows, |m| (m.joined_at, m.user_id));
-        Ok(MemberListResponse::Ok(JsonReply(MemberList {
+        Ok(MemberListResponse::Ok(JsonBody(MemberList {
             items: rows.into_iter().map(Into::into).collect(),
             next_cursor,
         })))
@@ -259,7 +257,7 @@ impl TenantsApi {
     #[oai(path = "/users/:id", method = "get", operation_id = "users_get")]
     async fn get_user(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<MemberResponse, ApiError> {
         let (tx, _) = authorize(&self.identity.db, &auth.0, &USERS_GET).await?;
-        Ok(MemberResponse::Ok(JsonReply(
+        Ok(MemberResponse::Ok(JsonBody(
             db::read_member(tx, id.0).await?.into(),
         )))
     }
@@ -279,7 +277,7 @@ impl TenantsApi {
         let (tx, access) = authorize(&self.identity.db, &auth.0, &USERS_UPDATE).await?;
         let member =
             service::set_member_status(&self.identity, &tx, &access, id.0, body.status).await;
-        Ok(MemberResponse::Ok(JsonReply(
+        Ok(MemberResponse::Ok(JsonBody(
             tx.finish(member).await?.into(),
         )))
     }
